@@ -1,0 +1,219 @@
+//! Run-time settings of the protocol core: what pptpd.conf and the pppd options file say,
+//! already parsed (the parsers live in `conf`, behind the `std` feature). Plain data, no
+//! allocation: lists have compile-time capacities.
+
+use core::net::Ipv4Addr;
+use heapless::{String, Vec};
+
+/// Ranges in an address list (pptpd's `localip`/`remoteip`: "a.b.c.d-e,a.b.c.f,...").
+pub const MAX_ADDRESS_RANGES: usize = 16;
+/// Longest `name` (pppd's MAXNAMELEN is 256; nobody uses more than a few dozen).
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest secret or user name from chap-secrets (pppd's MAXSECRETLEN is 256).
+pub const MAX_SECRET_LEN: usize = 256;
+
+/// An inclusive range of IPv4 addresses, `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressRange {
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+}
+
+impl AddressRange {
+    pub fn len(&self) -> u32 {
+        u32::from(self.last).saturating_sub(u32::from(self.first)) + 1
+    }
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        (u32::from(self.first)..=u32::from(self.last)).contains(&u32::from(a))
+    }
+}
+
+/// An ordered list of addresses as pptpd parses `localip`/`remoteip`; slot i is the i-th address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressList {
+    pub ranges: Vec<AddressRange, MAX_ADDRESS_RANGES>,
+}
+
+impl AddressList {
+    /// Number of addresses in the list.
+    pub fn len(&self) -> usize {
+        self.ranges.iter().map(|r| r.len() as usize).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    /// The address in slot `i`, counting through the ranges in order.
+    pub fn get(&self, mut i: usize) -> Option<Ipv4Addr> {
+        for r in &self.ranges {
+            let n = r.len() as usize;
+            if i < n {
+                return Some(Ipv4Addr::from(u32::from(r.first) + i as u32));
+            }
+            i -= n;
+        }
+        None
+    }
+    /// The slot of `a`, if it is in the list.
+    pub fn index_of(&self, a: Ipv4Addr) -> Option<usize> {
+        let mut base = 0usize;
+        for r in &self.ranges {
+            if r.contains(a) {
+                return Some(base + (u32::from(a) - u32::from(r.first)) as usize);
+            }
+            base += r.len() as usize;
+        }
+        None
+    }
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        self.index_of(a).is_some()
+    }
+}
+
+/// Which authentication protocols the server may ask for (pppd's refuse-*/require-*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthPolicy {
+    pub allow_mschap_v2: bool,
+    /// MS-CHAPv1, CHAP-MD5, PAP and EAP are never offered by smolpptp: the `refuse-*`
+    /// options are accepted and `require-*` of them is a configuration error.
+    pub require_auth: bool,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            allow_mschap_v2: true,
+            require_auth: true,
+        }
+    }
+}
+
+/// What to do about MPPE stateful mode (pppd's mppe-stateful / nomppe-stateful).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stateful {
+    /// Only stateless (H bit) is accepted: pppd's default and OpenWrt's `stateless`.
+    Refuse,
+    /// Stateful is accepted when the client asks for it (`mppe-stateful`).
+    Allow,
+}
+
+/// MPPE policy (pppd's require-mppe, require-mppe-128/40, nomppe-40/56, mppe-stateful).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MppePolicy {
+    /// When true the link goes down unless CCP agrees on MPPE; no IP before that.
+    pub required: bool,
+    pub allow_40: bool,
+    pub allow_56: bool,
+    pub allow_128: bool,
+    pub stateful: Stateful,
+}
+
+impl Default for MppePolicy {
+    /// pptpd's safe default: MPPE-128 stateless required.
+    fn default() -> Self {
+        MppePolicy {
+            required: true,
+            allow_40: false,
+            allow_56: false,
+            allow_128: true,
+            stateful: Stateful::Refuse,
+        }
+    }
+}
+
+/// Everything the PPP side of one session needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PppSettings {
+    /// Our name in CHAP Challenge and the second column of chap-secrets (`name`).
+    pub name: String<MAX_NAME_LEN>,
+    pub auth: AuthPolicy,
+    pub mppe: MppePolicy,
+    /// `ms-dns` (up to two) and `ms-wins` (up to two), in the order given.
+    pub dns: [Option<Ipv4Addr>; 2],
+    pub wins: [Option<Ipv4Addr>; 2],
+    /// Our MRU (what we ask the peer to respect) and the MTU we cap ourselves at.
+    pub mru: u16,
+    pub mtu: u16,
+    /// LCP echo keepalive: seconds between echoes (0 = off) and misses before the link dies.
+    pub lcp_echo_interval: u32,
+    pub lcp_echo_failure: u32,
+    /// Seconds without IP traffic before the link is closed (0 = never).
+    pub idle: u32,
+    /// pppd `debug`: log every control packet.
+    pub debug: bool,
+}
+
+impl Default for PppSettings {
+    fn default() -> Self {
+        let mut name = String::new();
+        let _ = name.push_str("pptpd");
+        PppSettings {
+            name,
+            auth: AuthPolicy::default(),
+            mppe: MppePolicy::default(),
+            dns: [None, None],
+            wins: [None, None],
+            mru: 1400,
+            mtu: 1400,
+            lcp_echo_interval: 0,
+            lcp_echo_failure: 0,
+            idle: 0,
+            debug: false,
+        }
+    }
+}
+
+/// The PPTP side (pptpd.conf).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub ppp: PppSettings,
+    /// `localip`: the server's address inside each tunnel (one address serves every slot).
+    pub local: AddressList,
+    /// `remoteip`: the client address pool.
+    pub remote: AddressList,
+    /// `connections`: calls at once (never above `limits::MAX_SESSIONS`).
+    pub connections: usize,
+    /// `stimeout`: seconds a new control connection may take to send its
+    /// Start-Control-Connection-Request (pptpd's default is 10).
+    pub stimeout: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ppp: PppSettings::default(),
+            local: AddressList::default(),
+            remote: AddressList::default(),
+            connections: crate::limits::MAX_SESSIONS,
+            stimeout: 10,
+        }
+    }
+}
+
+/// How a chap-secrets entry constrains the client's address (the fourth column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressRule {
+    /// `*` or empty: take the next address from `remoteip`.
+    Pool,
+    /// One address: the client gets exactly this one.
+    Fixed(Ipv4Addr),
+    /// `-`: no address is acceptable, so the login fails.
+    Deny,
+}
+
+/// The password and address rule of one user, found by [`Secrets::lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secret {
+    pub password: Vec<u8, MAX_SECRET_LEN>,
+    pub address: AddressRule,
+}
+
+/// The secrets store (chap-secrets in the daemon). Looked up at every authentication, so
+/// edits take effect without a restart.
+pub trait Secrets {
+    /// The secret for `client` (the CHAP Response name, as sent) talking to `server`
+    /// (our `name`), connecting from `peer`.
+    fn lookup(&mut self, client: &[u8], server: &[u8], peer: Ipv4Addr) -> Option<Secret>;
+}
