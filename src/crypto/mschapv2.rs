@@ -88,7 +88,7 @@ pub fn expand_des_key(key7: &[u8; 7]) -> [u8; 8] {
         let seven = ((bits >> (49 - 7 * i)) & 0x7F) as u8;
         let shifted = seven << 1;
         // Odd parity: the low bit makes the count of ones odd.
-        *byte = shifted | u8::from(shifted.count_ones() % 2 == 0);
+        *byte = shifted | u8::from(shifted.count_ones().is_multiple_of(2));
     }
     key
 }
