@@ -406,10 +406,8 @@ mod tests {
             }
             if let Ok(packet) = Packet::new_checked(&buf[..len]) {
                 let repr = Repr::parse(&packet).unwrap();
-                for option in Options::new(repr.data) {
-                    if let Ok((_, value)) = option {
-                        assert!(value.len() < 254);
-                    }
+                for (_, value) in Options::new(repr.data).flatten() {
+                    assert!(value.len() < 254);
                 }
             }
             for _ in Options::new(&buf[..len]) {}
