@@ -1,0 +1,2 @@
+//! Checks of the test client on its own, without the server.
+mod support;
