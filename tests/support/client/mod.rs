@@ -384,7 +384,7 @@ impl Client {
     /// Our IPCP address once IPCP is open.
     pub fn assigned_address(&self) -> Option<Ipv4Addr> {
         (self.ipcp.is_opened() || self.state == State::Closed)
-            .then(|| self.ipcp.options.address)
+            .then_some(self.ipcp.options.address)
             .filter(|a| !a.is_unspecified())
     }
 
