@@ -769,3 +769,45 @@ fn random_and_mutated_server_input_never_panics() {
         s.client.control_closed(s.now);
     }
 }
+
+#[test]
+fn server_initiated_disconnect_while_up_closes_cleanly() {
+    let mut s = Script::new(rfc_config());
+    s.connect();
+    s.open_lcp();
+    s.challenge();
+    s.success(AUTHENTICATOR_RESPONSE);
+    s.negotiate_network();
+    assert!(s.client.is_up());
+
+    s.server_sends(0xC021, &cp(5, 42, b"Admin shutdown"));
+    assert_eq!(s.client_sent(), vec![(0xC021, cp(6, 42, b""))]);
+    assert_eq!(*s.client.state(), State::Closing);
+    assert_eq!(
+        s.client.send_ip(s.now, &[0x45; 20]),
+        Err(support::client::SendError::NotUp)
+    );
+
+    let mut cdn = SERVER_CALL.to_be_bytes().to_vec();
+    cdn.extend_from_slice(&[3, 0, 0, 0, 0, 0]);
+    cdn.resize(136, 0);
+    s.client.handle_control(s.now, &control(13, &cdn));
+    let msgs = messages(&drain_control(&mut s.client, s.now));
+    assert_eq!(msgs.iter().map(|m| kind(m)).collect::<Vec<_>>(), vec![3]);
+    // The server's own StopCCRQ crosses ours: answer it and we are done.
+    s.client.handle_control(s.now, &control(3, &[1, 0, 0, 0]));
+    let msgs = messages(&drain_control(&mut s.client, s.now));
+    assert_eq!(msgs.iter().map(|m| kind(m)).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(*s.client.state(), State::Closed);
+    assert!(s
+        .client
+        .disconnect_reason()
+        .unwrap()
+        .contains("Admin shutdown"));
+    assert!(s.client.control_done());
+    assert!(
+        s.client.violations().is_empty(),
+        "{:?}",
+        s.client.violations()
+    );
+}

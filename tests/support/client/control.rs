@@ -334,7 +334,8 @@ impl Client {
         self.control.deadline = None;
         if !hanging_up {
             match self.state {
-                State::Up | State::Closing | State::Closed | State::Failed(_) => {}
+                State::Up => self.state = State::Closing,
+                State::Closing | State::Closed | State::Failed(_) => {}
                 _ => self.fail(
                     now,
                     Failure::CallDisconnected {
@@ -345,6 +346,12 @@ impl Client {
                 ),
             }
         }
+        // No call, no PPP: nothing more goes into GRE.
+        self.lcp.stop();
+        self.ccp.stop();
+        self.ipcp.stop();
+        self.encrypter = None;
+        self.decrypter = None;
         self.phase = Phase::Finished;
         self.terminate_deadline = None;
         self.stop_control(now);
