@@ -661,6 +661,11 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
+    /// LCP reported a Protocol-Reject of this protocol (RXJ- for this automaton).
+    pub fn protocol_rejected(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.rxj_minus(now, outbox);
+    }
+
     /// RXJ-: the peer cannot do this protocol at all.
     fn rxj_minus(&mut self, now: Instant, outbox: &mut Outbox) {
         match self.state {
