@@ -88,6 +88,21 @@ pub struct GreChannel {
     stats: GreStats,
 }
 
+// By hand: the slot buffers are kilobytes of payload nobody wants in a log.
+impl core::fmt::Debug for GreChannel {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.debug_struct("GreChannel")
+            .field("peer_call_id", &self.peer_call_id)
+            .field("next_sequence", &self.next_sequence)
+            .field("expected", &self.expected)
+            .field("last_delivered", &self.last_delivered)
+            .field("peer_ack", &self.peer_ack)
+            .field("buffered", &self.buffered())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
 impl GreChannel {
     /// `peer_call_id`: the call ID the client chose in its Outgoing-Call-Request, which goes
     /// in the key of every packet we send (protocol.md §1.5).
