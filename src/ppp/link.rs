@@ -293,6 +293,8 @@ impl Link {
         self.ipcp.protocol_mut().set_peer_address(addr);
     }
 
+    /// When [`Link::handle_timeout`] (or [`Link::poll_transmit`]) wants to be called; a time
+    /// in the past (`Instant::ZERO`) means "now" (IPCP can start after `set_peer_address`).
     pub fn poll_at(&self) -> Option<Instant> {
         if self.ipcp_ready() {
             return Some(Instant::ZERO);
