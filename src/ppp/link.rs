@@ -10,7 +10,7 @@ use smoltcp::time::{Duration, Instant};
 
 use super::auth::{AuthStatus, ChapAuthenticator};
 use super::ccp::{Ccp, MPPE_REQUIRED_FAILED};
-use super::fsm::{Fsm, FsmEvent};
+use super::fsm::{Fsm, FsmEvent, State};
 use super::ipcp::Ipcp;
 use super::lcp::Lcp;
 use super::Outbox;
@@ -293,6 +293,8 @@ impl Link {
         self.ipcp.protocol_mut().set_peer_address(addr);
     }
 
+    /// When [`Link::handle_timeout`] (or [`Link::poll_transmit`]) wants to be called; a time
+    /// in the past (`Instant::ZERO`) means "now" (IPCP can start after `set_peer_address`).
     pub fn poll_at(&self) -> Option<Instant> {
         if self.ipcp_ready() {
             return Some(Instant::ZERO);
@@ -503,7 +505,15 @@ impl Link {
                     self.ipcp.down();
                     self.encrypter = None;
                     self.decrypter = None;
+                    let renegotiating = self.phase != Phase::Terminate
+                        && !matches!(self.lcp.state(), State::Closing | State::Stopping);
                     self.phase = Phase::Terminate;
+                    if renegotiating {
+                        // The peer restarted LCP mid-session. pppd would authenticate
+                        // again; PPTP clients do not do this, so end the call cleanly.
+                        log::warn!("LCP renegotiation requested by peer; closing");
+                        self.lcp.close(now, "LCP renegotiation", &mut self.outbox);
+                    }
                 }
                 FsmEvent::Started => {}
                 FsmEvent::Finished => self.finish(),
@@ -545,6 +555,10 @@ impl Link {
                         "stateful"
                     }
                 );
+                // CCP renegotiated while IPCP stayed up: IP may pass again.
+                if self.phase == Phase::Network && self.ipcp.is_opened() {
+                    self.phase = Phase::Running;
+                }
             }
             FsmEvent::Down => {
                 self.encrypter = None;
@@ -1071,6 +1085,43 @@ mod tests {
         h.timeout(at);
         assert!(h.link.is_dead());
         assert_eq!(h.link.poll_event(), Some(LinkEvent::Down));
+    }
+
+    #[test]
+    fn ccp_renegotiation_restarts_mppe_and_keeps_running() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        h.send(protocol::CCP, &cp(1, 20, &[0x12, 6, 0x01, 0, 0, 0x40]));
+        assert!(!h.link.is_running(), "no IP while MPPE renegotiates");
+        let frames = h.drain();
+        let request = &frames[0].1;
+        assert_eq!(
+            (frames[0].0, request[0]),
+            (protocol::CCP, code::CONFIGURE_REQUEST)
+        );
+        let mut ack = request.clone();
+        ack[0] = code::CONFIGURE_ACK;
+        h.send(protocol::CCP, &ack);
+        assert!(h.link.is_running());
+        // Both sides start again from the start keys.
+        let keys = h.client.keys.as_ref().unwrap();
+        h.client.encrypter = Some(Encrypter::new(&keys.send, KeyLength::Bits128, true));
+        let ip = ip_packet(3);
+        let packet = h.encrypted(&ip);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), Some(ip));
+    }
+
+    #[test]
+    fn lcp_renegotiation_ends_the_call() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        h.send(protocol::LCP, &cp(1, 30, &[5, 6, 1, 2, 3, 4]));
+        assert!(!h.link.is_running());
+        let frames = h.drain();
+        assert!(frames
+            .iter()
+            .any(|(p, b)| *p == protocol::LCP && b[0] == code::TERMINATE_REQUEST));
+        assert_eq!(h.link.close_reason(), Some("LCP renegotiation"));
     }
 
     #[test]
