@@ -67,7 +67,7 @@ fn mutate(rng: &mut XorShift, sample: &[u8]) -> common::Frame {
             let mut junk = [0u8; 200];
             rng.fill_bytes(&mut junk[..len]);
             let _ = gre.extend_from_slice(&junk[..len]);
-            if gre.len() >= 8 && rng.next_u32() % 2 == 0 {
+            if gre.len() >= 8 && rng.next_u32().is_multiple_of(2) {
                 let id = rng.next_u32() as u16;
                 gre[6..8].copy_from_slice(&id.to_be_bytes());
             }
@@ -130,7 +130,7 @@ fn body() {
         let sample = &samples[rng.next_u32() as usize % samples.len()];
         let frame = mutate(&mut rng, sample);
         net.srv_dev.rx.push_back(frame).unwrap();
-        if round % 16 == 0 {
+        if round.is_multiple_of(16) {
             net.step();
             net.now += Duration::from_millis(5);
         }
