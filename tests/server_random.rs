@@ -126,7 +126,7 @@ fn body() {
     assert!(samples.len() > 10, "recorded {} samples", samples.len());
 
     let mut rng = XorShift(0xF022_u64);
-    for round in 0..4000 {
+    for round in 0..4000u32 {
         let sample = &samples[rng.next_u32() as usize % samples.len()];
         let frame = mutate(&mut rng, sample);
         net.srv_dev.rx.push_back(frame).unwrap();
