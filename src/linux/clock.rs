@@ -11,6 +11,8 @@ pub fn now() -> Instant {
     };
     // CLOCK_MONOTONIC cannot fail with a valid pointer; keep zero if it somehow does.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // time_t and c_long are 32 bits on 32-bit musl: widen first.
+    #[allow(clippy::useless_conversion)]
     let micros = i64::from(ts.tv_sec)
         .saturating_mul(1_000_000)
         .saturating_add(i64::from(ts.tv_nsec) / 1_000);
