@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod interface;
+pub mod packet;
 pub mod random;
 pub mod signals;
 pub mod syslog;
