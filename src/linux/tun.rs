@@ -485,7 +485,7 @@ mod tests {
             let h = sockets.add(sock);
 
             // The kernel side connects from a child process, which inherits this thread's
-            // namespace (a helper thread would not).
+            // namespace (as threads spawned from here would, too).
             let mut child = std::process::Command::new("bash")
                 .arg("-c")
                 .arg("exec 3<>/dev/tcp/10.99.0.2/1723; echo hello >&3; sleep 0.3")
