@@ -3,3 +3,13 @@
 
 pub mod mppe;
 pub mod mschapv2;
+
+/// Overwrites secret material before its memory is reused. Volatile writes, so the compiler
+/// cannot drop them as dead stores.
+pub(crate) fn wipe(buf: &mut [u8]) {
+    for b in buf.iter_mut() {
+        // SAFETY: `b` is a valid, aligned, exclusive reference to a byte.
+        unsafe { core::ptr::write_volatile(b, 0) };
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
