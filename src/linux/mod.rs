@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod daemon;
 pub mod firewall;
+pub mod host;
 pub mod interface;
 pub mod packet;
 pub mod random;
