@@ -274,45 +274,25 @@ pub fn ip_forward() -> io::Result<String> {
     Ok(std::fs::read_to_string(IP_FORWARD)?.trim().to_string())
 }
 
-/// The installed rules; [`Firewall::remove`] (or drop) deletes them and restores
-/// `ip_forward` if we changed it.
-pub struct Firewall {
-    installed: bool,
-    restore_ip_forward: Option<String>,
+/// `net.ipv4.ip_forward=1` while this lives; the old value comes back on drop.
+pub struct IpForward {
+    restore: Option<String>,
 }
 
-impl Firewall {
-    pub fn install(c: &FirewallConfig) -> io::Result<Firewall> {
-        let mut fw = Firewall {
-            installed: false,
-            restore_ip_forward: None,
-        };
-        if c.needs_ip_forward() {
-            let old = ip_forward()?;
-            if old != "1" {
-                std::fs::write(IP_FORWARD, "1")?;
-                fw.restore_ip_forward = Some(old);
-            }
+impl IpForward {
+    pub fn enable() -> io::Result<IpForward> {
+        let old = ip_forward()?;
+        if old == "1" {
+            return Ok(IpForward { restore: None });
         }
-        run_nft(&nft_script(c))?;
-        fw.installed = true;
-        Ok(fw)
+        std::fs::write(IP_FORWARD, "1")?;
+        Ok(IpForward { restore: Some(old) })
     }
+}
 
-    /// Delete our table and put `ip_forward` back. Errors are logged, not returned: at exit
-    /// there is nothing better to do.
-    pub fn remove(mut self) {
-        self.teardown();
-    }
-
-    fn teardown(&mut self) {
-        if self.installed {
-            self.installed = false;
-            if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
-                log::warn!("removing firewall table {TABLE}: {e}");
-            }
-        }
-        if let Some(old) = self.restore_ip_forward.take() {
+impl Drop for IpForward {
+    fn drop(&mut self) {
+        if let Some(old) = self.restore.take() {
             if let Err(e) = std::fs::write(IP_FORWARD, old) {
                 log::warn!("restoring net.ipv4.ip_forward: {e}");
             }
@@ -320,9 +300,40 @@ impl Firewall {
     }
 }
 
+/// The installed rules; [`Firewall::remove`] (or drop) deletes them and restores
+/// `ip_forward` if we changed it.
+pub struct Firewall {
+    installed: bool,
+    _ip_forward: Option<IpForward>,
+}
+
+impl Firewall {
+    pub fn install(c: &FirewallConfig) -> io::Result<Firewall> {
+        let ip_forward = if c.needs_ip_forward() {
+            Some(IpForward::enable()?)
+        } else {
+            None
+        };
+        run_nft(&nft_script(c))?;
+        Ok(Firewall {
+            installed: true,
+            _ip_forward: ip_forward,
+        })
+    }
+
+    /// Delete our table and put `ip_forward` back. Errors are logged, not returned: at exit
+    /// there is nothing better to do.
+    pub fn remove(self) {}
+}
+
 impl Drop for Firewall {
     fn drop(&mut self) {
-        self.teardown();
+        if self.installed {
+            self.installed = false;
+            if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
+                log::warn!("removing firewall table {TABLE}: {e}");
+            }
+        }
     }
 }
 
@@ -469,7 +480,7 @@ mod tests {
     /// reply leaves with the router's address, not smoltcp's.
     #[test]
     fn tun_backend_end_to_end_through_dnat() {
-        use crate::linux::tun::{Ingress, Tun, TunConfig, TunDevice};
+        use crate::linux::tun::{Ingress, Tun, TunConfig, TunDevice, DEFAULT_SMOLTCP_ADDRESS};
         use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
         use smoltcp::socket::{raw, tcp};
         use smoltcp::wire::{HardwareAddress, IpCidr, IpProtocol, IpVersion};
@@ -498,7 +509,7 @@ mod tests {
             let tun = Tun::open(&TunConfig {
                 name: "smolpptp0",
                 address: Ipv4Addr::new(10, 99, 0, 1),
-                peer: Some(Ipv4Addr::new(10, 99, 0, 2)),
+                peer: Some(DEFAULT_SMOLTCP_ADDRESS),
                 prefix_len: 32,
                 mtu: 1500,
                 routes: &pool,
@@ -506,13 +517,16 @@ mod tests {
             .unwrap();
             let mut c = tun_config(&pool, false);
             c.wan = Some("rt0");
+            c.mode = Mode::Tun {
+                smoltcp: DEFAULT_SMOLTCP_ADDRESS,
+            };
             let _fw = Firewall::install(&c).expect("firewall");
 
-            let mut dev = TunDevice::new(&tun, Some(Ipv4Addr::new(10, 99, 0, 2)));
+            let mut dev = TunDevice::new(&tun, Some(DEFAULT_SMOLTCP_ADDRESS));
             let now = crate::linux::clock::now;
             let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, now());
             iface.update_ip_addrs(|a| {
-                a.push(IpCidr::new(Ipv4Addr::new(10, 99, 0, 2).into(), 32))
+                a.push(IpCidr::new(DEFAULT_SMOLTCP_ADDRESS.into(), 32))
                     .unwrap()
             });
             iface

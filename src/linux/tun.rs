@@ -23,6 +23,13 @@ use smoltcp::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// The TUN's name unless the configuration gives one (`interface` in the tun backend).
+pub const DEFAULT_NAME: &str = "smolpptp0";
+/// smoltcp's address behind the TUN in the `tun` backend unless `address` says otherwise.
+/// Link-local, so it can be no routed network's address; it is a /32 peer and never leaves
+/// the host (the firewall NATs it away).
+pub const DEFAULT_SMOLTCP_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 23, 1);
+
 /// How to set up the TUN interface.
 #[derive(Clone, Debug)]
 pub struct TunConfig<'a> {
