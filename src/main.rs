@@ -477,7 +477,7 @@ mod tests {
     fn run_options_in_every_spelling() {
         assert_eq!(parse(&[]), Ok(Command::Run(opts(None, None, false, false))));
         let want = Command::Run(opts(
-            "/var/etc/pptpd.conf",
+            Some("/var/etc/pptpd.conf"),
             Some("/var/etc/options.pptpd"),
             true,
             true,
