@@ -321,6 +321,12 @@ impl Firewall {
         })
     }
 
+    /// Replace our table's rules (a reload changed the pool or the switches); atomic, as
+    /// `nft -f` applies a script in one transaction.
+    pub fn update(&self, c: &FirewallConfig) -> io::Result<()> {
+        run_nft(&nft_script(c))
+    }
+
     /// Delete our table and put `ip_forward` back. Errors are logged, not returned: at exit
     /// there is nothing better to do.
     pub fn remove(self) {}

@@ -54,7 +54,9 @@ pub struct Tun {
     name: IfName,
     /// False when we attached to a persistent interface someone else made.
     created: bool,
-    routes: AddressList,
+    /// The pool routes we added; a RefCell so a reload can change them while the loop's
+    /// device holds `&Tun`.
+    routes: core::cell::RefCell<AddressList>,
 }
 
 impl Tun {
@@ -81,11 +83,11 @@ impl Tun {
             return Err(io::Error::last_os_error());
         }
         let name = IfName::from_c(&req.ifr_name);
-        let mut tun = Tun {
+        let tun = Tun {
             fd,
             name,
             created,
-            routes: AddressList::default(),
+            routes: Default::default(),
         };
         // The TUN carries IPv4 only: no IPv6 link-local chatter to read and drop.
         let _ = std::fs::write(
@@ -111,7 +113,10 @@ impl Tun {
     }
 
     /// Replace the pool routes (after a reload changed `remoteip`).
-    pub fn set_routes(&mut self, ctl: &Control, routes: &AddressList) -> io::Result<()> {
+    pub fn set_routes(&self, ctl: &Control, routes: &AddressList) -> io::Result<()> {
+        if *self.routes.borrow() == *routes {
+            return Ok(());
+        }
         self.delete_routes(ctl);
         let mut result = Ok(());
         for r in &routes.ranges {
@@ -121,17 +126,18 @@ impl Tun {
                 }
             });
         }
-        self.routes = routes.clone();
+        *self.routes.borrow_mut() = routes.clone();
         result
     }
 
-    fn delete_routes(&mut self, ctl: &Control) {
-        for r in &self.routes.ranges {
+    fn delete_routes(&self, ctl: &Control) {
+        let mut routes = self.routes.borrow_mut();
+        for r in &routes.ranges {
             for_each_prefix(r.first, r.last, |net, len| {
                 let _ = ctl.delete_route(&self.name, net, len);
             });
         }
-        self.routes = AddressList::default();
+        *routes = AddressList::default();
     }
 
     /// Write one IPv4 packet to the kernel. A full queue or a vanished interface drops the
@@ -410,6 +416,23 @@ mod tests {
                 assert!(routes.contains(want), "missing {want} in\n{routes}");
             }
             assert!(!routes.contains("10.99.1.16"), "{routes}");
+
+            // A reload moves the pool.
+            let mut moved = AddressList::default();
+            moved
+                .ranges
+                .push(AddressRange {
+                    first: "10.99.3.0".parse().unwrap(),
+                    last: "10.99.3.255".parse().unwrap(),
+                })
+                .unwrap();
+            tun.set_routes(&Control::open().unwrap(), &moved).unwrap();
+            let routes = sh("ip -4 route show dev smolpptp0");
+            assert!(routes.contains("10.99.3.0/24"), "{routes}");
+            assert!(
+                !routes.contains("10.99.1.") && !routes.contains("10.99.2.7"),
+                "{routes}"
+            );
             drop(tun);
             // We created it, so it is gone with the fd.
             assert!(!sh("ip link").contains("smolpptp0"));
