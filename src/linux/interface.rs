@@ -156,6 +156,14 @@ impl Control {
         Ok(sockaddr_ipv4(unsafe { &req.ifr_ifru.ifru_addr }))
     }
 
+    /// The prefix length of the interface's primary address (from its netmask).
+    pub fn prefix_len(&self, name: &IfName) -> io::Result<u8> {
+        let mut req = name.ifreq();
+        self.ioctl(libc::SIOCGIFNETMASK, &mut req)?;
+        let mask = u32::from(sockaddr_ipv4(unsafe { &req.ifr_ifru.ifru_netmask }));
+        Ok(mask.leading_ones() as u8)
+    }
+
     pub fn set_netmask(&self, name: &IfName, prefix_len: u8) -> io::Result<()> {
         let mut req = name.ifreq();
         req.ifr_ifru.ifru_netmask = sockaddr(prefix_mask(prefix_len));
@@ -254,6 +262,26 @@ impl Control {
     }
 }
 
+/// The gateway of the main table's default route through `name`, from /proc/net/route
+/// (start-up only: it allocates).
+pub fn default_gateway(name: &str) -> Option<Ipv4Addr> {
+    parse_default_gateway(&std::fs::read_to_string("/proc/net/route").ok()?, name)
+}
+
+/// /proc/net/route: `Iface Destination Gateway Flags ...`, addresses as native-endian hex.
+fn parse_default_gateway(table: &str, name: &str) -> Option<Ipv4Addr> {
+    table.lines().skip(1).find_map(|line| {
+        let mut f = line.split_whitespace();
+        let (iface, dst, gw, mask) = (f.next()?, f.next()?, f.next()?, f.nth(4)?);
+        if iface != name || dst != "00000000" || mask != "00000000" {
+            return None;
+        }
+        let gw = u32::from_str_radix(gw, 16).ok()?;
+        // The kernel prints the network-order word as a native integer.
+        (gw != 0).then(|| Ipv4Addr::from(gw.to_ne_bytes()))
+    })
+}
+
 /// 255.255.255.0 for 24; 0.0.0.0 for 0; lengths above 32 count as 32.
 pub fn prefix_mask(prefix_len: u8) -> Ipv4Addr {
     let len = u32::from(prefix_len.min(32));
@@ -339,6 +367,23 @@ mod tests {
     }
 
     #[test]
+    fn default_gateway_from_proc_net_route() {
+        // Little-endian layout, as on x86 and most routers' ARM/MIPS-el.
+        let le =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        let want = if cfg!(target_endian = "little") {
+            Some(Ipv4Addr::new(192, 168, 1, 1))
+        } else {
+            Some(Ipv4Addr::new(1, 1, 168, 192))
+        };
+        assert_eq!(parse_default_gateway(le, "eth0"), want);
+        assert_eq!(parse_default_gateway(le, "eth1"), None);
+        assert_eq!(parse_default_gateway("garbage\nx y", "x"), None);
+    }
+
+    #[test]
     fn masks() {
         assert_eq!(prefix_mask(0), Ipv4Addr::new(0, 0, 0, 0));
         assert_eq!(prefix_mask(24), Ipv4Addr::new(255, 255, 255, 0));
@@ -362,6 +407,7 @@ mod tests {
         let lo = IfName::new("lo").unwrap();
         assert!(ctl.index(&lo).unwrap() >= 1);
         assert_eq!(ctl.address(&lo).unwrap(), Ipv4Addr::LOCALHOST);
+        assert_eq!(ctl.prefix_len(&lo).unwrap(), 8);
         assert!(ctl.mac(&lo).is_err(), "loopback is not Ethernet");
         assert!(!ctl.exists(&IfName::new("nosuchif0").unwrap()));
     }
