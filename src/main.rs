@@ -136,8 +136,11 @@ fn main() -> ExitCode {
         Command::Run(o) => match run(&o) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                log::error!("{e}");
-                eprintln!("smolpptpd: {e}");
+                if syslog::installed() {
+                    log::error!("{e}");
+                } else {
+                    eprintln!("smolpptpd: {e}");
+                }
                 ExitCode::FAILURE
             }
         },

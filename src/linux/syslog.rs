@@ -25,12 +25,19 @@ pub struct SyslogLogger {
 }
 
 static LOGGER: SyslogLogger = SyslogLogger::new("/dev/log");
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Has [`init`] run? (Before it, errors go to stderr directly.)
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
 
 /// Install the logger: `foreground` writes to stderr instead of syslog (`--fg` under procd
 /// or systemd, which collect stderr), `debug` lowers the level to Debug (`-d`/`debug`).
 pub fn init(foreground: bool, debug: bool) -> Result<(), log::SetLoggerError> {
     LOGGER.configure(foreground);
     log::set_logger(&LOGGER)?;
+    INSTALLED.store(true, Ordering::Relaxed);
     set_debug(debug);
     Ok(())
 }
