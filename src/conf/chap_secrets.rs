@@ -159,6 +159,9 @@ impl ChapSecrets {
                         "Warning - secret file has world and/or group access (chmod 600 it)",
                     ));
                 }
+                if let Ok(text) = std::fs::read(&self.path) {
+                    lint(&self.path, &text, &mut warnings);
+                }
                 if meta.len() > self.file.len() as u64 {
                     return Err(ConfigError::new(
                         &self.path,
@@ -227,6 +230,41 @@ impl Secrets for ChapSecrets {
         }
         found
     }
+}
+
+/// Start-up warnings for entries pppd would treat differently from what the admin probably
+/// meant: lines with fewer than three words (skipped) and entries without an address column.
+fn lint(path: &Path, text: &[u8], warnings: &mut Vec<ConfigWarning>) {
+    let mut words = Words::new(text);
+    let mut w = [0u8; MAX_WORD_LEN];
+    // (line of the record's first word, words in the record)
+    let mut record: Option<(u32, usize)> = None;
+    let mut flush = |record: Option<(u32, usize)>| match record {
+        Some((line, n)) if n < 3 => warnings.push(ConfigWarning::new(
+            path,
+            Some(line),
+            "entry ignored: needs at least client, server and secret",
+        )),
+        Some((line, 3)) => warnings.push(ConfigWarning::new(
+            path,
+            Some(line),
+            "entry has no address column: pppd would refuse every address, smolpptp uses \
+             remoteip (write '*' to say so)",
+        )),
+        _ => {}
+    };
+    let mut first = true;
+    while let Some(word) = words.next_word(&mut w) {
+        if word.newline || first {
+            flush(record.take());
+            record = Some((word.line, 0));
+            first = false;
+        }
+        if let Some((_, n)) = &mut record {
+            *n += 1;
+        }
+    }
+    flush(record);
 }
 
 /// Shows a peer-supplied name in a log line without allocating (`%q`-like).
@@ -630,6 +668,19 @@ mod tests {
         let text = "* * wild *\n\"\" * empty *\n";
         assert_eq!(find(text, "", "s").unwrap().0, "empty");
         assert_eq!(find(text, "a\0b", "s").unwrap().0, "wild");
+    }
+
+    #[test]
+    fn lint_flags_short_entries_and_missing_address_columns() {
+        let mut warnings = Vec::new();
+        let text = b"# c s p a\nalice pptpd\nbob * pw\ncarol * pw *\n\"da\nve\" * pw *\n";
+        lint(Path::new("/etc/ppp/chap-secrets"), text, &mut warnings);
+        let lines: Vec<_> = warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(3)]);
+        assert_eq!(
+            warnings[0].to_string(),
+            "/etc/ppp/chap-secrets:2: entry ignored: needs at least client, server and secret"
+        );
     }
 
     #[test]

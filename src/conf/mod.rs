@@ -208,8 +208,8 @@ const EMBEDDED_REMOTE_FIRST: u8 = 10;
 /// The configuration used when there is no `-c` and no /etc/pptpd.conf: local address
 /// 10.23.0.1, clients from 10.23.0.10 up (one per session this build supports, at most
 /// 245), MS-CHAPv2 with MPPE-128 stateless required, secrets from /etc/ppp/chap-secrets,
-/// tun backend with firewall and forwarding on. The equivalent pptpd.conf is
-/// `configs/pptpd.conf`.
+/// tun backend with firewall and forwarding on. `configs/pptpd.conf` writes the same set-up
+/// out (with 32 connections) for an admin to start from.
 pub fn embedded_default() -> LoadedConfig {
     let count = crate::limits::MAX_SESSIONS.min(usize::from(255 - EMBEDDED_REMOTE_FIRST));
     let last = EMBEDDED_REMOTE_FIRST as usize + count - 1;

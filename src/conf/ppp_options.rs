@@ -135,8 +135,6 @@ const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
     ("+ipv6", false, "IPv6 is not supported"),
     ("multilink", false, "multilink is not supported"),
     ("mp", false, "multilink is not supported"),
-    ("proxyarp", false, ""),
-    ("noproxyarp", false, ""),
 ];
 
 /// What the options file says.
@@ -375,6 +373,8 @@ impl Parser {
                 }
                 "debug" | "-d" => self.ppp.debug = true,
                 "chapms-strip-domain" => self.strip_domain = true,
+                "proxyarp" => self.proxyarp = true,
+                "noproxyarp" => self.proxyarp = false,
                 "plugin" => {
                     let v = value(&mut words, &mut buf)?;
                     return Err(err(format!(
@@ -399,11 +399,7 @@ impl Parser {
                         if takes_value {
                             value(&mut words, &mut buf)?;
                         }
-                        match o {
-                            "proxyarp" => self.proxyarp = true,
-                            "noproxyarp" => self.proxyarp = false,
-                            _ => self.warn(path, line, &format!("{o} ignored: {why}")),
-                        }
+                        self.warn(path, line, &format!("{o} ignored: {why}"));
                     } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
                         // A tty speed or device: pptpd passes these to pppd itself.
                     } else if o.contains(':')
