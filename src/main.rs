@@ -212,8 +212,9 @@ impl Plan {
                     .interface
                     .clone()
                     .ok_or("backend raw needs `interface` (the Ethernet interface to serve on)")?;
-                let smoltcp = match d.address {
-                    Some(a) => a.address(),
+                // `address`, else pptpd's `listen`, else the interface's own address.
+                let smoltcp = match d.address.map(|a| a.address()).or(d.listen) {
+                    Some(a) => a,
                     None => {
                         let ifname = IfName::new(&name).map_err(|e| format!("{name}: {e}"))?;
                         Control::open()
@@ -249,6 +250,7 @@ impl Plan {
                 Backend::Raw => self.raw_interface.as_deref(),
             },
             public_address: None,
+            listen: c.daemon.listen,
             pool: &c.settings.remote,
             forwarding: c.daemon.forwarding,
         }
