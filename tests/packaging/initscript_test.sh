@@ -6,8 +6,9 @@
 #
 # usage: sh tests/packaging/initscript_test.sh [SMOLPPTPD]
 #   SMOLPPTPD        the binary (default target/debug/smolpptpd)
-#   SMOLPPTP_KEEP    a directory: each case's files are copied to DIR/CASE/
-#                    (tests/packaging.rs loads them with the library)
+#   SMOLPPTP_KEEP    an empty directory to work in and leave behind: each case's
+#                    fake root is DIR/CASE/ (tests/packaging.rs loads the
+#                    generated files from there with the library)
 # Exit status 0 when every check passed.
 
 set -u
@@ -15,8 +16,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 FILES=$ROOT/packaging/openwrt/smolpptpd/files
 BIN=${1:-$ROOT/target/debug/smolpptpd}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT INT TERM
+if [ -n "${SMOLPPTP_KEEP:-}" ]; then
+	WORK=$(cd "$SMOLPPTP_KEEP" && pwd) || exit 2
+else
+	WORK=$(mktemp -d)
+	trap 'rm -rf "$WORK"' EXIT INT TERM
+fi
 FAILS=0
 CASE=
 D=
@@ -91,13 +96,6 @@ run_check() {
 	done
 }
 
-keep() {
-	[ -n "${SMOLPPTP_KEEP:-}" ] || return 0
-	mkdir -p "$SMOLPPTP_KEEP/$CASE"
-	cp -p "$D"/var/etc/smolpptpd/* "$D/procd.trace" "$D/check.out" "$SMOLPPTP_KEEP/$CASE/" 2>/dev/null
-	return 0
-}
-
 GEN=var/etc/smolpptpd
 
 # 1. The package as shipped: disabled, so nothing starts.
@@ -145,7 +143,6 @@ run_check "$FEWER"
 has_line "$D/check.out" "backend tun: TUN smolpptp0 (192.168.0.1 peer 169.254.23.1), smoltcp at 169.254.23.1, 11 client addresses, 11 sessions"
 grep -qF '192.168.0.20-192.168.0.30' "$D/check.out" || fail "the pool is not in the firewall rules"
 grep -qF '# firewall on' "$D/check.out" || fail "firewall is not on"
-keep
 
 # 3. A router moving from pptpd: its /etc/config/pptpd copied verbatim (section
 #    'pptpd', quoted option names), its /etc/pptpd.conf and /etc/ppp/options.pptpd
@@ -213,7 +210,6 @@ has_line "$S" '"road warrior" * "a \"quoted\" pa\\ss#1" 192.168.0.40'
 lacks_text "$S" nopassword
 lacks_text "$S" "/var/etc/chap-secrets"
 run_check "$FEWER"
-keep
 
 # 4. smolpptpd's own UCI options, an admin's chap-secrets and pptpd.conf lines:
 #    UCI comes first in pptpd.conf, so its localip beats the file's.
@@ -258,7 +254,6 @@ has_line "$S" 'bob * "b0b pass" *'
 run_check "logwtmp is not supported" "connections limit \\(5\\) reached"
 has_line "$D/check.out" "backend tun: TUN smolpptp0 (10.9.0.1 peer 169.254.23.1), smoltcp at 169.254.23.1, 5 client addresses, 5 sessions"
 grep -qF '# firewall off' "$D/check.out" || fail "firewall is not off"
-keep
 
 # 5. A value validation rejects: nothing starts, and the reason is printed.
 new_case invalid
