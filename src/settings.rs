@@ -180,7 +180,17 @@ pub struct Settings {
     /// `stimeout`: seconds a new control connection may take to send its
     /// Start-Control-Connection-Request (pptpd's default is 10).
     pub stimeout: u32,
+    /// `max-per-source`: control connections, and calls, one client address may hold at
+    /// once (0 = no limit). Clients behind one NAT share an address.
+    pub max_per_source: usize,
+    /// `auth-throttle`: refuse calls for a while from an address that keeps failing
+    /// authentication (see `pptp::throttle`).
+    pub auth_throttle: bool,
 }
+
+/// Default `max-per-source`: room for a small office behind one NAT, not for one host
+/// taking every slot.
+pub const DEFAULT_MAX_PER_SOURCE: usize = 4;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -190,6 +200,8 @@ impl Default for Settings {
             remote: AddressList::default(),
             connections: crate::limits::MAX_SESSIONS,
             stimeout: 10,
+            max_per_source: DEFAULT_MAX_PER_SOURCE,
+            auth_throttle: true,
         }
     }
 }
