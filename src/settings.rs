@@ -218,10 +218,20 @@ pub enum AddressRule {
 }
 
 /// The password and address rule of one user, found by [`Secrets::lookup`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     pub password: Vec<u8, MAX_SECRET_LEN>,
     pub address: AddressRule,
+}
+
+/// Never prints the password, so no `{:?}` can put it in a log.
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.debug_struct("Secret")
+            .field("password", &"<hidden>")
+            .field("address", &self.address)
+            .finish()
+    }
 }
 
 /// The secrets store (chap-secrets in the daemon). Looked up at every authentication, so
@@ -230,4 +240,23 @@ pub trait Secrets {
     /// The secret for `client` (the CHAP Response name, as sent) talking to `server`
     /// (our `name`), connecting from `peer`.
     fn lookup(&mut self, client: &[u8], server: &[u8], peer: Ipv4Addr) -> Option<Secret>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_hides_the_password() {
+        let mut password = Vec::new();
+        password.extend_from_slice(b"hunter2").unwrap();
+        let secret = Secret {
+            password,
+            address: AddressRule::Pool,
+        };
+        let mut text: String<128> = String::new();
+        core::fmt::write(&mut text, format_args!("{secret:?}")).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("Pool"), "{text}");
+    }
 }
