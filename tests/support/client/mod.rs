@@ -227,6 +227,11 @@ pub struct Counters {
     pub control_echo_replies_rx: u64,
     pub set_link_info_tx: u64,
     pub wan_error_notify_rx: u64,
+    /// Call-Disconnect-Notify messages from the server (its side ended the call, or it
+    /// answered our Call-Clear-Request).
+    pub call_disconnect_notify_rx: u64,
+    /// Stop-Control-Connection-Requests from the server.
+    pub stop_control_requests_rx: u64,
 
     pub gre_rx: u64,
     pub gre_tx: u64,
