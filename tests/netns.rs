@@ -28,12 +28,34 @@ const SETUP: Duration = Duration::from_secs(20);
 const TEARDOWN: Duration = Duration::from_secs(15);
 /// Packets in flight through the tunnel.
 const DELIVERY: Duration = Duration::from_secs(5);
+/// An answer that needs no retransmission (the client's PPP restart timer is 3 s).
+const PROMPT: Duration = Duration::from_millis(2500);
 /// SIGTERM to exit (the daemon's shutdown grace is 3 s).
 const EXIT: Duration = Duration::from_secs(6);
 
 /// The router's UDP port the test traffic goes to, and the client's.
 const ROUTER_PORT: u16 = 7000;
 const CLIENT_PORT: u16 = 4000;
+
+/// Prints how long each step of a test took (visible with `--nocapture`).
+struct Steps {
+    tag: &'static str,
+    last: Instant,
+}
+
+impl Steps {
+    fn new(tag: &'static str) -> Steps {
+        Steps {
+            tag,
+            last: Instant::now(),
+        }
+    }
+
+    fn step(&mut self, what: &str) {
+        eprintln!("[{}] {what}: {:?}", self.tag, self.last.elapsed());
+        self.last = Instant::now();
+    }
+}
 
 /// Build a lab, or say why not and return None (the test then passes).
 fn lab(tag: &str) -> Option<Lab> {
@@ -156,9 +178,11 @@ fn check_reply(p: &[u8], me: Ipv4Addr, count: u32) -> Option<u32> {
 }
 
 fn hang_up(c: &mut KernelClient) {
+    let started = Instant::now();
     let now = c.now();
     c.client.hang_up(now);
     let done = c.run_until(TEARDOWN, |c| c.client.is_finished() && c.tcp_end.is_some());
+    let took = started.elapsed();
     assert!(
         done,
         "hang-up not finished in {TEARDOWN:?}: {:?}, TCP {:?}",
@@ -166,6 +190,14 @@ fn hang_up(c: &mut KernelClient) {
         c.tcp_end
     );
     assert_eq!(*c.client.state(), State::Closed, "{:?}", c.client.failure());
+    assert_eq!(c.gre_send_errors, 0, "{:?}", c.last_gre_send_error);
+    // Nothing is lost on a veth pair: only a server sitting on the Terminate-Request makes
+    // the client resend it after its 3 s restart timer.
+    assert!(
+        took < PROMPT,
+        "hang-up took {took:?}: the daemon answered the LCP Terminate-Request only after the \
+         client resent it"
+    );
 }
 
 fn assert_no_violations(c: &KernelClient) {
@@ -178,26 +210,33 @@ fn assert_no_violations(c: &KernelClient) {
 
 /// Connect, check the session, traffic both ways, hang up; then the daemon must have let
 /// the session go: a second client gets the same first address again.
-fn session_through(backend: Backend, tag: &str) {
+fn session_through(backend: Backend, tag: &'static str) {
     let Some(mut lab) = lab(tag) else { return };
+    let mut t = Steps::new(tag);
     let conf = write_config(&lab.dir, backend, "", "");
     lab.start_daemon(&conf);
 
     let mut c = bring_up(&mut lab, ClientConfig::new(USER, PASSWORD), 0x5101);
+    t.step("daemon started, client up");
     assert_lab_session(&c, POOL_FIRST);
     let udp = lab.router_udp(LOCAL, ROUTER_PORT);
     exchange(&mut c, &udp, 24);
+    t.step("24 packets each way");
     assert_eq!(c.client.counters().ip_rx_unencrypted, 0);
     assert_eq!(c.client.counters().mppe_rx_errors, 0);
     hang_up(&mut c);
+    t.step("hung up");
     assert_no_violations(&c);
     drop(c);
 
     lab.assert_daemon_running("after the first session");
     let mut again = bring_up(&mut lab, ClientConfig::new(USER, PASSWORD), 0x5102);
+    t.step("second client up");
     assert_lab_session(&again, POOL_FIRST);
     exchange(&mut again, &udp, 4);
+    t.step("4 packets each way");
     hang_up(&mut again);
+    t.step("second client done");
     assert_no_violations(&again);
     lab.assert_daemon_running("after the second session");
     let log = lab.daemon().log();
@@ -212,6 +251,72 @@ fn tun_backend_session_carries_traffic_both_ways_and_hangs_up() {
 #[test]
 fn raw_backend_session_carries_traffic_both_ways_and_hangs_up() {
     session_through(Backend::Raw, "raw");
+}
+
+/// A request that reaches the daemon while it is busy sending to the same client must be
+/// answered at once, not when some later packet happens to wake the daemon up.
+///
+/// Each round the router sends a burst to the client, and as soon as the first packet of
+/// it arrives the client sends an LCP Echo-Request and then nothing else: its GRE acks are
+/// held back (`ack_delay` 30 s) so no later packet can rescue a request the daemon left
+/// unread. The Echo-Reply must come within a second.
+fn request_during_a_burst_is_answered_at_once(backend: Backend, tag: &'static str) {
+    const ROUNDS: u32 = 40;
+    const BURST: u32 = 8;
+    let Some(mut lab) = lab(tag) else { return };
+    let conf = write_config(&lab.dir, backend, "", "");
+    lab.start_daemon(&conf);
+    let mut config = ClientConfig::new(USER, PASSWORD);
+    config.ack_delay = smoltcp::time::Duration::from_secs(30);
+    let mut c = bring_up(&mut lab, config, 0x5401);
+    let me = c.client.assigned_address().unwrap();
+    let udp = lab.router_udp(LOCAL, ROUTER_PORT);
+    let mut slow = Vec::new();
+    for round in 0..ROUNDS {
+        let (rx, replies) = (
+            c.client.counters().ip_rx,
+            c.client.counters().lcp_echo_replies_rx,
+        );
+        for seq in 0..BURST {
+            udp.send_to(&packets::test_payload(seq, 1300), (me, CLIENT_PORT))
+                .expect("send from the router");
+        }
+        let arrived = c.run_until(DELIVERY, |c| c.client.counters().ip_rx > rx);
+        assert!(arrived, "round {round}: no packet of the burst arrived");
+        let now = c.now();
+        assert!(c.client.send_lcp_echo_request(now, &round.to_be_bytes()));
+        let asked = Instant::now();
+        let answered = c.run_until(Duration::from_secs(1), |c| {
+            c.client.counters().lcp_echo_replies_rx > replies
+        });
+        if !answered {
+            slow.push(round);
+        }
+        let all = u64::from(BURST) * u64::from(round + 1);
+        c.run_until(DELIVERY, |c| c.client.counters().ip_rx >= all);
+        assert_eq!(c.client.counters().ip_rx, all, "round {round}: burst lost");
+        eprintln!(
+            "[{tag}] round {round}: Echo-Reply after {:?}",
+            asked.elapsed()
+        );
+    }
+    assert!(
+        slow.is_empty(),
+        "no Echo-Reply within 1 s in rounds {slow:?} of {ROUNDS}: the daemon left the \
+         Echo-Request unread until another packet arrived"
+    );
+    hang_up(&mut c);
+    assert_no_violations(&c);
+}
+
+#[test]
+fn tun_backend_answers_a_request_that_arrives_during_a_burst() {
+    request_during_a_burst_is_answered_at_once(Backend::Tun, "tunburst");
+}
+
+#[test]
+fn raw_backend_answers_a_request_that_arrives_during_a_burst() {
+    request_during_a_burst_is_answered_at_once(Backend::Raw, "rawburst");
 }
 
 #[test]

@@ -312,7 +312,8 @@ impl Drop for Daemon {
                 let _ = self.child.wait();
             }
         }
-        if std::thread::panicking() {
+        // Shown when a test fails, or always with SMOLPPTP_TEST_LOG set.
+        if std::thread::panicking() || std::env::var_os("SMOLPPTP_TEST_LOG").is_some() {
             eprintln!(
                 "---- smolpptpd output ({}) ----\n{}---- end of smolpptpd output ----",
                 self.log_path.display(),

@@ -101,6 +101,9 @@ pub struct KernelClient {
     pub gre_other_calls: u64,
     /// Raw-socket packets that were not IPv4/GRE from the server.
     pub gre_ignored: u64,
+    /// GRE packets the kernel refused to send, and the last reason.
+    pub gre_send_errors: u64,
+    pub last_gre_send_error: Option<String>,
     epoch: StdInstant,
     buf: Vec<u8>,
 }
@@ -141,6 +144,8 @@ impl KernelClient {
             tcp_end: None,
             gre_other_calls: 0,
             gre_ignored: 0,
+            gre_send_errors: 0,
+            last_gre_send_error: None,
             epoch: StdInstant::now(),
             buf: vec![0; 65536],
         })
@@ -242,7 +247,10 @@ impl KernelClient {
         let mut out = [0u8; 2048];
         while let Some(n) = self.client.poll_gre(now, &mut out) {
             // A full socket buffer drops the packet, as a congested link would.
-            let _ = self.gre.send_to(&out[..n], self.server);
+            if let Err(e) = self.gre.send_to(&out[..n], self.server) {
+                self.gre_send_errors += 1;
+                self.last_gre_send_error = Some(e.to_string());
+            }
         }
     }
 

@@ -260,6 +260,9 @@ pub struct Counters {
     pub ip_rx: u64,
     /// IPv4 received before the link was Up: always a server bug.
     pub ip_rx_before_up: u64,
+    /// IPv4 received (and dropped) between LCP Terminate-Request and Terminate-Ack: packets
+    /// the server sent before it saw the request.
+    pub ip_rx_while_closing: u64,
     /// Clear IPv4 received while MPPE is on: always a server bug.
     pub ip_rx_unencrypted: u64,
     pub mppe_rx_errors: u64,
