@@ -198,7 +198,10 @@ impl<'a> Server<'a> {
         busy |= self.service_control(now, secrets, rng);
         busy |= self.service_gre(now, tunnel, secrets, rng);
         self.service_sessions(now, tunnel, secrets, rng);
-        busy |= self.iface.poll(now, device, &mut self.sockets) != smoltcp::iface::PollResult::None;
+        // Send only: a packet received now would sit in its socket until something else
+        // woke the caller, since `poll_at` does not count unread socket data.
+        busy |= self.iface.poll_egress(now, device, &mut self.sockets)
+            != smoltcp::iface::PollResult::None;
         busy
     }
 

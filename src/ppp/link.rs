@@ -398,7 +398,6 @@ impl Link {
                 if self.phase != Phase::Authenticate {
                     return;
                 }
-                log::info!("MS-CHAP-V2 peer authentication succeeded for {}", info.user);
                 self.user = info.user;
                 self.keys = Some(info.keys);
                 let _ = self.events.push_back(LinkEvent::Authenticated {
