@@ -6,7 +6,9 @@ use core::net::Ipv4Addr;
 use heapless::{String, Vec};
 
 /// Ranges in an address list (pptpd's `localip`/`remoteip`: "a.b.c.d-e,a.b.c.f,...").
-pub const MAX_ADDRESS_RANGES: usize = 16;
+/// A list never holds more than `connections` ≤ `MAX_SESSIONS` addresses, but a range in an
+/// inner octet (`10.0.0-63.1`) makes every address its own range, so this is the bound.
+pub const MAX_ADDRESS_RANGES: usize = crate::limits::MAX_SESSIONS;
 /// Longest `name` (pppd's MAXNAMELEN is 256; nobody uses more than a few dozen).
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest secret or user name from chap-secrets (pppd's MAXSECRETLEN is 256).
