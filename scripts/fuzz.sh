@@ -29,7 +29,7 @@ cargo "+$toolchain" fuzz build "${flags[@]}"
 
 failed=()
 summary=()
-for target in $(cargo "+$toolchain" fuzz list); do
+for target in ${FUZZ_TARGETS:-$(cargo "+$toolchain" fuzz list)}; do
   corpus="corpus/$target"
   artifacts="artifacts/$target"
   rm -rf "$artifacts"

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod conf_files;
 pub mod control_connection;
 pub mod gre_channel;
 pub mod mppe_decrypt;
@@ -23,6 +24,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("control_connection", control_connection::run),
     ("gre_channel", gre_channel::run),
     ("mppe_decrypt", mppe_decrypt::run),
+    ("conf_files", conf_files::run),
 ];
 
 /// Seed inputs for every target (name, input): written to `fuzz/seeds/` by the ignored
@@ -34,6 +36,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("control_connection", control_connection::seeds()),
         ("gre_channel", gre_channel::seeds()),
         ("mppe_decrypt", mppe_decrypt::seeds()),
+        ("conf_files", conf_files::seeds()),
     ] {
         all.extend(seeds.into_iter().map(|s| (name, s)));
     }

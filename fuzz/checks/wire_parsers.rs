@@ -2,9 +2,9 @@
 //! panic, and whatever parses must survive emit → parse unchanged; where the format has no
 //! reserved bits or padding the emitted bytes must equal the input's.
 
-use smolpptp::wire::{chap, gre, mppe, pptp, Error};
+use smolpptp::wire::{chap, cp, gre, mppe, ppp, pptp, Error};
 
-const PARSERS: u8 = 4;
+const PARSERS: u8 = 6;
 
 pub fn run(data: &[u8]) {
     super::init_logging();
@@ -15,7 +15,9 @@ pub fn run(data: &[u8]) {
         0 => pptp_message(rest),
         1 => gre_packet(rest),
         2 => chap_packet(rest),
-        _ => mppe_header(rest),
+        3 => mppe_header(rest),
+        4 => ppp_frame(rest),
+        _ => control_packet(rest),
     }
 }
 
@@ -153,6 +155,96 @@ fn mppe_header(data: &[u8]) {
     }
 }
 
+/// A PPP frame header, both ways: parse → emit in the same form, and emit → parse for
+/// any valid protocol number and compression flags.
+fn ppp_frame(data: &[u8]) {
+    if let Ok((protocol, offset)) = ppp::parse(data) {
+        assert!(offset <= data.len() && offset <= 4);
+        let acfc = !data.starts_with(&ppp::ADDRESS_CONTROL);
+        let pfc = offset == usize::from(!acfc) * 2 + 1;
+        let mut out = [0u8; 4];
+        let len = ppp::emit_header(&mut out, protocol, acfc, pfc).expect("header fits");
+        assert_eq!(len, ppp::header_len(protocol, acfc, pfc));
+        if protocol == ppp::protocol::LCP {
+            // LCP is never compressed on emit.
+            assert_eq!(out[..len], [0xFF, 0x03, 0xC0, 0x21]);
+        } else {
+            assert_eq!(out[..len], data[..offset], "header changed form");
+        }
+        assert_eq!(ppp::parse(&out[..len]), Ok((protocol, len)));
+    }
+    if let [hi, lo, flags, ..] = *data {
+        let protocol = u16::from_be_bytes([hi, lo]);
+        let (acfc, pfc) = (flags & 1 != 0, flags & 2 != 0);
+        let mut out = [0u8; 4];
+        let len = ppp::emit_header(&mut out, protocol, acfc, pfc).expect("header fits");
+        assert_eq!(len, ppp::header_len(protocol, acfc, pfc));
+        // RFC 1661 §2: a valid protocol number has an even high and an odd low byte.
+        if hi & 1 == 0 && lo & 1 == 1 {
+            assert_eq!(ppp::parse(&out[..len]), Ok((protocol, len)));
+        }
+        assert_eq!(
+            ppp::emit_header(&mut out[..len - 1], protocol, acfc, pfc),
+            Err(Error::Exhausted)
+        );
+    }
+}
+
+/// An LCP/IPCP/CCP packet and its option list.
+fn control_packet(data: &[u8]) {
+    let Ok(packet) = cp::Packet::new_checked(data) else {
+        return;
+    };
+    let len = usize::from(packet.length());
+    assert!(len >= cp::HEADER_LEN && len <= data.len());
+    let repr = cp::Repr::parse(&packet).expect("a checked packet parses");
+    assert_eq!(repr.data, packet.data());
+    assert_eq!(
+        (repr.code, repr.identifier),
+        (packet.code(), packet.identifier())
+    );
+    assert_eq!(repr.buffer_len(), len);
+    let mut out = vec![0u8; len];
+    assert_eq!(repr.emit(&mut out), Ok(len));
+    assert_eq!(out[..], data[..len], "no reserved bits: byte for byte");
+    assert_eq!(repr.emit(&mut out[..len - 1]), Err(Error::Exhausted));
+    let mut header = vec![0u8; len];
+    assert_eq!(
+        cp::emit_header(&mut header, repr.code, repr.identifier, repr.data.len()),
+        Ok(len)
+    );
+    assert_eq!(header[..cp::HEADER_LEN], data[..cp::HEADER_LEN]);
+
+    // Options: re-written one by one they give back the same bytes, up to the first
+    // malformed one, which is the last item.
+    let mut rewritten = vec![0u8; repr.data.len()];
+    let mut writer = cp::OptionWriter::new(&mut rewritten);
+    let mut options = cp::Options::new(repr.data);
+    let mut malformed = false;
+    for option in options.by_ref() {
+        match option {
+            Ok((ty, value)) => {
+                assert!(value.len() <= 253);
+                writer
+                    .push(ty, value)
+                    .expect("option fits where it came from");
+            }
+            Err(e) => {
+                assert_eq!(e, Error::Malformed);
+                malformed = true;
+                break;
+            }
+        }
+    }
+    assert!(options.next().is_none(), "options go on after an error");
+    assert_eq!(cp::Options::validate(repr.data).is_err(), malformed);
+    let written = writer.written();
+    assert_eq!(written, &repr.data[..written.len()]);
+    if !malformed {
+        assert_eq!(written.len(), repr.data.len());
+    }
+}
+
 pub fn seeds() -> Vec<Vec<u8>> {
     use pptp::Repr as M;
     let with = |selector: u8, bytes: &[u8]| [&[selector][..], bytes].concat();
@@ -245,5 +337,22 @@ pub fn seeds() -> Vec<Vec<u8>> {
     }
     seeds.push(with(3, &[0x90, 0x01]));
     seeds.push(with(3, &mppe::emit_option(mppe::bits::H | mppe::bits::S)));
+    for frame in [
+        &[0xFF, 0x03, 0xC0, 0x21][..],
+        &[0x21],
+        &[0x00, 0xFD],
+        &[0xFF, 0x03, 0x80, 0x21],
+    ] {
+        seeds.push(with(4, frame));
+    }
+    // LCP Configure-Request: MRU 1400, magic number, then padding.
+    seeds.push(with(
+        5,
+        &[
+            1, 7, 0, 14, 1, 4, 0x05, 0x78, 5, 6, 0x12, 0x34, 0x56, 0x78, 0, 0,
+        ],
+    ));
+    // CCP Configure-Request for MPPE-128 stateless.
+    seeds.push(with(5, &[1, 1, 0, 10, 18, 6, 1, 0, 0, 0x40]));
     seeds
 }
