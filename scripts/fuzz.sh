@@ -22,6 +22,16 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
+# A small board: fewer sockets and smaller buffers make a fresh Server per input cheap
+# (several times more executions per second), and tables fill up sooner, which is where
+# the edge cases are. Any limits must pass, so export your own to override these.
+export SMOLPPTP_MAX_SESSIONS="${SMOLPPTP_MAX_SESSIONS:-4}"
+export SMOLPPTP_MAX_CONTROL_CONNECTIONS="${SMOLPPTP_MAX_CONTROL_CONNECTIONS:-6}"
+export SMOLPPTP_GRE_RX_PACKETS="${SMOLPPTP_GRE_RX_PACKETS:-16}"
+export SMOLPPTP_GRE_RX_BUFFER="${SMOLPPTP_GRE_RX_BUFFER:-16384}"
+export SMOLPPTP_GRE_TX_PACKETS="${SMOLPPTP_GRE_TX_PACKETS:-16}"
+export SMOLPPTP_GRE_TX_BUFFER="${SMOLPPTP_GRE_TX_BUFFER:-16384}"
+
 # -O release, -a debug assertions (with overflow checks), -s none: no sanitizer.
 flags=(-O -a -s none)
 cd fuzz

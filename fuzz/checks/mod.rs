@@ -12,6 +12,7 @@ pub mod conf_files;
 pub mod control_connection;
 pub mod gre_channel;
 pub mod mppe_decrypt;
+pub mod server;
 pub mod wire_parsers;
 
 /// A target's check: panics on a bug.
@@ -25,6 +26,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("gre_channel", gre_channel::run),
     ("mppe_decrypt", mppe_decrypt::run),
     ("conf_files", conf_files::run),
+    ("server", server::run),
 ];
 
 /// Seed inputs for every target (name, input): written to `fuzz/seeds/` by the ignored
@@ -37,6 +39,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("gre_channel", gre_channel::seeds()),
         ("mppe_decrypt", mppe_decrypt::seeds()),
         ("conf_files", conf_files::seeds()),
+        ("server", server::seeds()),
     ] {
         all.extend(seeds.into_iter().map(|s| (name, s)));
     }
