@@ -420,7 +420,15 @@ fn observe_tcp(client: &mut Client, ip: &Ipv4Packet<&[u8]>) {
     let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
         panic!("server sent a bad TCP segment");
     };
-    assert_eq!(tcp.src_port(), pptp::PPTP_PORT);
+    if tcp.src_port() != pptp::PPTP_PORT {
+        // Only port 1723 listens: anything else gets a reset from smoltcp.
+        assert!(
+            tcp.rst(),
+            "TCP from port {} that is not a reset",
+            tcp.src_port()
+        );
+        return;
+    }
     let Some(conn) = client.conns.iter_mut().find(|c| c.port == tcp.dst_port()) else {
         return;
     };
