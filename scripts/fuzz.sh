@@ -8,7 +8,7 @@
 # time on its corpus (fuzz/corpus/<target>, not committed) seeded from fuzz/seeds/<target>
 # and fuzz/regressions/<target>. Any crash, timeout or out-of-memory input is copied to
 # fuzz/regressions/<target>/ (commit it: tests/fuzz_regressions.rs replays it under
-# `cargo test`) and the script exits non-zero.
+# `cargo test`) and the script exits non-zero. FUZZ_TARGETS="a b" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
