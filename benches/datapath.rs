@@ -205,6 +205,7 @@ fn link_pair(
                     secrets: &mut *secrets,
                     rng: &mut *rng,
                     peer: CLIENT_HOST,
+                    ipv6_ids: &[],
                 };
                 s.link.open(now, &mut env);
                 session = Some(s);
@@ -215,6 +216,7 @@ fn link_pair(
                 secrets: &mut *secrets,
                 rng: &mut *rng,
                 peer: CLIENT_HOST,
+                ipv6_ids: &[],
             };
             if s.poll_at().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut env, &mut tunnel);
@@ -327,6 +329,7 @@ fn link_level(plan: &Plan, stateless: bool, sessions: usize, rows: &mut Vec<Row>
                     secrets: &mut secrets,
                     rng: &mut rng,
                     peer: CLIENT_HOST,
+                    ipv6_ids: &[],
                 };
                 let ip = pairs[*k].session.link.receive(now, frame, &mut env);
                 assert_eq!(ip.map(<[u8]>::len), Some(size), "decrypt failed");

@@ -15,6 +15,7 @@ use smoltcp::wire::{
 };
 
 use crate::limits::{DEVICE_MTU, MAX_PPP_FRAME};
+use crate::ppp::ipv6cp;
 use crate::ppp::link::{LinkEnv, LinkEvent};
 use crate::pptp::control::{
     self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
@@ -23,7 +24,7 @@ use crate::pptp::session::{EndReason, Session};
 use crate::pptp::table::SessionTable;
 use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
-use crate::settings::{Secrets, Settings};
+use crate::settings::{InterfaceId, Secrets, Settings};
 use crate::wire::{gre, pptp as msg};
 
 pub use crate::pptp::session::Tunnel;
@@ -91,6 +92,9 @@ pub struct Server<'a> {
     throttle: AuthThrottle,
     /// Every 1723 socket is busy (logged once when it happens and once when it ends).
     pool_full: bool,
+    /// The IPv6 Interface-Identifier each session slot holds for its client, so IPv6CP can
+    /// keep them unique (kept beside the table: a session reads it while borrowed from it).
+    ipv6_ids: [Option<InterfaceId>; crate::limits::MAX_SESSIONS],
     /// One PPTP control message (in or out) or one GRE packet at a time.
     msg_in: [u8; msg::MAX_MESSAGE_LEN],
     msg_out: [u8; msg::MAX_MESSAGE_LEN],
@@ -146,6 +150,11 @@ impl<'a> Server<'a> {
         );
         let gre = sockets.add(gre_socket);
         let first_call_id = (rng.next_u32() & 0xFFFF) as u16;
+        let mut settings = settings;
+        if settings.ppp.ipv6.enabled && settings.ppp.ipv6.local_id.is_none() {
+            // One identifier for every link: it is the tunnel interface's fe80:: address.
+            settings.ppp.ipv6.local_id = Some(ipv6cp::random_id(rng));
+        }
 
         Server {
             iface,
@@ -158,6 +167,7 @@ impl<'a> Server<'a> {
             shutdown_since: None,
             throttle: AuthThrottle::new(),
             pool_full: false,
+            ipv6_ids: [None; crate::limits::MAX_SESSIONS],
             msg_in: [0; msg::MAX_MESSAGE_LEN],
             msg_out: [0; msg::MAX_MESSAGE_LEN],
             packet: [0; DEVICE_MTU + 64],
@@ -169,8 +179,18 @@ impl<'a> Server<'a> {
     }
 
     /// SIGHUP: new settings apply to new calls; live sessions keep running.
-    pub fn reload(&mut self, settings: Settings) {
+    pub fn reload(&mut self, mut settings: Settings) {
+        if settings.ppp.ipv6.local_id.is_none() {
+            settings.ppp.ipv6.local_id = self.settings.ppp.ipv6.local_id;
+        }
         self.settings = settings;
+    }
+
+    /// Our IPv6 Interface-Identifier (configured or chosen at start) when IPv6 is on: the
+    /// daemon gives the tunnel interface the address fe80::ID.
+    pub fn ipv6_local_id(&self) -> Option<InterfaceId> {
+        let ipv6 = self.settings.ppp.ipv6;
+        ipv6.enabled.then_some(ipv6.local_id).flatten()
     }
 
     /// Live sessions.
@@ -207,15 +227,28 @@ impl<'a> Server<'a> {
 
     /// A packet from the network for a client: find the session by destination address,
     /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address
-    /// or the session is not up.
+    /// or the session is not up. IPv6 (version 6) goes to the client whose link-local
+    /// address fe80::IID is the destination.
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
-        let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
-            return false;
+        let slot = match ip_packet.first().map(|b| b >> 4) {
+            Some(6) => {
+                let Some(id) = ip_packet.get(24..40).and_then(ipv6cp::link_local_id) else {
+                    return false;
+                };
+                self.table.slots().find(|&i| {
+                    self.table
+                        .get(i)
+                        .is_some_and(|s| s.link.ipv6_peer_id() == Some(id))
+                })
+            }
+            _ => {
+                let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
+                    return false;
+                };
+                self.table.by_address(packet.dst_addr())
+            }
         };
-        let Some(slot) = self.table.by_address(packet.dst_addr()) else {
-            return false;
-        };
-        let Some(session) = self.table.get_mut(slot) else {
+        let Some(session) = slot.and_then(|slot| self.table.get_mut(slot)) else {
             return false;
         };
         let (peer, gre_room) = (session.peer, &mut self.packet[20..]);
@@ -560,7 +593,12 @@ impl<'a> Server<'a> {
         log::info!(
             "CTRL: Starting call (call id {call_id}, peer call id {peer_call_id}) for {peer}"
         );
-        let mut env = LinkEnv { secrets, rng, peer };
+        let mut env = LinkEnv {
+            secrets,
+            rng,
+            peer,
+            ipv6_ids: &self.ipv6_ids,
+        };
         session.link.open(now, &mut env);
         self.table.insert(slot, session);
     }
@@ -672,9 +710,13 @@ impl<'a> Server<'a> {
                 secrets: &mut *secrets,
                 rng: &mut *rng,
                 peer: src,
+                ipv6_ids: &self.ipv6_ids,
             };
             let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
             session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+            if let Some(id) = self.ipv6_ids.get_mut(slot) {
+                *id = session.link.ipv6_reserved_id();
+            }
         }
         busy
     }
@@ -699,8 +741,12 @@ impl<'a> Server<'a> {
                     secrets: &mut *secrets,
                     rng: &mut *rng,
                     peer,
+                    ipv6_ids: &self.ipv6_ids,
                 };
                 session.handle_timeout(now, &mut env, tunnel);
+                if let Some(id) = self.ipv6_ids.get_mut(i) {
+                    *id = session.link.ipv6_reserved_id();
+                }
             }
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
@@ -773,6 +819,9 @@ impl<'a> Server<'a> {
         let Some(session) = self.table.remove(i) else {
             return;
         };
+        if let Some(id) = self.ipv6_ids.get_mut(i) {
+            *id = None;
+        }
         let c = session.conn;
         if reason != EndReason::ControlLost
             && self.conns.get(c).is_some_and(|s| s.control.is_some())

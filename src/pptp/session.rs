@@ -3,6 +3,7 @@
 use core::net::Ipv4Addr;
 use smoltcp::time::{Duration, Instant};
 
+use crate::ppp::ipv6cp;
 use crate::ppp::link::{Link, LinkEnv, LinkEvent};
 use crate::pptp::gre::GreChannel;
 use crate::settings::PppSettings;
@@ -39,7 +40,7 @@ pub struct Counters {
 
 /// One in-order PPP frame from the client: up the link, and the IP packet it yields (if
 /// any) out to the network, provided it comes from the client's own tunnel address (no
-/// spoofing through the tunnel).
+/// spoofing through the tunnel): its IPv4 address, or for IPv6 its link-local fe80::IID.
 fn pass_up(
     now: Instant,
     frame: &mut [u8],
@@ -52,10 +53,20 @@ fn pass_up(
     let Some(ip) = link.receive(now, frame, env) else {
         return;
     };
-    let source = ip
-        .get(12..16)
-        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-    if ip.len() < 20 || ip[0] >> 4 != 4 || source.is_none() || source != address {
+    let own_source = match ip.first().map(|b| b >> 4) {
+        Some(4) => {
+            let source = ip
+                .get(12..16)
+                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            ip.len() >= 20 && source.is_some() && source == address
+        }
+        Some(6) => {
+            let source = ip.get(8..24).and_then(ipv6cp::link_local_id);
+            ip.len() >= 40 && source.is_some() && source == link.ipv6_peer_id()
+        }
+        _ => false,
+    };
+    if !own_source {
         counters.spoofed += 1;
         if counters.spoofed.is_power_of_two() {
             log::warn!(
