@@ -369,7 +369,7 @@ impl Drop for PidFile {
 
 fn run(o: &Options) -> Result<(), String> {
     // Read the files before detaching, so errors reach the terminal.
-    let config = load_config(o)?;
+    let mut config = load_config(o)?;
     let plan = Plan::new(&config)?;
     if !o.foreground {
         daemonize().map_err(|e| format!("fork: {e}"))?;
@@ -413,6 +413,24 @@ fn run(o: &Options) -> Result<(), String> {
     })
     .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
     log::info!("Using interface {}", tun.name());
+    let ipv6 = &mut config.settings.ppp.ipv6;
+    if ipv6.enabled {
+        // One identifier for the TUN and every link; the server keeps it across reloads.
+        let id = *ipv6
+            .local_id
+            .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
+        match tun.enable_ipv6(id) {
+            Ok(()) => log::info!(
+                "IPv6 in the tunnel: {} is {}",
+                tun.name(),
+                smolpptp::ppp::ipv6cp::link_local(id)
+            ),
+            Err(e) => log::warn!(
+                "IPv6 on {}: {e} (IPv6 to clients will not work)",
+                tun.name()
+            ),
+        }
+    }
     let packet = match &plan.raw_interface {
         Some(name) => Some(
             PacketDevice::open(&PacketConfig {
