@@ -7,6 +7,7 @@ pub mod gre;
 pub mod mppe;
 pub mod ppp;
 pub mod pptp;
+pub mod tcp_mss;
 
 /// Why a buffer could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
