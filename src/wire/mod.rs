@@ -4,6 +4,7 @@
 pub mod chap;
 pub mod cp;
 pub mod gre;
+pub mod ipv4_mtu;
 pub mod mppe;
 pub mod ppp;
 pub mod pptp;
