@@ -230,7 +230,10 @@ impl Settings {
                 .and_then(|l| l.single_session)
                 .or(global.single_session)
                 .unwrap_or(SingleSession::Allow),
-            rate: own.and_then(|l| l.rate).or(global.rate),
+            rate: own
+                .and_then(|l| l.rate)
+                .or(global.rate)
+                .filter(|r| *r != Rate::UNLIMITED),
             idle: pick(|l| l.idle, self.ppp.idle),
             session_timeout: pick(|l| l.session_timeout, self.ppp.maxconnect),
         }
@@ -265,6 +268,14 @@ pub struct Rate {
     pub down_bps: u32,
     /// Client → network.
     pub up_bps: u32,
+}
+
+impl Rate {
+    /// No limit: what a user's `rate=off` says over a global `rate-limit`.
+    pub const UNLIMITED: Rate = Rate {
+        down_bps: u32::MAX,
+        up_bps: u32::MAX,
+    };
 }
 
 /// Limits from one `user-limit` line (or the global keywords); `None` = not said here.

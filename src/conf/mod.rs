@@ -18,6 +18,7 @@
 //! | `wan` | interface clients reach the Internet through | daemon's choice |
 //! | `address` | the daemon's own address on the tun link, `a.b.c.d/n` | daemon's choice |
 //! | `chap-secrets` | path | `/etc/ppp/chap-secrets` |
+//! | `mss-clamp`, `single-session`, `session-timeout`, `rate-limit`, `user-limit` | see [`user_limits`] | clamp auto, no per-user limits |
 //!
 //! `firewall` and `forwarding` default to off so that an existing pptpd.conf changes nothing
 //! on the system; the [`embedded_default`] turns both on.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod ppp_options;
 pub mod pptpd_conf;
 pub mod tokenizer;
+pub mod user_limits;
 
 use core::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
