@@ -70,6 +70,14 @@ pub fn clamp_mss(ip: &mut [u8], max_mss: u16) -> bool {
     changed
 }
 
+/// Whether `ip` is an IPv4 TCP segment with SYN set that [`clamp_mss`] would look at (to
+/// copy only those packets when the original may not be written).
+pub fn is_syn(ip: &[u8]) -> bool {
+    tcp_segment(ip).is_some_and(|(start, end)| {
+        end.checked_sub(start).is_some_and(|len| len >= 20) && ip[start + 13] & TCP_FLAG_SYN != 0
+    })
+}
+
 /// The byte range of the TCP segment in `ip`, if it is a well-formed IPv4 TCP packet that
 /// starts the datagram (fragment offset 0).
 fn tcp_segment(ip: &[u8]) -> Option<(usize, usize)> {
@@ -209,6 +217,7 @@ mod tests {
             &IpAddress::Ipv4(DST),
             &caps,
         );
+        assert!(is_syn(&p[..len]));
         assert!(clamp_mss(&mut p[..len], 1360));
         assert_eq!(mss_of(&p[..len]), Some(1360));
         assert!(tcp_checksum_ok(&p[..len]));
@@ -248,6 +257,7 @@ mod tests {
         let mss = [2, 4, 0x05, 0xB4];
         // Not a SYN.
         let mut p = segment(ACK, &mss, &[], &[]);
+        assert!(!is_syn(&p));
         let before = p.clone();
         assert!(!clamp_mss(&mut p, 1000));
         assert_eq!(p, before);
@@ -319,6 +329,7 @@ mod tests {
                     })
             });
             let max = (rng.next_u32() % 2000) as u16;
+            let _ = is_syn(&p[..cut]);
             clamp_mss(&mut p[..cut], max);
             if valid_before {
                 assert!(tcp_checksum_ok(&p[..cut]), "round {round}");
