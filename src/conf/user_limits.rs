@@ -85,9 +85,7 @@ pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
 pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLimit), String> {
     let mut words = value.split_ascii_whitespace();
     let Some(name) = words.next().filter(|n| !n.contains('=')) else {
-        return Err(format!(
-            "user-limit needs a user name first, then key=value settings"
-        ));
+        return Err("user-limit needs a user name first, then key=value settings".into());
     };
     let mut user = heapless::String::new();
     user.push_str(name)

@@ -99,7 +99,7 @@ pub fn fragment(
 ) -> Option<(usize, Option<usize>)> {
     let (header_len, total_len, flags) = header(packet)?;
     let payload = packet.get(header_len..total_len)?;
-    if flags & FLAG_DF != 0 || mtu < MIN_MTU || start % 8 != 0 || start >= payload.len() {
+    if flags & FLAG_DF != 0 || mtu < MIN_MTU || !start.is_multiple_of(8) || start >= payload.len() {
         return None;
     }
     // The first fragment keeps every option; the others only those with the copy flag.
@@ -165,7 +165,7 @@ fn copy_header_for_later_fragment(header: &[u8], out: &mut [u8]) -> Option<usize
         }
         i += opt_len;
     }
-    while len % 4 != 0 {
+    while !len.is_multiple_of(4) {
         *out.get_mut(len)? = 0;
         len += 1;
     }

@@ -52,7 +52,7 @@ pub fn clamp_mss(ip: &mut [u8], max_mss: u16) -> bool {
                         // The checksum sums 16-bit words from the start of the TCP header:
                         // a value at an odd offset straddles two words, which in one's
                         // complement arithmetic is the same as the byte-swapped value.
-                        let (old, new) = if (i + 2) % 2 == 0 {
+                        let (old, new) = if i.is_multiple_of(2) {
                             (old, max_mss)
                         } else {
                             (old.swap_bytes(), max_mss.swap_bytes())
@@ -130,7 +130,7 @@ mod tests {
         payload: &[u8],
     ) -> heapless::Vec<u8, 256> {
         let mut opts: heapless::Vec<u8, 40> = heapless::Vec::from_slice(options).unwrap();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(OPTION_END).unwrap();
         }
         let ip_header = 20 + ip_options.len();
