@@ -10,6 +10,7 @@
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
 pub mod clock;
+pub mod control_socket;
 pub mod daemon;
 pub mod firewall;
 pub mod host;
