@@ -20,6 +20,7 @@ pub mod random;
 pub mod signals;
 pub mod syslog;
 pub mod tun;
+pub mod wtmp;
 
 #[cfg(test)]
 pub(crate) mod testns {
