@@ -13,6 +13,7 @@ pub mod clock;
 pub mod control_socket;
 pub mod daemon;
 pub mod firewall;
+pub mod hooks;
 pub mod host;
 pub mod interface;
 pub mod packet;
