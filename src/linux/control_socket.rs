@@ -404,7 +404,9 @@ pub struct Reply {
 impl Reply {
     pub fn decode(buf: &[u8]) -> Result<Reply, ProtocolError> {
         check_magic(buf)?;
-        let h = buf.get(..REPLY_HEADER_LEN).ok_or(ProtocolError::Truncated)?;
+        let h = buf
+            .get(..REPLY_HEADER_LEN)
+            .ok_or(ProtocolError::Truncated)?;
         let kind = match h[5] {
             REPLY_STATUS => ReplyKind::Status,
             REPLY_KICK => ReplyKind::Kick,
@@ -454,14 +456,25 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
     let _ = writeln!(
         out,
         "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} MPPE",
-        "USER", "CLIENT", "TUNNEL", "SINCE", "TIME", "BYTES IN", "PKTS IN", "BYTES OUT",
-        "PKTS OUT", "STATE"
+        "USER",
+        "CLIENT",
+        "TUNNEL",
+        "SINCE",
+        "TIME",
+        "BYTES IN",
+        "PKTS IN",
+        "BYTES OUT",
+        "PKTS OUT",
+        "STATE"
     );
     for s in &reply.sessions {
         // A user name is the client's choice: no control characters on the admin's terminal.
         let user: String = match s.user.as_str() {
             "" => "-".into(),
-            u => u.chars().map(|c| if c.is_control() { '?' } else { c }).collect(),
+            u => u
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect(),
         };
         let _ = writeln!(
             out,
@@ -540,11 +553,7 @@ pub fn render_json(reply: &Reply) -> String {
         );
         match s.mppe {
             Some(m) => {
-                let _ = write!(
-                    out,
-                    "{{\"bits\":{},\"stateless\":{}}}",
-                    m.bits, m.stateless
-                );
+                let _ = write!(out, "{{\"bits\":{},\"stateless\":{}}}", m.bits, m.stateless);
             }
             None => out.push_str("null"),
         }
@@ -602,7 +611,13 @@ fn seqpacket(flags: libc::c_int) -> io::Result<OwnedFd> {
 fn connect(fd: &OwnedFd, path: &Path) -> io::Result<()> {
     let (addr, len) = sockaddr(path)?;
     // SAFETY: addr is a valid sockaddr_un of `len` bytes.
-    let rc = unsafe { libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -755,8 +770,8 @@ impl ControlSocket {
                     libc::MSG_DONTWAIT,
                 )
             };
-            let would_block = n < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+            let would_block =
+                n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
             if would_block && now < p.since + REQUEST_TIMEOUT {
                 continue;
             }
@@ -827,8 +842,14 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
         .encode(&mut buf)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     // SAFETY: sending from a valid buffer.
-    if unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) }
-        < 0
+    if unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    } < 0
     {
         return Err(io::Error::last_os_error());
     }
@@ -893,7 +914,9 @@ mod tests {
 
         assert!(Request::Kick(Selector::User("")).encode(&mut buf).is_err());
         let long = "x".repeat(65);
-        assert!(Request::Kick(Selector::User(&long)).encode(&mut buf).is_err());
+        assert!(Request::Kick(Selector::User(&long))
+            .encode(&mut buf)
+            .is_err());
     }
 
     #[test]
@@ -920,7 +943,11 @@ mod tests {
         assert_eq!(Request::decode(&b), Err(ProtocolError::Malformed));
         b[7] = 2;
         b[8] = 0xFF;
-        assert_eq!(Request::decode(&b), Err(ProtocolError::Malformed), "not UTF-8");
+        assert_eq!(
+            Request::decode(&b),
+            Err(ProtocolError::Malformed),
+            "not UTF-8"
+        );
     }
 
     #[test]
@@ -930,13 +957,19 @@ mod tests {
         starting.address = None;
         starting.mppe = None;
         starting.state = LinkState::Starting;
-        reply.status(1_700_000_000, [record("tomc"), starting.clone()].into_iter());
+        reply.status(
+            1_700_000_000,
+            [record("tomc"), starting.clone()].into_iter(),
+        );
         let bytes = reply.as_bytes();
         assert_eq!(bytes.len(), REPLY_HEADER_LEN + 2 * RECORD_LEN);
         assert_eq!(&bytes[..8], b"SPPT\x01\x01\x00\x02");
         // The first record, byte for byte where it matters.
         let r = &bytes[REPLY_HEADER_LEN..];
-        assert_eq!(&r[..16], b"\x12\x34\x40\x00\xc0\x00\x02\x64\x0a\x09\x00\x02\x01\x80\x01\x04");
+        assert_eq!(
+            &r[..16],
+            b"\x12\x34\x40\x00\xc0\x00\x02\x64\x0a\x09\x00\x02\x01\x80\x01\x04"
+        );
         assert_eq!(&r[16..20], b"tomc");
         assert_eq!(&r[80..88], &3723u64.to_be_bytes());
         let decoded = Reply::decode(bytes).unwrap();
@@ -948,13 +981,19 @@ mod tests {
         let k = Reply::decode(reply.as_bytes()).unwrap();
         assert_eq!((k.kind, k.count, k.sessions.len()), (ReplyKind::Kick, 3, 0));
         reply.error(5);
-        assert_eq!(Reply::decode(reply.as_bytes()).unwrap().kind, ReplyKind::Error);
+        assert_eq!(
+            Reply::decode(reply.as_bytes()).unwrap().kind,
+            ReplyKind::Error
+        );
     }
 
     #[test]
     fn a_full_table_fits_the_reply() {
         let mut reply = ReplyBuffer::new();
-        reply.status(1, core::iter::repeat_with(|| record("u")).take(MAX_SESSIONS + 5));
+        reply.status(
+            1,
+            core::iter::repeat_with(|| record("u")).take(MAX_SESSIONS + 5),
+        );
         assert_eq!(reply.as_bytes().len(), MAX_REPLY_LEN);
         assert_eq!(
             Reply::decode(reply.as_bytes()).unwrap().sessions.len(),
@@ -993,7 +1032,10 @@ mod tests {
             count: 0,
             ..reply.clone()
         };
-        assert_eq!(render_json(&empty), "{\"time\":1700003723,\"sessions\":[]}\n");
+        assert_eq!(
+            render_json(&empty),
+            "{\"time\":1700003723,\"sessions\":[]}\n"
+        );
         assert_eq!(render_text(&empty, &|t| t.to_string()), "no sessions\n");
 
         let text = render_text(&reply, &|t| format!("@{t}"));
@@ -1029,9 +1071,15 @@ mod tests {
         reply.status(9, [record("tomc"), record("x")].into_iter());
         let good = reply.as_bytes().to_vec();
         let mut req = [0u8; REQUEST_LEN];
-        Request::Kick(Selector::User("tomc")).encode(&mut req).unwrap();
+        Request::Kick(Selector::User("tomc"))
+            .encode(&mut req)
+            .unwrap();
         for i in 0..20_000 {
-            let mut msg = if i % 2 == 0 { good.clone() } else { req.to_vec() };
+            let mut msg = if i % 2 == 0 {
+                good.clone()
+            } else {
+                req.to_vec()
+            };
             let len = (rng.next_u32() as usize) % (msg.len() + 1);
             msg.truncate(len);
             for _ in 0..(rng.next_u32() % 4) {
