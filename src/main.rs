@@ -547,11 +547,18 @@ fn run(o: &Options) -> Result<(), String> {
             None
         }
     };
+    // Without its control socket the daemon still serves clients: only status/kick are lost.
     let control = match &config.daemon.control_socket {
-        Some(path) => Some(
-            ControlSocket::bind(path)
-                .map_err(|e| format!("control socket {}: {e}", path.display()))?,
-        ),
+        Some(path) => match ControlSocket::bind(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::warn!(
+                    "control socket {}: {e}: smolpptpd status/kick will not reach this daemon",
+                    path.display()
+                );
+                None
+            }
+        },
         None => None,
     };
     let wtmp = if config.daemon.logwtmp {

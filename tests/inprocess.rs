@@ -344,11 +344,20 @@ fn packets_with_a_foreign_source_are_not_forwarded_body() {
     net.sink.packets.clear();
     for seq in 0..10 {
         let now = net.now;
-        net.client_mut(i).send_ip(now, &packets::ipv4_udp(spoof, far, 1, 2, seq, 100)).unwrap();
-        net.client_mut(i).send_ip(now, &packets::ipv4_udp(me, far, 1, 2, seq, 100)).unwrap();
+        net.client_mut(i)
+            .send_ip(now, &packets::ipv4_udp(spoof, far, 1, 2, seq, 100))
+            .unwrap();
+        net.client_mut(i)
+            .send_ip(now, &packets::ipv4_udp(me, far, 1, 2, seq, 100))
+            .unwrap();
     }
     net.run_until(Duration::from_millis(500), |_| false);
-    let sources: Vec<_> = net.sink.packets.iter().map(|p| packets::parse_ipv4(p).unwrap().src).collect();
+    let sources: Vec<_> = net
+        .sink
+        .packets
+        .iter()
+        .map(|p| packets::parse_ipv4(p).unwrap().src)
+        .collect();
     assert_eq!(sources, vec![me; 10], "only the client's own packets pass");
     let spoofed = net.server.sessions().next().unwrap().counters.spoofed;
     assert_eq!(spoofed, 10);

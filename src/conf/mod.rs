@@ -243,7 +243,7 @@ pub fn embedded_default() -> LoadedConfig {
             local,
             remote,
             connections: count,
-            stimeout: 10,
+            ..Settings::default()
         },
         daemon: DaemonConfig {
             firewall: true,
