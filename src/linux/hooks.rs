@@ -171,7 +171,10 @@ impl HookRunner {
             -1 => Err(io::Error::last_os_error()),
             0 => {
                 drop(ours);
-                serve(theirs, &config);
+                // Never unwind into the daemon's frames (its pid file, TUN, firewall).
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    serve(theirs, &config)
+                }));
                 // SAFETY: leave without running the daemon's destructors (pid file, TUN).
                 unsafe { libc::_exit(0) }
             }
