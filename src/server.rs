@@ -380,6 +380,8 @@ impl<'a> Server<'a> {
             if let Some(s) = self.table.get_mut(i) {
                 s.link.close(now, "Server shutdown");
             }
+            // The LCP Terminate-Request goes out before the call is cleared.
+            self.flush_session(now, i);
             self.end_session(now, i, EndReason::Admin);
         }
         for c in 0..self.conns.len() {
@@ -815,26 +817,31 @@ impl<'a> Server<'a> {
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
             }
-            // Frames the link queued, and ack-only packets.
-            while let Some(session) = self.table.get_mut(i) {
-                let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
-                    break;
-                };
-                if !send_gre(
-                    &mut self.sockets,
-                    self.gre,
-                    self.address,
-                    peer,
-                    &mut self.packet,
-                    len,
-                ) {
-                    log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
-                    break;
-                }
-            }
+            self.flush_session(now, i);
             if let Some(s) = self.table.get(i).filter(|s| s.link.is_dead()) {
                 let reason = s.ended.unwrap_or(EndReason::LinkDown);
                 self.end_session(now, i, reason);
+            }
+        }
+    }
+
+    /// Send the frames the session's link queued, and its ack-only packets.
+    fn flush_session(&mut self, now: Instant, i: usize) {
+        while let Some(session) = self.table.get_mut(i) {
+            let peer = session.peer;
+            let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
+                break;
+            };
+            if !send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            ) {
+                log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                break;
             }
         }
     }
