@@ -123,7 +123,6 @@ const HARMLESS_WITH_VALUE: &[&str] = &[
 /// it is safe. (option, explanation)
 const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
     ("logfile", true, "smolpptpd logs to syslog only"),
-    ("maxconnect", true, "sessions have no time limit"),
     (
         "remotename",
         true,
@@ -411,6 +410,10 @@ impl Parser {
                         self.ppp.ipv6.remote_id = remote;
                     }
                 }
+                "maxconnect" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.ppp.maxconnect = number(&v)?;
+                }
                 "debug" | "-d" => self.ppp.debug = true,
                 "chapms-strip-domain" => self.strip_domain = true,
                 "proxyarp" => self.proxyarp = true,
@@ -690,8 +693,10 @@ mod tests {
 
     #[test]
     fn numbers_and_limits() {
-        let o = opts("mtu 1400 mru 0x578 idle 600 lcp-echo-interval 030 debug").unwrap();
+        let o = opts("mtu 1400 mru 0x578 idle 600 lcp-echo-interval 030 debug maxconnect 3600")
+            .unwrap();
         assert_eq!((o.ppp.mtu, o.ppp.mru, o.ppp.idle), (1400, 1400, 600));
+        assert_eq!(o.ppp.maxconnect, 3600);
         assert_eq!(o.ppp.lcp_echo_interval, 24);
         assert!(o.ppp.debug);
         let o = opts("mtu 9000").unwrap();
