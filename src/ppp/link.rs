@@ -867,6 +867,8 @@ mod tests {
         now: Instant,
         /// Frames taken from the link but not looked at yet.
         pending: Vec<(u16, Vec<u8>)>,
+        /// What the server says the sessions hold ([`LinkEnv::ipv6_ids`]).
+        ipv6_ids: Vec<Option<InterfaceId>>,
     }
 
     impl Harness {
@@ -883,6 +885,7 @@ mod tests {
                 },
                 now: t(0),
                 pending: Vec::new(),
+                ipv6_ids: Vec::new(),
             }
         }
 
@@ -892,7 +895,7 @@ mod tests {
                 secrets: &mut self.secrets,
                 rng: &mut self.rng,
                 peer: PEER,
-                ipv6_ids: &[],
+                ipv6_ids: &self.ipv6_ids,
             };
             self.now += Duration::from_millis(10);
             self.link
@@ -1467,6 +1470,88 @@ mod tests {
         h.ipcp_after(&request);
         h.check_plain_ip();
         assert_eq!(h.link.close_reason(), None);
+    }
+
+    /// An IPv6 packet from fe80::`from` (UDP, 8 bytes of payload).
+    fn ipv6_packet(from: InterfaceId) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0, 0, 16, 17, 64, 0xFE, 0x80, 0, 0, 0, 0, 0, 0];
+        ip.extend_from_slice(&from);
+        ip.extend_from_slice(&[0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        ip
+    }
+
+    #[test]
+    fn ipv6cp_opens_beside_ipcp_and_ipv6_passes() {
+        const OURS: InterfaceId = [0, 0, 0, 0, 0, 0, 0, 1];
+        const TAKEN: InterfaceId = [0x20, 0, 0, 0, 0, 0, 0, 7];
+        const FREE: InterfaceId = [0x20, 0, 0, 0, 0, 0, 0, 8];
+        let mut settings = optional_mppe(false);
+        settings.ipv6 = crate::settings::Ipv6Policy {
+            enabled: true,
+            local_id: Some(OURS),
+            remote_id: None,
+        };
+        let mut h = Harness::new(settings, b"clientPass");
+        // Another session holds TAKEN.
+        h.ipv6_ids = vec![None, Some(TAKEN)];
+        let frames = h.log_in();
+        let protocols: Vec<u16> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(
+            protocols,
+            [protocol::IPCP, protocol::IPV6CP],
+            "{frames:02x?}"
+        );
+        let ours = &frames[1].1;
+        assert_eq!(&ours[4..], &[1, 10, 0, 0, 0, 0, 0, 0, 0, 1]);
+        // No IPv6 before IPv6CP is up, and no Protocol-Reject for it either.
+        assert_eq!(h.send(protocol::IPV6, &ipv6_packet(FREE)), None);
+        let mut out = [0u8; 1600];
+        assert_eq!(
+            h.link.send_ip(&ipv6_packet(OURS), &mut out),
+            Err(SendError::NotRunning)
+        );
+        assert!(h.drain().is_empty());
+        let mut ack = ours.clone();
+        ack[0] = code::CONFIGURE_ACK;
+        h.send(protocol::IPV6CP, &ack);
+        // The identifier another session holds is Nak'd with a free suggestion.
+        let mut taken = vec![1, 10];
+        taken.extend_from_slice(&TAKEN);
+        h.send(protocol::IPV6CP, &cp(1, 3, &taken));
+        let nak = h.expect_one(protocol::IPV6CP, code::CONFIGURE_NAK);
+        let suggested: InterfaceId = nak[6..14].try_into().unwrap();
+        assert!(![[0; 8], OURS, TAKEN].contains(&suggested));
+        assert_eq!(h.link.ipv6_reserved_id(), Some(suggested));
+        let mut free = vec![1, 10];
+        free.extend_from_slice(&FREE);
+        h.send(protocol::IPV6CP, &cp(1, 4, &free));
+        h.expect_one(protocol::IPV6CP, code::CONFIGURE_ACK);
+        assert_eq!(h.link.ipv6_peer_id(), None, "not before the link runs");
+        h.ipcp_after(&frames[0].1);
+        assert!(h.link.ipv6_up());
+        assert_eq!(h.link.ipv6_peer_id(), Some(FREE));
+        assert_eq!(h.link.ipv6_reserved_id(), Some(FREE));
+        // Plain IPv6 both ways (MPPE off), IPv4 unchanged.
+        let ip = ipv6_packet(OURS);
+        let len = h.link.send_ip(&ip, &mut out).unwrap();
+        assert_eq!(&out[..4], &[0xFF, 0x03, 0x00, 0x57]);
+        assert_eq!(&out[4..len], &ip[..]);
+        assert_eq!(
+            h.send(protocol::IPV6, &ipv6_packet(FREE)),
+            Some(ipv6_packet(FREE))
+        );
+        h.check_plain_ip();
+        // The peer stops IPv6 (Protocol-Reject): IPv4 goes on.
+        h.send(
+            protocol::LCP,
+            &cp(code::PROTOCOL_REJECT, 9, &[0x80, 0x57, 1, 1, 0, 4]),
+        );
+        h.drain();
+        assert!(!h.link.ipv6_up());
+        assert_eq!(h.send(protocol::IPV6, &ipv6_packet(FREE)), None);
+        assert!(h.link.is_running());
+        h.check_plain_ip();
     }
 
     #[test]
