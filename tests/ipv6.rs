@@ -314,3 +314,20 @@ fn spoofing_body() {
 fn ipv6_from_another_address_is_dropped() {
     common::big_stack(spoofing_body);
 }
+
+fn windows_like_body() {
+    let mut net = Net::new(ipv6_settings());
+    // Windows sends IPCP and IPv6CP before CCP is up (Terminate-Ack until it is), PFC/ACFC.
+    let mut windows = config(true, None).windows_like();
+    windows.request_ipv6 = true;
+    let i = bring_up(&mut net, windows, true);
+    assert!(net.client(i).ipv6_up());
+    ipv6_round_trip(&mut net, i, 7);
+    ipv4_round_trip(&mut net, i);
+    assert_clean(&net);
+}
+
+#[test]
+fn windows_like_client_gets_ipv6_after_ccp() {
+    common::big_stack(windows_like_body);
+}
