@@ -46,7 +46,7 @@ DEPMOD="$(command -v depmod || echo /usr/sbin/depmod)"
 if [ -z "${KERNEL_PKG:-}" ]; then
     # keep the kernel already in the cache (stable runs, no archive look-up);
     # an empty cache takes the one linux-image-amd64 points to today
-    cached="$(ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null | sort -V | tail -1)"
+    cached="$(ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null | sort -V | tail -1 || true)"
     [ -n "$cached" ] && KERNEL_PKG="$(basename "$cached" | cut -d_ -f1)"
 fi
 if [ -z "${KERNEL_PKG:-}" ]; then
