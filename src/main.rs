@@ -7,16 +7,22 @@
 //! ```
 
 use core::net::Ipv4Addr;
+use smolpptp::conf::ChapSecrets;
 use smolpptp::conf::{self, Backend, LoadedConfig};
 use smolpptp::limits;
-use smolpptp::linux::daemon::{self, Devices, Exit};
+use smolpptp::linux::daemon::{self, Devices, Exit, Running};
 use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode};
 use smolpptp::linux::interface::{Control, IfName};
 use smolpptp::linux::packet::{PacketConfig, PacketDevice};
 use smolpptp::linux::random::KernelRandom;
 use smolpptp::linux::signals::Signals;
 use smolpptp::linux::tun::{self, Tun, TunConfig, TunDevice};
+use smolpptp::linux::{clock, interface};
 use smolpptp::linux::{host, syslog};
+use smolpptp::server::{NetConfig, Server, Storage};
+use smoltcp::iface::SocketStorage;
+use smoltcp::socket::raw;
+use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -206,8 +212,9 @@ impl Plan {
                     .interface
                     .clone()
                     .ok_or("backend raw needs `interface` (the Ethernet interface to serve on)")?;
-                let smoltcp = match d.address {
-                    Some(a) => a.address(),
+                // `address`, else pptpd's `listen`, else the interface's own address.
+                let smoltcp = match d.address.map(|a| a.address()).or(d.listen) {
+                    Some(a) => a,
                     None => {
                         let ifname = IfName::new(&name).map_err(|e| format!("{name}: {e}"))?;
                         Control::open()
@@ -243,6 +250,7 @@ impl Plan {
                 Backend::Raw => self.raw_interface.as_deref(),
             },
             public_address: None,
+            listen: c.daemon.listen,
             pool: &c.settings.remote,
             forwarding: c.daemon.forwarding,
         }
@@ -440,23 +448,145 @@ fn run(o: &Options) -> Result<(), String> {
         "MGR: Maximum of {} connections available",
         config.settings.connections
     );
-    let exit = serve(&config, &plan, &mut devices, &mut signals, o)?;
+    let exit = serve(
+        &config,
+        &plan,
+        &mut devices,
+        &mut signals,
+        o,
+        _firewall.as_ref(),
+    )?;
     let Exit::Terminated(_) = exit;
     log::info!("Exit.");
     // Drops in reverse order: devices, firewall (and ip_forward), TUN, pid file.
     Ok(())
 }
 
+/// The server's memory, allocated once at start-up and never freed (the process ends with it).
+fn storage() -> Storage<'static> {
+    use smolpptp::limits::*;
+    fn leak<T: Clone>(value: T, n: usize) -> &'static mut [T] {
+        vec![value; n].leak()
+    }
+    Storage {
+        sockets: std::iter::repeat_with(|| SocketStorage::EMPTY)
+            .take(MAX_CONTROL_CONNECTIONS + 1)
+            .collect::<Vec<_>>()
+            .leak(),
+        tcp_rx: leak(0u8, MAX_CONTROL_CONNECTIONS * TCP_RX_BUFFER),
+        tcp_tx: leak(0u8, MAX_CONTROL_CONNECTIONS * TCP_TX_BUFFER),
+        gre_rx_meta: leak(raw::PacketMetadata::EMPTY, GRE_RX_PACKETS),
+        gre_rx: leak(0u8, GRE_RX_BUFFER),
+        gre_tx_meta: leak(raw::PacketMetadata::EMPTY, GRE_TX_PACKETS),
+        gre_tx: leak(0u8, GRE_TX_BUFFER),
+        sessions: std::iter::repeat_with(|| None)
+            .take(MAX_SESSIONS)
+            .collect::<Vec<_>>()
+            .leak(),
+    }
+}
+
+/// Where smoltcp sits: behind the TUN with the kernel as its gateway, or on the Ethernet
+/// interface with the host's address, prefix and default gateway.
+fn net_config(plan: &Plan, config: &LoadedConfig, devices: &Devices) -> Result<NetConfig, String> {
+    match (&plan.raw_interface, &devices.packet) {
+        (Some(name), Some(packet)) => {
+            let ifname = IfName::new(name).map_err(|e| format!("{name}: {e}"))?;
+            let prefix_len = match config.daemon.address {
+                Some(a) => a.prefix_len(),
+                None => Control::open()
+                    .and_then(|c| c.prefix_len(&ifname))
+                    .map_err(|e| format!("netmask of {name}: {e}"))?,
+            };
+            let gateway = interface::default_gateway(name);
+            if gateway.is_none() {
+                log::warn!("no default route via {name}: only clients on its subnet can connect");
+            }
+            Ok(NetConfig {
+                hardware: HardwareAddress::Ethernet(EthernetAddress(packet.mac())),
+                address: plan.smoltcp,
+                prefix_len,
+                gateway,
+            })
+        }
+        _ => Ok(NetConfig {
+            hardware: HardwareAddress::Ip,
+            address: plan.smoltcp,
+            prefix_len: 32,
+            gateway: Some(plan.tun_address),
+        }),
+    }
+}
+
 /// Build the protocol server and run the loop until a terminating signal.
 fn serve(
-    _config: &LoadedConfig,
-    _plan: &Plan,
-    _devices: &mut Devices,
-    _signals: &mut Signals,
-    _o: &Options,
+    config: &LoadedConfig,
+    plan: &Plan,
+    devices: &mut Devices,
+    signals: &mut Signals,
+    o: &Options,
+    firewall: Option<&Firewall>,
 ) -> Result<Exit, String> {
-    let _ = daemon::SHUTDOWN_GRACE;
-    Err("the protocol server is not part of this build yet".into())
+    let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
+    let mut rng = KernelRandom;
+    let net = net_config(plan, config, devices)?;
+    let now = clock::now();
+    let server = match devices.packet.as_mut() {
+        Some(packet) => Server::new(
+            config.settings.clone(),
+            net,
+            storage(),
+            packet,
+            now,
+            &mut rng,
+        ),
+        None => Server::new(
+            config.settings.clone(),
+            net,
+            storage(),
+            &mut devices.tun,
+            now,
+            &mut rng,
+        ),
+    };
+    let mut running = Running {
+        server,
+        secrets,
+        rng,
+    };
+    let tun = devices.tun.tun();
+    let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
+        let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("reload failed, keeping the running configuration: {e}");
+                return;
+            }
+        };
+        let (new, new_plan) = new;
+        if new_plan != *plan {
+            log::warn!("reload: backend, interface or address changes need a restart; ignored");
+        }
+        for w in &new.warnings {
+            log::warn!("{w}");
+        }
+        match new.chap_secrets() {
+            Ok(s) => running.secrets = s,
+            Err(e) => log::error!("reload: {e}; keeping the old secrets file"),
+        }
+        if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
+            log::error!("reload: routes for the new pool: {e}");
+        }
+        if let Some(fw) = firewall {
+            if let Err(e) = fw.update(&plan.firewall(&new)) {
+                log::error!("reload: firewall: {e}");
+            }
+        }
+        syslog::set_debug(o.debug || new.daemon.debug);
+        running.server.reload(new.settings);
+        log::info!("configuration reloaded");
+    };
+    daemon::run(&mut running, devices, signals, &mut reload).map_err(|e| format!("poll: {e}"))
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use super::clock;
 use super::packet::PacketDevice;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun, TunDevice};
+use crate::rand::Random;
+use crate::server::Server;
+use crate::settings::Secrets;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 use std::io;
@@ -22,10 +25,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// TUN packets handled per loop turn, so the outside device and signals are never starved.
 pub const TUN_BUDGET: usize = 64;
 
-/// Client-bound IP packets leave the server through this (DESIGN.md `server::Tunnel`).
-pub trait Tunnel {
-    fn deliver(&mut self, ip_packet: &[u8]);
-}
+pub use crate::server::Tunnel;
 
 /// Writes decrypted client packets to the TUN.
 pub struct TunTunnel<'t>(pub &'t Tun);
@@ -37,15 +37,41 @@ impl Tunnel for TunTunnel<'_> {
     }
 }
 
-/// What the loop needs from the protocol server: `server::Server` plus the secrets and the
-/// random source its `poll` takes (see `ServerService`).
+/// What the loop needs from the protocol server: [`Running`] (a `Server` with the secrets
+/// and the random source its `poll` takes), or a stand-in in tests.
 pub trait Service {
     fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel);
     fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool;
     fn poll_at(&mut self, now: Instant) -> Option<Instant>;
     fn shutdown(&mut self, now: Instant);
     /// True once every session and control connection is gone (after `shutdown`).
-    fn is_idle(&mut self) -> bool;
+    fn is_idle(&mut self, now: Instant) -> bool;
+}
+
+/// The server as the loop runs it.
+pub struct Running<'a, S: Secrets, R: Random> {
+    pub server: Server<'a>,
+    pub secrets: S,
+    pub rng: R,
+}
+
+impl<S: Secrets, R: Random> Service for Running<'_, S, R> {
+    fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+        self.server
+            .poll(now, device, tunnel, &mut self.secrets, &mut self.rng);
+    }
+    fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
+        self.server.send_to_client(now, ip_packet)
+    }
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.server.poll_at(now)
+    }
+    fn shutdown(&mut self, now: Instant) {
+        self.server.shutdown(now)
+    }
+    fn is_idle(&mut self, now: Instant) -> bool {
+        self.server.is_shut_down(now)
+    }
 }
 
 /// The devices of one backend.
@@ -144,7 +170,7 @@ pub fn run<S: Service>(
 
         let mut wake = service.poll_at(now);
         if let Some((signo, deadline)) = terminating {
-            if service.is_idle() || now >= deadline {
+            if service.is_idle(now) || now >= deadline {
                 return Ok(Exit::Terminated(signo));
             }
             wake = earliest(wake, Some(deadline));
@@ -254,7 +280,7 @@ mod tests {
         fn shutdown(&mut self, _: Instant) {
             self.shut_down = true;
         }
-        fn is_idle(&mut self) -> bool {
+        fn is_idle(&mut self, _: Instant) -> bool {
             self.polls_after_shutdown >= 3
         }
     }
@@ -390,7 +416,7 @@ mod tests {
                 fn shutdown(&mut self, n: Instant) {
                     self.0.shutdown(n)
                 }
-                fn is_idle(&mut self) -> bool {
+                fn is_idle(&mut self, _: Instant) -> bool {
                     false
                 }
             }

@@ -43,6 +43,9 @@ pub struct FirewallConfig<'a> {
     pub wan: Option<&'a str>,
     /// Source address for GRE replies in `tun` mode; None: masquerade (dynamic WAN).
     pub public_address: Option<Ipv4Addr>,
+    /// pptpd's `listen`: only PPTP to this address is ours (tun: DNATed; default: any of
+    /// the host's own addresses).
+    pub listen: Option<Ipv4Addr>,
     /// The client pool (`remoteip`).
     pub pool: &'a AddressList,
     /// Let clients reach the router and the networks behind it, masqueraded.
@@ -93,6 +96,10 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
         Some(w) => format!("oifname \"{w}\""),
         None => format!("oifname != \"{tun}\""),
     };
+    let to_us = match c.listen {
+        Some(a) => format!("ip daddr {a}"),
+        None => "fib daddr type local".to_string(),
+    };
     let mut s = String::new();
     let _ = writeln!(s, "table ip {TABLE} {{");
     match c.mode {
@@ -100,8 +107,8 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
             let _ = writeln!(
                 s,
                 "\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
-                 \t\t{from_wan} fib daddr type local tcp dport 1723 dnat to {smoltcp}\n\
-                 \t\t{from_wan} fib daddr type local ip protocol gre dnat to {smoltcp}\n\t}}"
+                 \t\t{from_wan} {to_us} tcp dport 1723 dnat to {smoltcp}\n\
+                 \t\t{from_wan} {to_us} ip protocol gre dnat to {smoltcp}\n\t}}"
             );
         }
         Mode::Raw { address } => {
@@ -186,10 +193,14 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
     let mut s = String::new();
     match c.mode {
         Mode::Tun { smoltcp } => {
+            let to_us = match c.listen {
+                Some(a) => format!("-d {a}"),
+                None => "-m addrtype --dst-type LOCAL".to_string(),
+            };
             for proto in ["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
-                    "iptables -t nat -I PREROUTING {from_wan} -m addrtype --dst-type LOCAL {proto} -j DNAT --to-destination {smoltcp}"
+                    "iptables -t nat -I PREROUTING {from_wan} {to_us} {proto} -j DNAT --to-destination {smoltcp}"
                 );
             }
             let action = match c.public_address {
@@ -374,6 +385,7 @@ mod tests {
             tun: "smolpptp0",
             wan: Some("eth0"),
             public_address: None,
+            listen: None,
             pool,
             forwarding,
         }
@@ -406,6 +418,14 @@ mod tests {
         let r = nft_ruleset(&c);
         assert!(r.contains("iifname != \"smolpptp0\" fib daddr type local tcp dport 1723"));
         assert!(r.contains("oifname != \"smolpptp0\" snat to 198.51.100.1"));
+        c.listen = Some(Ipv4Addr::new(198, 51, 100, 1));
+        let r = nft_ruleset(&c);
+        assert!(r.contains(
+            "iifname != \"smolpptp0\" ip daddr 198.51.100.1 ip protocol gre dnat to 10.99.0.2"
+        ));
+        assert!(iptables_commands(&c).contains(
+            "-t nat -I PREROUTING ! -i smolpptp0 -d 198.51.100.1 -p tcp --dport 1723 -j DNAT"
+        ));
     }
 
     #[test]

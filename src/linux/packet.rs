@@ -484,6 +484,7 @@ mod tests {
                 tun: "smolpptp0",
                 wan: Some("rt0"),
                 public_address: None,
+                listen: None,
                 pool: &pool,
                 forwarding: false,
             })
