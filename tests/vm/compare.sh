@@ -62,14 +62,14 @@ GUEST_TIMEOUT=$(( ${#SERVERS[@]} * (2 * IPERF + 100) + 30 ))
 mkdir -p "$STAGE/root/e2e" "$STAGE/root/etc/compare"
 for s in "${SERVERS[@]}"; do
     {
-        echo "# written by tests/vm/compare.sh ($s); the same for every server but the backend lines"
+        echo "# written by tests/vm/compare.sh ($s); the same for every server but our own keywords (pptpd ignores them)"
         echo "option /etc/ppp/options.pptpd"
         echo "listen 198.51.100.1"
         echo "localip 10.9.0.1"
         echo "remoteip 10.9.0.2-31"
         case "$s" in
-            tun) echo "backend tun" ;;
-            raw) echo "backend raw"; echo "interface veth-srv" ;;
+            tun) echo "firewall on"; echo "backend tun" ;;
+            raw) echo "firewall on"; echo "backend raw"; echo "interface veth-srv" ;;
         esac
     } > "$STAGE/root/etc/compare/$s.conf"
     cp "$STAGE/root/etc/compare/$s.conf" "$OUTDIR/$s.conf"

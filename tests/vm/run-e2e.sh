@@ -80,6 +80,10 @@ write_conf() {  # $1 = run label (pptpd | tun | raw)
         echo "localip 10.9.0.1"
         echo "remoteip 10.9.0.2-31"
         if [ "$1" != pptpd ]; then
+            # what README tells a pptpd user moving over: the daemon opens
+            # TCP 1723 and GRE to itself (DNAT to smoltcp for tun; for raw,
+            # the kernel must not answer on the shared address)
+            echo "firewall on"
             echo "backend $1"
             [ "$1" = raw ] && echo "interface veth-srv"
         fi

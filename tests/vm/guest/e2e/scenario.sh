@@ -128,6 +128,10 @@ fi
 # a second client (own address, so pptp-linux opens its own control
 # connection) with a wrong password: pppd must exit with status 19
 # (EXIT_AUTH_TOPEER_FAILED: the peer refused our authentication)
+# the wire, from the server's side, for the log (LCP and CHAP are clear text)
+( ns_exec $SRV_NS tcpdump -Z root -i veth-srv -n -tt -l -v -s 300 "host $CLI2_IP" ) > $RUN/wire-99.txt 2>/dev/null &
+TCPDUMP_PID=$!
+usleep 500000
 client_start 99 $CLI2_IP /e2e/client-ip-up password not-labpass
 if wait_exit $CLIENT_PID 30; then
     why=$(grep -m1 -i 'authentication failed\|E=691' $RUN/pppd-client.99.log)
@@ -140,6 +144,7 @@ else
     kill $CLIENT_PID 2>/dev/null
     fail wrong_password_refused "pppd still running after 30 s: $(grep -c 'IP address' $RUN/pppd-client.99.log) IPCP address lines"
 fi
+usleep 300000; kill $TCPDUMP_PID 2>/dev/null
 if alive $PID0 && ping_ok $CLI_NS "$PPP_REMOTE" after-wrongpw; then
     pass first_session_unaffected "$PING_SUMMARY"
 else
