@@ -329,3 +329,37 @@ fn call_beyond_the_session_maximum_is_refused_and_others_keep_running_body() {
     }
     assert_eq!(net.server_allocations, 0);
 }
+
+#[test]
+fn packets_with_a_foreign_source_are_not_forwarded() {
+    common::big_stack(packets_with_a_foreign_source_are_not_forwarded_body);
+}
+
+fn packets_with_a_foreign_source_are_not_forwarded_body() {
+    let mut net = Net::new(lab_settings());
+    let i = bring_up(&mut net, ClientConfig::new(USER, PASSWORD));
+    let me = net.client(i).assigned_address().unwrap();
+    let far = Ipv4Addr::new(198, 51, 100, 7);
+    let spoof = Ipv4Addr::new(10, 9, 0, 200);
+    net.sink.packets.clear();
+    for seq in 0..10 {
+        let now = net.now;
+        net.client_mut(i)
+            .send_ip(now, &packets::ipv4_udp(spoof, far, 1, 2, seq, 100))
+            .unwrap();
+        net.client_mut(i)
+            .send_ip(now, &packets::ipv4_udp(me, far, 1, 2, seq, 100))
+            .unwrap();
+    }
+    net.run_until(Duration::from_millis(500), |_| false);
+    let sources: Vec<_> = net
+        .sink
+        .packets
+        .iter()
+        .map(|p| packets::parse_ipv4(p).unwrap().src)
+        .collect();
+    assert_eq!(sources, vec![me; 10], "only the client's own packets pass");
+    let spoofed = net.server.sessions().next().unwrap().counters.spoofed;
+    assert_eq!(spoofed, 10);
+    assert_eq!(net.server_allocations, 0);
+}

@@ -314,6 +314,15 @@ impl Link {
         Some(at.fold(first, Instant::min))
     }
 
+    /// IP traffic went to the peer at `now` (callers that know the time): the `idle` timer
+    /// restarts from here rather than from the next deadline check.
+    pub fn note_sent(&mut self, now: Instant) {
+        if self.phase == Phase::Running {
+            self.last_traffic = now;
+            self.sent_traffic = false;
+        }
+    }
+
     fn idle_deadline(&self) -> Option<Instant> {
         (self.phase == Phase::Running && self.settings.idle > 0)
             .then(|| self.last_traffic + Duration::from_secs(u64::from(self.settings.idle)))
@@ -389,7 +398,6 @@ impl Link {
                 if self.phase != Phase::Authenticate {
                     return;
                 }
-                log::info!("MS-CHAP-V2 peer authentication succeeded for {}", info.user);
                 self.user = info.user;
                 self.keys = Some(info.keys);
                 let _ = self.events.push_back(LinkEvent::Authenticated {

@@ -33,6 +33,42 @@ pub struct Counters {
     pub bytes_in: u64,
     pub packets_out: u64,
     pub bytes_out: u64,
+    /// IP packets from the client whose source is not the address it was given: dropped.
+    pub spoofed: u64,
+}
+
+/// One in-order PPP frame from the client: up the link, and the IP packet it yields (if
+/// any) out to the network, provided it comes from the client's own tunnel address (no
+/// spoofing through the tunnel).
+fn pass_up(
+    now: Instant,
+    frame: &mut [u8],
+    link: &mut Link,
+    env: &mut LinkEnv,
+    address: Option<Ipv4Addr>,
+    counters: &mut Counters,
+    tunnel: &mut dyn Tunnel,
+) {
+    let Some(ip) = link.receive(now, frame, env) else {
+        return;
+    };
+    let source = ip
+        .get(12..16)
+        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+    if ip.len() < 20 || ip[0] >> 4 != 4 || source.is_none() || source != address {
+        counters.spoofed += 1;
+        if counters.spoofed.is_power_of_two() {
+            log::warn!(
+                "Dropped {} packet(s) from {:?} not sent from its own address",
+                counters.spoofed,
+                address
+            );
+        }
+        return;
+    }
+    counters.packets_in += 1;
+    counters.bytes_in += ip.len() as u64;
+    tunnel.deliver(ip);
 }
 
 pub struct Session {
@@ -90,13 +126,10 @@ impl Session {
     ) {
         let link = &mut self.link;
         let counters = &mut self.counters;
+        let address = self.address;
         self.gre
             .receive(now, repr, payload, &mut |frame: &mut [u8]| {
-                if let Some(ip) = link.receive(now, frame, env) {
-                    counters.packets_in += 1;
-                    counters.bytes_in += ip.len() as u64;
-                    tunnel.deliver(ip);
-                }
+                pass_up(now, frame, link, env, address, counters, tunnel)
             });
     }
 
@@ -119,6 +152,7 @@ impl Session {
             return None;
         }
         let len = self.link.send_ip(ip, &mut out[GRE_MAX_HEADER..]).ok()?;
+        self.link.note_sent(now);
         self.counters.packets_out += 1;
         self.counters.bytes_out += ip.len() as u64;
         self.frame_data(now, out, GRE_MAX_HEADER, len)
@@ -153,12 +187,9 @@ impl Session {
         }
         let link = &mut self.link;
         let counters = &mut self.counters;
+        let address = self.address;
         self.gre.handle_timeout(now, &mut |frame: &mut [u8]| {
-            if let Some(ip) = link.receive(now, frame, env) {
-                counters.packets_in += 1;
-                counters.bytes_in += ip.len() as u64;
-                tunnel.deliver(ip);
-            }
+            pass_up(now, frame, link, env, address, counters, tunnel)
         });
     }
 

@@ -1,8 +1,9 @@
 //! Test plumbing shared by the integration tests: an in-memory IP link for smoltcp and a
-//! counting global allocator.
+//! counting global allocator; a two-namespace lab for running the daemon for real ([`netns`]).
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod netns;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;

@@ -279,6 +279,7 @@ impl Client {
                 },
                 S::CallUp | S::WaitDisconnect,
             ) => {
+                self.counters.call_disconnect_notify_rx += 1;
                 if Some(call_id) != self.control.peer_call_id {
                     self.violation(format!(
                         "CDN carries call ID {call_id:#06x}, the server's is {:?} (RFC 2637 §2.13)",
@@ -295,6 +296,7 @@ impl Client {
                 self.call_cleared(now, result_code, error_code, cause_code);
             }
             (Repr::StopControlConnectionRequest { reason }, _) => {
+                self.counters.stop_control_requests_rx += 1;
                 self.send_control(&Repr::StopControlConnectionReply {
                     result_code: pptp::reply_result::OK,
                     error_code: 0,

@@ -195,6 +195,11 @@ impl Client {
     }
 
     fn deliver_ip(&mut self, packet: Vec<u8>) {
+        if self.state == State::Closing && self.phase == Phase::Terminating {
+            // Sent before the server saw the LCP Terminate-Request: in flight, not a fault.
+            self.counters.ip_rx_while_closing += 1;
+            return;
+        }
         if self.state != State::Up {
             self.counters.ip_rx_before_up += 1;
             return self.violation("IPv4 before the link was up".into());

@@ -227,6 +227,11 @@ pub struct Counters {
     pub control_echo_replies_rx: u64,
     pub set_link_info_tx: u64,
     pub wan_error_notify_rx: u64,
+    /// Call-Disconnect-Notify messages from the server (its side ended the call, or it
+    /// answered our Call-Clear-Request).
+    pub call_disconnect_notify_rx: u64,
+    /// Stop-Control-Connection-Requests from the server.
+    pub stop_control_requests_rx: u64,
 
     pub gre_rx: u64,
     pub gre_tx: u64,
@@ -255,6 +260,9 @@ pub struct Counters {
     pub ip_rx: u64,
     /// IPv4 received before the link was Up: always a server bug.
     pub ip_rx_before_up: u64,
+    /// IPv4 received (and dropped) between LCP Terminate-Request and Terminate-Ack: packets
+    /// the server sent before it saw the request.
+    pub ip_rx_while_closing: u64,
     /// Clear IPv4 received while MPPE is on: always a server bug.
     pub ip_rx_unencrypted: u64,
     pub mppe_rx_errors: u64,
