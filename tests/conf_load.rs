@@ -113,7 +113,8 @@ fn debian_style_setup() {
     assert_eq!(c.settings.remote.get(0), Some(ip("192.168.1.1")));
     assert_eq!(c.settings.connections, 100.min(MAX_SESSIONS));
     assert!(c.daemon.proxyarp);
-    assert!(!c.daemon.firewall && !c.daemon.forwarding);
+    // Our own rules are on unless switched off; forwarding changes routing, so it is not.
+    assert!(c.daemon.firewall && !c.daemon.forwarding);
     let messages: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
     assert!(
         messages

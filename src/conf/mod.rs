@@ -13,14 +13,17 @@
 //! |---|---|---|
 //! | `backend` | `tun` (kernel routes/NATs client traffic) or `raw` (own Ethernet stack) | `tun` |
 //! | `interface` | raw: the Ethernet interface; tun: the tun device name | daemon's choice |
-//! | `firewall` | `on`/`off`: open TCP 1723 and GRE, NAT the clients | `off` |
+//! | `firewall` | `on`/`off`: the rules the backend needs (tun: DNAT/SNAT of 1723 and GRE; raw: input drops), in the daemon's own nft table | `on` |
 //! | `forwarding` | `on`/`off`: turn on IPv4 forwarding | `off` |
 //! | `wan` | interface clients reach the Internet through | daemon's choice |
 //! | `address` | the daemon's own address on the tun link, `a.b.c.d/n` | daemon's choice |
 //! | `chap-secrets` | path | `/etc/ppp/chap-secrets` |
 //!
-//! `firewall` and `forwarding` default to off so that an existing pptpd.conf changes nothing
-//! on the system; the [`embedded_default`] turns both on.
+//! `firewall` defaults to on: without its rules nothing reaches the daemon (the kernel would
+//! answer 1723 with a reset), and it only ever touches its own `smolpptp` table, removed on
+//! exit. `forwarding` (ip_forward, FORWARD accepts, masquerade of the pool) defaults to off
+//! so that an existing pptpd.conf changes no routing on the system; the sample config and the
+//! [`embedded_default`] turn it on.
 
 pub mod address_spec;
 pub mod chap_secrets;
@@ -88,7 +91,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             backend: Backend::Tun,
             interface: None,
-            firewall: false,
+            firewall: true,
             forwarding: false,
             wan: None,
             address: None,
