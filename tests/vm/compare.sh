@@ -76,6 +76,8 @@ function metric(s, m) {
     if (m == "whole") return whole_per_session(s)
     if (m == "warm") return warmed(s)
     if (m == "cpumbit") return cpu_per_mbit(s)
+    if (m == "clicpu") return num(s, "iperf_client_cpu_s") ? v[s, "iperf_client_cpu_s"] / 100 : "-"
+    if (m == "vmbusy") return num(s, "iperf_vm_busy_pct") ? v[s, "iperf_vm_busy_pct"] : "-"
     if (m == "idlecpu") return num(s, "idle_cpu_ticks_5s") ? v[s, "idle_cpu_ticks_5s"] / 5 : "-"
     if (m == "idle") return num(s, "idle_rss_kb") ? v[s, "idle_rss_kb"] : "-"
     if (m == "cpu") return num(s, "iperf_cpu_s") ? v[s, "iperf_cpu_s"] / 100 : "-"
@@ -97,7 +99,7 @@ function verdict(r, goal) {
 }
 END {
     n = split(servers, S, " ")
-    nm = split("c2s s2c connect wire turn pss rss pss1 rss1 warm whole idle cpu cpumbit idlecpu up", M, " ")
+    nm = split("c2s s2c connect wire turn pss rss pss1 rss1 warm whole idle cpu cpumbit clicpu vmbusy idlecpu up", M, " ")
     label["c2s"] = "iperf3 client->server, Mbit/s"
     label["s2c"] = "iperf3 server->client, Mbit/s"
     label["connect"] = "connect, pppd start to ip-up, ms"
@@ -112,6 +114,8 @@ END {
     label["idle"] = "server RSS, idle, kB"
     label["cpu"] = "server CPU during iperf3, s"
     label["cpumbit"] = "server CPU per Mbit carried, ms"
+    label["clicpu"] = "client pptp+pppd CPU during iperf3, s"
+    label["vmbusy"] = "VM CPUs busy during iperf3, %"
     label["idlecpu"] = "server CPU, sessions up, no traffic, %"
     label["up"] = "sessions up at once"
     goal["c2s"] = "ge 3"; goal["s2c"] = "ge 3"; goal["turn"] = "le 0.5"
