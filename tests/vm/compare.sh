@@ -58,10 +58,10 @@ function whole_per_session(s) {
     if (!num(s, "sessions_rss_kb") || v[s, "sessions_up"] + 0 < 1) return "-"
     return v[s, "sessions_rss_kb"] / v[s, "sessions_up"]
 }
-function cpu_per_mbit(s) {
-    if (!num(s, "iperf_cpu_s") || !num(s, "c2s_mbps") || !num(s, "s2c_mbps") || v[s, "c2s_mbps"] + v[s, "s2c_mbps"] == 0) return "-"
-    # CPU ms per Mbit carried: ticks * 10 ms / ((c2s + s2c) Mbit/s * iperf s)
-    return v[s, "iperf_cpu_s"] * 10 / ((v[s, "c2s_mbps"] + v[s, "s2c_mbps"]) * iperf)
+# CPU ms per Mbit carried: ticks * 10 ms / ((c2s + s2c) Mbit/s * iperf s)
+function per_mbit(s, ticks) {
+    if (!num(s, ticks) || !num(s, "c2s_mbps") || !num(s, "s2c_mbps") || v[s, "c2s_mbps"] + v[s, "s2c_mbps"] == 0) return "-"
+    return v[s, ticks] * 10 / ((v[s, "c2s_mbps"] + v[s, "s2c_mbps"]) * iperf)
 }
 function metric(s, m) {
     if (m == "c2s") return num(s, "c2s_mbps") ? v[s, "c2s_mbps"] : "-"
@@ -75,12 +75,12 @@ function metric(s, m) {
     if (m == "rss1") return first_session(s, "rss")
     if (m == "whole") return whole_per_session(s)
     if (m == "warm") return warmed(s)
-    if (m == "cpumbit") return cpu_per_mbit(s)
-    if (m == "clicpu") return num(s, "iperf_client_cpu_s") ? v[s, "iperf_client_cpu_s"] / 100 : "-"
-    if (m == "vmbusy") return num(s, "iperf_vm_busy_pct") ? v[s, "iperf_vm_busy_pct"] : "-"
+    if (m == "cpumbit") return per_mbit(s, "iperf_cpu_ticks")
+    if (m == "vmmbit") return per_mbit(s, "iperf_vm_busy_ticks")
+    if (m == "vmbusy") return num(s, "iperf_vm_busy_ticks") && v[s, "iperf_vm_all_ticks"] > 0 ? 100 * v[s, "iperf_vm_busy_ticks"] / v[s, "iperf_vm_all_ticks"] : "-"
     if (m == "idlecpu") return num(s, "idle_cpu_ticks_5s") ? v[s, "idle_cpu_ticks_5s"] / 5 : "-"
     if (m == "idle") return num(s, "idle_rss_kb") ? v[s, "idle_rss_kb"] : "-"
-    if (m == "cpu") return num(s, "iperf_cpu_s") ? v[s, "iperf_cpu_s"] / 100 : "-"
+    if (m == "cpu") return num(s, "iperf_cpu_ticks") ? v[s, "iperf_cpu_ticks"] / 100 : "-"
     if (m == "up") return ((s, "sessions_up") in v) ? v[s, "sessions_up"] : "-"
 }
 function fmt(x) { if (x == "-") return "-"; return (x >= 100 || x == int(x)) ? sprintf("%.0f", x) : sprintf("%.2f", x) }
@@ -99,7 +99,7 @@ function verdict(r, goal) {
 }
 END {
     n = split(servers, S, " ")
-    nm = split("c2s s2c connect wire turn pss rss pss1 rss1 warm whole idle cpu cpumbit clicpu vmbusy idlecpu up", M, " ")
+    nm = split("c2s s2c connect wire turn pss rss pss1 rss1 warm whole idle cpu cpumbit vmbusy vmmbit idlecpu up", M, " ")
     label["c2s"] = "iperf3 client->server, Mbit/s"
     label["s2c"] = "iperf3 server->client, Mbit/s"
     label["connect"] = "connect, pppd start to ip-up, ms"
@@ -114,8 +114,8 @@ END {
     label["idle"] = "server RSS, idle, kB"
     label["cpu"] = "server CPU during iperf3, s"
     label["cpumbit"] = "server CPU per Mbit carried, ms"
-    label["clicpu"] = "client pptp+pppd CPU during iperf3, s"
     label["vmbusy"] = "VM CPUs busy during iperf3, %"
+    label["vmmbit"] = "whole VM CPU per Mbit carried, ms"
     label["idlecpu"] = "server CPU, sessions up, no traffic, %"
     label["up"] = "sessions up at once"
     goal["c2s"] = "ge 3"; goal["s2c"] = "ge 3"; goal["turn"] = "le 0.5"

@@ -30,18 +30,11 @@ mem_kb() {
     for _p in $(server_pids); do cat /proc/$_p/smaps_rollup 2>/dev/null; echo "PROC 1"; done |
         awk '$1 == "Rss:" {r += $2} $1 == "Pss:" {p += $2} $1 == "PROC" {n++} END {printf "%d %d %d\n", r, p, n}'
 }
-# client_pids: the client's pptp and pppd processes
-client_pids() {
-    for _p in $(ip netns pids $CLI_NS); do
-        case "$(cat /proc/$_p/comm 2>/dev/null)" in pptp|pppd) echo $_p ;; esac
-    done
-}
 # vm_ticks: "BUSY TOTAL" clock ticks of all vCPUs since boot (/proc/stat)
 vm_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
-# cpu_ticks [PIDS...]: user + system clock ticks (USER_HZ = 100) of the
-# server's processes, or of PIDS
+# cpu_ticks: user + system clock ticks (USER_HZ = 100) of the server's processes
 cpu_ticks() {
-    for _p in ${*:-$(server_pids)}; do
+    for _p in $(server_pids); do
         # comm may hold spaces: the fields after ") " start at field 3 (state)
         sed 's/.*) //' /proc/$_p/stat 2>/dev/null
     done | awk '{t += $12 + $13} END {print t + 0}'
@@ -125,12 +118,12 @@ measure_server() {
     ( ns_exec $SRV_NS iperf3 -s ) > $RUN/$S-iperf-server.log 2>&1 &
     IPERF_PID=$!
     usleep 500000
-    c0=$(cpu_ticks); k0=$(cpu_ticks $(client_pids)); set -- $(vm_ticks); b0=$1; t0=$2
+    c0=$(cpu_ticks); set -- $(vm_ticks); b0=$1; a0=$2
     result $S c2s_mbps "$(iperf_mbps c2s)"
     result $S s2c_mbps "$(iperf_mbps s2c -R)"
-    result $S iperf_cpu_s "$(( $(cpu_ticks) - c0 ))"
-    result $S iperf_client_cpu_s "$(( $(cpu_ticks $(client_pids)) - k0 ))"
-    set -- $(vm_ticks); result $S iperf_vm_busy_pct "$(( ($1 - b0) * 100 / ($2 - t0 + 1) ))"
+    result $S iperf_cpu_ticks "$(( $(cpu_ticks) - c0 ))"
+    # the whole VM (client, server, iperf3 both ends, the kernel's PPP/MPPE)
+    set -- $(vm_ticks); result $S iperf_vm_busy_ticks "$(( $1 - b0 ))"; result $S iperf_vm_all_ticks "$(( $2 - a0 ))"
     kill $IPERF_PID 2>/dev/null; wait $IPERF_PID 2>/dev/null
     set -- $(mem_kb); result $S after_iperf_rss_kb $1; result $S after_iperf_pss_kb $2
 
