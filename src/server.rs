@@ -19,11 +19,11 @@ use crate::ppp::link::{LinkEnv, LinkEvent};
 use crate::pptp::control::{
     self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
 };
-use crate::pptp::session::{EndReason, Session};
+use crate::pptp::session::{Counters, EndReason, Session};
 use crate::pptp::table::SessionTable;
 use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
-use crate::settings::{Secrets, Settings};
+use crate::settings::{Secrets, Settings, MAX_NAME_LEN};
 use crate::wire::{gre, pptp as msg};
 
 pub use crate::pptp::session::Tunnel;
@@ -71,6 +71,71 @@ pub struct NetConfig {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// Which sessions [`Server::kick`] ends: by the authenticated user name, or by an address
+/// (the client's tunnel address or its public address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector<'s> {
+    User(&'s str),
+    Address(Ipv4Addr),
+}
+
+impl Selector<'_> {
+    pub fn matches(&self, session: &Session) -> bool {
+        match *self {
+            Selector::User(user) => !user.is_empty() && session.link.user() == user,
+            Selector::Address(a) => session.peer == a || session.address == Some(a),
+        }
+    }
+}
+
+/// Whether a [`SessionNotice`] reports a session coming up or going down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// IPCP (and MPPE when required) is up: pppd's ip-up moment.
+    Up,
+    /// A session that had a tunnel address ended: pppd's ip-down moment.
+    Down,
+}
+
+/// A session came up or went down, for the daemon's hooks and accounting (ip-up/ip-down,
+/// wtmp). Read them with [`Server::poll_notice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionNotice {
+    pub kind: NoticeKind,
+    pub call_id: u16,
+    pub user: heapless::String<MAX_NAME_LEN>,
+    /// The client's public address.
+    pub peer: Ipv4Addr,
+    /// The client's tunnel address.
+    pub address: Ipv4Addr,
+    /// Our side of the tunnel.
+    pub local: Ipv4Addr,
+    /// Since the call started (Down: the whole call).
+    pub connect_time: Duration,
+    pub counters: Counters,
+}
+
+impl SessionNotice {
+    /// None for a session that never got a tunnel address.
+    fn new(kind: NoticeKind, session: &Session, local: Ipv4Addr, now: Instant) -> Option<Self> {
+        let mut user = heapless::String::new();
+        let _ = user.push_str(session.link.user());
+        Some(SessionNotice {
+            kind,
+            call_id: session.call_id,
+            user,
+            peer: session.peer,
+            address: session.address?,
+            local,
+            connect_time: session.connect_time(now),
+            counters: session.counters,
+        })
+    }
+}
+
+/// Up to two notices per session can wait between two polls of the daemon.
+pub const NOTICE_QUEUE: usize = 2 * crate::limits::MAX_SESSIONS;
+
 /// One TCP socket of the 1723 pool and the control connection on it.
 struct ControlSlot {
     handle: SocketHandle,
@@ -87,6 +152,7 @@ pub struct Server<'a> {
     settings: Settings,
     address: Ipv4Addr,
     shutdown_since: Option<Instant>,
+    notices: heapless::Deque<SessionNotice, NOTICE_QUEUE>,
     /// Failed-authentication throttle per client address (`auth-throttle`).
     throttle: AuthThrottle,
     /// Every 1723 socket is busy (logged once when it happens and once when it ends).
@@ -156,6 +222,7 @@ impl<'a> Server<'a> {
             settings,
             address: net.address,
             shutdown_since: None,
+            notices: heapless::Deque::new(),
             throttle: AuthThrottle::new(),
             pool_full: false,
             msg_in: [0; msg::MAX_MESSAGE_LEN],
@@ -176,6 +243,49 @@ impl<'a> Server<'a> {
     /// Live sessions.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.table.iter()
+    }
+
+    /// End the sessions `selector` matches, as an administrator would: LCP Terminate-Request
+    /// now, and Call-Disconnect-Notify (Admin Shutdown) once the link has finished (the
+    /// peer's Terminate-Ack, or Max-Terminate). Returns how many sessions were told.
+    pub fn kick(&mut self, now: Instant, selector: Selector) -> usize {
+        let mut kicked = 0;
+        for i in 0..self.table.capacity() {
+            let Some(session) = self.table.get_mut(i) else {
+                continue;
+            };
+            if !selector.matches(session) || session.ended.is_some() {
+                continue;
+            }
+            log::info!(
+                "Disconnecting {} ({}, call id {}) at the administrator's request",
+                session.link.user(),
+                session.peer,
+                session.call_id
+            );
+            session.ended = Some(EndReason::Admin);
+            session.link.close(now, "Administrative disconnect");
+            kicked += 1;
+        }
+        kicked
+    }
+
+    /// The next session that came up or went down, oldest first.
+    pub fn poll_notice(&mut self) -> Option<SessionNotice> {
+        self.notices.pop_front()
+    }
+
+    fn push_notice(&mut self, notice: Option<SessionNotice>) {
+        if let Some(notice) = notice {
+            if self.notices.push_back(notice).is_err() {
+                log::warn!("Session notice queue full: an ip-up/ip-down or wtmp record is lost");
+            }
+        }
+    }
+
+    /// Our side of every tunnel (what IPCP offers as the local address).
+    fn local_address(&self) -> Ipv4Addr {
+        self.settings.local.get(0).unwrap_or(self.address)
     }
 
     /// The server's own address (PPTP and GRE are addressed to it).
@@ -270,6 +380,8 @@ impl<'a> Server<'a> {
             if let Some(s) = self.table.get_mut(i) {
                 s.link.close(now, "Server shutdown");
             }
+            // The LCP Terminate-Request goes out before the call is cleared.
+            self.flush_session(now, i);
             self.end_session(now, i, EndReason::Admin);
         }
         for c in 0..self.conns.len() {
@@ -705,25 +817,31 @@ impl<'a> Server<'a> {
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
             }
-            // Frames the link queued, and ack-only packets.
-            while let Some(session) = self.table.get_mut(i) {
-                let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
-                    break;
-                };
-                if !send_gre(
-                    &mut self.sockets,
-                    self.gre,
-                    self.address,
-                    peer,
-                    &mut self.packet,
-                    len,
-                ) {
-                    log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
-                    break;
-                }
+            self.flush_session(now, i);
+            if let Some(s) = self.table.get(i).filter(|s| s.link.is_dead()) {
+                let reason = s.ended.unwrap_or(EndReason::LinkDown);
+                self.end_session(now, i, reason);
             }
-            if self.table.get(i).is_some_and(|s| s.link.is_dead()) {
-                self.end_session(now, i, EndReason::LinkDown);
+        }
+    }
+
+    /// Send the frames the session's link queued, and its ack-only packets.
+    fn flush_session(&mut self, now: Instant, i: usize) {
+        while let Some(session) = self.table.get_mut(i) {
+            let peer = session.peer;
+            let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
+                break;
+            };
+            if !send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            ) {
+                log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                break;
             }
         }
     }
@@ -763,7 +881,14 @@ impl<'a> Server<'a> {
                     );
                 }
             }
-            LinkEvent::Up | LinkEvent::Down => {}
+            LinkEvent::Up => {
+                let local = self.local_address();
+                if let Some(s) = self.table.get(i) {
+                    let notice = SessionNotice::new(NoticeKind::Up, s, local, now);
+                    self.push_notice(notice);
+                }
+            }
+            LinkEvent::Down => {}
         }
     }
 
@@ -788,13 +913,19 @@ impl<'a> Server<'a> {
                 self.write_control(c, len);
             }
         }
-        let secs = session.connect_time(now).secs();
-        log::info!("Connect time {}.{} minutes.", secs / 60, (secs % 60) / 6);
-        log::info!(
-            "Sent {} bytes, received {} bytes.",
-            session.counters.bytes_out,
-            session.counters.bytes_in
-        );
+        // pppd's summary (print_link_stats), for sessions that got as far as an address:
+        // tenths of a minute, rounded.
+        if session.address.is_some() {
+            let tenths = session.connect_time(now).secs().saturating_add(5) / 6;
+            log::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            log::info!(
+                "Sent {} bytes, received {} bytes.",
+                session.counters.bytes_out,
+                session.counters.bytes_in
+            );
+        }
+        let notice = SessionNotice::new(NoticeKind::Down, &session, self.local_address(), now);
+        self.push_notice(notice);
         log::info!(
             "CTRL: Call {} for {} ended ({:?})",
             session.call_id,

@@ -18,6 +18,10 @@
 //! | `wan` | interface clients reach the Internet through | daemon's choice |
 //! | `address` | the daemon's own address on the tun link, `a.b.c.d/n` | daemon's choice |
 //! | `chap-secrets` | path | `/etc/ppp/chap-secrets` |
+//! | `control-socket` | path of the socket `smolpptpd status`/`kick` use, or `none` | `/var/run/smolpptpd.sock` |
+//!
+//! pptpd's `logwtmp` turns on wtmp records (`last` shows sessions) and `noipparam` leaves
+//! the client's address out of the ip-up/ip-down arguments, as with pptpd.
 //!
 //! `firewall` defaults to on: without its rules nothing reaches the daemon (the kernel would
 //! answer 1723 with a reset), and it only ever touches its own `smolpptp` table, removed on
@@ -84,6 +88,12 @@ pub struct DaemonConfig {
     pub chapms_strip_domain: bool,
     /// The pppd options file that was read, if any.
     pub options_file: Option<PathBuf>,
+    /// pptpd `logwtmp`: login/logout records in /var/log/wtmp.
+    pub logwtmp: bool,
+    /// pptpd `noipparam`: no client address as ipparam for ip-up/ip-down.
+    pub noipparam: bool,
+    /// `control-socket`: where `smolpptpd status`/`kick` reach the daemon (None: off).
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -102,6 +112,9 @@ impl Default for DaemonConfig {
             proxyarp: false,
             chapms_strip_domain: false,
             options_file: None,
+            logwtmp: false,
+            noipparam: false,
+            control_socket: Some(PathBuf::from(crate::linux::control_socket::DEFAULT_PATH)),
         }
     }
 }

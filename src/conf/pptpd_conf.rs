@@ -10,7 +10,7 @@
 //! Deliberate differences, each for the admin's benefit:
 //! - `stimeout` in the file is honoured (pptpd's check made it dead code; only `-t` worked);
 //! - `connections` above this build's `MAX_SESSIONS` is an error instead of a silent cap;
-//! - `delegate`, `logwtmp`, `bcrelay` and `vrf` are accepted with a warning and ignored;
+//! - `delegate`, `bcrelay` and `vrf` are accepted with a warning and ignored;
 //! - a trailing CR (a file edited on Windows) is dropped from values.
 
 use core::net::Ipv4Addr;
@@ -61,6 +61,7 @@ const KEYWORDS: &[&str] = &[
     "chap-secrets",
     "max-per-source",
     "auth-throttle",
+    "control-socket",
 ];
 
 /// What pptpd.conf says.
@@ -329,13 +330,8 @@ pub fn parse(
                 .into(),
         );
     }
-    if let Some(l) = get("logwtmp") {
-        warn(
-            &mut warnings,
-            l,
-            "logwtmp is not supported (no wtmp accounting): ignored".into(),
-        );
-    }
+    daemon.logwtmp = get("logwtmp").is_some();
+    daemon.noipparam = get("noipparam").is_some();
     if let Some(l) = get("bcrelay") {
         warn(
             &mut warnings,
@@ -421,6 +417,13 @@ pub fn parse(
         }
         daemon.chap_secrets = PathBuf::from(l.value);
     }
+    if let Some(l) = get("control-socket") {
+        daemon.control_socket = match l.value {
+            "" => return Err(err(l, "control-socket needs a path, or 'none'".into())),
+            "none" | "off" => None,
+            path => Some(PathBuf::from(path)),
+        };
+    }
 
     Ok(PptpdConf {
         settings,
@@ -481,7 +484,7 @@ mod tests {
 
     #[test]
     fn pool_defaults_are_pptpds() {
-        let c = conf("option /etc/ppp/pptpd-options\nlogwtmp\n").unwrap();
+        let c = conf("option /etc/ppp/pptpd-options\n").unwrap();
         assert_eq!(c.settings.local.get(0), Some(ip("192.168.0.1")));
         assert_eq!(c.settings.remote.get(0), Some(ip("192.168.1.1")));
         assert_eq!(
@@ -489,7 +492,7 @@ mod tests {
             PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS)
         );
         assert_eq!(c.option, Some((PathBuf::from("/etc/ppp/pptpd-options"), 1)));
-        assert!(c.warnings.iter().any(|w| w.message.contains("logwtmp")));
+        assert!(!c.daemon.logwtmp && !c.daemon.noipparam);
     }
 
     #[test]
@@ -536,7 +539,7 @@ mod tests {
              pidfile /run/pptpd.pid\nbcrelay eth1\ndelegate\nvrf blue\n",
         )
         .unwrap();
-        assert!(c.daemon.debug);
+        assert!(c.daemon.debug && c.daemon.noipparam);
         assert!(!c.warnings.iter().any(|w| w.message.contains("unknown")));
         assert_eq!(c.warnings.len(), 3 + 2, "{:?}", c.warnings); // 3 ignored + 2 default pools
         assert_eq!(c.daemon.listen, Some(ip("192.0.2.1")));
@@ -549,6 +552,25 @@ mod tests {
             e.to_string(),
             "/etc/pptpd.conf:1: Invalid listening address: nowhere"
         );
+    }
+
+    #[test]
+    fn logwtmp_and_control_socket() {
+        let c = conf("logwtmp\ncontrol-socket /run/vpn.sock\n").unwrap();
+        assert!(c.daemon.logwtmp);
+        assert!(!c.warnings.iter().any(|w| w.message.contains("logwtmp")));
+        assert_eq!(
+            c.daemon.control_socket,
+            Some(PathBuf::from("/run/vpn.sock"))
+        );
+        let c = conf("control-socket none\n").unwrap();
+        assert_eq!(c.daemon.control_socket, None);
+        let c = conf("").unwrap();
+        assert_eq!(
+            c.daemon.control_socket,
+            Some(PathBuf::from(crate::linux::control_socket::DEFAULT_PATH))
+        );
+        assert!(conf("control-socket\n").is_err());
     }
 
     #[test]

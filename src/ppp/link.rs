@@ -399,6 +399,13 @@ impl Link {
         self.peer_address
     }
 
+    /// The MPPE mode in use (CCP opened and the keys installed); `None` when traffic is
+    /// not encrypted. For `smolpptpd status`.
+    pub fn mppe(&self) -> Option<super::ccp::Mppe> {
+        self.encrypter.as_ref()?;
+        self.ccp.protocol().negotiated()
+    }
+
     /// Why the link was closed by us, if it was (e.g. "Authentication failed").
     pub fn close_reason(&self) -> Option<&'static str> {
         self.lcp.close_reason()
