@@ -4,5 +4,6 @@
 pub mod control;
 pub mod gre;
 pub mod session;
+pub mod slot_index;
 pub mod table;
 pub mod throttle;

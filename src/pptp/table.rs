@@ -2,16 +2,27 @@
 //! client's tunnel address (packets from the network), and the address pool they share.
 //!
 //! The storage is a slice the caller allocates once (`limits::MAX_SESSIONS` entries); nothing
-//! here grows. Lookups are linear scans: with at most a few hundred sessions on a router a
-//! scan of a contiguous array is as fast as a hash and needs no extra memory.
+//! here grows. Lookups go through two fixed hash indexes (call ID → slot, address → slot):
+//! a session slot is several kilobytes, so a linear scan touches a new cache line per
+//! session and costs more than the packet's own work with a few hundred sessions.
+//!
+//! The indexes are kept in sync by `insert`, `remove` and `set_address`: a session's
+//! `call_id` never changes and its `address` changes only through `set_address`. Lookups
+//! check the slot they find, so a stale entry can hide a session but never return another.
 
 use core::net::Ipv4Addr;
 
+use crate::limits::MAX_SESSIONS;
 use crate::pptp::session::Session;
+use crate::pptp::slot_index::SlotIndex;
 use crate::settings::{AddressRule, Settings};
 
 pub struct SessionTable<'a> {
     slots: &'a mut [Option<Session>],
+    /// Live sessions (slots that are `Some`).
+    live: usize,
+    by_call_id: SlotIndex,
+    by_address: SlotIndex,
     /// Next call ID to try; IDs are never 0 and unique among live sessions.
     next_call_id: u16,
 }
@@ -28,12 +39,19 @@ pub enum AddressError {
 }
 
 impl<'a> SessionTable<'a> {
+    /// The table over `slots`; slots past `MAX_SESSIONS` (which the indexes are sized for)
+    /// are not used.
     pub fn new(slots: &'a mut [Option<Session>], first_call_id: u16) -> Self {
+        let used = slots.len().min(MAX_SESSIONS);
+        let slots = &mut slots[..used];
         for s in slots.iter_mut() {
             *s = None;
         }
         SessionTable {
             slots,
+            live: 0,
+            by_call_id: SlotIndex::new(),
+            by_address: SlotIndex::new(),
             next_call_id: first_call_id.max(1),
         }
     }
@@ -43,7 +61,7 @@ impl<'a> SessionTable<'a> {
     }
 
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,14 +87,43 @@ impl<'a> SessionTable<'a> {
         }
     }
 
+    /// Put `session` in `slot` (replacing whatever was there) and index it.
     pub fn insert(&mut self, slot: usize, session: Session) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = Some(session);
+        if slot >= self.slots.len() {
+            return;
         }
+        self.remove(slot);
+        self.by_call_id.insert(u32::from(session.call_id), slot);
+        if let Some(addr) = session.address {
+            self.by_address.insert(u32::from(addr), slot);
+        }
+        self.slots[slot] = Some(session);
+        self.live += 1;
     }
 
     pub fn remove(&mut self, slot: usize) -> Option<Session> {
-        self.slots.get_mut(slot).and_then(|s| s.take())
+        let session = self.slots.get_mut(slot)?.take()?;
+        self.live = self.live.saturating_sub(1);
+        self.by_call_id.remove(u32::from(session.call_id));
+        if let Some(addr) = session.address {
+            self.by_address.remove(u32::from(addr));
+        }
+        Some(session)
+    }
+
+    /// Give the session in `slot` its tunnel address (or take it away). The only way to
+    /// change `Session::address`, so `by_address` finds it.
+    pub fn set_address(&mut self, slot: usize, address: Option<Ipv4Addr>) {
+        let Some(session) = self.slots.get_mut(slot).and_then(|s| s.as_mut()) else {
+            return;
+        };
+        if let Some(old) = session.address.take() {
+            self.by_address.remove(u32::from(old));
+        }
+        session.address = address;
+        if let Some(new) = address {
+            self.by_address.insert(u32::from(new), slot);
+        }
     }
 
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Session> {
@@ -89,16 +136,18 @@ impl<'a> SessionTable<'a> {
 
     /// Slot of the session with our call ID `id`.
     pub fn by_call_id(&self, id: u16) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.call_id == id))
+        let slot = self.by_call_id.get(u32::from(id))?;
+        self.get(slot)
+            .is_some_and(|s| s.call_id == id)
+            .then_some(slot)
     }
 
     /// Slot of the session whose client has tunnel address `addr`.
     pub fn by_address(&self, addr: Ipv4Addr) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.address == Some(addr)))
+        let slot = self.by_address.get(u32::from(addr))?;
+        self.get(slot)
+            .is_some_and(|s| s.address == Some(addr))
+            .then_some(slot)
     }
 
     /// Every live session.
@@ -142,6 +191,185 @@ impl<'a> SessionTable<'a> {
                     .find(|(_, remote)| self.by_address(*remote).is_none())
                     .ok_or(AddressError::PoolExhausted)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{AddressList, AddressRange, PppSettings};
+    use smoltcp::time::Instant;
+
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+    fn session(call_id: u16) -> Session {
+        let peer = Ipv4Addr::new(192, 0, 2, 100);
+        Session::new(
+            Instant::ZERO,
+            0,
+            peer,
+            call_id,
+            call_id ^ 0x5555,
+            &PppSettings::default(),
+            LOCAL,
+        )
+    }
+
+    fn slots(n: usize) -> Vec<Option<Session>> {
+        (0..n).map(|_| None).collect()
+    }
+
+    fn settings(first: Ipv4Addr, last: Ipv4Addr) -> Settings {
+        let mut remote = AddressList::default();
+        remote.ranges.push(AddressRange { first, last }).unwrap();
+        let mut local = AddressList::default();
+        local
+            .ranges
+            .push(AddressRange {
+                first: LOCAL,
+                last: LOCAL,
+            })
+            .unwrap();
+        Settings {
+            local,
+            remote,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn finds_sessions_by_call_id_and_address_until_removed() {
+        let mut storage = slots(MAX_SESSIONS.min(4));
+        let mut table = SessionTable::new(&mut storage, 100);
+        let a = Ipv4Addr::new(198, 51, 100, 10);
+        table.insert(0, session(100));
+        table.insert(1, session(101));
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.by_call_id(100), Some(0));
+        assert_eq!(table.by_call_id(101), Some(1));
+        assert_eq!(table.by_call_id(102), None);
+        assert_eq!(table.by_address(a), None);
+
+        table.set_address(1, Some(a));
+        assert_eq!(table.by_address(a), Some(1));
+        assert_eq!(table.get(1).unwrap().address, Some(a));
+
+        // A new address replaces the old one in the index.
+        let b = Ipv4Addr::new(198, 51, 100, 11);
+        table.set_address(1, Some(b));
+        assert_eq!(table.by_address(a), None);
+        assert_eq!(table.by_address(b), Some(1));
+
+        let gone = table.remove(1).unwrap();
+        assert_eq!(gone.call_id, 101);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.by_call_id(101), None);
+        assert_eq!(table.by_address(b), None);
+        assert!(table.remove(1).is_none());
+
+        // The slot, call ID and address can all be used again.
+        table.insert(1, session(101));
+        table.set_address(1, Some(b));
+        assert_eq!(table.by_call_id(101), Some(1));
+        assert_eq!(table.by_address(b), Some(1));
+    }
+
+    #[test]
+    fn insert_over_a_live_session_unindexes_it() {
+        let mut storage = slots(MAX_SESSIONS.min(2));
+        let mut table = SessionTable::new(&mut storage, 1);
+        let a = Ipv4Addr::new(10, 0, 0, 2);
+        table.insert(0, session(7));
+        table.set_address(0, Some(a));
+        table.insert(0, session(8));
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.by_call_id(7), None);
+        assert_eq!(table.by_address(a), None);
+        assert_eq!(table.by_call_id(8), Some(0));
+    }
+
+    #[test]
+    fn out_of_range_slots_are_ignored() {
+        let mut storage = slots(1);
+        let mut table = SessionTable::new(&mut storage, 1);
+        table.insert(5, session(3));
+        table.set_address(5, Some(LOCAL));
+        assert!(table.remove(5).is_none());
+        assert!(table.is_empty());
+        assert_eq!(table.by_call_id(3), None);
+    }
+
+    #[test]
+    fn call_ids_are_unique_and_never_zero() {
+        let mut storage = slots(MAX_SESSIONS.min(3));
+        let mut table = SessionTable::new(&mut storage, u16::MAX);
+        let first = table.allocate_call_id();
+        assert_eq!(first, u16::MAX);
+        table.insert(0, session(first));
+        // Wraps past 0 to 1.
+        assert_eq!(table.allocate_call_id(), 1);
+        let mut storage = slots(MAX_SESSIONS.min(3));
+        let mut table = SessionTable::new(&mut storage, 5);
+        table.insert(0, session(6));
+        assert_eq!(table.allocate_call_id(), 5);
+        assert_eq!(table.allocate_call_id(), 7, "6 is taken");
+    }
+
+    #[test]
+    fn pool_addresses_skip_the_ones_in_use() {
+        let first = Ipv4Addr::new(198, 51, 100, 10);
+        let s = settings(first, Ipv4Addr::new(198, 51, 100, 11));
+        let mut storage = slots(MAX_SESSIONS.min(3));
+        let mut table = SessionTable::new(&mut storage, 1);
+        table.insert(0, session(1));
+        let (local, remote) = table.assign_address(AddressRule::Pool, &s).unwrap();
+        assert_eq!((local, remote), (LOCAL, first));
+        table.set_address(0, Some(remote));
+        if table.capacity() < 2 {
+            return;
+        }
+        table.insert(1, session(2));
+        let (_, second) = table.assign_address(AddressRule::Pool, &s).unwrap();
+        assert_eq!(second, Ipv4Addr::new(198, 51, 100, 11));
+        table.set_address(1, Some(second));
+        assert_eq!(
+            table.assign_address(AddressRule::Pool, &s),
+            Err(AddressError::PoolExhausted)
+        );
+        assert_eq!(
+            table.assign_address(AddressRule::Fixed(first), &s),
+            Err(AddressError::InUse)
+        );
+        assert_eq!(
+            table.assign_address(AddressRule::Deny, &s),
+            Err(AddressError::Denied)
+        );
+        table.remove(0);
+        assert_eq!(
+            table.assign_address(AddressRule::Pool, &s).map(|p| p.1),
+            Ok(first)
+        );
+    }
+
+    #[test]
+    fn a_full_table_is_found_entirely() {
+        let mut storage = slots(MAX_SESSIONS);
+        let mut table = SessionTable::new(&mut storage, 1);
+        let base = u32::from(Ipv4Addr::new(10, 64, 0, 2));
+        for slot in 0..MAX_SESSIONS {
+            let id = table.allocate_call_id();
+            table.insert(slot, session(id));
+            table.set_address(slot, Some(Ipv4Addr::from(base + slot as u32)));
+        }
+        assert_eq!(table.free_slot(usize::MAX), None);
+        for slot in 0..MAX_SESSIONS {
+            let id = table.get(slot).unwrap().call_id;
+            assert_eq!(table.by_call_id(id), Some(slot));
+            assert_eq!(
+                table.by_address(Ipv4Addr::from(base + slot as u32)),
+                Some(slot)
+            );
         }
     }
 }
