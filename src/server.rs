@@ -736,8 +736,8 @@ impl<'a> Server<'a> {
                 }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
+                        self.table.set_address(i, Some(remote));
                         if let Some(s) = self.table.get_mut(i) {
-                            s.address = Some(remote);
                             s.link.set_peer_address(remote);
                         }
                     }
