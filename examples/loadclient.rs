@@ -479,16 +479,11 @@ fn main() {
                 sent += 1;
             }
         }
-        loop {
-            match sink.recv(&mut sink_buf) {
-                Ok(n) => {
-                    received += 1;
-                    written_off = written_off.saturating_sub(1);
-                    received_bytes += (n + 28) as u64;
-                    last_progress = StdInstant::now();
-                }
-                Err(_) => break,
-            }
+        while let Ok(n) = sink.recv(&mut sink_buf) {
+            received += 1;
+            written_off = written_off.saturating_sub(1);
+            received_bytes += (n + 28) as u64;
+            last_progress = StdInstant::now();
         }
         load.step(StdDuration::ZERO);
     }

@@ -194,7 +194,7 @@ mod tests {
             assert_eq!(index.remove(base + slot as u32), Some(slot));
         }
         for slot in 0..MAX_SESSIONS {
-            let want = (slot % 2 == 1).then_some(slot);
+            let want = (!slot.is_multiple_of(2)).then_some(slot);
             assert_eq!(index.get(base + slot as u32), want, "slot {slot}");
         }
     }
@@ -216,7 +216,7 @@ mod tests {
             assert_eq!(index.remove(k), Some(n));
         }
         for (slot, &k) in colliding.iter().enumerate() {
-            let gone = (colliding.len() - 1 - slot) % 2 == 0;
+            let gone = (colliding.len() - 1 - slot).is_multiple_of(2);
             assert_eq!(index.get(k), (!gone).then_some(slot));
         }
     }

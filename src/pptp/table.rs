@@ -6,11 +6,19 @@
 //! a session slot is several kilobytes, so a linear scan touches a new cache line per
 //! session and costs more than the packet's own work with a few hundred sessions.
 //!
+//! Timers: the table keeps each session's next deadline in a compact array, refreshed only
+//! for sessions handed out mutably (`get_mut`, `insert`, `set_address`) since the last
+//! `poll_at`. So `poll_at` and `slots_to_service` cost a pass over a few bytes per session
+//! instead of a visit to every slot; with a thousand sessions that visit, done on every
+//! poll, cost more than the packets themselves.
+//!
 //! The indexes are kept in sync by `insert`, `remove` and `set_address`: a session's
 //! `call_id` never changes and its `address` changes only through `set_address`. Lookups
 //! check the slot they find, so a stale entry can hide a session but never return another.
 
 use core::net::Ipv4Addr;
+
+use smoltcp::time::Instant;
 
 use crate::limits::MAX_SESSIONS;
 use crate::pptp::session::Session;
@@ -23,9 +31,17 @@ pub struct SessionTable<'a> {
     live: usize,
     by_call_id: SlotIndex,
     by_address: SlotIndex,
+    /// Each slot's `Session::poll_at` in microseconds (`NEVER` for none or an empty slot),
+    /// as of the last `poll_at` for slots not touched since.
+    due: [i64; MAX_SESSIONS],
+    /// Slots handed out mutably since the last `poll_at`: their `due` may be stale.
+    touched: [u64; TOUCHED_WORDS],
     /// Next call ID to try; IDs are never 0 and unique among live sessions.
     next_call_id: u16,
 }
+
+const NEVER: i64 = i64::MAX;
+const TOUCHED_WORDS: usize = MAX_SESSIONS.div_ceil(64);
 
 /// Why an address could not be given to an authenticated client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +68,8 @@ impl<'a> SessionTable<'a> {
             live: 0,
             by_call_id: SlotIndex::new(),
             by_address: SlotIndex::new(),
+            due: [NEVER; MAX_SESSIONS],
+            touched: [0; TOUCHED_WORDS],
             next_call_id: first_call_id.max(1),
         }
     }
@@ -99,11 +117,13 @@ impl<'a> SessionTable<'a> {
         }
         self.slots[slot] = Some(session);
         self.live += 1;
+        self.touch(slot);
     }
 
     pub fn remove(&mut self, slot: usize) -> Option<Session> {
         let session = self.slots.get_mut(slot)?.take()?;
         self.live = self.live.saturating_sub(1);
+        self.due[slot] = NEVER;
         self.by_call_id.remove(u32::from(session.call_id));
         if let Some(addr) = session.address {
             self.by_address.remove(u32::from(addr));
@@ -124,10 +144,63 @@ impl<'a> SessionTable<'a> {
         if let Some(new) = address {
             self.by_address.insert(u32::from(new), slot);
         }
+        self.touch(slot);
     }
 
+    /// `slot`'s session may have changed: refresh its deadline at the next `poll_at`.
+    fn touch(&mut self, slot: usize) {
+        if let Some(word) = self.touched.get_mut(slot / 64) {
+            *word |= 1 << (slot % 64);
+        }
+    }
+
+    fn is_touched(&self, slot: usize) -> bool {
+        self.touched
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    /// The earliest deadline of any session (refreshing those touched since last time).
+    pub fn poll_at(&mut self) -> Option<Instant> {
+        for w in 0..self.touched.len() {
+            let mut bits = core::mem::take(&mut self.touched[w]);
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let at = self.get(slot).and_then(|s| {
+                    // Frames or events still queued (the GRE socket was full): now.
+                    if s.link.has_output() || s.link.is_dead() {
+                        Some(Instant::ZERO)
+                    } else {
+                        s.poll_at()
+                    }
+                });
+                if let Some(due) = self.due.get_mut(slot) {
+                    *due = at.map_or(NEVER, |t| t.total_micros());
+                }
+            }
+        }
+        let earliest = self.due.iter().copied().min().unwrap_or(NEVER);
+        (earliest != NEVER).then(|| Instant::from_micros(earliest))
+    }
+
+    /// Slots whose session may need attention at `now`: a deadline that has passed, or
+    /// handed out mutably since the last `poll_at` (a packet arrived or was sent, so it may
+    /// have frames queued, events pending or new timers).
+    pub fn slots_to_service(&self, now: Instant) -> impl Iterator<Item = usize> + '_ {
+        let now = now.total_micros();
+        (0..self.slots.len())
+            .filter(move |&i| self.is_touched(i) || self.due.get(i).is_some_and(|&d| d <= now))
+            .filter(|&i| self.slots.get(i).is_some_and(|s| s.is_some()))
+    }
+
+    /// The session in `slot`, to change: its deadline is refreshed at the next `poll_at`.
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Session> {
-        self.slots.get_mut(slot).and_then(|s| s.as_mut())
+        let session = self.slots.get_mut(slot).and_then(|s| s.as_mut())?;
+        if let Some(word) = self.touched.get_mut(slot / 64) {
+            *word |= 1 << (slot % 64);
+        }
+        Some(session)
     }
 
     pub fn get(&self, slot: usize) -> Option<&Session> {
@@ -350,6 +423,73 @@ mod tests {
             table.assign_address(AddressRule::Pool, &s).map(|p| p.1),
             Ok(first)
         );
+    }
+
+    struct NoSecrets;
+    impl crate::settings::Secrets for NoSecrets {
+        fn lookup(&mut self, _: &[u8], _: &[u8], _: Ipv4Addr) -> Option<crate::settings::Secret> {
+            None
+        }
+    }
+
+    /// A session whose LCP has sent its first Configure-Request at `now` (restart timer 3 s).
+    fn opened(call_id: u16, now: Instant) -> Session {
+        let mut s = session(call_id);
+        let mut env = crate::ppp::link::LinkEnv {
+            secrets: &mut NoSecrets,
+            rng: &mut crate::rand::XorShift(7),
+            peer: s.peer,
+        };
+        s.link.open(now, &mut env);
+        s
+    }
+
+    #[test]
+    fn deadlines_are_kept_per_slot_and_refreshed_when_touched() {
+        if MAX_SESSIONS < 3 {
+            return;
+        }
+        let mut storage = slots(3);
+        let mut table = SessionTable::new(&mut storage, 1);
+        let t0 = Instant::from_secs(100);
+        assert_eq!(table.poll_at(), None);
+        table.insert(0, opened(1, t0));
+        table.insert(2, opened(2, t0 + smoltcp::time::Duration::from_secs(1)));
+        // New sessions are serviced once whatever their deadline.
+        assert_eq!(table.slots_to_service(t0).collect::<Vec<_>>(), [0, 2]);
+        // The LCP Configure-Request is still queued: "now".
+        assert_eq!(table.poll_at(), Some(Instant::ZERO));
+        let mut buf = [0u8; 1600];
+        for slot in [0, 2] {
+            while table
+                .get_mut(slot)
+                .unwrap()
+                .link
+                .poll_transmit(t0, &mut buf)
+                .is_some()
+            {}
+        }
+        let restart = t0 + smoltcp::time::Duration::from_secs(3);
+        assert_eq!(table.poll_at(), Some(restart));
+        // Nothing due and nothing touched: nothing to visit.
+        assert_eq!(table.slots_to_service(t0).count(), 0);
+        // A read does not make a slot stale; a mutable borrow does.
+        let _ = table.get(2);
+        assert_eq!(table.slots_to_service(t0).count(), 0);
+        let _ = table.get_mut(2);
+        assert_eq!(table.slots_to_service(t0).collect::<Vec<_>>(), [2]);
+        assert_eq!(table.poll_at(), Some(restart));
+        // Due slots come back on their own.
+        assert_eq!(table.slots_to_service(restart).collect::<Vec<_>>(), [0]);
+        // A removed session has no deadline.
+        table.remove(0);
+        assert_eq!(
+            table.poll_at(),
+            Some(restart + smoltcp::time::Duration::from_secs(1))
+        );
+        table.remove(2);
+        assert_eq!(table.poll_at(), None);
+        assert_eq!(table.slots_to_service(Instant::from_secs(1_000)).count(), 0);
     }
 
     #[test]
