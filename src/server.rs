@@ -243,9 +243,7 @@ impl<'a> Server<'a> {
         for slot in &self.conns {
             earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        for i in self.table.slots() {
-            earliest(self.table.get(i).and_then(|s| s.poll_at()));
-        }
+        earliest(self.table.poll_at());
         if let Some(since) = self.shutdown_since {
             earliest(Some(since + SHUTDOWN_GRACE));
         }
@@ -688,7 +686,7 @@ impl<'a> Server<'a> {
         rng: &mut dyn Random,
     ) {
         let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
-            self.table.slots().collect();
+            self.table.slots_to_service(now).collect();
         for i in slots {
             let Some(session) = self.table.get_mut(i) else {
                 continue;
