@@ -335,7 +335,7 @@ fn link_level(plan: &Plan, stateless: bool, sessions: usize, rows: &mut Vec<Row>
                     peer: CLIENT_HOST,
                 };
                 let ip = pairs[*k].session.link.receive(now, frame, &mut env);
-                assert_eq!(ip.map(<[u8]>::len), Some(size), "decrypt failed");
+                assert_eq!(ip.map(|ip| ip.len()), Some(size), "decrypt failed");
             }
             (start.elapsed(), per * sessions)
         });

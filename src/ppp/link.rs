@@ -146,13 +146,14 @@ impl Link {
     }
 
     /// A PPP frame (a GRE payload) from the peer. Control packets are handled; an IPv4
-    /// packet is decrypted in place and returned as a subslice of `frame`.
+    /// packet is decrypted in place and returned as a subslice of `frame` (mutable, so the
+    /// session can clamp a TCP MSS in place).
     pub fn receive<'f>(
         &mut self,
         now: Instant,
         frame: &'f mut [u8],
         env: &mut LinkEnv,
-    ) -> Option<&'f [u8]> {
+    ) -> Option<&'f mut [u8]> {
         let (proto, offset) = ppp::parse(frame).ok()?;
         let mut delivered = None;
         match (proto, self.phase) {
@@ -207,8 +208,7 @@ impl Link {
             return None;
         }
         self.last_traffic = now;
-        let frame: &'f [u8] = frame;
-        frame.get(start..end)
+        frame.get_mut(start..end)
     }
 
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
@@ -336,6 +336,23 @@ impl Link {
         }
     }
 
+    /// Largest IPv4 packet the peer takes in one frame: the smaller of our `mtu` and its
+    /// MRU, less MPPE's 4 bytes while MPPE is on (pppd lowers the interface MTU the same way).
+    pub fn mtu(&self) -> u16 {
+        let mtu = self.settings.mtu.min(self.lcp.protocol().peer_mru());
+        if self.encrypter.is_some() {
+            mtu.saturating_sub(4)
+        } else {
+            mtu
+        }
+    }
+
+    /// Seconds without IP traffic before the link is closed (0 = never): a per-user `idle`
+    /// over the options file's.
+    pub fn set_idle(&mut self, seconds: u32) {
+        self.settings.idle = seconds;
+    }
+
     fn idle_deadline(&self) -> Option<Instant> {
         (self.phase == Phase::Running && self.settings.idle > 0)
             .then(|| self.last_traffic + Duration::from_secs(u64::from(self.settings.idle)))
@@ -403,6 +420,13 @@ impl Link {
 
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
         self.peer_address
+    }
+
+    /// The MPPE mode in use (CCP opened and the keys installed); `None` when traffic is
+    /// not encrypted. For `smolpptpd status`.
+    pub fn mppe(&self) -> Option<super::ccp::Mppe> {
+        self.encrypter.as_ref()?;
+        self.ccp.protocol().negotiated()
     }
 
     /// Why the link was closed by us, if it was (e.g. "Authentication failed").
@@ -984,7 +1008,10 @@ mod tests {
             peer: PEER,
         };
         // A frame without FF 03 and with a one-byte protocol (ACFC + PFC).
-        assert_eq!(h.link.receive(h.now, &mut f, &mut env), Some(&ip[..]));
+        assert_eq!(
+            h.link.receive(h.now, &mut f, &mut env).as_deref(),
+            Some(&ip[..])
+        );
 
         // Unencrypted IP after MPPE is up is dropped.
         assert_eq!(h.send(protocol::IPV4, &ip), None);
