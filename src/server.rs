@@ -323,11 +323,48 @@ impl<'a> Server<'a> {
         busy |= self.service_control(now, secrets, rng);
         busy |= self.service_gre(now, tunnel, secrets, rng);
         self.service_sessions(now, tunnel, secrets, rng);
-        // Send only: a packet received now would sit in its socket until something else
-        // woke the caller, since `poll_at` does not count unread socket data.
-        busy |= self.iface.poll_egress(now, device, &mut self.sockets)
-            != smoltcp::iface::PollResult::None;
+        busy |= self.egress(now, device);
+        // Calls whose link died end only now, after their last PPP frames (a Terminate-Ack)
+        // went out above, so the client sees them before the Call-Disconnect-Notify.
+        if self.reap_sessions(now) {
+            busy |= self.egress(now, device);
+        }
         busy
+    }
+
+    /// Send everything the sockets have queued, without receiving: a packet received now
+    /// would sit in its socket until something else woke the caller, since `poll_at` does not
+    /// count unread socket data. smoltcp sends one packet per socket per `poll_egress`; the
+    /// bound only guards against a device that never refuses.
+    fn egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        let mut busy = false;
+        for _ in 0..crate::limits::GRE_TX_PACKETS + crate::limits::MAX_CONTROL_CONNECTIONS {
+            if self.iface.poll_egress(now, device, &mut self.sockets)
+                == smoltcp::iface::PollResult::None
+            {
+                break;
+            }
+            busy = true;
+        }
+        busy
+    }
+
+    /// End every call whose PPP link is dead. Returns whether any ended.
+    fn reap_sessions(&mut self, now: Instant) -> bool {
+        let dead: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&i| self.table.get(i).is_some_and(|s| s.link.is_dead()))
+            .collect();
+        for &i in &dead {
+            let reason = self
+                .table
+                .get(i)
+                .and_then(|s| s.ended)
+                .unwrap_or(EndReason::LinkDown);
+            self.end_session(now, i, reason);
+        }
+        !dead.is_empty()
     }
 
     /// A packet from the network for a client: find the session by destination address,
@@ -901,10 +938,6 @@ impl<'a> Server<'a> {
                 self.session_event(now, i, event);
             }
             self.flush_session(now, i);
-            if let Some(s) = self.table.get(i).filter(|s| s.link.is_dead()) {
-                let reason = s.ended.unwrap_or(EndReason::LinkDown);
-                self.end_session(now, i, reason);
-            }
         }
     }
 
