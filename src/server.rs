@@ -514,9 +514,7 @@ impl<'a> Server<'a> {
         for slot in &self.conns {
             earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        for i in self.table.slots() {
-            earliest(self.table.get(i).and_then(|s| s.poll_at()));
-        }
+        earliest(self.table.poll_at());
         if let Some(since) = self.shutdown_since {
             earliest(Some(since + SHUTDOWN_GRACE));
         }
@@ -974,7 +972,7 @@ impl<'a> Server<'a> {
         rng: &mut dyn Random,
     ) {
         let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
-            self.table.slots().collect();
+            self.table.slots_to_service(now).collect();
         for i in slots {
             let Some(session) = self.table.get_mut(i) else {
                 continue;
@@ -1031,8 +1029,8 @@ impl<'a> Server<'a> {
                 }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
+                        self.table.set_address(i, Some(remote));
                         if let Some(s) = self.table.get_mut(i) {
-                            s.address = Some(remote);
                             s.link.set_peer_address(remote);
                         }
                     }

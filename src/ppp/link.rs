@@ -487,6 +487,12 @@ impl Link {
     }
 
     /// The link has finished (LCP Terminate-Ack received or Max-Terminate exhausted).
+    /// Control frames wait in [`Link::poll_transmit`] or events in [`Link::poll_event`]:
+    /// the owner should come back now rather than at [`Link::poll_at`].
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty() || !self.events.is_empty()
+    }
+
     pub fn is_dead(&self) -> bool {
         self.finished
     }

@@ -77,6 +77,12 @@ impl GreSocket {
     }
 }
 
+impl AsRawFd for GreSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// How the TCP side of the control connection ended, if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpEnd {
