@@ -439,6 +439,7 @@ mod tests {
             secrets: &mut NoSecrets,
             rng: &mut crate::rand::XorShift(7),
             peer: s.peer,
+            ipv6_ids: &[],
         };
         s.link.open(now, &mut env);
         s
