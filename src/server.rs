@@ -21,6 +21,7 @@ use crate::pptp::control::{
 };
 use crate::pptp::session::{EndReason, Session};
 use crate::pptp::table::SessionTable;
+use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
 use crate::settings::{Secrets, Settings};
 use crate::wire::{gre, pptp as msg};
@@ -31,6 +32,16 @@ pub use crate::pptp::session::Tunnel;
 pub const IP_PROTOCOL_GRE: u8 = 47;
 /// How long a closing server waits for clients to answer Stop-Control-Connection-Request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// A TCP handshake on 1723 must complete within this, so a SYN flood (smoltcp has no SYN
+/// cookies) holds each listening socket only briefly.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// An established control connection whose peer sends nothing (not even an ACK to our
+/// keep-alive probe or data) for this long is aborted.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// TCP keep-alive probes on an idle control connection.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// A connection we closed must finish its FIN exchange within this, or it is aborted.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The memory the server runs in, allocated once by the caller (a `static` on a
 /// microcontroller, leaked boxes in the daemon). Sizes come from `limits`.
@@ -76,6 +87,10 @@ pub struct Server<'a> {
     settings: Settings,
     address: Ipv4Addr,
     shutdown_since: Option<Instant>,
+    /// Failed-authentication throttle per client address (`auth-throttle`).
+    throttle: AuthThrottle,
+    /// Every 1723 socket is busy (logged once when it happens and once when it ends).
+    pool_full: bool,
     /// One PPTP control message (in or out) or one GRE packet at a time.
     msg_in: [u8; msg::MAX_MESSAGE_LEN],
     msg_out: [u8; msg::MAX_MESSAGE_LEN],
@@ -141,6 +156,8 @@ impl<'a> Server<'a> {
             settings,
             address: net.address,
             shutdown_since: None,
+            throttle: AuthThrottle::new(),
+            pool_full: false,
             msg_in: [0; msg::MAX_MESSAGE_LEN],
             msg_out: [0; msg::MAX_MESSAGE_LEN],
             packet: [0; DEVICE_MTU + 64],
@@ -300,6 +317,20 @@ impl<'a> Server<'a> {
                     Some(IpAddress::Ipv4(a)) => a,
                     _ => Ipv4Addr::UNSPECIFIED,
                 };
+                let from_peer = self.control_connections_from(peer);
+                let max = self.settings.max_per_source;
+                if max > 0 && from_peer >= max {
+                    log::warn!(
+                        "CTRL: Client {peer} refused: already {from_peer} control connection(s) \
+                         from this address (max-per-source {max})"
+                    );
+                    // Listening again once the reset has gone out (`recycle_socket`).
+                    self.sockets.get_mut::<tcp::Socket>(handle).abort();
+                    busy = true;
+                    continue;
+                }
+                let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+                socket.set_timeout(Some(CONNECTION_TIMEOUT));
                 log::info!("CTRL: Client {peer} control connection started");
                 self.conns[c].peer = peer;
                 self.conns[c].control = Some(ControlConnection::new(
@@ -363,7 +394,38 @@ impl<'a> Server<'a> {
             }
             self.recycle_socket(c);
         }
+        self.note_pool_full();
         busy
+    }
+
+    /// Live control connections from `peer`.
+    fn control_connections_from(&self, peer: Ipv4Addr) -> usize {
+        self.conns
+            .iter()
+            .filter(|slot| slot.control.is_some() && slot.peer == peer)
+            .count()
+    }
+
+    /// Log when every 1723 socket is taken (new connections get a TCP reset from then on)
+    /// and when one is free again.
+    fn note_pool_full(&mut self) {
+        if self.shutdown_since.is_some() {
+            return;
+        }
+        let listening = self
+            .conns
+            .iter()
+            .any(|slot| self.sockets.get::<tcp::Socket>(slot.handle).state() == tcp::State::Listen);
+        if !listening && !self.pool_full {
+            log::warn!(
+                "CTRL: all {} control connection slots in use (MAX_CONTROL_CONNECTIONS): new \
+                 connections are refused",
+                self.conns.len()
+            );
+        } else if listening && self.pool_full {
+            log::info!("CTRL: control connection slots free again");
+        }
+        self.pool_full = !listening;
     }
 
     /// One complete control message is in `msg_in[..len]`.
@@ -457,13 +519,30 @@ impl<'a> Server<'a> {
             log::warn!(
                 "CTRL: Client {peer}: call refused, all {limit} connections in use (connections / MAX_SESSIONS)"
             );
-            if let Ok(len) =
-                control::refuse_call(peer_call_id, CallRefusal::NoResource, &mut self.msg_out)
-            {
-                self.write_control(c, len);
-            }
+            self.refuse_call(c, peer_call_id, CallRefusal::NoResource);
             return;
         };
+        if self.settings.auth_throttle {
+            if let Some(left) = self.throttle.blocked_for(peer, now) {
+                log::warn!(
+                    "CTRL: Client {peer}: call refused, too many authentication failures \
+                     (refused for {} more s)",
+                    left.secs().max(1)
+                );
+                self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+                return;
+            }
+        }
+        let max = self.settings.max_per_source;
+        let calls_from_peer = self.table.iter().filter(|s| s.peer == peer).count();
+        if max > 0 && calls_from_peer >= max {
+            log::warn!(
+                "CTRL: Client {peer}: call refused, already {calls_from_peer} call(s) from this \
+                 address (max-per-source {max})"
+            );
+            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+            return;
+        }
         let call_id = self.table.allocate_call_id();
         let local = self.settings.local.get(0).unwrap_or(self.address);
         let mut session = Session::new(
@@ -486,6 +565,13 @@ impl<'a> Server<'a> {
         self.table.insert(slot, session);
     }
 
+    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`.
+    fn refuse_call(&mut self, c: usize, peer_call_id: u16, refusal: CallRefusal) {
+        if let Ok(len) = control::refuse_call(peer_call_id, refusal, &mut self.msg_out) {
+            self.write_control(c, len);
+        }
+    }
+
     /// Close control connection `c`: every call on it ends; `graceful` sends FIN, otherwise
     /// the connection is already gone.
     fn close_connection(&mut self, now: Instant, c: usize, graceful: bool) {
@@ -506,13 +592,15 @@ impl<'a> Server<'a> {
         );
         let socket = self.sockets.get_mut::<tcp::Socket>(self.conns[c].handle);
         if graceful {
+            socket.set_timeout(Some(CLOSE_TIMEOUT));
             socket.close();
         } else {
             socket.abort();
         }
     }
 
-    /// Put a finished socket back to listening.
+    /// Put a finished socket back to listening (an aborted one first sends its reset: it
+    /// keeps its remote endpoint until then).
     fn recycle_socket(&mut self, c: usize) {
         if self.conns[c].control.is_some() {
             return;
@@ -522,7 +610,10 @@ impl<'a> Server<'a> {
             tcp::State::TimeWait | tcp::State::CloseWait => socket.abort(),
             _ => {}
         }
-        if socket.state() == tcp::State::Closed && self.shutdown_since.is_none() {
+        if socket.state() == tcp::State::Closed
+            && socket.remote_endpoint().is_none()
+            && self.shutdown_since.is_none()
+        {
             configure_tcp(socket);
             let _ = socket.listen(msg::PPTP_PORT);
         }
@@ -640,6 +731,9 @@ impl<'a> Server<'a> {
     fn session_event(&mut self, now: Instant, i: usize, event: LinkEvent) {
         match event {
             LinkEvent::Authenticated { address } => {
+                if let Some(peer) = self.table.get(i).map(|s| s.peer) {
+                    self.throttle.record_success(peer, now);
+                }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
                         if let Some(s) = self.table.get_mut(i) {
@@ -655,7 +749,21 @@ impl<'a> Server<'a> {
                     }
                 }
             }
-            LinkEvent::Up | LinkEvent::AuthFailed | LinkEvent::Down => {}
+            LinkEvent::AuthFailed => {
+                let Some(peer) = self.table.get(i).map(|s| s.peer) else {
+                    return;
+                };
+                if !self.settings.auth_throttle {
+                    return;
+                }
+                if let Some(block) = self.throttle.record_failure(peer, now) {
+                    log::warn!(
+                        "Too many authentication failures from {peer}: refusing its calls for {} s",
+                        block.secs()
+                    );
+                }
+            }
+            LinkEvent::Up | LinkEvent::Down => {}
         }
     }
 
@@ -696,10 +804,12 @@ impl<'a> Server<'a> {
     }
 }
 
-/// Short timeouts so a SYN flood or a vanished client frees its slot quickly.
+/// A listening socket: a short timeout until the handshake completes (raised to
+/// [`CONNECTION_TIMEOUT`] when the connection is accepted), so a SYN flood or a vanished
+/// client frees its slot quickly.
 fn configure_tcp(socket: &mut tcp::Socket) {
-    socket.set_timeout(Some(Duration::from_secs(120)));
-    socket.set_keep_alive(Some(Duration::from_secs(60)));
+    socket.set_timeout(Some(HANDSHAKE_TIMEOUT));
+    socket.set_keep_alive(Some(TCP_KEEPALIVE));
     socket.set_nagle_enabled(false);
 }
 

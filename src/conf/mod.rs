@@ -230,7 +230,7 @@ pub fn embedded_default() -> LoadedConfig {
             local,
             remote,
             connections: count,
-            stimeout: 10,
+            ..Settings::default()
         },
         daemon: DaemonConfig {
             firewall: true,

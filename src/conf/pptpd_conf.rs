@@ -59,6 +59,8 @@ const KEYWORDS: &[&str] = &[
     "wan",
     "address",
     "chap-secrets",
+    "max-per-source",
+    "auth-throttle",
 ];
 
 /// What pptpd.conf says.
@@ -227,6 +229,29 @@ pub fn parse(
                 format!("stimeout '{}' is not a positive number: using 10", l.value),
             ),
         }
+    }
+
+    // max-per-source: 0 turns the limit off.
+    if let Some(l) = get("max-per-source") {
+        let n = atoi(l.value);
+        if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(err(
+                l,
+                format!(
+                    "max-per-source must be a number (0 = no limit), not '{}'",
+                    l.value
+                ),
+            ));
+        }
+        settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(l) = get("auth-throttle") {
+        settings.auth_throttle = on_off(l.value).ok_or_else(|| {
+            err(
+                l,
+                format!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
+            )
+        })?;
     }
 
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
@@ -561,6 +586,26 @@ mod tests {
             conf("address 10.0.0.1\n").unwrap().daemon.address,
             Some(Ipv4Cidr::new(ip("10.0.0.1"), 32))
         );
+    }
+
+    #[test]
+    fn source_limit_and_auth_throttle() {
+        let c = conf("").unwrap();
+        assert_eq!(
+            c.settings.max_per_source,
+            crate::settings::DEFAULT_MAX_PER_SOURCE
+        );
+        assert!(c.settings.auth_throttle);
+        let c = conf("max-per-source 2\nauth-throttle off\n").unwrap();
+        assert_eq!(c.settings.max_per_source, 2);
+        assert!(!c.settings.auth_throttle);
+        assert_eq!(
+            conf("max-per-source 0\n").unwrap().settings.max_per_source,
+            0
+        );
+        assert!(conf("max-per-source many\n").is_err());
+        assert!(conf("max-per-source -1\n").is_err());
+        assert!(conf("auth-throttle maybe\n").is_err());
     }
 
     #[test]

@@ -152,6 +152,7 @@ impl Session {
             return None;
         }
         let len = self.link.send_ip(ip, &mut out[GRE_MAX_HEADER..]).ok()?;
+        self.link.note_sent(now);
         self.counters.packets_out += 1;
         self.counters.bytes_out += ip.len() as u64;
         self.frame_data(now, out, GRE_MAX_HEADER, len)

@@ -50,6 +50,8 @@ pub fn lab_settings() -> Settings {
         .unwrap();
     s.ppp.dns = [Some(DNS1), Some(DNS2)];
     s.connections = limits::MAX_SESSIONS;
+    // Every lab client shares one address; tests of `max-per-source` set it themselves.
+    s.max_per_source = 0;
     s
 }
 
@@ -105,6 +107,8 @@ pub struct Peer {
     pub tcp: SocketHandle,
     /// The shared control connection this client's call is on (`Net::connect_shared`).
     pub shared: Option<usize>,
+    /// The client host's address this client connects and sends GRE from.
+    pub source: Ipv4Addr,
     connected: bool,
     closed_notified: bool,
 }
@@ -261,7 +265,24 @@ impl Net {
     }
 
     /// Start a client: a TCP connection to port 1723 from a fresh local port.
-    pub fn connect(&mut self, mut config: ClientConfig) -> usize {
+    pub fn connect(&mut self, config: ClientConfig) -> usize {
+        self.connect_from(config, CLIENT_HOST)
+    }
+
+    /// Start a client from another address of the client host (smoltcp's default interface
+    /// holds two addresses: `CLIENT_HOST` and one more).
+    pub fn connect_from(&mut self, mut config: ClientConfig, source: Ipv4Addr) -> usize {
+        let has_source = self
+            .cli_iface
+            .ip_addrs()
+            .iter()
+            .any(|a| a.address() == IpAddress::Ipv4(source));
+        if !has_source {
+            self.cli_iface.update_ip_addrs(|a| {
+                a.push(IpCidr::new(IpAddress::Ipv4(source), 24))
+                    .expect("the client interface holds two addresses");
+            });
+        }
         let index = self.peers.len();
         config.call_id = 0x4000 + index as u16;
         let rx = tcp::SocketBuffer::new(leak(vec![0u8; 4096]));
@@ -272,7 +293,7 @@ impl Net {
             .connect(
                 self.cli_iface.context(),
                 (IpAddress::Ipv4(SERVER), 1723),
-                20_000 + index as u16,
+                (IpAddress::Ipv4(source), 20_000 + index as u16),
             )
             .unwrap();
         let tcp = self.cli_sockets.add(socket);
@@ -281,6 +302,7 @@ impl Net {
             client,
             tcp,
             shared: None,
+            source,
             connected: false,
             closed_notified: false,
         });
@@ -316,6 +338,7 @@ impl Net {
                 client,
                 tcp,
                 shared: Some(m),
+                source: CLIENT_HOST,
                 connected: false,
                 closed_notified: false,
             });
@@ -506,7 +529,7 @@ impl Net {
             let mut buf = [0u8; 2048];
             while let Some(n) = peer.client.poll_gre(now, &mut buf[20..]) {
                 let repr = Ipv4Repr {
-                    src_addr: CLIENT_HOST,
+                    src_addr: peer.source,
                     dst_addr: SERVER,
                     next_header: IpProtocol::from(47u8),
                     payload_len: n,
