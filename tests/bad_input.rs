@@ -780,7 +780,7 @@ fn chap_case(tamper: fn(&mut Vec<u8>), line: &str) {
         let mut info = g.info().to_vec();
         tamper(&mut info);
         g.set_info(&info);
-        Fault::Replace(g.build())
+        Fault::Replace(Box::new(g.build()))
     });
     let v = bring_up(&mut c.net, ClientConfig::new(USER, PASSWORD));
     assert!(done.get(), "no CHAP Response seen");
@@ -1051,7 +1051,7 @@ fn tamper_next_mppe(
         let mut info = g.info().to_vec();
         tamper(&mut info);
         g.set_info(&info);
-        Fault::Replace(g.build())
+        Fault::Replace(Box::new(g.build()))
     });
     done
 }

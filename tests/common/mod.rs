@@ -104,7 +104,7 @@ pub fn transfer(
             Fault::Drop => {}
             Fault::Replace(other) => {
                 assert!(
-                    to.rx.push_back(other).is_ok(),
+                    to.rx.push_back(*other).is_ok(),
                     "test link overflow: raise PIPE_DEPTH"
                 );
                 if let Some(h) = held.take() {
@@ -131,7 +131,7 @@ pub enum Fault {
     Drop,
     Hold,
     /// Deliver this frame in place of the one seen.
-    Replace(Frame),
+    Replace(Box<Frame>),
 }
 
 /// Run a test body on a thread with a large stack: the fixed-capacity test plumbing (and

@@ -99,7 +99,7 @@ impl SharedControl {
         }
         let mut replies = Vec::new();
         for message in take_messages(&mut self.rx) {
-            self.from_server(now, &message, peers, &mut replies);
+            self.on_server_message(now, &message, peers, &mut replies);
         }
         if self.connected && !socket.may_recv() && !self.closed_notified && self.rx.is_empty() {
             self.closed_notified = true;
@@ -116,7 +116,7 @@ impl SharedControl {
                 self.member_tx[m].extend_from_slice(&buf[..n]);
             }
             for message in take_messages(&mut self.member_tx[m]) {
-                self.from_member(now, m, message, peers, &mut replies);
+                self.on_member_message(now, m, message, peers, &mut replies);
             }
         }
         for r in replies {
@@ -132,7 +132,7 @@ impl SharedControl {
         }
     }
 
-    fn from_server(
+    fn on_server_message(
         &mut self,
         now: Instant,
         message: &[u8],
@@ -197,7 +197,7 @@ impl SharedControl {
         }
     }
 
-    fn from_member(
+    fn on_member_message(
         &mut self,
         now: Instant,
         m: usize,
