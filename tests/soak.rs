@@ -16,7 +16,7 @@
 mod common;
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -91,6 +91,8 @@ struct Fleet {
     rng: XorShift,
     next_call: u32,
     in_flight: u32,
+    /// Slots waiting for room to start a round, first come first served.
+    waiting: VecDeque<usize>,
     by_address: HashMap<Ipv4Addr, usize>,
     addresses_seen: BTreeSet<Ipv4Addr>,
     totals: Totals,
@@ -333,9 +335,13 @@ impl Fleet {
                     slot.since = StdInstant::now();
                     return;
                 }
-                if self.in_flight + ROUND > IN_FLIGHT {
+                if !self.waiting.contains(&i) {
+                    self.waiting.push_back(i);
+                }
+                if self.waiting.front() != Some(&i) || self.in_flight + ROUND > IN_FLIGHT {
                     return;
                 }
+                self.waiting.pop_front();
                 self.in_flight += ROUND;
                 let slot = &mut self.slots[i];
                 let me = slot.address.unwrap();
@@ -562,6 +568,7 @@ fn soak_maximum_sessions_with_churn() {
             rng: XorShift(0x50AC),
             next_call: 0,
             in_flight: 0,
+            waiting: VecDeque::new(),
             by_address: HashMap::new(),
             addresses_seen: BTreeSet::new(),
             totals: Totals {
