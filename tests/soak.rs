@@ -309,7 +309,11 @@ impl Fleet {
                 }
                 let address = slot.client.assigned_address().unwrap();
                 if let Some(&other) = self.by_address.get(&address) {
-                    panic!("slot {i} got {address}, which slot {other} holds");
+                    panic!(
+                        "slot {i} got {address}, which slot {other} holds ({:?}, client {:?})",
+                        self.slots[other].phase,
+                        self.slots[other].client.state()
+                    );
                 }
                 self.by_address.insert(address, i);
                 self.addresses_seen.insert(address);
@@ -328,6 +332,11 @@ impl Fleet {
                 if slot.rounds_left == 0 {
                     if self.hold {
                         return;
+                    }
+                    // The server frees the address on our Call-Clear-Request, before the
+                    // hang-up is over here: from now on another session may get it.
+                    if let Some(a) = self.slots[i].address.take() {
+                        self.by_address.remove(&a);
                     }
                     let slot = &mut self.slots[i];
                     slot.client.hang_up(now);
