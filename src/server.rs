@@ -15,16 +15,18 @@ use smoltcp::wire::{
 };
 
 use crate::limits::{DEVICE_MTU, MAX_PPP_FRAME};
+use crate::ppp::ipv6cp;
 use crate::ppp::link::{LinkEnv, LinkEvent};
 use crate::pptp::control::{
     self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
 };
-use crate::pptp::session::{EndReason, Session};
+use crate::pptp::session::{Counters, EndReason, Session};
 use crate::pptp::table::SessionTable;
 use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
-use crate::settings::{Secrets, Settings};
-use crate::wire::{gre, pptp as msg};
+use crate::settings::{InterfaceId, Secrets, Settings, SingleSession, MAX_NAME_LEN};
+use crate::wire::ipv4_mtu::{self, FRAG_NEEDED_MAX_LEN};
+use crate::wire::{gre, pptp as msg, tcp_mss};
 
 pub use crate::pptp::session::Tunnel;
 
@@ -42,6 +44,9 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// A connection we closed must finish its FIN exchange within this, or it is aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// ICMP "fragmentation needed" messages waiting for the next `poll` to hand them to the
+/// tunnel; more in between are not sent (a crude ICMP rate limit, RFC 1812 §4.3.2.8).
+pub const ICMP_QUEUE: usize = 4;
 
 /// The memory the server runs in, allocated once by the caller (a `static` on a
 /// microcontroller, leaked boxes in the daemon). Sizes come from `limits`.
@@ -71,6 +76,71 @@ pub struct NetConfig {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// Which sessions [`Server::kick`] ends: by the authenticated user name, or by an address
+/// (the client's tunnel address or its public address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector<'s> {
+    User(&'s str),
+    Address(Ipv4Addr),
+}
+
+impl Selector<'_> {
+    pub fn matches(&self, session: &Session) -> bool {
+        match *self {
+            Selector::User(user) => !user.is_empty() && session.link.user() == user,
+            Selector::Address(a) => session.peer == a || session.address == Some(a),
+        }
+    }
+}
+
+/// Whether a [`SessionNotice`] reports a session coming up or going down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// IPCP (and MPPE when required) is up: pppd's ip-up moment.
+    Up,
+    /// A session that had a tunnel address ended: pppd's ip-down moment.
+    Down,
+}
+
+/// A session came up or went down, for the daemon's hooks and accounting (ip-up/ip-down,
+/// wtmp). Read them with [`Server::poll_notice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionNotice {
+    pub kind: NoticeKind,
+    pub call_id: u16,
+    pub user: heapless::String<MAX_NAME_LEN>,
+    /// The client's public address.
+    pub peer: Ipv4Addr,
+    /// The client's tunnel address.
+    pub address: Ipv4Addr,
+    /// Our side of the tunnel.
+    pub local: Ipv4Addr,
+    /// Since the call started (Down: the whole call).
+    pub connect_time: Duration,
+    pub counters: Counters,
+}
+
+impl SessionNotice {
+    /// None for a session that never got a tunnel address.
+    fn new(kind: NoticeKind, session: &Session, local: Ipv4Addr, now: Instant) -> Option<Self> {
+        let mut user = heapless::String::new();
+        let _ = user.push_str(session.link.user());
+        Some(SessionNotice {
+            kind,
+            call_id: session.call_id,
+            user,
+            peer: session.peer,
+            address: session.address?,
+            local,
+            connect_time: session.connect_time(now),
+            counters: session.counters,
+        })
+    }
+}
+
+/// Up to two notices per session can wait between two polls of the daemon.
+pub const NOTICE_QUEUE: usize = 2 * crate::limits::MAX_SESSIONS;
+
 /// One TCP socket of the 1723 pool and the control connection on it.
 struct ControlSlot {
     handle: SocketHandle,
@@ -87,10 +157,19 @@ pub struct Server<'a> {
     settings: Settings,
     address: Ipv4Addr,
     shutdown_since: Option<Instant>,
+    notices: heapless::Deque<SessionNotice, NOTICE_QUEUE>,
     /// Failed-authentication throttle per client address (`auth-throttle`).
     throttle: AuthThrottle,
     /// Every 1723 socket is busy (logged once when it happens and once when it ends).
     pool_full: bool,
+    /// The IPv6 Interface-Identifier each session slot holds for its client, so IPv6CP can
+    /// keep them unique (kept beside the table: a session reads it while borrowed from it).
+    ipv6_ids: [Option<InterfaceId>; crate::limits::MAX_SESSIONS],
+    /// ICMP errors for senders on the network (packets too big for a client's tunnel).
+    icmp: heapless::Deque<heapless::Vec<u8, FRAG_NEEDED_MAX_LEN>, ICMP_QUEUE>,
+    /// A packet for a client being changed on its way: a fragment, or a SYN whose MSS is
+    /// clamped.
+    scratch: [u8; MAX_PPP_FRAME],
     /// One PPTP control message (in or out) or one GRE packet at a time.
     msg_in: [u8; msg::MAX_MESSAGE_LEN],
     msg_out: [u8; msg::MAX_MESSAGE_LEN],
@@ -146,6 +225,11 @@ impl<'a> Server<'a> {
         );
         let gre = sockets.add(gre_socket);
         let first_call_id = (rng.next_u32() & 0xFFFF) as u16;
+        let mut settings = settings;
+        if settings.ppp.ipv6.enabled && settings.ppp.ipv6.local_id.is_none() {
+            // One identifier for every link: it is the tunnel interface's fe80:: address.
+            settings.ppp.ipv6.local_id = Some(ipv6cp::random_id(rng));
+        }
 
         Server {
             iface,
@@ -156,8 +240,12 @@ impl<'a> Server<'a> {
             settings,
             address: net.address,
             shutdown_since: None,
+            notices: heapless::Deque::new(),
             throttle: AuthThrottle::new(),
             pool_full: false,
+            ipv6_ids: [None; crate::limits::MAX_SESSIONS],
+            icmp: heapless::Deque::new(),
+            scratch: [0; MAX_PPP_FRAME],
             msg_in: [0; msg::MAX_MESSAGE_LEN],
             msg_out: [0; msg::MAX_MESSAGE_LEN],
             packet: [0; DEVICE_MTU + 64],
@@ -169,13 +257,66 @@ impl<'a> Server<'a> {
     }
 
     /// SIGHUP: new settings apply to new calls; live sessions keep running.
-    pub fn reload(&mut self, settings: Settings) {
+    pub fn reload(&mut self, mut settings: Settings) {
+        if settings.ppp.ipv6.local_id.is_none() {
+            settings.ppp.ipv6.local_id = self.settings.ppp.ipv6.local_id;
+        }
         self.settings = settings;
+    }
+
+    /// Our IPv6 Interface-Identifier (configured or chosen at start) when IPv6 is on: the
+    /// daemon gives the tunnel interface the address fe80::ID.
+    pub fn ipv6_local_id(&self) -> Option<InterfaceId> {
+        let ipv6 = self.settings.ppp.ipv6;
+        ipv6.enabled.then_some(ipv6.local_id).flatten()
     }
 
     /// Live sessions.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.table.iter()
+    }
+
+    /// End the sessions `selector` matches, as an administrator would: LCP Terminate-Request
+    /// now, and Call-Disconnect-Notify (Admin Shutdown) once the link has finished (the
+    /// peer's Terminate-Ack, or Max-Terminate). Returns how many sessions were told.
+    pub fn kick(&mut self, now: Instant, selector: Selector) -> usize {
+        let mut kicked = 0;
+        for i in 0..self.table.capacity() {
+            let Some(session) = self.table.get_mut(i) else {
+                continue;
+            };
+            if !selector.matches(session) || session.ended.is_some() {
+                continue;
+            }
+            log::info!(
+                "Disconnecting {} ({}, call id {}) at the administrator's request",
+                session.link.user(),
+                session.peer,
+                session.call_id
+            );
+            session.ended = Some(EndReason::Admin);
+            session.link.close(now, "Administrative disconnect");
+            kicked += 1;
+        }
+        kicked
+    }
+
+    /// The next session that came up or went down, oldest first.
+    pub fn poll_notice(&mut self) -> Option<SessionNotice> {
+        self.notices.pop_front()
+    }
+
+    fn push_notice(&mut self, notice: Option<SessionNotice>) {
+        if let Some(notice) = notice {
+            if self.notices.push_back(notice).is_err() {
+                log::warn!("Session notice queue full: an ip-up/ip-down or wtmp record is lost");
+            }
+        }
+    }
+
+    /// Our side of every tunnel (what IPCP offers as the local address).
+    fn local_address(&self) -> Ipv4Addr {
+        self.settings.local.get(0).unwrap_or(self.address)
     }
 
     /// The server's own address (PPTP and GRE are addressed to it).
@@ -195,41 +336,171 @@ impl<'a> Server<'a> {
     ) -> bool {
         let mut busy =
             self.iface.poll(now, device, &mut self.sockets) != smoltcp::iface::PollResult::None;
+        while let Some(icmp) = self.icmp.pop_front() {
+            tunnel.deliver(&icmp);
+            busy = true;
+        }
         busy |= self.service_control(now, secrets, rng);
         busy |= self.service_gre(now, tunnel, secrets, rng);
         self.service_sessions(now, tunnel, secrets, rng);
-        // Send only: a packet received now would sit in its socket until something else
-        // woke the caller, since `poll_at` does not count unread socket data.
-        busy |= self.iface.poll_egress(now, device, &mut self.sockets)
-            != smoltcp::iface::PollResult::None;
+        busy |= self.egress(now, device);
+        // Calls whose link died end only now, after their last PPP frames (a Terminate-Ack)
+        // went out above, so the client sees them before the Call-Disconnect-Notify.
+        if self.reap_sessions(now) {
+            busy |= self.egress(now, device);
+        }
         busy
+    }
+
+    /// Send everything the sockets have queued, without receiving: a packet received now
+    /// would sit in its socket until something else woke the caller, since `poll_at` does not
+    /// count unread socket data. smoltcp sends one packet per socket per `poll_egress`; the
+    /// bound only guards against a device that never refuses.
+    fn egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        let mut busy = false;
+        for _ in 0..crate::limits::GRE_TX_PACKETS + crate::limits::MAX_CONTROL_CONNECTIONS {
+            if self.iface.poll_egress(now, device, &mut self.sockets)
+                == smoltcp::iface::PollResult::None
+            {
+                break;
+            }
+            busy = true;
+        }
+        busy
+    }
+
+    /// End every call whose PPP link is dead. Returns whether any ended.
+    fn reap_sessions(&mut self, now: Instant) -> bool {
+        let dead: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&i| self.table.get(i).is_some_and(|s| s.link.is_dead()))
+            .collect();
+        for &i in &dead {
+            let reason = self
+                .table
+                .get(i)
+                .and_then(|s| s.ended)
+                .unwrap_or(EndReason::LinkDown);
+            self.end_session(now, i, reason);
+        }
+        !dead.is_empty()
     }
 
     /// A packet from the network for a client: find the session by destination address,
     /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address
-    /// or the session is not up.
+    /// or the session is not up. IPv6 (version 6) goes to the client whose link-local
+    /// address fe80::IID is the destination.
+    ///
+    /// On the way the MSS of a TCP SYN is clamped (`mss-clamp`), the user's rate limit
+    /// applies, and a packet larger than the client's MTU (its MRU, our `mtu`, MPPE's 4
+    /// bytes) is split into fragments, or, with DF set, answered with ICMP "fragmentation
+    /// needed" which the next `poll` hands to the tunnel. IPv6 is never fragmented: too
+    /// large, it is dropped.
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
-        let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
+        let slot = match ip_packet.first().map(|b| b >> 4) {
+            Some(6) => {
+                let Some(id) = ip_packet.get(24..40).and_then(ipv6cp::link_local_id) else {
+                    return false;
+                };
+                self.table.slots().find(|&i| {
+                    self.table
+                        .get(i)
+                        .is_some_and(|s| s.link.ipv6_peer_id() == Some(id))
+                })
+            }
+            _ => {
+                let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
+                    return false;
+                };
+                self.table.by_address(packet.dst_addr())
+            }
+        };
+        let Some(slot) = slot else {
             return false;
         };
-        let Some(slot) = self.table.by_address(packet.dst_addr()) else {
-            return false;
-        };
+        let local = self.settings.local.get(0).unwrap_or(self.address);
         let Some(session) = self.table.get_mut(slot) else {
             return false;
         };
-        let (peer, gre_room) = (session.peer, &mut self.packet[20..]);
-        let Some(len) = session.encapsulate_ip(now, ip_packet, gre_room) else {
+        if !session.link.is_running() || !session.allow_down(now, ip_packet.len()) {
             return false;
-        };
-        send_gre(
-            &mut self.sockets,
-            self.gre,
-            self.address,
-            peer,
-            &mut self.packet,
-            len,
-        )
+        }
+        let mtu = session.link.mtu();
+        let peer = session.peer;
+        let max_mss = session.max_mss();
+        let fits = ip_packet.len() <= usize::from(mtu);
+        let mut ip = ip_packet;
+        if let Some(mss) = max_mss.filter(|_| fits && tcp_mss::is_syn(ip_packet)) {
+            if let Some(copy) = self.scratch.get_mut(..ip_packet.len()) {
+                copy.copy_from_slice(ip_packet);
+                tcp_mss::clamp_mss(copy, mss);
+                ip = copy;
+            }
+        }
+        if fits {
+            let Some(len) = session.encapsulate_ip(now, ip, &mut self.packet[20..]) else {
+                return false;
+            };
+            return send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            );
+        }
+        if ip.first().is_some_and(|b| b >> 4 == 6) {
+            // IPv6 is fragmented only by its source (RFC 8200 §5); no ICMPv6 Packet Too
+            // Big is sent yet, so path MTU discovery to clients relies on their MTU.
+            session.counters.too_big += 1;
+            return false;
+        }
+        if ipv4_mtu::dont_fragment(ip) {
+            session.counters.too_big += 1;
+            log::debug!(
+                "{} bytes for {} do not fit its MTU {mtu}: ICMP fragmentation needed",
+                ip.len(),
+                Ipv4Packet::new_unchecked(ip).dst_addr()
+            );
+            let mut reply = heapless::Vec::new();
+            let _ = reply.resize(FRAG_NEEDED_MAX_LEN, 0);
+            if let Some(len) = ipv4_mtu::frag_needed(ip, local, mtu, &mut reply) {
+                reply.truncate(len);
+                let _ = self.icmp.push_back(reply);
+            }
+            return false;
+        }
+        // DF clear: fragments, each framed on its own (a SYN's MSS is clamped in the first).
+        session.counters.fragmented += 1;
+        let mut start = Some(0);
+        let mut sent = true;
+        while let Some(at) = start {
+            let Some((len, next)) =
+                ipv4_mtu::fragment(ip_packet, usize::from(mtu), at, &mut self.scratch)
+            else {
+                return false;
+            };
+            start = next;
+            if let (0, Some(mss)) = (at, max_mss) {
+                tcp_mss::clamp_mss(&mut self.scratch[..len], mss);
+            }
+            let Some(gre_len) =
+                session.encapsulate_ip(now, &self.scratch[..len], &mut self.packet[20..])
+            else {
+                return false;
+            };
+            sent &= send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                gre_len,
+            );
+        }
+        sent
     }
 
     /// When `poll` next needs to run, at the latest.
@@ -243,11 +514,12 @@ impl<'a> Server<'a> {
         for slot in &self.conns {
             earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        for i in self.table.slots() {
-            earliest(self.table.get(i).and_then(|s| s.poll_at()));
-        }
+        earliest(self.table.poll_at());
         if let Some(since) = self.shutdown_since {
             earliest(Some(since + SHUTDOWN_GRACE));
+        }
+        if !self.icmp.is_empty() {
+            earliest(Some(now));
         }
         at
     }
@@ -270,6 +542,8 @@ impl<'a> Server<'a> {
             if let Some(s) = self.table.get_mut(i) {
                 s.link.close(now, "Server shutdown");
             }
+            // The LCP Terminate-Request goes out before the call is cleared.
+            self.flush_session(now, i);
             self.end_session(now, i, EndReason::Admin);
         }
         for c in 0..self.conns.len() {
@@ -567,13 +841,19 @@ impl<'a> Server<'a> {
             &self.settings.ppp,
             local,
         );
+        session.mss_clamp = self.settings.mss_clamp;
         if let Ok(len) = control::accept_call(call_id, call, &mut self.msg_out) {
             self.write_control(c, len);
         }
         log::info!(
             "CTRL: Starting call (call id {call_id}, peer call id {peer_call_id}) for {peer}"
         );
-        let mut env = LinkEnv { secrets, rng, peer };
+        let mut env = LinkEnv {
+            secrets,
+            rng,
+            peer,
+            ipv6_ids: &self.ipv6_ids,
+        };
         session.link.open(now, &mut env);
         self.table.insert(slot, session);
     }
@@ -685,9 +965,13 @@ impl<'a> Server<'a> {
                 secrets: &mut *secrets,
                 rng: &mut *rng,
                 peer: src,
+                ipv6_ids: &self.ipv6_ids,
             };
             let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
             session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+            if let Some(id) = self.ipv6_ids.get_mut(slot) {
+                *id = session.link.ipv6_reserved_id();
+            }
         }
         busy
     }
@@ -701,7 +985,7 @@ impl<'a> Server<'a> {
         rng: &mut dyn Random,
     ) {
         let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
-            self.table.slots().collect();
+            self.table.slots_to_service(now).collect();
         for i in slots {
             let Some(session) = self.table.get_mut(i) else {
                 continue;
@@ -712,31 +996,37 @@ impl<'a> Server<'a> {
                     secrets: &mut *secrets,
                     rng: &mut *rng,
                     peer,
+                    ipv6_ids: &self.ipv6_ids,
                 };
                 session.handle_timeout(now, &mut env, tunnel);
+                if let Some(id) = self.ipv6_ids.get_mut(i) {
+                    *id = session.link.ipv6_reserved_id();
+                }
             }
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
             }
-            // Frames the link queued, and ack-only packets.
-            while let Some(session) = self.table.get_mut(i) {
-                let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
-                    break;
-                };
-                if !send_gre(
-                    &mut self.sockets,
-                    self.gre,
-                    self.address,
-                    peer,
-                    &mut self.packet,
-                    len,
-                ) {
-                    log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
-                    break;
-                }
-            }
-            if self.table.get(i).is_some_and(|s| s.link.is_dead()) {
-                self.end_session(now, i, EndReason::LinkDown);
+            self.flush_session(now, i);
+        }
+    }
+
+    /// Send the frames the session's link queued, and its ack-only packets.
+    fn flush_session(&mut self, now: Instant, i: usize) {
+        while let Some(session) = self.table.get_mut(i) {
+            let peer = session.peer;
+            let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
+                break;
+            };
+            if !send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            ) {
+                log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                break;
             }
         }
     }
@@ -747,10 +1037,13 @@ impl<'a> Server<'a> {
                 if let Some(peer) = self.table.get(i).map(|s| s.peer) {
                     self.throttle.record_success(peer, now);
                 }
+                if !self.apply_user_limits(now, i) {
+                    return;
+                }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
+                        self.table.set_address(i, Some(remote));
                         if let Some(s) = self.table.get_mut(i) {
-                            s.address = Some(remote);
                             s.link.set_peer_address(remote);
                         }
                     }
@@ -776,8 +1069,77 @@ impl<'a> Server<'a> {
                     );
                 }
             }
-            LinkEvent::Up | LinkEvent::Down => {}
+            LinkEvent::Up => {
+                let local = self.local_address();
+                if let Some(s) = self.table.get(i) {
+                    let notice = SessionNotice::new(NoticeKind::Up, s, local, now);
+                    self.push_notice(notice);
+                }
+            }
+            LinkEvent::Down => {}
         }
+    }
+
+    /// The per-user limits for the session in slot `i`, just authenticated: single-session
+    /// (end the user's older sessions, or this one), then rate limit, idle and session
+    /// timeout. False if this session is being closed.
+    fn apply_user_limits(&mut self, now: Instant, i: usize) -> bool {
+        let Some(session) = self.table.get(i) else {
+            return false;
+        };
+        let mut user: heapless::String<MAX_NAME_LEN> = heapless::String::new();
+        let _ = user.push_str(session.link.user());
+        let peer = session.peer;
+        let limits = self.settings.limits_for(&user);
+        let others: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&j| {
+                j != i
+                    && self
+                        .table
+                        .get(j)
+                        .is_some_and(|s| s.ended.is_none() && s.link.user() == user.as_str())
+            })
+            .collect();
+        match limits.single_session {
+            SingleSession::Deny if !others.is_empty() => {
+                log::warn!(
+                    "User {user} is already logged in: refusing the second session from {peer} \
+                     (single-session deny)"
+                );
+                if let Some(s) = self.table.get_mut(i) {
+                    s.ended = Some(EndReason::Admin);
+                    s.link.close(now, "Already logged in");
+                }
+                return false;
+            }
+            SingleSession::Replace => {
+                for j in others {
+                    log::info!(
+                        "User {user} logged in again from {peer}: ending the older session \
+                         (single-session replace)"
+                    );
+                    self.end_now(now, j, "Replaced by a new login");
+                }
+            }
+            SingleSession::Allow | SingleSession::Deny => {}
+        }
+        if let Some(s) = self.table.get_mut(i) {
+            s.apply_limits(now, &limits);
+        }
+        true
+    }
+
+    /// End the session in slot `i` at once, freeing its address for reuse right away: send
+    /// its LCP Terminate-Request (no wait for the Ack), then the Call-Disconnect-Notify.
+    fn end_now(&mut self, now: Instant, i: usize, reason: &'static str) {
+        let Some(session) = self.table.get_mut(i) else {
+            return;
+        };
+        session.link.close(now, reason);
+        self.flush_session(now, i);
+        self.end_session(now, i, EndReason::Admin);
     }
 
     /// The call in slot `i` is over: tell the client (unless its control connection is
@@ -786,6 +1148,9 @@ impl<'a> Server<'a> {
         let Some(session) = self.table.remove(i) else {
             return;
         };
+        if let Some(id) = self.ipv6_ids.get_mut(i) {
+            *id = None;
+        }
         let c = session.conn;
         if reason != EndReason::ControlLost
             && self.conns.get(c).is_some_and(|s| s.control.is_some())
@@ -801,13 +1166,19 @@ impl<'a> Server<'a> {
                 self.write_control(c, len);
             }
         }
-        let secs = session.connect_time(now).secs();
-        log::info!("Connect time {}.{} minutes.", secs / 60, (secs % 60) / 6);
-        log::info!(
-            "Sent {} bytes, received {} bytes.",
-            session.counters.bytes_out,
-            session.counters.bytes_in
-        );
+        // pppd's summary (print_link_stats), for sessions that got as far as an address:
+        // tenths of a minute, rounded.
+        if session.address.is_some() {
+            let tenths = session.connect_time(now).secs().saturating_add(5) / 6;
+            log::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            log::info!(
+                "Sent {} bytes, received {} bytes.",
+                session.counters.bytes_out,
+                session.counters.bytes_in
+            );
+        }
+        let notice = SessionNotice::new(NoticeKind::Down, &session, self.local_address(), now);
+        self.push_notice(notice);
         log::info!(
             "CTRL: Call {} for {} ended ({:?})",
             session.call_id,

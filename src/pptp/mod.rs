@@ -3,6 +3,8 @@
 
 pub mod control;
 pub mod gre;
+pub mod rate;
 pub mod session;
+pub mod slot_index;
 pub mod table;
 pub mod throttle;
