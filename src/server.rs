@@ -783,6 +783,19 @@ impl<'a> Server<'a> {
     ) {
         let peer_call_id = call.peer_call_id;
         let peer = self.conns[c].peer;
+        // Calls on one connection are told apart by the client's Call ID (Call-Clear-Request
+        // names it): a second call with the ID of a live one would be ambiguous.
+        if self
+            .table
+            .iter()
+            .any(|s| s.conn == c && s.peer_call_id == peer_call_id)
+        {
+            log::warn!(
+                "CTRL: Client {peer}: call refused, call id {peer_call_id} already in use on this connection"
+            );
+            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+            return;
+        }
         let limit = self.settings.connections.min(self.table.capacity());
         let free = if self.shutdown_since.is_some() {
             None

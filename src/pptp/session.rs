@@ -11,6 +11,9 @@ use crate::settings::{Limits, MssClamp, PppSettings};
 use crate::wire::gre::{self, MAX_HEADER_LEN as GRE_MAX_HEADER};
 use crate::wire::tcp_mss::{self, IPV4_TCP_HEADERS};
 
+/// How long a call may take from Outgoing-Call-Request to a running link.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where decrypted IP packets from clients go (the TUN device in the daemon).
 pub trait Tunnel {
     fn deliver(&mut self, ip_packet: &[u8]);
@@ -277,13 +280,36 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.link.poll_at(), self.gre.poll_at(), self.deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.link.poll_at(),
+            self.gre.poll_at(),
+            self.deadline,
+            self.setup_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for
+    /// a state transition): a client that keeps answering but never finishes negotiating
+    /// would otherwise hold its slot for ever.
+    fn setup_deadline(&self) -> Option<Instant> {
+        (!self.link.is_running() && self.ended.is_none() && !self.link.is_dead())
+            .then(|| self.started + SETUP_TIMEOUT)
     }
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv, tunnel: &mut dyn Tunnel) {
+        if self.setup_deadline().is_some_and(|t| now >= t) {
+            log::warn!(
+                "Call {} from {}: PPP negotiation not finished in {} s, closing",
+                self.call_id,
+                self.peer,
+                SETUP_TIMEOUT.secs()
+            );
+            self.ended = Some(EndReason::LinkDown);
+            self.link.close(now, "Negotiation timed out");
+        }
         if self.deadline.is_some_and(|t| now >= t) {
             self.deadline = None;
             // pppd's words for `maxconnect`.

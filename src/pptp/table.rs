@@ -435,6 +435,7 @@ mod tests {
     /// A session whose LCP has sent its first Configure-Request at `now` (restart timer 3 s).
     fn opened(call_id: u16, now: Instant) -> Session {
         let mut s = session(call_id);
+        s.started = now;
         let mut env = crate::ppp::link::LinkEnv {
             secrets: &mut NoSecrets,
             rng: &mut crate::rand::XorShift(7),
