@@ -237,6 +237,21 @@ for b in "${BOARDS[@]}"; do
     status="over goal"
   fi
 
+  # mipsel: Rust's target is soft-float but Debian's musl-dev:mipsel is built hard-float (ld
+  # warns "uses -mhard-float ... uses -msoft-float"). That is only safe while none of musl's
+  # FPU code is linked in: MT7621/MT7628 have no FPU, and OpenWrt kernels have no FPU
+  # emulator, so one FPU instruction there is a SIGILL.
+  if [[ $t == mips* ]]; then
+    tab=$'\t'
+    fpu=$(mipsel-linux-gnu-objdump -d "$exe" | grep -cE "$tab(lwc1|swc1|ldc1|sdc1|mtc1|mfc1|mthc1|mfhc1|ctc1|cfc1|bc1[ft]|(add|sub|mul|div|sqrt|abs|neg|mov|cvt|trunc|round|ceil|floor)[.][a-z.]+|c[.][a-z]+[.][sd])($tab|$)" || true)
+    if [ "$fpu" -gt 0 ]; then
+      FAILED+=("$b: $fpu FPU instructions from the hard-float musl: it would die with SIGILL on an FPU-less router")
+      status="FPU CODE"
+    else
+      say "no FPU instructions (the hard-float/soft-float warnings from ld above are about musl-dev:mipsel's ABI tag)"
+    fi
+  fi
+
   # --version under qemu: must run, and print this board's limits once main.rs prints them.
   read -r -a qemu <<<"$(qemu_for "$t")"
   if ! out=$("${qemu[@]}" "$exe" --version 2>&1); then
