@@ -21,6 +21,7 @@ const LIMITS: &[(&str, &str, &str, u64)] = &[
     ("device_mtu", "DEVICE_MTU", "usize", 576),
     ("reorder_slots", "REORDER_SLOTS", "usize", 1),
     ("control_queue", "CONTROL_QUEUE", "usize", 2),
+    ("source_table", "SOURCE_TABLE", "usize", 1),
 ];
 
 fn main() {

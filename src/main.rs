@@ -1,3 +1,671 @@
-fn main() {
-    eprintln!("smolpptpd: not yet");
+//! `smolpptpd`: the PPTP server daemon.
+//!
+//! ```text
+//! smolpptpd [-c FILE] [-o FILE] [--fg] [-d]   run (pptpd's options, same meaning)
+//! smolpptpd check [-c FILE] [-o FILE]         validate the files and the host, print rules
+//! smolpptpd --version                         version and compile-time limits
+//! ```
+
+use core::net::Ipv4Addr;
+use smolpptp::conf::ChapSecrets;
+use smolpptp::conf::{self, Backend, LoadedConfig};
+use smolpptp::limits;
+use smolpptp::linux::daemon::{self, Devices, Exit, Running};
+use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode};
+use smolpptp::linux::interface::{Control, IfName};
+use smolpptp::linux::packet::{PacketConfig, PacketDevice};
+use smolpptp::linux::random::KernelRandom;
+use smolpptp::linux::signals::Signals;
+use smolpptp::linux::tun::{self, Tun, TunConfig, TunDevice};
+use smolpptp::linux::{clock, interface};
+use smolpptp::linux::{host, syslog};
+use smolpptp::server::{NetConfig, Server, Storage};
+use smoltcp::iface::SocketStorage;
+use smoltcp::socket::raw;
+use smoltcp::wire::{EthernetAddress, HardwareAddress};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// pptpd's default configuration file.
+const DEFAULT_CONF: &str = conf::DEFAULT_PPTPD_CONF;
+
+const USAGE: &str = "usage: smolpptpd [-c FILE] [-o FILE] [-f|--fg] [-d|--debug]
+       smolpptpd check [-c FILE] [-o FILE]
+       smolpptpd -v|--version
+  -c, --conf FILE     pptpd.conf to read (default /etc/pptpd.conf, or a built-in
+                      configuration when that file does not exist)
+  -o, --option FILE   pppd options file (overrides `option` in pptpd.conf)
+  -f, --fg            stay in the foreground and log to stderr
+  -d, --debug         log debug messages
+";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Options {
+    /// None: /etc/pptpd.conf if it exists, else the embedded default.
+    conf: Option<PathBuf>,
+    option: Option<PathBuf>,
+    foreground: bool,
+    debug: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Command {
+    Run(Options),
+    Check(Options),
+    Version,
+    Help,
+}
+
+/// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
+/// and `--conf=FILE` like getopt_long does for pptpd.
+fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut args = args.into_iter().peekable();
+    let check = args.peek().map(String::as_str) == Some("check");
+    if check {
+        args.next();
+    }
+    let mut o = Options {
+        conf: None,
+        option: None,
+        foreground: false,
+        debug: false,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ if arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--") => {
+                (arg[..2].to_string(), Some(arg[2..].to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            match inline.clone().or_else(|| args.next()) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(format!("{name} needs {what}")),
+            }
+        };
+        match name.as_str() {
+            "-c" | "--conf" => o.conf = Some(PathBuf::from(value("a file")?)),
+            "-o" | "--option" => o.option = Some(PathBuf::from(value("a file")?)),
+            "-f" | "--fg" if inline.is_none() => o.foreground = true,
+            "-d" | "--debug" if inline.is_none() => o.debug = true,
+            "-v" | "--version" if inline.is_none() => return Ok(Command::Version),
+            "-h" | "--help" if inline.is_none() => return Ok(Command::Help),
+            _ => return Err(format!("unknown option '{arg}'")),
+        }
+    }
+    Ok(if check {
+        Command::Check(o)
+    } else {
+        Command::Run(o)
+    })
+}
+
+fn print_version() {
+    println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
+    println!("board {} ({})", limits::BOARD, limits::TARGET);
+    for (name, value) in [
+        ("max_sessions", limits::MAX_SESSIONS),
+        ("max_control_connections", limits::MAX_CONTROL_CONNECTIONS),
+        ("tcp_rx_buffer", limits::TCP_RX_BUFFER),
+        ("tcp_tx_buffer", limits::TCP_TX_BUFFER),
+        ("gre_rx_packets", limits::GRE_RX_PACKETS),
+        ("gre_rx_buffer", limits::GRE_RX_BUFFER),
+        ("gre_tx_packets", limits::GRE_TX_PACKETS),
+        ("gre_tx_buffer", limits::GRE_TX_BUFFER),
+        ("device_mtu", limits::DEVICE_MTU),
+        ("reorder_slots", limits::REORDER_SLOTS),
+        ("control_queue", limits::CONTROL_QUEUE),
+    ] {
+        println!("{name} = {value}");
+    }
+}
+
+fn main() -> ExitCode {
+    let command = match parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smolpptpd: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            print_version();
+            ExitCode::SUCCESS
+        }
+        Command::Check(o) => check(&o),
+        Command::Run(o) => match run(&o) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                if syslog::installed() {
+                    log::error!("{e}");
+                } else {
+                    eprintln!("smolpptpd: {e}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// pptpd.conf (+ options file + chap-secrets), or the embedded default when no `-c` was
+/// given and /etc/pptpd.conf does not exist.
+fn load_config(o: &Options) -> Result<LoadedConfig, String> {
+    let path = match &o.conf {
+        Some(p) => p.clone(),
+        None if Path::new(DEFAULT_CONF).exists() => PathBuf::from(DEFAULT_CONF),
+        None => {
+            let mut c = conf::embedded_default();
+            c.warnings.push(conf::ConfigWarning::new(
+                Path::new(DEFAULT_CONF),
+                None,
+                "not found: using the built-in configuration",
+            ));
+            // conf::load checks the secrets file; the built-in configuration needs it too.
+            let mut secrets = c.chap_secrets().map_err(|e| e.to_string())?;
+            c.warnings
+                .extend(secrets.check().map_err(|e| e.to_string())?);
+            return Ok(c);
+        }
+    };
+    conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())
+}
+
+/// What the configuration means on this host: devices, addresses, firewall mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Plan {
+    backend: Backend,
+    tun_name: String,
+    /// The kernel's address on the TUN: the first `localip`, which clients reach the router at.
+    tun_address: Ipv4Addr,
+    /// smoltcp's address: behind the TUN (tun) or shared with the interface (raw).
+    smoltcp: Ipv4Addr,
+    /// The raw backend's Ethernet interface.
+    raw_interface: Option<String>,
+}
+
+impl Plan {
+    fn new(c: &LoadedConfig) -> Result<Plan, String> {
+        let tun_address = c
+            .settings
+            .local
+            .get(0)
+            .ok_or("localip gives no address for the server's side of the tunnels")?;
+        let d = &c.daemon;
+        match d.backend {
+            Backend::Tun => Ok(Plan {
+                backend: Backend::Tun,
+                tun_name: d.interface.clone().unwrap_or(tun::DEFAULT_NAME.into()),
+                tun_address,
+                smoltcp: d
+                    .address
+                    .map_or(tun::DEFAULT_SMOLTCP_ADDRESS, |a| a.address()),
+                raw_interface: None,
+            }),
+            Backend::Raw => {
+                let name = d
+                    .interface
+                    .clone()
+                    .ok_or("backend raw needs `interface` (the Ethernet interface to serve on)")?;
+                // `address`, else pptpd's `listen`, else the interface's own address.
+                let smoltcp = match d.address.map(|a| a.address()).or(d.listen) {
+                    Some(a) => a,
+                    None => {
+                        let ifname = IfName::new(&name).map_err(|e| format!("{name}: {e}"))?;
+                        Control::open()
+                            .and_then(|c| c.address(&ifname))
+                            .map_err(|e| format!("address of {name}: {e} (set `address`)"))?
+                    }
+                };
+                Ok(Plan {
+                    backend: Backend::Raw,
+                    tun_name: tun::DEFAULT_NAME.into(),
+                    tun_address,
+                    smoltcp,
+                    raw_interface: Some(name),
+                })
+            }
+        }
+    }
+
+    fn firewall<'a>(&'a self, c: &'a LoadedConfig) -> FirewallConfig<'a> {
+        FirewallConfig {
+            mode: match self.backend {
+                Backend::Tun => Mode::Tun {
+                    smoltcp: self.smoltcp,
+                },
+                Backend::Raw => Mode::Raw {
+                    address: self.smoltcp,
+                },
+            },
+            tun: &self.tun_name,
+            wan: match self.backend {
+                Backend::Tun => c.daemon.wan.as_deref(),
+                // PPTP arrives on the interface we serve on.
+                Backend::Raw => self.raw_interface.as_deref(),
+            },
+            public_address: None,
+            listen: c.daemon.listen,
+            pool: &c.settings.remote,
+            forwarding: c.daemon.forwarding,
+        }
+    }
+}
+
+/// `smolpptpd check`: the files, the host, and the rules we would install.
+fn check(o: &Options) -> ExitCode {
+    let mut errors = 0;
+    let config = match load_config(o) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    let plan = match Plan::new(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let d = &config.daemon;
+    let fw = plan.firewall(&config);
+    let mut findings = vec![
+        host::check_tun_device(),
+        host::check_nft(d.firewall),
+        host::check_ip_forward(fw.needs_ip_forward(), d.firewall || d.forwarding),
+    ];
+    if let Some(i) = &plan.raw_interface {
+        findings.push(host::check_interface(i, true));
+    }
+    if let Some(w) = &d.wan {
+        findings.push(host::check_interface(w, false));
+    }
+    for f in &findings {
+        println!("{}: {}", if f.ok { "ok" } else { "error" }, f.message);
+        errors += usize::from(!f.ok);
+    }
+    println!(
+        "backend {}: TUN {} ({} peer {}), smoltcp at {}, {} client addresses, {} sessions",
+        match plan.backend {
+            Backend::Tun => "tun",
+            Backend::Raw => "raw",
+        },
+        plan.tun_name,
+        plan.tun_address,
+        match plan.backend {
+            Backend::Tun => plan.smoltcp.to_string(),
+            Backend::Raw => "none".into(),
+        },
+        plan.smoltcp,
+        config.settings.remote.len(),
+        config.settings.connections,
+    );
+    println!(
+        "\n# firewall {}: nftables rules{}",
+        if d.firewall { "on" } else { "off" },
+        if d.firewall {
+            " smolpptpd installs while it runs"
+        } else {
+            " to install yourself"
+        }
+    );
+    print!("{}", firewall::nft_ruleset(&fw));
+    println!("\n# the same with iptables");
+    print!("{}", firewall::iptables_commands(&fw));
+    println!(
+        "\n# These accept rules do not override a drop in another table (every base chain sees\n\
+         # the packet): with a default-drop firewall such as OpenWrt's fw4, also put {} in a zone\n\
+         # that may reach the LAN/WAN, and allow forwarding to it.",
+        plan.tun_name
+    );
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Detach like pptpd without `--fg`: fork, new session, stdio to /dev/null.
+fn daemonize() -> std::io::Result<()> {
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let _ = libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the pid file at exit.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn run(o: &Options) -> Result<(), String> {
+    // Read the files before detaching, so errors reach the terminal.
+    let config = load_config(o)?;
+    let plan = Plan::new(&config)?;
+    if !o.foreground {
+        daemonize().map_err(|e| format!("fork: {e}"))?;
+    }
+    // Before anything else could start a thread: the mask is per thread.
+    let mut signals = Signals::install().map_err(|e| format!("signalfd: {e}"))?;
+    syslog::init(o.foreground, o.debug || config.daemon.debug)
+        .map_err(|e| format!("logger: {e}"))?;
+    let _pidfile = if o.foreground {
+        None
+    } else {
+        let path = config.daemon.pidfile.clone();
+        match std::fs::write(&path, format!("{}\n", std::process::id())) {
+            Ok(()) => Some(PidFile(path)),
+            Err(e) => {
+                log::warn!("pid file {}: {e}", path.display());
+                None
+            }
+        }
+    };
+    log::info!("MGR: Manager process started");
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| format!("getrandom: {e}"))?;
+
+    let tun = Tun::open(&TunConfig {
+        name: &plan.tun_name,
+        address: plan.tun_address,
+        peer: match plan.backend {
+            Backend::Tun => Some(plan.smoltcp),
+            Backend::Raw => None,
+        },
+        prefix_len: 32,
+        mtu: match plan.backend {
+            // PPTP from the WAN passes through it too.
+            Backend::Tun => limits::DEVICE_MTU as u16,
+            Backend::Raw => config.settings.ppp.mtu,
+        },
+        routes: &config.settings.remote,
+    })
+    .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
+    log::info!("Using interface {}", tun.name());
+    let packet = match &plan.raw_interface {
+        Some(name) => Some(
+            PacketDevice::open(&PacketConfig {
+                interface: name,
+                address: Some(plan.smoltcp),
+            })
+            .map_err(|e| format!("packet socket on {name}: {e}"))?,
+        ),
+        None => None,
+    };
+    let fw_config = plan.firewall(&config);
+    let _firewall = if config.daemon.firewall {
+        Some(Firewall::install(&fw_config).map_err(|e| format!("firewall: {e}"))?)
+    } else {
+        None
+    };
+    let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
+        Some(IpForward::enable().map_err(|e| format!("ip_forward: {e}"))?)
+    } else {
+        None
+    };
+    let mut devices = Box::new(Devices {
+        tun: TunDevice::new(
+            &tun,
+            match plan.backend {
+                Backend::Tun => Some(plan.smoltcp),
+                Backend::Raw => None,
+            },
+        ),
+        packet,
+    });
+    log::info!(
+        "MGR: Maximum of {} connections available",
+        config.settings.connections
+    );
+    let exit = serve(
+        &config,
+        &plan,
+        &mut devices,
+        &mut signals,
+        o,
+        _firewall.as_ref(),
+    )?;
+    let Exit::Terminated(_) = exit;
+    log::info!("Exit.");
+    // Drops in reverse order: devices, firewall (and ip_forward), TUN, pid file.
+    Ok(())
+}
+
+/// The server's memory, allocated once at start-up and never freed (the process ends with it).
+fn storage() -> Storage<'static> {
+    use smolpptp::limits::*;
+    fn leak<T: Clone>(value: T, n: usize) -> &'static mut [T] {
+        vec![value; n].leak()
+    }
+    Storage {
+        sockets: std::iter::repeat_with(|| SocketStorage::EMPTY)
+            .take(MAX_CONTROL_CONNECTIONS + 1)
+            .collect::<Vec<_>>()
+            .leak(),
+        tcp_rx: leak(0u8, MAX_CONTROL_CONNECTIONS * TCP_RX_BUFFER),
+        tcp_tx: leak(0u8, MAX_CONTROL_CONNECTIONS * TCP_TX_BUFFER),
+        gre_rx_meta: leak(raw::PacketMetadata::EMPTY, GRE_RX_PACKETS),
+        gre_rx: leak(0u8, GRE_RX_BUFFER),
+        gre_tx_meta: leak(raw::PacketMetadata::EMPTY, GRE_TX_PACKETS),
+        gre_tx: leak(0u8, GRE_TX_BUFFER),
+        sessions: std::iter::repeat_with(|| None)
+            .take(MAX_SESSIONS)
+            .collect::<Vec<_>>()
+            .leak(),
+    }
+}
+
+/// Where smoltcp sits: behind the TUN with the kernel as its gateway, or on the Ethernet
+/// interface with the host's address, prefix and default gateway.
+fn net_config(plan: &Plan, config: &LoadedConfig, devices: &Devices) -> Result<NetConfig, String> {
+    match (&plan.raw_interface, &devices.packet) {
+        (Some(name), Some(packet)) => {
+            let ifname = IfName::new(name).map_err(|e| format!("{name}: {e}"))?;
+            let prefix_len = match config.daemon.address {
+                Some(a) => a.prefix_len(),
+                None => Control::open()
+                    .and_then(|c| c.prefix_len(&ifname))
+                    .map_err(|e| format!("netmask of {name}: {e}"))?,
+            };
+            let gateway = interface::default_gateway(name);
+            if gateway.is_none() {
+                log::warn!("no default route via {name}: only clients on its subnet can connect");
+            }
+            Ok(NetConfig {
+                hardware: HardwareAddress::Ethernet(EthernetAddress(packet.mac())),
+                address: plan.smoltcp,
+                prefix_len,
+                gateway,
+            })
+        }
+        _ => Ok(NetConfig {
+            hardware: HardwareAddress::Ip,
+            address: plan.smoltcp,
+            prefix_len: 32,
+            gateway: Some(plan.tun_address),
+        }),
+    }
+}
+
+/// Build the protocol server and run the loop until a terminating signal.
+fn serve(
+    config: &LoadedConfig,
+    plan: &Plan,
+    devices: &mut Devices,
+    signals: &mut Signals,
+    o: &Options,
+    firewall: Option<&Firewall>,
+) -> Result<Exit, String> {
+    let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
+    let mut rng = KernelRandom;
+    let net = net_config(plan, config, devices)?;
+    let now = clock::now();
+    let server = match devices.packet.as_mut() {
+        Some(packet) => Server::new(
+            config.settings.clone(),
+            net,
+            storage(),
+            packet,
+            now,
+            &mut rng,
+        ),
+        None => Server::new(
+            config.settings.clone(),
+            net,
+            storage(),
+            &mut devices.tun,
+            now,
+            &mut rng,
+        ),
+    };
+    let mut running = Running {
+        server,
+        secrets,
+        rng,
+    };
+    let tun = devices.tun.tun();
+    let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
+        let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("reload failed, keeping the running configuration: {e}");
+                return;
+            }
+        };
+        let (new, new_plan) = new;
+        if new_plan != *plan {
+            log::warn!("reload: backend, interface or address changes need a restart; ignored");
+        }
+        for w in &new.warnings {
+            log::warn!("{w}");
+        }
+        match new.chap_secrets() {
+            Ok(s) => running.secrets = s,
+            Err(e) => log::error!("reload: {e}; keeping the old secrets file"),
+        }
+        if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
+            log::error!("reload: routes for the new pool: {e}");
+        }
+        if let Some(fw) = firewall {
+            if let Err(e) = fw.update(&plan.firewall(&new)) {
+                log::error!("reload: firewall: {e}");
+            }
+        }
+        syslog::set_debug(o.debug || new.daemon.debug);
+        running.server.reload(new.settings);
+        log::info!("configuration reloaded");
+    };
+    daemon::run(&mut running, devices, signals, &mut reload).map_err(|e| format!("poll: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    fn opts(conf: Option<&str>, option: Option<&str>, foreground: bool, debug: bool) -> Options {
+        Options {
+            conf: conf.map(PathBuf::from),
+            option: option.map(PathBuf::from),
+            foreground,
+            debug,
+        }
+    }
+
+    #[test]
+    fn run_options_in_every_spelling() {
+        assert_eq!(parse(&[]), Ok(Command::Run(opts(None, None, false, false))));
+        let want = Command::Run(opts(
+            Some("/var/etc/pptpd.conf"),
+            Some("/var/etc/options.pptpd"),
+            true,
+            true,
+        ));
+        // OpenWrt's init script line, plus -d.
+        assert_eq!(
+            parse(&[
+                "-c",
+                "/var/etc/pptpd.conf",
+                "--fg",
+                "-o",
+                "/var/etc/options.pptpd",
+                "-d"
+            ]),
+            Ok(want.clone())
+        );
+        assert_eq!(
+            parse(&[
+                "--conf=/var/etc/pptpd.conf",
+                "-f",
+                "--option",
+                "/var/etc/options.pptpd",
+                "--debug"
+            ]),
+            Ok(want.clone())
+        );
+        assert_eq!(
+            parse(&[
+                "-c/var/etc/pptpd.conf",
+                "-f",
+                "-o/var/etc/options.pptpd",
+                "-d"
+            ]),
+            Ok(want)
+        );
+    }
+
+    #[test]
+    fn check_version_help_and_errors() {
+        assert_eq!(
+            parse(&["check", "-c", "x.conf"]),
+            Ok(Command::Check(opts(Some("x.conf"), None, false, false)))
+        );
+        assert_eq!(parse(&["--version"]), Ok(Command::Version));
+        assert_eq!(parse(&["-v"]), Ok(Command::Version));
+        assert_eq!(parse(&["-h"]), Ok(Command::Help));
+        assert!(parse(&["-c"]).unwrap_err().contains("-c needs a file"));
+        assert!(parse(&["--conf="]).is_err());
+        assert!(parse(&["-x"]).unwrap_err().contains("unknown option '-x'"));
+        assert!(parse(&["--fg=1"]).is_err());
+        assert!(parse(&["-dx"]).is_err());
+        assert!(parse(&["run"]).is_err());
+        assert!(
+            parse(&["-c", "a", "check"]).is_err(),
+            "check must come first"
+        );
+    }
 }

@@ -1,1 +1,841 @@
-//! (to be written)
+//! The server poll loop: owns the smoltcp interface, the pool of TCP sockets listening on
+//! port 1723, the raw GRE socket and the session table, and is driven by `poll(now)`.
+//!
+//! Everything is sized at compile time (`limits`) and lives in storage the caller allocates
+//! once ([`Storage`]); a poll allocates nothing.
+
+use core::net::Ipv4Addr;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::Device;
+use smoltcp::socket::{raw, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr,
+};
+
+use crate::limits::{DEVICE_MTU, MAX_PPP_FRAME};
+use crate::ppp::link::{LinkEnv, LinkEvent};
+use crate::pptp::control::{
+    self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
+};
+use crate::pptp::session::{EndReason, Session};
+use crate::pptp::table::SessionTable;
+use crate::pptp::throttle::AuthThrottle;
+use crate::rand::Random;
+use crate::settings::{Secrets, Settings};
+use crate::wire::{gre, pptp as msg};
+
+pub use crate::pptp::session::Tunnel;
+
+/// GRE is IP protocol 47.
+pub const IP_PROTOCOL_GRE: u8 = 47;
+/// How long a closing server waits for clients to answer Stop-Control-Connection-Request.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// A TCP handshake on 1723 must complete within this, so a SYN flood (smoltcp has no SYN
+/// cookies) holds each listening socket only briefly.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// An established control connection whose peer sends nothing (not even an ACK to our
+/// keep-alive probe or data) for this long is aborted.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// TCP keep-alive probes on an idle control connection.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// A connection we closed must finish its FIN exchange within this, or it is aborted.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The memory the server runs in, allocated once by the caller (a `static` on a
+/// microcontroller, leaked boxes in the daemon). Sizes come from `limits`.
+pub struct Storage<'a> {
+    /// `MAX_CONTROL_CONNECTIONS + 1` entries: the TCP pool and the raw GRE socket.
+    pub sockets: &'a mut [SocketStorage<'a>],
+    /// `MAX_CONTROL_CONNECTIONS * TCP_RX_BUFFER` bytes.
+    pub tcp_rx: &'a mut [u8],
+    /// `MAX_CONTROL_CONNECTIONS * TCP_TX_BUFFER` bytes.
+    pub tcp_tx: &'a mut [u8],
+    pub gre_rx_meta: &'a mut [raw::PacketMetadata],
+    pub gre_rx: &'a mut [u8],
+    pub gre_tx_meta: &'a mut [raw::PacketMetadata],
+    pub gre_tx: &'a mut [u8],
+    /// `MAX_SESSIONS` entries.
+    pub sessions: &'a mut [Option<Session>],
+}
+
+/// Where the server sits on the network.
+#[derive(Clone, Copy, Debug)]
+pub struct NetConfig {
+    pub hardware: HardwareAddress,
+    /// The server's own address and prefix on its device.
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    /// Default gateway, if clients are not on the device's own subnet.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// One TCP socket of the 1723 pool and the control connection on it.
+struct ControlSlot {
+    handle: SocketHandle,
+    control: Option<ControlConnection>,
+    peer: Ipv4Addr,
+}
+
+pub struct Server<'a> {
+    iface: Interface,
+    sockets: SocketSet<'a>,
+    conns: heapless::Vec<ControlSlot, { crate::limits::MAX_CONTROL_CONNECTIONS }>,
+    gre: SocketHandle,
+    table: SessionTable<'a>,
+    settings: Settings,
+    address: Ipv4Addr,
+    shutdown_since: Option<Instant>,
+    /// Failed-authentication throttle per client address (`auth-throttle`).
+    throttle: AuthThrottle,
+    /// Every 1723 socket is busy (logged once when it happens and once when it ends).
+    pool_full: bool,
+    /// One PPTP control message (in or out) or one GRE packet at a time.
+    msg_in: [u8; msg::MAX_MESSAGE_LEN],
+    msg_out: [u8; msg::MAX_MESSAGE_LEN],
+    packet: [u8; DEVICE_MTU + 64],
+}
+
+impl<'a> Server<'a> {
+    /// Set up the interface and sockets. `seed` must differ on every start (TCP ISNs).
+    pub fn new<D: Device + ?Sized>(
+        settings: Settings,
+        net: NetConfig,
+        storage: Storage<'a>,
+        device: &mut D,
+        now: Instant,
+        rng: &mut dyn Random,
+    ) -> Self {
+        let mut config = Config::new(net.hardware);
+        let mut seed = [0u8; 8];
+        rng.fill_bytes(&mut seed);
+        config.random_seed = u64::from_le_bytes(seed);
+        let mut iface = Interface::new(config, device, now);
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(net.address), net.prefix_len));
+        });
+        if let Some(gw) = net.gateway {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
+
+        let mut sockets = SocketSet::new(storage.sockets);
+        let mut conns = heapless::Vec::new();
+        let rx_chunks = storage.tcp_rx.chunks_mut(crate::limits::TCP_RX_BUFFER);
+        let tx_chunks = storage.tcp_tx.chunks_mut(crate::limits::TCP_TX_BUFFER);
+        for (rx, tx) in rx_chunks
+            .zip(tx_chunks)
+            .take(crate::limits::MAX_CONTROL_CONNECTIONS)
+        {
+            let mut socket =
+                tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+            configure_tcp(&mut socket);
+            let _ = socket.listen(msg::PPTP_PORT);
+            let handle = sockets.add(socket);
+            let _ = conns.push(ControlSlot {
+                handle,
+                control: None,
+                peer: Ipv4Addr::UNSPECIFIED,
+            });
+        }
+        let gre_socket = raw::Socket::new(
+            Some(IpVersion::Ipv4),
+            Some(IpProtocol::from(IP_PROTOCOL_GRE)),
+            raw::PacketBuffer::new(storage.gre_rx_meta, storage.gre_rx),
+            raw::PacketBuffer::new(storage.gre_tx_meta, storage.gre_tx),
+        );
+        let gre = sockets.add(gre_socket);
+        let first_call_id = (rng.next_u32() & 0xFFFF) as u16;
+
+        Server {
+            iface,
+            sockets,
+            conns,
+            gre,
+            table: SessionTable::new(storage.sessions, first_call_id),
+            settings,
+            address: net.address,
+            shutdown_since: None,
+            throttle: AuthThrottle::new(),
+            pool_full: false,
+            msg_in: [0; msg::MAX_MESSAGE_LEN],
+            msg_out: [0; msg::MAX_MESSAGE_LEN],
+            packet: [0; DEVICE_MTU + 64],
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// SIGHUP: new settings apply to new calls; live sessions keep running.
+    pub fn reload(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.table.iter()
+    }
+
+    /// The server's own address (PPTP and GRE are addressed to it).
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    /// Run the interface and every session once: receive what the device has, answer it,
+    /// fire due timers, and send. Returns true if anything happened.
+    pub fn poll<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        tunnel: &mut dyn Tunnel,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) -> bool {
+        let mut busy =
+            self.iface.poll(now, device, &mut self.sockets) != smoltcp::iface::PollResult::None;
+        busy |= self.service_control(now, secrets, rng);
+        busy |= self.service_gre(now, tunnel, secrets, rng);
+        self.service_sessions(now, tunnel, secrets, rng);
+        // Send only: a packet received now would sit in its socket until something else
+        // woke the caller, since `poll_at` does not count unread socket data.
+        busy |= self.iface.poll_egress(now, device, &mut self.sockets)
+            != smoltcp::iface::PollResult::None;
+        busy
+    }
+
+    /// A packet from the network for a client: find the session by destination address,
+    /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address
+    /// or the session is not up.
+    pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
+        let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
+            return false;
+        };
+        let Some(slot) = self.table.by_address(packet.dst_addr()) else {
+            return false;
+        };
+        let Some(session) = self.table.get_mut(slot) else {
+            return false;
+        };
+        let (peer, gre_room) = (session.peer, &mut self.packet[20..]);
+        let Some(len) = session.encapsulate_ip(now, ip_packet, gre_room) else {
+            return false;
+        };
+        send_gre(
+            &mut self.sockets,
+            self.gre,
+            self.address,
+            peer,
+            &mut self.packet,
+            len,
+        )
+    }
+
+    /// When `poll` next needs to run, at the latest.
+    pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        let mut at = self.iface.poll_at(now, &self.sockets);
+        let mut earliest = |t: Option<Instant>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        for slot in &self.conns {
+            earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
+        }
+        for i in self.table.slots() {
+            earliest(self.table.get(i).and_then(|s| s.poll_at()));
+        }
+        if let Some(since) = self.shutdown_since {
+            earliest(Some(since + SHUTDOWN_GRACE));
+        }
+        at
+    }
+
+    /// Say goodbye to every client: Call-Disconnect-Notify for each call, then
+    /// Stop-Control-Connection-Request on each control connection. Keep polling until
+    /// [`Server::is_shut_down`].
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.shutdown_since.is_some() {
+            return;
+        }
+        self.shutdown_since = Some(now);
+        log::info!(
+            "Shutting down: disconnecting {} session(s)",
+            self.table.len()
+        );
+        let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
+            self.table.slots().collect();
+        for i in slots {
+            if let Some(s) = self.table.get_mut(i) {
+                s.link.close(now, "Server shutdown");
+            }
+            self.end_session(now, i, EndReason::Admin);
+        }
+        for c in 0..self.conns.len() {
+            let slot = &mut self.conns[c];
+            if let Some(control) = slot.control.as_mut() {
+                let out = control.begin_stop(now, &mut self.msg_out);
+                let socket = self.sockets.get_mut::<tcp::Socket>(slot.handle);
+                let _ = socket.send_slice(out.reply(&self.msg_out));
+            }
+        }
+    }
+
+    /// True once every control connection is closed after [`Server::shutdown`] (or the
+    /// grace period is over).
+    pub fn is_shut_down(&self, now: Instant) -> bool {
+        match self.shutdown_since {
+            None => false,
+            Some(since) => {
+                now >= since + SHUTDOWN_GRACE
+                    || self.conns.iter().all(|slot| {
+                        let socket = self.sockets.get::<tcp::Socket>(slot.handle);
+                        slot.control.is_none() && !socket.is_active()
+                    })
+            }
+        }
+    }
+
+    /// Accept new control connections, read whole messages, run control timers, and recycle
+    /// sockets whose connection ended.
+    fn service_control(
+        &mut self,
+        now: Instant,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) -> bool {
+        let mut busy = false;
+        for c in 0..self.conns.len() {
+            let handle = self.conns[c].handle;
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+
+            // A new connection on this slot.
+            if self.conns[c].control.is_none() && socket.may_recv() && self.shutdown_since.is_none()
+            {
+                let peer = match socket.remote_endpoint().map(|e| e.addr) {
+                    Some(IpAddress::Ipv4(a)) => a,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                let from_peer = self.control_connections_from(peer);
+                let max = self.settings.max_per_source;
+                if max > 0 && from_peer >= max {
+                    log::warn!(
+                        "CTRL: Client {peer} refused: already {from_peer} control connection(s) \
+                         from this address (max-per-source {max})"
+                    );
+                    // Listening again once the reset has gone out (`recycle_socket`).
+                    self.sockets.get_mut::<tcp::Socket>(handle).abort();
+                    busy = true;
+                    continue;
+                }
+                let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+                socket.set_timeout(Some(CONNECTION_TIMEOUT));
+                log::info!("CTRL: Client {peer} control connection started");
+                self.conns[c].peer = peer;
+                self.conns[c].control = Some(ControlConnection::new(
+                    now,
+                    Duration::from_secs(self.settings.stimeout as u64),
+                ));
+                busy = true;
+            }
+
+            // Whole messages waiting in the receive buffer.
+            while self.conns[c]
+                .control
+                .as_ref()
+                .is_some_and(|ctl| !ctl.is_closed())
+            {
+                let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+                let mut header = [0u8; msg::HEADER_LEN];
+                if socket.recv_queue() < msg::HEADER_LEN {
+                    break;
+                }
+                let _ = socket.peek_slice(&mut header);
+                let len = match msg::frame_len(&header) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => break,
+                    Err(e) => {
+                        log::warn!(
+                            "CTRL: Client {}: bad control message ({e}), closing",
+                            self.conns[c].peer
+                        );
+                        self.close_connection(now, c, false);
+                        break;
+                    }
+                };
+                if socket.recv_queue() < len {
+                    break;
+                }
+                let _ = socket.recv_slice(&mut self.msg_in[..len]);
+                busy = true;
+                self.handle_message(now, c, len, secrets, rng);
+            }
+
+            // Control timers (stimeout, echo keepalive, stop reply wait).
+            if let Some(control) = self.conns[c].control.as_mut() {
+                if control.poll_at().is_some_and(|t| t <= now) {
+                    let out = control.poll(now, &mut self.msg_out);
+                    self.apply_control_output(now, c, out);
+                }
+            }
+
+            // The peer went away, or we are done with the connection.
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            let peer_gone =
+                !socket.may_recv() && self.conns[c].control.is_some() && socket.recv_queue() == 0;
+            let closed = self.conns[c]
+                .control
+                .as_ref()
+                .is_some_and(|ctl| ctl.is_closed());
+            if peer_gone || closed {
+                self.close_connection(now, c, !peer_gone);
+                busy = true;
+            }
+            self.recycle_socket(c);
+        }
+        self.note_pool_full();
+        busy
+    }
+
+    /// Live control connections from `peer`.
+    fn control_connections_from(&self, peer: Ipv4Addr) -> usize {
+        self.conns
+            .iter()
+            .filter(|slot| slot.control.is_some() && slot.peer == peer)
+            .count()
+    }
+
+    /// Log when every 1723 socket is taken (new connections get a TCP reset from then on)
+    /// and when one is free again.
+    fn note_pool_full(&mut self) {
+        if self.shutdown_since.is_some() {
+            return;
+        }
+        let listening = self
+            .conns
+            .iter()
+            .any(|slot| self.sockets.get::<tcp::Socket>(slot.handle).state() == tcp::State::Listen);
+        if !listening && !self.pool_full {
+            log::warn!(
+                "CTRL: all {} control connection slots in use (MAX_CONTROL_CONNECTIONS): new \
+                 connections are refused",
+                self.conns.len()
+            );
+        } else if listening && self.pool_full {
+            log::info!("CTRL: control connection slots free again");
+        }
+        self.pool_full = !listening;
+    }
+
+    /// One complete control message is in `msg_in[..len]`.
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        c: usize,
+        len: usize,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) {
+        let Some(control) = self.conns[c].control.as_mut() else {
+            return;
+        };
+        let out = control.handle(now, &self.msg_in[..len], &mut self.msg_out);
+        match self.apply_control_output(now, c, out) {
+            Some(ControlEvent::OutgoingCall(call)) => self.start_call(now, c, &call, secrets, rng),
+            Some(ControlEvent::CallClear { peer_call_id }) => {
+                let found = self.table.slots().find(|&i| {
+                    self.table
+                        .get(i)
+                        .is_some_and(|s| s.conn == c && s.peer_call_id == peer_call_id)
+                });
+                match found {
+                    Some(i) => {
+                        log::info!("CTRL: Received CALL CLEAR request (call id {peer_call_id})");
+                        self.end_session(now, i, EndReason::ClearRequest);
+                    }
+                    None => {
+                        log::debug!("CTRL: Call-Clear-Request for unknown call id {peer_call_id}")
+                    }
+                }
+            }
+            Some(_) | None => {}
+        }
+    }
+
+    /// Write what the control connection wants sent; close it if it says so. Returns the
+    /// call-level event for the caller.
+    fn apply_control_output(
+        &mut self,
+        now: Instant,
+        c: usize,
+        out: control::Output,
+    ) -> Option<ControlEvent> {
+        if out.reply_len > 0 {
+            self.write_control(c, out.reply_len);
+        }
+        if let Some(ControlEvent::Closed(reason)) = &out.event {
+            match reason {
+                CloseReason::PeerStopped(_) | CloseReason::Stopped | CloseReason::Shutdown => {
+                    log::info!("CTRL: Client {}: {reason}", self.conns[c].peer)
+                }
+                _ => log::warn!("CTRL: Client {}: {reason}", self.conns[c].peer),
+            }
+            self.close_connection(now, c, true);
+            return None;
+        }
+        out.event
+    }
+
+    /// Queue `msg_out[..len]` on connection `c`. A peer that does not read its replies until
+    /// our send buffer is full is dropped.
+    fn write_control(&mut self, c: usize, len: usize) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.conns[c].handle);
+        if socket.send_capacity() - socket.send_queue() < len {
+            log::warn!("CTRL: Client {}: not reading, closing", self.conns[c].peer);
+            socket.abort();
+            return;
+        }
+        let _ = socket.send_slice(&self.msg_out[..len]);
+    }
+
+    fn start_call(
+        &mut self,
+        now: Instant,
+        c: usize,
+        call: &OutgoingCall,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) {
+        let peer_call_id = call.peer_call_id;
+        let peer = self.conns[c].peer;
+        let limit = self.settings.connections.min(self.table.capacity());
+        let free = if self.shutdown_since.is_some() {
+            None
+        } else {
+            self.table.free_slot(limit)
+        };
+        let Some(slot) = free else {
+            log::warn!(
+                "CTRL: Client {peer}: call refused, all {limit} connections in use (connections / MAX_SESSIONS)"
+            );
+            self.refuse_call(c, peer_call_id, CallRefusal::NoResource);
+            return;
+        };
+        if self.settings.auth_throttle {
+            if let Some(left) = self.throttle.blocked_for(peer, now) {
+                log::warn!(
+                    "CTRL: Client {peer}: call refused, too many authentication failures \
+                     (refused for {} more s)",
+                    left.secs().max(1)
+                );
+                self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+                return;
+            }
+        }
+        let max = self.settings.max_per_source;
+        let calls_from_peer = self.table.iter().filter(|s| s.peer == peer).count();
+        if max > 0 && calls_from_peer >= max {
+            log::warn!(
+                "CTRL: Client {peer}: call refused, already {calls_from_peer} call(s) from this \
+                 address (max-per-source {max})"
+            );
+            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+            return;
+        }
+        let call_id = self.table.allocate_call_id();
+        let local = self.settings.local.get(0).unwrap_or(self.address);
+        let mut session = Session::new(
+            now,
+            c,
+            peer,
+            call_id,
+            peer_call_id,
+            &self.settings.ppp,
+            local,
+        );
+        if let Ok(len) = control::accept_call(call_id, call, &mut self.msg_out) {
+            self.write_control(c, len);
+        }
+        log::info!(
+            "CTRL: Starting call (call id {call_id}, peer call id {peer_call_id}) for {peer}"
+        );
+        let mut env = LinkEnv { secrets, rng, peer };
+        session.link.open(now, &mut env);
+        self.table.insert(slot, session);
+    }
+
+    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`.
+    fn refuse_call(&mut self, c: usize, peer_call_id: u16, refusal: CallRefusal) {
+        if let Ok(len) = control::refuse_call(peer_call_id, refusal, &mut self.msg_out) {
+            self.write_control(c, len);
+        }
+    }
+
+    /// Close control connection `c`: every call on it ends; `graceful` sends FIN, otherwise
+    /// the connection is already gone.
+    fn close_connection(&mut self, now: Instant, c: usize, graceful: bool) {
+        if self.conns[c].control.take().is_none() {
+            return;
+        }
+        let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&i| self.table.get(i).is_some_and(|s| s.conn == c))
+            .collect();
+        for i in slots {
+            self.end_session(now, i, EndReason::ControlLost);
+        }
+        log::info!(
+            "CTRL: Client {} control connection finished",
+            self.conns[c].peer
+        );
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.conns[c].handle);
+        if graceful {
+            socket.set_timeout(Some(CLOSE_TIMEOUT));
+            socket.close();
+        } else {
+            socket.abort();
+        }
+    }
+
+    /// Put a finished socket back to listening (an aborted one first sends its reset: it
+    /// keeps its remote endpoint until then).
+    fn recycle_socket(&mut self, c: usize) {
+        if self.conns[c].control.is_some() {
+            return;
+        }
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.conns[c].handle);
+        match socket.state() {
+            tcp::State::TimeWait | tcp::State::CloseWait => socket.abort(),
+            _ => {}
+        }
+        if socket.state() == tcp::State::Closed
+            && socket.remote_endpoint().is_none()
+            && self.shutdown_since.is_none()
+        {
+            configure_tcp(socket);
+            let _ = socket.listen(msg::PPTP_PORT);
+        }
+    }
+
+    /// Read every GRE packet waiting on the raw socket and hand it to its session.
+    fn service_gre(
+        &mut self,
+        now: Instant,
+        tunnel: &mut dyn Tunnel,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) -> bool {
+        let mut busy = false;
+        loop {
+            let socket = self.sockets.get_mut::<raw::Socket>(self.gre);
+            let Ok(n) = socket.recv_slice(&mut self.packet) else {
+                break;
+            };
+            busy = true;
+            let Ok(ip) = Ipv4Packet::new_checked(&self.packet[..n]) else {
+                continue;
+            };
+            // Raw sockets see packets before smoltcp checks the destination.
+            if ip.dst_addr() != self.address {
+                continue;
+            }
+            let src = ip.src_addr();
+            let start = ip.header_len() as usize;
+            let end = (ip.total_len() as usize).min(n);
+            if start > end {
+                continue;
+            }
+            let Ok(repr) = gre::Packet::new_checked(&self.packet[start..end])
+                .and_then(|p| gre::Repr::parse(&p))
+            else {
+                log::debug!("GRE: malformed packet from {src}");
+                continue;
+            };
+            let Some(slot) = self.table.by_call_id(repr.call_id) else {
+                log::debug!("GRE: unknown call id {} from {src}", repr.call_id);
+                continue;
+            };
+            let Some(session) = self.table.get_mut(slot) else {
+                continue;
+            };
+            if session.peer != src {
+                log::debug!(
+                    "GRE: call id {} from {src}, expected {}",
+                    repr.call_id,
+                    session.peer
+                );
+                continue;
+            }
+            let mut env = LinkEnv {
+                secrets: &mut *secrets,
+                rng: &mut *rng,
+                peer: src,
+            };
+            let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
+            session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+        }
+        busy
+    }
+
+    /// Timers, events and queued control frames of every session.
+    fn service_sessions(
+        &mut self,
+        now: Instant,
+        tunnel: &mut dyn Tunnel,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) {
+        let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
+            self.table.slots().collect();
+        for i in slots {
+            let Some(session) = self.table.get_mut(i) else {
+                continue;
+            };
+            let peer = session.peer;
+            if session.poll_at().is_some_and(|t| t <= now) {
+                let mut env = LinkEnv {
+                    secrets: &mut *secrets,
+                    rng: &mut *rng,
+                    peer,
+                };
+                session.handle_timeout(now, &mut env, tunnel);
+            }
+            while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
+                self.session_event(now, i, event);
+            }
+            // Frames the link queued, and ack-only packets.
+            while let Some(session) = self.table.get_mut(i) {
+                let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
+                    break;
+                };
+                if !send_gre(
+                    &mut self.sockets,
+                    self.gre,
+                    self.address,
+                    peer,
+                    &mut self.packet,
+                    len,
+                ) {
+                    log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                    break;
+                }
+            }
+            if self.table.get(i).is_some_and(|s| s.link.is_dead()) {
+                self.end_session(now, i, EndReason::LinkDown);
+            }
+        }
+    }
+
+    fn session_event(&mut self, now: Instant, i: usize, event: LinkEvent) {
+        match event {
+            LinkEvent::Authenticated { address } => {
+                if let Some(peer) = self.table.get(i).map(|s| s.peer) {
+                    self.throttle.record_success(peer, now);
+                }
+                match self.table.assign_address(address, &self.settings) {
+                    Ok((_local, remote)) => {
+                        if let Some(s) = self.table.get_mut(i) {
+                            s.address = Some(remote);
+                            s.link.set_peer_address(remote);
+                        }
+                    }
+                    Err(e) => {
+                        log::warn!("No IP address for the client: {e:?}");
+                        if let Some(s) = self.table.get_mut(i) {
+                            s.link.close(now, "No address available");
+                        }
+                    }
+                }
+            }
+            LinkEvent::AuthFailed => {
+                let Some(peer) = self.table.get(i).map(|s| s.peer) else {
+                    return;
+                };
+                if !self.settings.auth_throttle {
+                    return;
+                }
+                if let Some(block) = self.throttle.record_failure(peer, now) {
+                    log::warn!(
+                        "Too many authentication failures from {peer}: refusing its calls for {} s",
+                        block.secs()
+                    );
+                }
+            }
+            LinkEvent::Up | LinkEvent::Down => {}
+        }
+    }
+
+    /// The call in slot `i` is over: tell the client (unless its control connection is
+    /// gone), log pppd's summary, and free the slot and its address.
+    fn end_session(&mut self, now: Instant, i: usize, reason: EndReason) {
+        let Some(session) = self.table.remove(i) else {
+            return;
+        };
+        let c = session.conn;
+        if reason != EndReason::ControlLost
+            && self.conns.get(c).is_some_and(|s| s.control.is_some())
+        {
+            let result = match reason {
+                EndReason::ClearRequest => DisconnectResult::Request,
+                EndReason::LinkDown => DisconnectResult::LostCarrier,
+                EndReason::Admin | EndReason::ControlLost => DisconnectResult::AdminShutdown,
+            };
+            if let Ok(len) =
+                control::call_disconnect_notify(session.call_id, result, b"", &mut self.msg_out)
+            {
+                self.write_control(c, len);
+            }
+        }
+        let secs = session.connect_time(now).secs();
+        log::info!("Connect time {}.{} minutes.", secs / 60, (secs % 60) / 6);
+        log::info!(
+            "Sent {} bytes, received {} bytes.",
+            session.counters.bytes_out,
+            session.counters.bytes_in
+        );
+        log::info!(
+            "CTRL: Call {} for {} ended ({:?})",
+            session.call_id,
+            session.peer,
+            reason
+        );
+    }
+}
+
+/// A listening socket: a short timeout until the handshake completes (raised to
+/// [`CONNECTION_TIMEOUT`] when the connection is accepted), so a SYN flood or a vanished
+/// client frees its slot quickly.
+fn configure_tcp(socket: &mut tcp::Socket) {
+    socket.set_timeout(Some(HANDSHAKE_TIMEOUT));
+    socket.set_keep_alive(Some(TCP_KEEPALIVE));
+    socket.set_nagle_enabled(false);
+}
+
+/// Put an IPv4 header in front of the `gre_len` GRE bytes at `packet[20..]` and queue the
+/// packet on the raw socket.
+fn send_gre(
+    sockets: &mut SocketSet,
+    gre: SocketHandle,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    packet: &mut [u8],
+    gre_len: usize,
+) -> bool {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::from(IP_PROTOCOL_GRE),
+        payload_len: gre_len,
+        hop_limit: 64,
+    };
+    let total = 20 + gre_len;
+    if total > packet.len() || gre_len > MAX_PPP_FRAME + 16 {
+        return false;
+    }
+    let mut ip = Ipv4Packet::new_unchecked(&mut packet[..total]);
+    repr.emit(&mut ip, &smoltcp::phy::ChecksumCapabilities::default());
+    let socket = sockets.get_mut::<raw::Socket>(gre);
+    socket.send_slice(&packet[..total]).is_ok()
+}

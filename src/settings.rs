@@ -6,7 +6,9 @@ use core::net::Ipv4Addr;
 use heapless::{String, Vec};
 
 /// Ranges in an address list (pptpd's `localip`/`remoteip`: "a.b.c.d-e,a.b.c.f,...").
-pub const MAX_ADDRESS_RANGES: usize = 16;
+/// A list never holds more than `connections` ≤ `MAX_SESSIONS` addresses, but a range in an
+/// inner octet (`10.0.0-63.1`) makes every address its own range, so this is the bound.
+pub const MAX_ADDRESS_RANGES: usize = crate::limits::MAX_SESSIONS;
 /// Longest `name` (pppd's MAXNAMELEN is 256; nobody uses more than a few dozen).
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest secret or user name from chap-secrets (pppd's MAXSECRETLEN is 256).
@@ -178,7 +180,17 @@ pub struct Settings {
     /// `stimeout`: seconds a new control connection may take to send its
     /// Start-Control-Connection-Request (pptpd's default is 10).
     pub stimeout: u32,
+    /// `max-per-source`: control connections, and calls, one client address may hold at
+    /// once (0 = no limit). Clients behind one NAT share an address.
+    pub max_per_source: usize,
+    /// `auth-throttle`: refuse calls for a while from an address that keeps failing
+    /// authentication (see `pptp::throttle`).
+    pub auth_throttle: bool,
 }
+
+/// Default `max-per-source`: room for a small office behind one NAT, not for one host
+/// taking every slot.
+pub const DEFAULT_MAX_PER_SOURCE: usize = 4;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -188,6 +200,8 @@ impl Default for Settings {
             remote: AddressList::default(),
             connections: crate::limits::MAX_SESSIONS,
             stimeout: 10,
+            max_per_source: DEFAULT_MAX_PER_SOURCE,
+            auth_throttle: true,
         }
     }
 }
@@ -204,10 +218,20 @@ pub enum AddressRule {
 }
 
 /// The password and address rule of one user, found by [`Secrets::lookup`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     pub password: Vec<u8, MAX_SECRET_LEN>,
     pub address: AddressRule,
+}
+
+/// Never prints the password, so no `{:?}` can put it in a log.
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.debug_struct("Secret")
+            .field("password", &"<hidden>")
+            .field("address", &self.address)
+            .finish()
+    }
 }
 
 /// The secrets store (chap-secrets in the daemon). Looked up at every authentication, so
@@ -216,4 +240,23 @@ pub trait Secrets {
     /// The secret for `client` (the CHAP Response name, as sent) talking to `server`
     /// (our `name`), connecting from `peer`.
     fn lookup(&mut self, client: &[u8], server: &[u8], peer: Ipv4Addr) -> Option<Secret>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_hides_the_password() {
+        let mut password = Vec::new();
+        password.extend_from_slice(b"hunter2").unwrap();
+        let secret = Secret {
+            password,
+            address: AddressRule::Pool,
+        };
+        let mut text: String<128> = String::new();
+        core::fmt::write(&mut text, format_args!("{secret:?}")).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("Pool"), "{text}");
+    }
 }

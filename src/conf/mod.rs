@@ -1,1 +1,268 @@
-//! (to be written)
+//! Configuration files, read the way PoPToP and pppd read them so existing set-ups work
+//! unchanged: `/etc/pptpd.conf` ([`pptpd_conf`]), the pppd options file it names
+//! ([`ppp_options`]) and `/etc/ppp/chap-secrets` ([`chap_secrets`]).
+//!
+//! pptpd.conf and the options file are read at start-up and on SIGHUP with [`load`], which
+//! may allocate. chap-secrets is read again at every authentication by [`ChapSecrets`],
+//! which does not allocate after it is built.
+//!
+//! smolpptp's own pptpd.conf keywords (pptpd ignores unknown keywords, so a file using them
+//! still works with pptpd):
+//!
+//! | keyword | value | default |
+//! |---|---|---|
+//! | `backend` | `tun` (kernel routes/NATs client traffic) or `raw` (own Ethernet stack) | `tun` |
+//! | `interface` | raw: the Ethernet interface; tun: the tun device name | daemon's choice |
+//! | `firewall` | `on`/`off`: open TCP 1723 and GRE, NAT the clients | `off` |
+//! | `forwarding` | `on`/`off`: turn on IPv4 forwarding | `off` |
+//! | `wan` | interface clients reach the Internet through | daemon's choice |
+//! | `address` | the daemon's own address on the tun link, `a.b.c.d/n` | daemon's choice |
+//! | `chap-secrets` | path | `/etc/ppp/chap-secrets` |
+//!
+//! `firewall` and `forwarding` default to off so that an existing pptpd.conf changes nothing
+//! on the system; the [`embedded_default`] turns both on.
+
+pub mod address_spec;
+pub mod chap_secrets;
+pub mod error;
+pub mod ppp_options;
+pub mod pptpd_conf;
+pub mod tokenizer;
+
+use core::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use smoltcp::wire::Ipv4Cidr;
+
+pub use chap_secrets::ChapSecrets;
+pub use error::{ConfigError, ConfigWarning};
+
+use crate::settings::{AddressList, AddressRange, PppSettings, Settings};
+
+/// pptpd's default configuration file.
+pub const DEFAULT_PPTPD_CONF: &str = "/etc/pptpd.conf";
+/// pptpd's default pid file.
+pub const DEFAULT_PIDFILE: &str = "/var/run/pptpd.pid";
+
+/// How client traffic reaches the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A tun device: the kernel routes (and NATs) client traffic.
+    Tun,
+    /// A raw Ethernet interface driven by smoltcp alone.
+    Raw,
+}
+
+/// Daemon-side settings: what the protocol core does not need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub backend: Backend,
+    /// `interface`: the raw backend's Ethernet interface, or the tun device name.
+    pub interface: Option<String>,
+    /// `firewall on`: add the rules a PPTP server needs.
+    pub firewall: bool,
+    /// `forwarding on`: enable IPv4 forwarding.
+    pub forwarding: bool,
+    /// `wan`: the interface towards the Internet.
+    pub wan: Option<String>,
+    /// `address`: the daemon's own address on the tun link.
+    pub address: Option<Ipv4Cidr>,
+    /// `chap-secrets`: the secrets file.
+    pub chap_secrets: PathBuf,
+    /// pptpd `listen`: accept control connections on this address only.
+    pub listen: Option<Ipv4Addr>,
+    /// pptpd `pidfile`.
+    pub pidfile: PathBuf,
+    /// pptpd `debug`: debug logging of the PPTP side.
+    pub debug: bool,
+    /// pppd `proxyarp` from the options file.
+    pub proxyarp: bool,
+    /// pppd `chapms-strip-domain` from the options file (give it to [`ChapSecrets::new`]).
+    pub chapms_strip_domain: bool,
+    /// The pppd options file that was read, if any.
+    pub options_file: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            backend: Backend::Tun,
+            interface: None,
+            firewall: false,
+            forwarding: false,
+            wan: None,
+            address: None,
+            chap_secrets: PathBuf::from(chap_secrets::DEFAULT_PATH),
+            listen: None,
+            pidfile: PathBuf::from(DEFAULT_PIDFILE),
+            debug: false,
+            proxyarp: false,
+            chapms_strip_domain: false,
+            options_file: None,
+        }
+    }
+}
+
+/// Everything [`load`] read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedConfig {
+    /// For the protocol core (`Server::new`/`Server::reload`).
+    pub settings: Settings,
+    pub daemon: DaemonConfig,
+    /// To be logged at start-up (each displays as `file:line: message`).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl LoadedConfig {
+    /// The chap-secrets store for this configuration (allocates its buffer once).
+    pub fn chap_secrets(&self) -> Result<ChapSecrets, ConfigError> {
+        ChapSecrets::new(&self.daemon.chap_secrets, self.daemon.chapms_strip_domain)
+    }
+}
+
+/// The host name, which pppd uses as `name` when the options file gives none.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = core::str::from_utf8(&buf[..len]).ok()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Reads pptpd.conf, the pppd options file it names (or `options_override`, like pptpd's
+/// `-o`), and checks chap-secrets. Errors name the file and line.
+pub fn load(
+    pptpd_conf: &Path,
+    options_override: Option<&Path>,
+) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read(pptpd_conf).map_err(|e| {
+        ConfigError::new(pptpd_conf, None, format!("Config file not readable: {e}"))
+    })?;
+    let conf = pptpd_conf::parse(pptpd_conf, &text, &mut address_spec::resolve_host)?;
+    let mut settings = conf.settings;
+    let mut daemon = conf.daemon;
+    let mut warnings = conf.warnings;
+
+    let options_path = options_override
+        .map(Path::to_path_buf)
+        .or_else(|| conf.option.map(|(p, _)| p));
+    match &options_path {
+        Some(path) => {
+            let options = ppp_options::parse_file(path)?;
+            settings.ppp = options.ppp;
+            daemon.proxyarp = options.proxyarp;
+            daemon.chapms_strip_domain = options.chapms_strip_domain;
+            warnings.extend(options.warnings);
+            if !options.name_given {
+                // pppd's default name is the host name; chap-secrets' second column must
+                // match it (or be `*`).
+                if let Some(host) = host_name() {
+                    settings.ppp.name.clear();
+                    let cut = host.char_indices().map(|(i, _)| i).chain([host.len()]);
+                    let end = cut
+                        .take_while(|&i| i <= settings.ppp.name.capacity())
+                        .last();
+                    let _ = settings.ppp.name.push_str(&host[..end.unwrap_or(0)]);
+                }
+                warnings.push(ConfigWarning::new(
+                    path,
+                    None,
+                    format!(
+                        "no 'name' option: using the host name '{}' as pppd does; chap-secrets \
+                         entries need it or '*' in the second column",
+                        settings.ppp.name
+                    ),
+                ));
+            }
+        }
+        None => warnings.push(ConfigWarning::new(
+            pptpd_conf,
+            None,
+            format!(
+                "no 'option' line: using built-in PPP settings (name {}, MS-CHAPv2, MPPE-128)",
+                settings.ppp.name
+            ),
+        )),
+    }
+    daemon.options_file = options_path;
+
+    let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
+    warnings.extend(secrets.check()?);
+
+    Ok(LoadedConfig {
+        settings,
+        daemon,
+        warnings,
+    })
+}
+
+/// First address of the embedded default's pool; documentation-safe only in the sense of
+/// rarely clashing with a LAN (home routers use 192.168.x, Docker 172.17+).
+const EMBEDDED_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 23, 0, 1);
+const EMBEDDED_REMOTE_FIRST: u8 = 10;
+
+/// The configuration used when there is no `-c` and no /etc/pptpd.conf: local address
+/// 10.23.0.1, clients from 10.23.0.10 up (one per session this build supports, at most
+/// 245), MS-CHAPv2 with MPPE-128 stateless required, secrets from /etc/ppp/chap-secrets,
+/// tun backend with firewall and forwarding on. `configs/pptpd.conf` writes the same set-up
+/// out (with 32 connections) for an admin to start from.
+pub fn embedded_default() -> LoadedConfig {
+    let count = crate::limits::MAX_SESSIONS.min(usize::from(255 - EMBEDDED_REMOTE_FIRST));
+    let last = EMBEDDED_REMOTE_FIRST as usize + count - 1;
+    let [a, b, c, _] = EMBEDDED_LOCAL.octets();
+    let mut remote = AddressList::default();
+    let _ = remote.ranges.push(AddressRange {
+        first: Ipv4Addr::new(a, b, c, EMBEDDED_REMOTE_FIRST),
+        last: Ipv4Addr::new(a, b, c, last as u8),
+    });
+    let mut local = AddressList::default();
+    let _ = local.ranges.push(AddressRange {
+        first: EMBEDDED_LOCAL,
+        last: EMBEDDED_LOCAL,
+    });
+    LoadedConfig {
+        settings: Settings {
+            ppp: PppSettings::default(),
+            local,
+            remote,
+            connections: count,
+            ..Settings::default()
+        },
+        daemon: DaemonConfig {
+            firewall: true,
+            forwarding: true,
+            ..DaemonConfig::default()
+        },
+        warnings: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{MppePolicy, Stateful};
+
+    #[test]
+    fn embedded_default_is_safe() {
+        let c = embedded_default();
+        let m = c.settings.ppp.mppe;
+        assert!(m.required && m.allow_128 && !m.allow_40 && !m.allow_56);
+        assert_eq!(m.stateful, Stateful::Refuse);
+        assert_eq!(m, MppePolicy::default());
+        assert!(c.settings.ppp.auth.allow_mschap_v2 && c.settings.ppp.auth.require_auth);
+        assert_eq!(
+            c.daemon.chap_secrets,
+            PathBuf::from("/etc/ppp/chap-secrets")
+        );
+        assert_eq!(c.settings.remote.len(), c.settings.connections);
+        assert!(c.settings.connections >= 1);
+        assert!(c.settings.connections <= crate::limits::MAX_SESSIONS);
+        assert!(!c.settings.remote.contains(EMBEDDED_LOCAL));
+        assert_eq!(c.settings.local.len(), 1);
+        assert_eq!(c.daemon.backend, Backend::Tun);
+    }
+}

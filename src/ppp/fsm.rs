@@ -1,1 +1,1187 @@
-//! (to be written)
+//! The RFC 1661 §4 option-negotiation automaton, shared by LCP, IPCP and CCP.
+//!
+//! [`Fsm`] owns the ten states, the restart timer and counters, Identifier matching and the
+//! construction of Configure-Ack/-Nak/-Reject replies. A [`Protocol`] supplies only the
+//! option rules and any extra packet codes (LCP Echo, CCP Reset, ...). The transition table
+//! is RFC 1661 §4.1 (copied in protocol.md §2.4); each arm below cites its cell.
+
+use heapless::Deque;
+use smoltcp::time::{Duration, Instant};
+
+use super::Outbox;
+use crate::limits::MAX_CONTROL_FRAME;
+use crate::wire::cp::{code, emit_header, OptionWriter, Options, Packet, Repr, HEADER_LEN};
+
+/// Restart timer (RFC 1661 §4.6, pppd `DEFTIMEOUT`).
+pub const RESTART_INTERVAL: Duration = Duration::from_secs(3);
+/// Configure-Requests sent without an answer before giving up (pppd `DEFMAXCONFREQS`).
+pub const MAX_CONFIGURE: u8 = 10;
+/// Terminate-Requests sent before giving up (pppd `DEFMAXTERMREQS`).
+pub const MAX_TERMINATE: u8 = 2;
+/// Configure-Naks we send before turning disagreement into Configure-Reject (pppd
+/// `DEFMAXNAKLOOPS`); protocols use the same count for Naks of their own options.
+pub const MAX_FAILURE: u8 = 5;
+/// Longest own Configure-Request option list we remember to check the peer's Ack against.
+pub const MAX_OWN_OPTIONS: usize = 64;
+
+/// The ten states of RFC 1661 §4.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Initial,
+    Starting,
+    Closed,
+    Stopped,
+    Closing,
+    Stopping,
+    ReqSent,
+    AckRcvd,
+    AckSent,
+    Opened,
+}
+
+/// What the automaton tells its owner (RFC 1661 this-layer-up/-down/-started/-finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsmEvent {
+    /// tlu: the layer is Opened.
+    Up,
+    /// tld: the layer left Opened.
+    Down,
+    /// tls: the layer needs the lower layer up.
+    Started,
+    /// tlf: the layer is done with the lower layer (Closed or Stopped).
+    Finished,
+}
+
+/// The answer to one option of the peer's Configure-Request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ack,
+    /// Nak with this value (without type/length).
+    Nak(heapless::Vec<u8, 8>),
+    Reject,
+}
+
+impl Verdict {
+    /// A Nak carrying `value` (at most 8 bytes; longer values are cut, never happens for
+    /// the options we Nak).
+    pub fn nak(value: &[u8]) -> Verdict {
+        let n = value.len().min(8);
+        Verdict::Nak(heapless::Vec::from_slice(&value[..n]).unwrap_or_default())
+    }
+}
+
+/// What a protocol did with a packet code the automaton does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    /// Handled (or silently ignored) by the protocol.
+    Handled,
+    /// Unknown code: the automaton sends Code-Reject (RUC).
+    Unknown,
+    /// A permitted reject (RXJ+), e.g. Protocol-Reject of an NCP.
+    RejectPermitted,
+    /// A catastrophic reject (RXJ-), e.g. Protocol-Reject of LCP.
+    RejectCatastrophic,
+}
+
+/// Sends packets of one protocol with fresh Identifiers.
+pub struct Tx<'a> {
+    protocol: u16,
+    next_id: &'a mut u8,
+    outbox: &'a mut Outbox,
+}
+
+impl Tx<'_> {
+    /// A new Identifier for a request.
+    pub fn next_id(&mut self) -> u8 {
+        let id = *self.next_id;
+        *self.next_id = id.wrapping_add(1);
+        id
+    }
+
+    /// Send `code` with `identifier`; `write` fills the Data field and returns its length.
+    pub fn send(
+        &mut self,
+        code: u8,
+        identifier: u8,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        self.outbox.push_with(self.protocol, |buf| {
+            let data = buf.get_mut(HEADER_LEN..)?;
+            let n = write(data).min(data.len());
+            emit_header(buf, code, identifier, n).ok()
+        })
+    }
+
+    /// Send `code` with a copy of `data` (truncated to the control frame size).
+    pub fn send_data(&mut self, code: u8, identifier: u8, data: &[u8]) -> bool {
+        self.send(code, identifier, |buf| {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            n
+        })
+    }
+}
+
+/// The option rules and extra codes of one control protocol.
+pub trait Protocol {
+    /// The PPP protocol number (LCP 0xC021, IPCP 0x8021, CCP 0x80FD).
+    const PROTOCOL: u16;
+    /// For logs, as pppd names it.
+    const NAME: &'static str;
+
+    /// A new negotiation starts (first Configure-Request from a non-negotiating state):
+    /// reset what we ask for and what we learnt from the peer.
+    fn reset(&mut self) {}
+
+    /// Write our Configure-Request options.
+    fn own_options(&mut self, writer: &mut OptionWriter);
+
+    /// The peer acknowledged our options (exactly what we sent).
+    fn own_options_acked(&mut self, _options: &[u8]) {}
+
+    /// The peer Nak'ed (`rejected` false) or rejected one of our options. `Err(reason)`
+    /// gives up: the layer closes with that reason.
+    fn own_option_nacked(
+        &mut self,
+        ty: u8,
+        value: &[u8],
+        rejected: bool,
+    ) -> Result<(), &'static str>;
+
+    /// A Configure-Request from the peer begins: forget its previous options.
+    fn peer_request_start(&mut self) {}
+
+    /// The verdict on one option of the peer's request. `reject_if_disagree` is set after
+    /// Max-Failure Naks: Nak only what must never be rejected.
+    fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict;
+
+    /// After the last option, when nothing was rejected: options the peer should add,
+    /// written as Nak hints (RFC 1661 §5.3).
+    fn peer_hints(&mut self, _writer: &mut OptionWriter, _reject_if_disagree: bool) {}
+
+    /// this-layer-up: `Err(reason)` closes the layer (negotiated values unusable).
+    fn this_layer_up(&mut self, _now: Instant) -> Result<(), &'static str> {
+        Ok(())
+    }
+    fn this_layer_down(&mut self) {}
+
+    /// Codes beyond 1..=7, and the data of a Code-Reject that is not catastrophic.
+    fn receive_other(
+        &mut self,
+        _now: Instant,
+        _state: State,
+        _packet: &Repr,
+        _tx: &mut Tx,
+    ) -> Other {
+        Other::Unknown
+    }
+
+    /// The peer Code-Rejected one of our extra codes (e.g. Echo-Request).
+    fn code_rejected(&mut self, _code: u8) {}
+
+    /// Protocol timers (LCP echo) besides the restart timer.
+    fn poll_at(&self, _state: State) -> Option<Instant> {
+        None
+    }
+
+    /// Protocol timers expired; `Err(reason)` closes the layer.
+    fn handle_timeout(
+        &mut self,
+        _now: Instant,
+        _state: State,
+        _tx: &mut Tx,
+    ) -> Result<(), &'static str> {
+        Ok(())
+    }
+}
+
+/// One RFC 1661 automaton around the protocol `P`.
+pub struct Fsm<P: Protocol> {
+    protocol: P,
+    state: State,
+    restart_count: u8,
+    restart_at: Option<Instant>,
+    next_id: u8,
+    /// Identifier of our last Configure-Request.
+    request_id: u8,
+    request: [u8; MAX_OWN_OPTIONS],
+    request_len: usize,
+    /// Consecutive Configure-Naks we sent.
+    naks_sent: u8,
+    close_reason: Option<&'static str>,
+    events: Deque<FsmEvent, 8>,
+}
+
+impl<P: Protocol> Fsm<P> {
+    pub fn new(protocol: P) -> Self {
+        Fsm {
+            protocol,
+            state: State::Initial,
+            restart_count: 0,
+            restart_at: None,
+            next_id: 1,
+            request_id: 0,
+            request: [0; MAX_OWN_OPTIONS],
+            request_len: 0,
+            naks_sent: 0,
+            close_reason: None,
+            events: Deque::new(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn is_opened(&self) -> bool {
+        self.state == State::Opened
+    }
+
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// Why the layer was closed by us (administratively or by a protocol rule), if it was.
+    pub fn close_reason(&self) -> Option<&'static str> {
+        self.close_reason
+    }
+
+    /// The next notification for the owner.
+    pub fn poll_event(&mut self) -> Option<FsmEvent> {
+        self.events.pop_front()
+    }
+
+    /// A sender of this protocol's packets, for the owner's extra requests.
+    pub fn tx<'a>(&'a mut self, outbox: &'a mut Outbox) -> Tx<'a> {
+        Tx {
+            protocol: P::PROTOCOL,
+            next_id: &mut self.next_id,
+            outbox,
+        }
+    }
+
+    /// Lower layer is up.
+    pub fn up(&mut self, now: Instant, outbox: &mut Outbox) {
+        match self.state {
+            State::Initial => self.state = State::Closed,
+            State::Starting => {
+                self.irc_configure();
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            _ => {}
+        }
+    }
+
+    /// Lower layer went down.
+    pub fn down(&mut self) {
+        match self.state {
+            State::Closed | State::Closing => self.state = State::Initial,
+            State::Stopped => {
+                self.tls();
+                self.state = State::Starting;
+            }
+            State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.state = State::Starting
+            }
+            State::Opened => {
+                self.tld();
+                self.state = State::Starting;
+            }
+            State::Initial | State::Starting => {}
+        }
+        self.restart_at = None;
+    }
+
+    /// Administrative Open.
+    pub fn open(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.close_reason = None;
+        match self.state {
+            State::Initial => {
+                self.tls();
+                self.state = State::Starting;
+            }
+            State::Closed => {
+                self.irc_configure();
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            State::Closing => self.state = State::Stopping,
+            _ => {}
+        }
+    }
+
+    /// Administrative Close: Terminate-Request carrying `reason`.
+    pub fn close(&mut self, now: Instant, reason: &'static str, outbox: &mut Outbox) {
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason);
+        }
+        match self.state {
+            State::Initial => {}
+            State::Starting => {
+                self.tlf();
+                self.state = State::Initial;
+            }
+            State::Closed | State::Stopped => self.state = State::Closed,
+            State::Closing | State::Stopping => self.state = State::Closing,
+            State::ReqSent | State::AckRcvd | State::AckSent | State::Opened => {
+                if self.state == State::Opened {
+                    self.tld();
+                }
+                self.restart_count = MAX_TERMINATE;
+                self.str(now, outbox);
+                self.state = State::Closing;
+            }
+        }
+    }
+
+    /// When [`Fsm::handle_timeout`] wants to be called.
+    pub fn poll_at(&self) -> Option<Instant> {
+        match (self.restart_at, self.protocol.poll_at(self.state)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
+        if self.restart_at.is_some_and(|at| now >= at) {
+            self.restart_at = None;
+            self.restart_timer_expired(now, outbox);
+        }
+        let state = self.state;
+        let mut tx = Tx {
+            protocol: P::PROTOCOL,
+            next_id: &mut self.next_id,
+            outbox,
+        };
+        if let Err(reason) = self.protocol.handle_timeout(now, state, &mut tx) {
+            self.close(now, reason, outbox);
+        }
+    }
+
+    fn restart_timer_expired(&mut self, now: Instant, outbox: &mut Outbox) {
+        let positive = self.restart_count > 0;
+        match (self.state, positive) {
+            (State::Closing, true) => self.str(now, outbox),
+            (State::Stopping, true) => self.str(now, outbox),
+            (State::ReqSent | State::AckRcvd, true) => {
+                self.send_request(now, true, outbox);
+                self.state = State::ReqSent;
+            }
+            (State::AckSent, true) => self.send_request(now, true, outbox),
+            (State::Closing, false) => {
+                self.tlf();
+                self.state = State::Closed;
+            }
+            (State::Stopping, false) => {
+                self.tlf();
+                self.state = State::Stopped;
+            }
+            (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
+                log::info!("{}: timeout sending Config-Requests", P::NAME);
+                if self.close_reason.is_none() {
+                    self.close_reason = Some("negotiation timed out");
+                }
+                self.tlf();
+                self.state = State::Stopped;
+            }
+            _ => {}
+        }
+    }
+
+    /// A packet of this protocol (from its Code field on).
+    pub fn receive(&mut self, now: Instant, packet: &[u8], outbox: &mut Outbox) {
+        let Ok(view) = Packet::new_checked(packet) else {
+            return;
+        };
+        let Ok(repr) = Repr::parse(&view) else {
+            return;
+        };
+        // Initial and Starting: the lower layer is not up, nothing is legal.
+        if matches!(self.state, State::Initial | State::Starting) {
+            return;
+        }
+        match repr.code {
+            code::CONFIGURE_REQUEST => self.rcr(now, &repr, outbox),
+            code::CONFIGURE_ACK => self.rca(now, &repr, outbox),
+            code::CONFIGURE_NAK | code::CONFIGURE_REJECT => self.rcn(now, &repr, outbox),
+            code::TERMINATE_REQUEST => self.rtr(now, &repr, outbox),
+            code::TERMINATE_ACK => self.rta(now, outbox),
+            code::CODE_REJECT => {
+                let rejected = repr.data.first().copied().unwrap_or(0);
+                if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected) {
+                    log::warn!("{}: Code-Reject of code {}", P::NAME, rejected);
+                    self.rxj_minus(now, outbox);
+                } else {
+                    self.protocol.code_rejected(rejected);
+                }
+            }
+            _ => {
+                let state = self.state;
+                let mut tx = Tx {
+                    protocol: P::PROTOCOL,
+                    next_id: &mut self.next_id,
+                    outbox,
+                };
+                match self.protocol.receive_other(now, state, &repr, &mut tx) {
+                    Other::Handled | Other::RejectPermitted => {}
+                    Other::Unknown => self.scj(packet, &repr, outbox),
+                    Other::RejectCatastrophic => self.rxj_minus(now, outbox),
+                }
+            }
+        }
+    }
+
+    /// Receive-Configure-Request: build the reply, then act on RCR+ / RCR-.
+    fn rcr(&mut self, now: Instant, request: &Repr, outbox: &mut Outbox) {
+        match self.state {
+            State::Closed => {
+                self.sta(request.identifier, outbox);
+                return;
+            }
+            State::Closing | State::Stopping => return,
+            _ => {}
+        }
+        if Options::validate(request.data).is_err() {
+            // A request we cannot even split into options: discard it (pppd "bad packet").
+            log::debug!("{}: discarding malformed Configure-Request", P::NAME);
+            return;
+        }
+        if self.state == State::Opened {
+            self.tld();
+            self.scr(now, outbox);
+        } else if self.state == State::Stopped {
+            self.irc_configure();
+            self.scr(now, outbox);
+        }
+        let good = self.reply_to_request(request, outbox);
+        match (self.state, good) {
+            (State::AckRcvd, true) => {
+                self.state = State::Opened;
+                self.tlu(now, outbox);
+            }
+            (_, true) => self.state = State::AckSent,
+            (State::AckRcvd, false) => {}
+            (_, false) => self.state = State::ReqSent,
+        }
+    }
+
+    /// Send Configure-Ack/-Nak/-Reject for the peer's request; true when it was an Ack.
+    fn reply_to_request(&mut self, request: &Repr, outbox: &mut Outbox) -> bool {
+        let reject_if_disagree = self.naks_sent >= MAX_FAILURE;
+        let mut rejects = [0u8; MAX_CONTROL_FRAME];
+        let mut naks = [0u8; MAX_CONTROL_FRAME];
+        let mut rejects = OptionWriter::new(&mut rejects[..MAX_CONTROL_FRAME - HEADER_LEN]);
+        let mut naks = OptionWriter::new(&mut naks[..MAX_CONTROL_FRAME - HEADER_LEN]);
+        let mut any_reject = false;
+        let mut any_nak = false;
+        self.protocol.peer_request_start();
+        for (ty, value) in Options::new(request.data).flatten() {
+            match self.protocol.peer_option(ty, value, reject_if_disagree) {
+                Verdict::Ack => {}
+                Verdict::Nak(suggested) => {
+                    any_nak = true;
+                    let _ = naks.push(ty, &suggested);
+                }
+                Verdict::Reject => {
+                    any_reject = true;
+                    let _ = rejects.push(ty, value);
+                }
+            }
+        }
+        if !any_reject {
+            let before = naks.len();
+            self.protocol.peer_hints(&mut naks, reject_if_disagree);
+            any_nak |= naks.len() > before;
+        }
+        let (reply_code, data) = if any_reject {
+            (code::CONFIGURE_REJECT, rejects.written())
+        } else if any_nak {
+            (code::CONFIGURE_NAK, naks.written())
+        } else {
+            (code::CONFIGURE_ACK, request.data)
+        };
+        if reply_code == code::CONFIGURE_NAK {
+            self.naks_sent = self.naks_sent.saturating_add(1);
+        } else if reply_code == code::CONFIGURE_ACK {
+            self.naks_sent = 0;
+        }
+        let reply = Repr {
+            code: reply_code,
+            identifier: request.identifier,
+            data,
+        };
+        outbox.push_with(P::PROTOCOL, |buf| reply.emit(buf).ok());
+        reply_code == code::CONFIGURE_ACK
+    }
+
+    fn rca(&mut self, now: Instant, ack: &Repr, outbox: &mut Outbox) {
+        match self.state {
+            State::Closed | State::Stopped => return self.sta(ack.identifier, outbox),
+            State::Closing | State::Stopping => return,
+            _ => {}
+        }
+        // RFC 1661 §5.2: the Identifier must match and the options must be exactly ours.
+        if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
+            log::debug!("{}: discarding Configure-Ack that does not match", P::NAME);
+            return;
+        }
+        self.protocol.own_options_acked(ack.data);
+        match self.state {
+            State::ReqSent => {
+                self.irc_configure();
+                self.state = State::AckRcvd;
+            }
+            State::AckRcvd => {
+                // Crossed connection.
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            State::AckSent => {
+                self.irc_configure();
+                self.state = State::Opened;
+                self.tlu(now, outbox);
+            }
+            State::Opened => {
+                self.tld();
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            _ => {}
+        }
+    }
+
+    fn rcn(&mut self, now: Instant, reply: &Repr, outbox: &mut Outbox) {
+        match self.state {
+            State::Closed | State::Stopped => return self.sta(reply.identifier, outbox),
+            State::Closing | State::Stopping => return,
+            _ => {}
+        }
+        if reply.identifier != self.request_id {
+            log::debug!("{}: discarding Configure-Nak/Reject with wrong id", P::NAME);
+            return;
+        }
+        let rejected = reply.code == code::CONFIGURE_REJECT;
+        if Options::validate(reply.data).is_err() {
+            return;
+        }
+        // A Reject may only list options we sent (RFC 1661 §5.4).
+        if rejected
+            && !Options::new(reply.data)
+                .flatten()
+                .all(|(ty, _)| self.sent_option(ty))
+        {
+            log::debug!(
+                "{}: discarding Configure-Reject of options we did not send",
+                P::NAME
+            );
+            return;
+        }
+        let mut failure = None;
+        for (ty, value) in Options::new(reply.data).flatten() {
+            if let Err(reason) = self.protocol.own_option_nacked(ty, value, rejected) {
+                failure = Some(reason);
+            }
+        }
+        if let Some(reason) = failure {
+            log::warn!("{}: {}", P::NAME, reason);
+            self.close(now, reason, outbox);
+            return;
+        }
+        match self.state {
+            State::ReqSent => {
+                self.irc_configure();
+                self.scr(now, outbox);
+            }
+            State::AckRcvd => {
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            State::AckSent => {
+                self.irc_configure();
+                self.scr(now, outbox);
+            }
+            State::Opened => {
+                self.tld();
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            _ => {}
+        }
+    }
+
+    fn sent_option(&self, ty: u8) -> bool {
+        Options::new(&self.request[..self.request_len])
+            .flatten()
+            .any(|(t, _)| t == ty)
+    }
+
+    fn rtr(&mut self, now: Instant, request: &Repr, outbox: &mut Outbox) {
+        match self.state {
+            State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.sta(request.identifier, outbox);
+                self.state = State::ReqSent;
+            }
+            State::Opened => {
+                log::info!("{} terminated by peer", P::NAME);
+                self.tld();
+                // zrc: one restart interval for the peer to see our Ack, then Stopped.
+                self.restart_count = 0;
+                self.restart_at = Some(now + RESTART_INTERVAL);
+                self.sta(request.identifier, outbox);
+                self.state = State::Stopping;
+            }
+            _ => self.sta(request.identifier, outbox),
+        }
+    }
+
+    fn rta(&mut self, now: Instant, outbox: &mut Outbox) {
+        match self.state {
+            State::Closing => {
+                self.restart_at = None;
+                self.tlf();
+                self.state = State::Closed;
+            }
+            State::Stopping => {
+                self.restart_at = None;
+                self.tlf();
+                self.state = State::Stopped;
+            }
+            State::AckRcvd => self.state = State::ReqSent,
+            State::Opened => {
+                self.tld();
+                self.scr(now, outbox);
+                self.state = State::ReqSent;
+            }
+            _ => {}
+        }
+    }
+
+    /// LCP reported a Protocol-Reject of this protocol (RXJ- for this automaton).
+    pub fn protocol_rejected(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.rxj_minus(now, outbox);
+    }
+
+    /// RXJ-: the peer cannot do this protocol at all.
+    fn rxj_minus(&mut self, now: Instant, outbox: &mut Outbox) {
+        match self.state {
+            State::Closed | State::Closing => {
+                self.restart_at = None;
+                self.tlf();
+                self.state = State::Closed;
+            }
+            State::Stopped | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent => {
+                self.restart_at = None;
+                self.tlf();
+                self.state = State::Stopped;
+            }
+            State::Opened => {
+                self.tld();
+                self.restart_count = MAX_TERMINATE;
+                self.str(now, outbox);
+                self.state = State::Stopping;
+            }
+            State::Initial | State::Starting => {}
+        }
+    }
+
+    /// Send-Code-Reject: the rejected packet from its Code field on, truncated to fit.
+    fn scj(&mut self, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
+        log::debug!("{}: Code-Reject of unknown code {}", P::NAME, repr.code);
+        let rejected = &packet[..repr.buffer_len().min(packet.len())];
+        let id = self.next_id();
+        self.tx(outbox).send_data(code::CODE_REJECT, id, rejected);
+    }
+
+    fn next_id(&mut self) -> u8 {
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        id
+    }
+
+    fn irc_configure(&mut self) {
+        self.restart_count = MAX_CONFIGURE;
+    }
+
+    /// Send-Configure-Request (a retransmission keeps its Identifier, like pppd).
+    fn scr(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.send_request(now, false, outbox);
+    }
+
+    fn send_request(&mut self, now: Instant, retransmit: bool, outbox: &mut Outbox) {
+        let negotiating = matches!(self.state, State::ReqSent | State::AckRcvd | State::AckSent);
+        if !negotiating {
+            self.protocol.reset();
+            self.naks_sent = 0;
+        }
+        if !retransmit || self.request_len == 0 {
+            self.request_id = self.next_id();
+        }
+        let mut options = [0u8; MAX_OWN_OPTIONS];
+        let mut writer = OptionWriter::new(&mut options);
+        self.protocol.own_options(&mut writer);
+        let len = writer.len();
+        self.request[..len].copy_from_slice(&options[..len]);
+        self.request_len = len;
+        let id = self.request_id;
+        let request = &self.request[..len];
+        outbox.push_with(P::PROTOCOL, |buf| {
+            Repr {
+                code: code::CONFIGURE_REQUEST,
+                identifier: id,
+                data: request,
+            }
+            .emit(buf)
+            .ok()
+        });
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.restart_at = Some(now + RESTART_INTERVAL);
+    }
+
+    /// Send-Terminate-Request, carrying the close reason as pppd does.
+    fn str(&mut self, now: Instant, outbox: &mut Outbox) {
+        let reason = self.close_reason.unwrap_or("").as_bytes();
+        let id = self.next_id();
+        self.tx(outbox)
+            .send_data(code::TERMINATE_REQUEST, id, reason);
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.restart_at = Some(now + RESTART_INTERVAL);
+    }
+
+    fn sta(&mut self, identifier: u8, outbox: &mut Outbox) {
+        self.tx(outbox)
+            .send_data(code::TERMINATE_ACK, identifier, &[]);
+    }
+
+    fn tlu(&mut self, now: Instant, outbox: &mut Outbox) {
+        // Opened runs no restart timer.
+        self.restart_at = None;
+        let _ = self.events.push_back(FsmEvent::Up);
+        if let Err(reason) = self.protocol.this_layer_up(now) {
+            log::warn!("{}: {}", P::NAME, reason);
+            self.close(now, reason, outbox);
+        }
+    }
+
+    fn tld(&mut self) {
+        self.protocol.this_layer_down();
+        let _ = self.events.push_back(FsmEvent::Down);
+    }
+
+    fn tls(&mut self) {
+        let _ = self.events.push_back(FsmEvent::Started);
+    }
+
+    fn tlf(&mut self) {
+        let _ = self.events.push_back(FsmEvent::Finished);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A toy protocol: we ask for option 1 = 05 DC; the peer's option 1 must be 00 01
+    /// (else Nak), option 9 is always rejected, everything else acked.
+    #[derive(Default)]
+    struct Toy {
+        acked: bool,
+        nacks: u8,
+        last_reject_if_disagree: bool,
+    }
+
+    impl Protocol for Toy {
+        const PROTOCOL: u16 = 0x8021;
+        const NAME: &'static str = "TOY";
+        fn own_options(&mut self, writer: &mut OptionWriter) {
+            let _ = writer.push(1, &[0x05, 0xDC]);
+        }
+        fn own_options_acked(&mut self, _options: &[u8]) {
+            self.acked = true;
+        }
+        fn own_option_nacked(
+            &mut self,
+            _ty: u8,
+            _v: &[u8],
+            rejected: bool,
+        ) -> Result<(), &'static str> {
+            self.nacks += 1;
+            if rejected {
+                Err("option refused")
+            } else {
+                Ok(())
+            }
+        }
+        fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict {
+            self.last_reject_if_disagree = reject_if_disagree;
+            match ty {
+                1 if value == [0, 1] => Verdict::Ack,
+                1 if reject_if_disagree => Verdict::Reject,
+                1 => Verdict::nak(&[0, 1]),
+                9 => Verdict::Reject,
+                _ => Verdict::Ack,
+            }
+        }
+    }
+
+    fn t(ms: i64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn sent(outbox: &mut Outbox) -> (u8, u8, heapless::Vec<u8, 300>) {
+        let p = outbox.pop().expect("a packet");
+        assert_eq!(p.protocol, 0x8021);
+        let b = p.bytes();
+        let repr = Repr::parse(&Packet::new_checked(b).unwrap()).unwrap();
+        (
+            repr.code,
+            repr.identifier,
+            heapless::Vec::from_slice(repr.data).unwrap(),
+        )
+    }
+
+    fn packet(code: u8, id: u8, data: &[u8]) -> heapless::Vec<u8, 300> {
+        let mut buf = [0u8; 300];
+        let n = Repr {
+            code,
+            identifier: id,
+            data,
+        }
+        .emit(&mut buf)
+        .unwrap();
+        heapless::Vec::from_slice(&buf[..n]).unwrap()
+    }
+
+    fn started(outbox: &mut Outbox) -> (Fsm<Toy>, u8) {
+        let mut fsm = Fsm::new(Toy::default());
+        fsm.open(t(0), outbox);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Started));
+        fsm.up(t(0), outbox);
+        assert_eq!(fsm.state(), State::ReqSent);
+        let (c, id, data) = sent(outbox);
+        assert_eq!(
+            (c, &data[..]),
+            (code::CONFIGURE_REQUEST, &[1, 4, 0x05, 0xDC][..])
+        );
+        (fsm, id)
+    }
+
+    fn opened(outbox: &mut Outbox) -> Fsm<Toy> {
+        let (mut fsm, id) = started(outbox);
+        fsm.receive(
+            t(10),
+            &packet(code::CONFIGURE_ACK, id, &[1, 4, 0x05, 0xDC]),
+            outbox,
+        );
+        assert_eq!(fsm.state(), State::AckRcvd);
+        fsm.receive(
+            t(20),
+            &packet(code::CONFIGURE_REQUEST, 7, &[1, 4, 0, 1, 5, 2]),
+            outbox,
+        );
+        assert_eq!(
+            sent(outbox),
+            (
+                code::CONFIGURE_ACK,
+                7,
+                heapless::Vec::from_slice(&[1, 4, 0, 1, 5, 2]).unwrap()
+            )
+        );
+        assert_eq!(fsm.state(), State::Opened);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Up));
+        assert!(fsm.protocol().acked);
+        fsm
+    }
+
+    #[test]
+    fn opens_when_both_requests_are_acked() {
+        let mut outbox = Outbox::new();
+        let fsm = opened(&mut outbox);
+        assert_eq!(fsm.poll_at(), None, "no restart timer in Opened");
+    }
+
+    #[test]
+    fn opens_in_the_other_order() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, id) = started(&mut outbox);
+        fsm.receive(
+            t(5),
+            &packet(code::CONFIGURE_REQUEST, 3, &[1, 4, 0, 1]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::AckSent);
+        assert_eq!(sent(&mut outbox).0, code::CONFIGURE_ACK);
+        fsm.receive(
+            t(6),
+            &packet(code::CONFIGURE_ACK, id, &[1, 4, 0x05, 0xDC]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::Opened);
+    }
+
+    #[test]
+    fn discards_ack_with_wrong_id_or_options() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, id) = started(&mut outbox);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_ACK, id.wrapping_add(1), &[1, 4, 0x05, 0xDC]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::ReqSent);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_ACK, id, &[1, 4, 0x05, 0xDD]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::ReqSent);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_NAK, id.wrapping_add(1), &[1, 4, 0, 1]),
+            &mut outbox,
+        );
+        assert!(outbox.is_empty());
+        assert_eq!(fsm.protocol().nacks, 0);
+    }
+
+    #[test]
+    fn reject_takes_precedence_over_nak() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, _) = started(&mut outbox);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_REQUEST, 4, &[1, 4, 9, 9, 9, 3, 7]),
+            &mut outbox,
+        );
+        assert_eq!(
+            sent(&mut outbox),
+            (
+                code::CONFIGURE_REJECT,
+                4,
+                heapless::Vec::from_slice(&[9, 3, 7]).unwrap()
+            )
+        );
+        fsm.receive(
+            t(2),
+            &packet(code::CONFIGURE_REQUEST, 5, &[1, 4, 9, 9]),
+            &mut outbox,
+        );
+        assert_eq!(
+            sent(&mut outbox),
+            (
+                code::CONFIGURE_NAK,
+                5,
+                heapless::Vec::from_slice(&[1, 4, 0, 1]).unwrap()
+            )
+        );
+        assert_eq!(fsm.state(), State::ReqSent);
+    }
+
+    #[test]
+    fn naks_turn_into_rejects_after_max_failure() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, _) = started(&mut outbox);
+        for i in 0..MAX_FAILURE {
+            fsm.receive(
+                t(1),
+                &packet(code::CONFIGURE_REQUEST, i, &[1, 4, 9, 9]),
+                &mut outbox,
+            );
+            assert_eq!(sent(&mut outbox).0, code::CONFIGURE_NAK);
+        }
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_REQUEST, 99, &[1, 4, 9, 9]),
+            &mut outbox,
+        );
+        assert_eq!(sent(&mut outbox).0, code::CONFIGURE_REJECT);
+        assert!(fsm.protocol().last_reject_if_disagree);
+    }
+
+    #[test]
+    fn nak_of_our_option_sends_a_new_request() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, id) = started(&mut outbox);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_NAK, id, &[1, 4, 1, 1]),
+            &mut outbox,
+        );
+        let (c, new_id, _) = sent(&mut outbox);
+        assert_eq!(c, code::CONFIGURE_REQUEST);
+        assert_ne!(new_id, id);
+        assert_eq!(fsm.protocol().nacks, 1);
+    }
+
+    #[test]
+    fn reject_that_the_protocol_cannot_accept_closes() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, id) = started(&mut outbox);
+        // Rejecting an option we never sent is bogus and ignored.
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_REJECT, id, &[2, 2]),
+            &mut outbox,
+        );
+        assert!(outbox.is_empty());
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_REJECT, id, &[1, 4, 0x05, 0xDC]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::Closing);
+        assert_eq!(fsm.close_reason(), Some("option refused"));
+        let (c, _, data) = sent(&mut outbox);
+        assert_eq!(
+            (c, &data[..]),
+            (code::TERMINATE_REQUEST, &b"option refused"[..])
+        );
+    }
+
+    #[test]
+    fn retransmits_with_the_same_id_then_gives_up() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, id) = started(&mut outbox);
+        for n in 1..u32::from(MAX_CONFIGURE) {
+            let now = fsm.poll_at().unwrap();
+            assert_eq!(now, t(0) + RESTART_INTERVAL * n);
+            fsm.handle_timeout(now, &mut outbox);
+            let (c, again, _) = sent(&mut outbox);
+            assert_eq!((c, again), (code::CONFIGURE_REQUEST, id));
+        }
+        let now = fsm.poll_at().unwrap();
+        fsm.handle_timeout(now, &mut outbox);
+        assert!(outbox.is_empty());
+        assert_eq!(fsm.state(), State::Stopped);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Finished));
+        assert_eq!(fsm.poll_at(), None);
+    }
+
+    #[test]
+    fn peer_terminate_in_opened() {
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        fsm.receive(
+            t(100),
+            &packet(code::TERMINATE_REQUEST, 42, b"bye"),
+            &mut outbox,
+        );
+        assert_eq!(
+            sent(&mut outbox),
+            (code::TERMINATE_ACK, 42, heapless::Vec::new())
+        );
+        assert_eq!(fsm.state(), State::Stopping);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Down));
+        let at = fsm.poll_at().unwrap();
+        assert_eq!(at, t(100) + RESTART_INTERVAL);
+        fsm.handle_timeout(at, &mut outbox);
+        assert!(outbox.is_empty(), "zrc: no Terminate-Request of our own");
+        assert_eq!(fsm.state(), State::Stopped);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Finished));
+    }
+
+    #[test]
+    fn close_sends_max_terminate_requests() {
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        fsm.close(t(0), "admin", &mut outbox);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Down));
+        assert_eq!(sent(&mut outbox).0, code::TERMINATE_REQUEST);
+        let at = fsm.poll_at().unwrap();
+        fsm.handle_timeout(at, &mut outbox);
+        assert_eq!(sent(&mut outbox).0, code::TERMINATE_REQUEST);
+        let at = fsm.poll_at().unwrap();
+        fsm.handle_timeout(at, &mut outbox);
+        assert!(outbox.is_empty());
+        assert_eq!(fsm.state(), State::Closed);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Finished));
+    }
+
+    #[test]
+    fn terminate_ack_finishes_closing() {
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        fsm.close(t(0), "admin", &mut outbox);
+        let (_, id, _) = sent(&mut outbox);
+        fsm.receive(t(1), &packet(code::TERMINATE_ACK, id, &[]), &mut outbox);
+        assert_eq!(fsm.state(), State::Closed);
+        // In Closed a Configure-Request gets a Terminate-Ack.
+        fsm.receive(t(2), &packet(code::CONFIGURE_REQUEST, 8, &[]), &mut outbox);
+        assert_eq!(
+            sent(&mut outbox),
+            (code::TERMINATE_ACK, 8, heapless::Vec::new())
+        );
+    }
+
+    #[test]
+    fn unknown_code_is_code_rejected() {
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        let p = packet(77, 5, &[1, 2, 3]);
+        fsm.receive(t(1), &p, &mut outbox);
+        let (c, _, data) = sent(&mut outbox);
+        assert_eq!((c, &data[..]), (code::CODE_REJECT, &p[..]));
+        assert_eq!(fsm.state(), State::Opened);
+    }
+
+    #[test]
+    fn code_reject_of_configure_request_is_catastrophic() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, _) = started(&mut outbox);
+        fsm.receive(
+            t(1),
+            &packet(code::CODE_REJECT, 1, &[1, 1, 0, 4]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.state(), State::Stopped);
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Finished));
+    }
+
+    #[test]
+    fn renegotiation_in_opened() {
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_REQUEST, 9, &[1, 4, 0, 1]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.poll_event(), Some(FsmEvent::Down));
+        assert_eq!(sent(&mut outbox).0, code::CONFIGURE_REQUEST);
+        assert_eq!(sent(&mut outbox).0, code::CONFIGURE_ACK);
+        assert_eq!(fsm.state(), State::AckSent);
+    }
+
+    #[test]
+    fn random_packets_never_panic() {
+        use crate::rand::{Random, XorShift};
+        let mut rng = XorShift(0x5eed_0003);
+        let mut outbox = Outbox::new();
+        let mut fsm = opened(&mut outbox);
+        let mut buf = [0u8; 40];
+        for i in 0..20_000i64 {
+            let len = (rng.next_u32() % 41) as usize;
+            rng.fill_bytes(&mut buf[..len]);
+            if len >= 4 {
+                buf[0] %= 9;
+                buf[2] = 0;
+                buf[3] = (rng.next_u32() % 45) as u8;
+            }
+            fsm.receive(t(i), &buf[..len], &mut outbox);
+            if let Some(at) = fsm.poll_at() {
+                fsm.handle_timeout(at, &mut outbox);
+            }
+            if fsm.state() == State::Stopped || fsm.state() == State::Closed {
+                fsm.open(t(i), &mut outbox);
+                fsm.down();
+                fsm.up(t(i), &mut outbox);
+            }
+            outbox.clear();
+            while fsm.poll_event().is_some() {}
+        }
+    }
+}

@@ -1,1 +1,1183 @@
-//! (to be written)
+//! One PPP link, server side: the phases of RFC 1661 §3 in the order pppd runs them for
+//! pptpd. Establish (LCP) → Authenticate (MS-CHAPv2) → Network (CCP first; when MPPE is
+//! required IPCP opens only after CCP, RFC 3078 §9 / pppd `start_networks`) → Running, and
+//! Terminate. Frames in and out are GRE payloads; IPv4 is encrypted with MPPE once it is up.
+
+use core::net::Ipv4Addr;
+
+use heapless::{Deque, String};
+use smoltcp::time::{Duration, Instant};
+
+use super::auth::{AuthStatus, ChapAuthenticator};
+use super::ccp::{Ccp, MPPE_REQUIRED_FAILED};
+use super::fsm::{Fsm, FsmEvent, State};
+use super::ipcp::Ipcp;
+use super::lcp::Lcp;
+use super::Outbox;
+use crate::crypto::mppe::{DecryptError, Decrypter, Encrypter, StartKeys};
+use crate::rand::Random;
+use crate::settings::{AddressRule, PppSettings, Secrets, MAX_NAME_LEN};
+use crate::wire::mppe;
+use crate::wire::ppp::{self, protocol};
+
+/// What the link needs from its session for one call.
+pub struct LinkEnv<'a> {
+    pub secrets: &'a mut dyn Secrets,
+    pub rng: &'a mut dyn Random,
+    /// The client's public address (for chap-secrets' address column and logs).
+    pub peer: Ipv4Addr,
+}
+
+/// What happened on the link, for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The peer logged in; the session must pick its address and call
+    /// [`Link::set_peer_address`] (or [`Link::close`] when none is available).
+    Authenticated { address: AddressRule },
+    /// Wrong password, unknown user or no answer: the link is terminating.
+    AuthFailed,
+    /// IPCP is up (and MPPE when required): IPv4 passes both ways.
+    Up,
+    /// The link is finished ([`Link::is_dead`]).
+    Down,
+}
+
+/// Why [`Link::send_ip`] did not frame a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The link is not Running (or MPPE is required and not up).
+    NotRunning,
+    /// `out` is too small for the framed packet.
+    BufferTooSmall,
+}
+
+/// PPP header (FF 03 + 2-byte protocol) we put on every frame we send.
+const FRAME_HEADER_LEN: usize = 4;
+/// PPP header + MPPE header + the encrypted inner protocol: MPPE's per-packet overhead.
+pub const MPPE_OVERHEAD: usize = FRAME_HEADER_LEN + mppe::HEADER_LEN + 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not opened yet, or finished.
+    Dead,
+    Establish,
+    Authenticate,
+    Network,
+    Running,
+    Terminate,
+}
+
+/// One PPP link. See the module documentation.
+pub struct Link {
+    settings: PppSettings,
+    phase: Phase,
+    lcp: Fsm<Lcp>,
+    auth: ChapAuthenticator,
+    ccp: Fsm<Ccp>,
+    ipcp: Fsm<Ipcp>,
+    outbox: Outbox,
+    events: Deque<LinkEvent, 8>,
+    user: String<MAX_NAME_LEN>,
+    keys: Option<StartKeys>,
+    encrypter: Option<Encrypter>,
+    decrypter: Option<Decrypter>,
+    /// CCP runs on this link (MPPE allowed and keys available).
+    ccp_running: bool,
+    /// The session gave the address; IPCP may open once CCP allows.
+    ipcp_opened: bool,
+    peer_address: Option<Ipv4Addr>,
+    /// Idle timer: when the link was last seen carrying IP, and whether IP was sent since.
+    last_traffic: Instant,
+    sent_traffic: bool,
+    opened: bool,
+    finished: bool,
+}
+
+impl Link {
+    pub fn new(settings: &PppSettings, local: Ipv4Addr) -> Link {
+        Link {
+            settings: settings.clone(),
+            phase: Phase::Dead,
+            lcp: Fsm::new(Lcp::new(settings, 0)),
+            auth: ChapAuthenticator::new(),
+            ccp: Fsm::new(Ccp::new(settings.mppe)),
+            ipcp: Fsm::new(Ipcp::new(settings, local)),
+            outbox: Outbox::new(),
+            events: Deque::new(),
+            user: String::new(),
+            keys: None,
+            encrypter: None,
+            decrypter: None,
+            ccp_running: false,
+            ipcp_opened: false,
+            peer_address: None,
+            last_traffic: Instant::ZERO,
+            sent_traffic: false,
+            opened: false,
+            finished: false,
+        }
+    }
+
+    /// The lower layer (the PPTP call) is up: start LCP.
+    pub fn open(&mut self, now: Instant, env: &mut LinkEnv) {
+        if self.opened {
+            return;
+        }
+        self.opened = true;
+        self.phase = Phase::Establish;
+        self.last_traffic = now;
+        self.lcp.protocol_mut().reseed(env.rng);
+        self.lcp.open(now, &mut self.outbox);
+        self.lcp.up(now, &mut self.outbox);
+        self.process(now, env);
+    }
+
+    /// A PPP frame (a GRE payload) from the peer. Control packets are handled; an IPv4
+    /// packet is decrypted in place and returned as a subslice of `frame`.
+    pub fn receive<'f>(
+        &mut self,
+        now: Instant,
+        frame: &'f mut [u8],
+        env: &mut LinkEnv,
+    ) -> Option<&'f [u8]> {
+        let (proto, offset) = ppp::parse(frame).ok()?;
+        let mut delivered = None;
+        match (proto, self.phase) {
+            (_, Phase::Dead) => {}
+            (protocol::LCP, _) => self.lcp.receive(now, &frame[offset..], &mut self.outbox),
+            // RFC 1661 §3.4: nothing but LCP before LCP is Opened.
+            (_, Phase::Establish) => {}
+            (protocol::CHAP, _) if self.settings.auth.require_auth => {
+                let status = self.auth.receive(
+                    now,
+                    &frame[offset..],
+                    env.secrets,
+                    env.peer,
+                    self.settings.name.as_bytes(),
+                    &mut self.outbox,
+                );
+                self.auth_status(now, status, env);
+            }
+            // Authentication we never offer, and callback control: tell the peer.
+            (protocol::PAP | protocol::EAP | protocol::CBCP, Phase::Authenticate) => self
+                .lcp
+                .send_protocol_reject(proto, &frame[offset..], &mut self.outbox),
+            // pppd: "toss all packets except LCP, LQR and authentication packets".
+            (_, Phase::Authenticate) => {}
+            (protocol::CCP, _) if self.ccp_running => {
+                self.ccp.receive(now, &frame[offset..], &mut self.outbox)
+            }
+            (protocol::IPCP, Phase::Network | Phase::Running) => {
+                self.ipcp.receive(now, &frame[offset..], &mut self.outbox)
+            }
+            (protocol::IPV4, Phase::Running) if self.plain_ip_allowed() => {
+                delivered = Some((offset, frame.len()));
+            }
+            // Unencrypted IP after MPPE is up, or before Running: drop.
+            (protocol::IPV4, _) => {}
+            (protocol::COMPRESSED, Phase::Running | Phase::Network) => {
+                delivered = self
+                    .decrypt(&mut frame[offset..])
+                    .map(|(a, b)| (a + offset, b + offset));
+            }
+            (protocol::COMPRESSED, _) => {}
+            (_, Phase::Network | Phase::Running) => {
+                log::debug!("Protocol-Reject for unsupported protocol 0x{:04x}", proto);
+                self.lcp
+                    .send_protocol_reject(proto, &frame[offset..], &mut self.outbox)
+            }
+            (_, Phase::Terminate) => {}
+        }
+        self.process(now, env);
+        let (start, end) = delivered?;
+        if self.phase != Phase::Running {
+            return None;
+        }
+        self.last_traffic = now;
+        let frame: &'f [u8] = frame;
+        frame.get(start..end)
+    }
+
+    /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
+    /// the inner IPv4 packet within `data`.
+    fn decrypt(&mut self, data: &mut [u8]) -> Option<(usize, usize)> {
+        let decrypter = self.decrypter.as_mut()?;
+        let header = mppe::Header::parse(data).ok()?;
+        let body = data.get_mut(mppe::HEADER_LEN..)?;
+        match decrypter.decrypt(header, body) {
+            Ok(()) => {}
+            Err(DecryptError::NeedReset) => {
+                self.ccp.send_reset_request(&mut self.outbox);
+                return None;
+            }
+            Err(e) => {
+                log::debug!("MPPE: dropping packet ({:?})", e);
+                return None;
+            }
+        }
+        // The inner protocol may be PFC-compressed (RFC 3078 §3.1, Linux `mppe_decompress`).
+        let (inner, len) = match *body.first()? {
+            b if b & 1 == 1 => (u16::from(b), 1),
+            b => (u16::from_be_bytes([b, *body.get(1)?]), 2),
+        };
+        if inner != protocol::IPV4 {
+            log::debug!("MPPE: dropping inner protocol 0x{:04x}", inner);
+            return None;
+        }
+        let start = mppe::HEADER_LEN + len;
+        Some((start, data.len()))
+    }
+
+    /// Whether IPv4 may travel unencrypted: only when MPPE is neither up nor required.
+    fn plain_ip_allowed(&self) -> bool {
+        self.encrypter.is_none() && !self.settings.mppe.required
+    }
+
+    /// Next PPP frame (header + control packet) to send, written into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.start_ipcp_if_ready(now);
+        while let Some(packet) = self.outbox.pop() {
+            let Ok(header) = ppp::emit_header(buf, packet.protocol, false, false) else {
+                continue;
+            };
+            let bytes = packet.bytes();
+            let Some(end) = header.checked_add(bytes.len()).filter(|&e| e <= buf.len()) else {
+                continue;
+            };
+            buf[header..end].copy_from_slice(bytes);
+            return Some(end);
+        }
+        None
+    }
+
+    /// Frame (and encrypt) an IPv4 packet for the peer into `out`; Err unless Running.
+    pub fn send_ip(&mut self, ip: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        if self.phase != Phase::Running {
+            return Err(SendError::NotRunning);
+        }
+        let header_len = ppp::header_len(protocol::IPV4, false, false);
+        if let Some(encrypter) = self.encrypter.as_mut() {
+            let total = MPPE_OVERHEAD
+                .checked_add(ip.len())
+                .ok_or(SendError::BufferTooSmall)?;
+            let out = out.get_mut(..total).ok_or(SendError::BufferTooSmall)?;
+            let _ = ppp::emit_header(out, protocol::COMPRESSED, false, false);
+            let plain = &mut out[header_len + mppe::HEADER_LEN..];
+            plain[..2].copy_from_slice(&protocol::IPV4.to_be_bytes());
+            plain[2..].copy_from_slice(ip);
+            let header = encrypter.encrypt(plain);
+            out[header_len..header_len + mppe::HEADER_LEN].copy_from_slice(&header.to_bytes());
+            self.sent_traffic = true;
+            Ok(total)
+        } else if self.plain_ip_allowed() {
+            let total = header_len
+                .checked_add(ip.len())
+                .ok_or(SendError::BufferTooSmall)?;
+            let out = out.get_mut(..total).ok_or(SendError::BufferTooSmall)?;
+            let _ = ppp::emit_header(out, protocol::IPV4, false, false);
+            out[header_len..].copy_from_slice(ip);
+            self.sent_traffic = true;
+            Ok(total)
+        } else {
+            Err(SendError::NotRunning)
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// The client's address (after [`LinkEvent::Authenticated`]); IPCP starts with it.
+    pub fn set_peer_address(&mut self, addr: Ipv4Addr) {
+        self.peer_address = Some(addr);
+        self.ipcp.protocol_mut().set_peer_address(addr);
+    }
+
+    /// When [`Link::handle_timeout`] (or [`Link::poll_transmit`]) wants to be called; a time
+    /// in the past (`Instant::ZERO`) means "now" (IPCP can start after `set_peer_address`).
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.ipcp_ready() {
+            return Some(Instant::ZERO);
+        }
+        let mut at = [
+            self.lcp.poll_at(),
+            self.ccp.poll_at(),
+            self.ipcp.poll_at(),
+            (self.phase == Phase::Authenticate)
+                .then(|| self.auth.poll_at())
+                .flatten(),
+            self.idle_deadline(),
+        ]
+        .into_iter()
+        .flatten();
+        let first = at.next()?;
+        Some(at.fold(first, Instant::min))
+    }
+
+    /// IP traffic went to the peer at `now` (callers that know the time): the `idle` timer
+    /// restarts from here rather than from the next deadline check.
+    pub fn note_sent(&mut self, now: Instant) {
+        if self.phase == Phase::Running {
+            self.last_traffic = now;
+            self.sent_traffic = false;
+        }
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        (self.phase == Phase::Running && self.settings.idle > 0)
+            .then(|| self.last_traffic + Duration::from_secs(u64::from(self.settings.idle)))
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.lcp.handle_timeout(now, &mut self.outbox);
+        if self.phase == Phase::Authenticate {
+            let status = self.auth.handle_timeout(now, &mut self.outbox);
+            self.auth_status(now, status, env);
+        }
+        self.ccp.handle_timeout(now, &mut self.outbox);
+        self.ipcp.handle_timeout(now, &mut self.outbox);
+        if self.idle_deadline().is_some_and(|at| now >= at) {
+            if core::mem::take(&mut self.sent_traffic) {
+                self.last_traffic = now;
+            } else {
+                log::info!(
+                    "Terminating connection due to lack of activity ({} s).",
+                    self.settings.idle
+                );
+                self.close(now, "Link inactive");
+            }
+        }
+        self.process(now, env);
+    }
+
+    /// Terminate the link: LCP Terminate-Request carrying `reason`.
+    pub fn close(&mut self, now: Instant, reason: &'static str) {
+        if self.finished {
+            return;
+        }
+        if !self.opened {
+            self.finish();
+            return;
+        }
+        log::info!("Closing link: {}", reason);
+        self.lcp.close(now, reason, &mut self.outbox);
+        if self.phase != Phase::Dead {
+            self.phase = Phase::Terminate;
+        }
+        self.drain_lcp(now, None);
+    }
+
+    /// The link has finished (LCP Terminate-Ack received or Max-Terminate exhausted).
+    pub fn is_dead(&self) -> bool {
+        self.finished
+    }
+
+    /// IPv4 passes (IPCP up, and MPPE when required).
+    pub fn is_running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    /// The authenticated user name ("" before authentication).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn peer_address(&self) -> Option<Ipv4Addr> {
+        self.peer_address
+    }
+
+    /// Why the link was closed by us, if it was (e.g. "Authentication failed").
+    pub fn close_reason(&self) -> Option<&'static str> {
+        self.lcp.close_reason()
+    }
+
+    fn auth_status(&mut self, now: Instant, status: AuthStatus, env: &mut LinkEnv) {
+        match status {
+            AuthStatus::Pending => {}
+            AuthStatus::Succeeded(info) => {
+                if self.phase != Phase::Authenticate {
+                    return;
+                }
+                self.user = info.user;
+                self.keys = Some(info.keys);
+                let _ = self.events.push_back(LinkEvent::Authenticated {
+                    address: info.address,
+                });
+                self.start_network(now, env);
+            }
+            AuthStatus::Failed => {
+                if self.phase != Phase::Authenticate {
+                    return;
+                }
+                log::warn!("MS-CHAP-V2 peer authentication failed for {}", self.user);
+                let _ = self.events.push_back(LinkEvent::AuthFailed);
+                self.close(now, "Authentication failed");
+            }
+        }
+    }
+
+    /// Network phase: CCP first (when MPPE is possible), IPCP in Closed until allowed.
+    fn start_network(&mut self, now: Instant, _env: &mut LinkEnv) {
+        self.phase = Phase::Network;
+        let mppe = self.settings.mppe;
+        let mppe_possible = mppe.allow_128 || mppe.allow_40 || mppe.allow_56;
+        if mppe.required && (self.keys.is_none() || !mppe_possible) {
+            log::warn!("MPPE required, but keys are not available");
+            self.close(now, MPPE_REQUIRED_FAILED);
+            return;
+        }
+        // IPCP Configure-Requests before IPCP opens get Terminate-Ack (Closed state).
+        self.ipcp.up(now, &mut self.outbox);
+        if mppe_possible && self.keys.is_some() {
+            self.ccp_running = true;
+            self.ccp.open(now, &mut self.outbox);
+            self.ccp.up(now, &mut self.outbox);
+        }
+        self.start_ipcp_if_ready(now);
+    }
+
+    fn ipcp_ready(&self) -> bool {
+        !self.ipcp_opened
+            && self.peer_address.is_some()
+            && matches!(self.phase, Phase::Network)
+            && (!self.settings.mppe.required || self.encrypter.is_some())
+    }
+
+    fn start_ipcp_if_ready(&mut self, now: Instant) {
+        if self.ipcp_ready() {
+            self.ipcp_opened = true;
+            self.ipcp.open(now, &mut self.outbox);
+        }
+    }
+
+    /// Act on everything the protocol machines reported.
+    fn process(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.drain_lcp(now, Some(env));
+        while let Some(rejected) = self.lcp.protocol_mut().take_rejected_protocol() {
+            match rejected {
+                protocol::CCP if self.ccp_running => {
+                    self.ccp.protocol_rejected(now, &mut self.outbox)
+                }
+                protocol::IPCP => self.ipcp.protocol_rejected(now, &mut self.outbox),
+                _ => {}
+            }
+        }
+        while let Some(event) = self.ccp.poll_event() {
+            self.ccp_event(now, event);
+        }
+        // CCP gave up (peer rejected or Nak-looped MPPE): pppd closes LCP at once rather
+        // than waiting for CCP's own Terminate exchange.
+        if self.settings.mppe.required
+            && self.ccp.close_reason().is_some()
+            && !matches!(self.phase, Phase::Terminate | Phase::Dead)
+        {
+            log::warn!("{}", MPPE_REQUIRED_FAILED);
+            self.close(now, MPPE_REQUIRED_FAILED);
+        }
+        if self.ccp.protocol_mut().take_reset_request() {
+            if let Some(encrypter) = self.encrypter.as_mut() {
+                encrypter.flush();
+            }
+        }
+        self.start_ipcp_if_ready(now);
+        while let Some(event) = self.ipcp.poll_event() {
+            self.ipcp_event(now, event);
+        }
+        self.drain_lcp(now, None);
+    }
+
+    fn drain_lcp(&mut self, now: Instant, mut env: Option<&mut LinkEnv>) {
+        while let Some(event) = self.lcp.poll_event() {
+            match event {
+                FsmEvent::Up => {
+                    if self.phase != Phase::Establish {
+                        continue;
+                    }
+                    if self.settings.auth.require_auth {
+                        self.phase = Phase::Authenticate;
+                        if let Some(env) = env.as_deref_mut() {
+                            self.auth.start(
+                                now,
+                                env.rng,
+                                self.settings.name.as_bytes(),
+                                &mut self.outbox,
+                            );
+                        }
+                    } else if let Some(env) = env.as_deref_mut() {
+                        self.start_network(now, env);
+                    }
+                }
+                FsmEvent::Down => {
+                    // Everything above LCP goes down with it.
+                    self.ccp.down();
+                    self.ipcp.down();
+                    self.encrypter = None;
+                    self.decrypter = None;
+                    let renegotiating = self.phase != Phase::Terminate
+                        && !matches!(self.lcp.state(), State::Closing | State::Stopping);
+                    self.phase = Phase::Terminate;
+                    if renegotiating {
+                        // The peer restarted LCP mid-session. pppd would authenticate
+                        // again; PPTP clients do not do this, so end the call cleanly.
+                        log::warn!("LCP renegotiation requested by peer; closing");
+                        self.lcp.close(now, "LCP renegotiation", &mut self.outbox);
+                    }
+                }
+                FsmEvent::Started => {}
+                FsmEvent::Finished => self.finish(),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.phase = Phase::Dead;
+        self.encrypter = None;
+        self.decrypter = None;
+        self.keys = None;
+        log::info!("Connection terminated.");
+        let _ = self.events.push_back(LinkEvent::Down);
+    }
+
+    fn ccp_event(&mut self, now: Instant, event: FsmEvent) {
+        match event {
+            FsmEvent::Up => {
+                let Some(mppe) = self.ccp.protocol().negotiated() else {
+                    return;
+                };
+                let Some(keys) = self.keys.as_ref() else {
+                    self.close(now, MPPE_REQUIRED_FAILED);
+                    return;
+                };
+                self.encrypter = Some(Encrypter::new(&keys.send, mppe.key_length, mppe.stateless));
+                self.decrypter = Some(Decrypter::new(&keys.recv, mppe.key_length, mppe.stateless));
+                log::info!(
+                    "MPPE {}-bit {} compression enabled",
+                    mppe.key_bits(),
+                    if mppe.stateless {
+                        "stateless"
+                    } else {
+                        "stateful"
+                    }
+                );
+                // CCP renegotiated while IPCP stayed up: IP may pass again.
+                if self.phase == Phase::Network && self.ipcp.is_opened() {
+                    self.phase = Phase::Running;
+                }
+            }
+            FsmEvent::Down => {
+                self.encrypter = None;
+                self.decrypter = None;
+                if self.settings.mppe.required && self.phase == Phase::Running {
+                    // No IP until MPPE is back.
+                    self.phase = Phase::Network;
+                }
+            }
+            FsmEvent::Finished => {
+                if self.settings.mppe.required && self.phase != Phase::Terminate {
+                    log::warn!("{}", MPPE_REQUIRED_FAILED);
+                    self.close(now, MPPE_REQUIRED_FAILED);
+                }
+            }
+            FsmEvent::Started => {}
+        }
+    }
+
+    fn ipcp_event(&mut self, now: Instant, event: FsmEvent) {
+        match event {
+            FsmEvent::Up => {
+                let ipcp = self.ipcp.protocol();
+                log::info!("local  IP address {}", ipcp.local_address());
+                if let Some(remote) = ipcp.peer_address() {
+                    log::info!("remote IP address {}", remote);
+                }
+                if self.phase == Phase::Network {
+                    self.phase = Phase::Running;
+                    self.last_traffic = now;
+                    let _ = self.events.push_back(LinkEvent::Up);
+                }
+            }
+            FsmEvent::Down => {
+                if self.phase == Phase::Running {
+                    self.phase = Phase::Network;
+                }
+            }
+            FsmEvent::Finished => {
+                if self.phase != Phase::Terminate && self.phase != Phase::Dead {
+                    log::info!("No network protocols running");
+                    self.close(now, "No network protocols running");
+                }
+            }
+            FsmEvent::Started => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::mppe::KeyLength;
+    use crate::crypto::mschapv2::{generate_nt_response, nt_password_hash};
+    use crate::rand::XorShift;
+    use crate::settings::Secret;
+    use crate::wire::chap::{self, MsChapV2Response};
+    use crate::wire::cp::{code, Repr};
+    use std::vec::Vec;
+
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 234);
+    const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+    struct OneUser;
+
+    impl Secrets for OneUser {
+        fn lookup(&mut self, client: &[u8], server: &[u8], _peer: Ipv4Addr) -> Option<Secret> {
+            (client == b"alice" && server == b"pptpd").then(|| Secret {
+                password: heapless::Vec::from_slice(b"clientPass").unwrap(),
+                address: AddressRule::Pool,
+            })
+        }
+    }
+
+    fn t(ms: i64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Every frame the link has to send, as (protocol, packet from the Code field on).
+    fn drain(link: &mut Link, now: Instant) -> Vec<(u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1600];
+        while let Some(n) = link.poll_transmit(now, &mut buf) {
+            assert_eq!(&buf[..2], &[0xFF, 0x03], "we never compress the header");
+            let (proto, offset) = ppp::parse(&buf[..n]).unwrap();
+            out.push((proto, buf[offset..n].to_vec()));
+        }
+        out
+    }
+
+    fn frame(proto: u16, packet: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xFF, 0x03];
+        f.extend_from_slice(&proto.to_be_bytes());
+        f.extend_from_slice(packet);
+        f
+    }
+
+    fn cp(code: u8, id: u8, data: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; 300];
+        let n = Repr {
+            code,
+            identifier: id,
+            data,
+        }
+        .emit(&mut buf)
+        .unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// The scripted client: its secrets, keys and ciphers.
+    struct Client {
+        password: &'static [u8],
+        keys: Option<StartKeys>,
+        encrypter: Option<Encrypter>,
+        decrypter: Option<Decrypter>,
+    }
+
+    struct Harness {
+        link: Link,
+        secrets: OneUser,
+        rng: XorShift,
+        client: Client,
+        now: Instant,
+        /// Frames taken from the link but not looked at yet.
+        pending: Vec<(u16, Vec<u8>)>,
+    }
+
+    impl Harness {
+        fn new(settings: PppSettings, password: &'static [u8]) -> Harness {
+            Harness {
+                link: Link::new(&settings, LOCAL),
+                secrets: OneUser,
+                rng: XorShift(0x1234),
+                client: Client {
+                    password,
+                    keys: None,
+                    encrypter: None,
+                    decrypter: None,
+                },
+                now: t(0),
+                pending: Vec::new(),
+            }
+        }
+
+        fn send(&mut self, proto: u16, packet: &[u8]) -> Option<Vec<u8>> {
+            let mut f = frame(proto, packet);
+            let mut env = LinkEnv {
+                secrets: &mut self.secrets,
+                rng: &mut self.rng,
+                peer: PEER,
+            };
+            self.now += Duration::from_millis(10);
+            self.link
+                .receive(self.now, &mut f, &mut env)
+                .map(|ip| ip.to_vec())
+        }
+
+        fn drain(&mut self) -> Vec<(u16, Vec<u8>)> {
+            let mut frames = core::mem::take(&mut self.pending);
+            frames.extend(drain(&mut self.link, self.now));
+            frames
+        }
+
+        fn expect_one(&mut self, proto: u16, code: u8) -> Vec<u8> {
+            let frames = self.drain();
+            assert_eq!(frames.len(), 1, "{frames:02x?}");
+            let (p, packet) = frames.into_iter().next().unwrap();
+            assert_eq!((p, packet[0]), (proto, code), "{packet:02x?}");
+            packet
+        }
+
+        fn timeout(&mut self, at: Instant) {
+            self.now = at;
+            let mut env = LinkEnv {
+                secrets: &mut self.secrets,
+                rng: &mut self.rng,
+                peer: PEER,
+            };
+            self.link.handle_timeout(at, &mut env);
+        }
+
+        /// LCP up both ways; returns the CHAP Challenge.
+        fn establish(&mut self) -> Vec<u8> {
+            let mut env = LinkEnv {
+                secrets: &mut self.secrets,
+                rng: &mut self.rng,
+                peer: PEER,
+            };
+            self.link.open(self.now, &mut env);
+            let request = self.expect_one(protocol::LCP, code::CONFIGURE_REQUEST);
+            // MRU 1400 (the default `mru`), MS-CHAPv2, magic.
+            assert_eq!(&request[4..13], &[1, 4, 0x05, 0x78, 3, 5, 0xC2, 0x23, 0x81]);
+            let mut ack = request.clone();
+            ack[0] = code::CONFIGURE_ACK;
+            self.send(protocol::LCP, &ack);
+            // Windows-like request: magic, PFC, ACFC.
+            self.send(
+                protocol::LCP,
+                &cp(1, 0, &[5, 6, 0x6F, 0x59, 0x3C, 0x72, 7, 2, 8, 2]),
+            );
+            let frames = self.drain();
+            assert_eq!(frames.len(), 2, "{frames:02x?}");
+            assert_eq!(
+                (frames[0].0, frames[0].1[0]),
+                (protocol::LCP, code::CONFIGURE_ACK)
+            );
+            assert_eq!(
+                (frames[1].0, frames[1].1[0]),
+                (protocol::CHAP, chap::code::CHALLENGE)
+            );
+            frames[1].1.clone()
+        }
+
+        /// Answer the Challenge with the client's password; returns the server's verdict.
+        fn authenticate(&mut self, challenge: &[u8]) -> Vec<u8> {
+            let Ok(chap::Repr::Challenge {
+                identifier, value, ..
+            }) = chap::Repr::parse(challenge)
+            else {
+                panic!("not a challenge");
+            };
+            let auth_challenge: [u8; 16] = value.try_into().unwrap();
+            let peer_challenge = [0x21u8; 16];
+            let hash = nt_password_hash(self.client.password);
+            let nt = generate_nt_response(&auth_challenge, &peer_challenge, b"alice", &hash);
+            self.client.keys = Some(StartKeys::client(&hash, &nt));
+            let value = MsChapV2Response::encode(&peer_challenge, &nt, 0);
+            let mut buf = [0u8; 128];
+            let n = chap::Repr::Response {
+                identifier,
+                value: &value,
+                name: b"alice",
+            }
+            .emit(&mut buf)
+            .unwrap();
+            self.send(protocol::CHAP, &buf[..n]);
+            let (chap, rest): (Vec<_>, Vec<_>) = self
+                .drain()
+                .into_iter()
+                .partition(|(p, _)| *p == protocol::CHAP);
+            self.pending = rest;
+            chap.into_iter().next().expect("a CHAP verdict").1
+        }
+
+        /// CCP as Windows does it: Ack ours, offer +H +S +L, take the Nak.
+        fn negotiate_ccp(&mut self) {
+            let request = self.expect_one(protocol::CCP, code::CONFIGURE_REQUEST);
+            assert_eq!(&request[4..], &[0x12, 6, 0x01, 0, 0, 0x40]);
+            let mut ack = request.clone();
+            ack[0] = code::CONFIGURE_ACK;
+            self.send(protocol::CCP, &ack);
+            self.send(protocol::CCP, &cp(1, 6, &[0x12, 6, 0x01, 0, 0, 0x60]));
+            let nak = self.expect_one(protocol::CCP, code::CONFIGURE_NAK);
+            assert_eq!(&nak[4..], &[0x12, 6, 0x01, 0, 0, 0x40]);
+            self.send(protocol::CCP, &cp(1, 8, &nak[4..]));
+            let frames = self.drain();
+            assert_eq!(
+                (frames[0].0, frames[0].1[0]),
+                (protocol::CCP, code::CONFIGURE_ACK)
+            );
+            let keys = self.client.keys.as_ref().unwrap();
+            self.client.encrypter = Some(Encrypter::new(&keys.send, KeyLength::Bits128, true));
+            self.client.decrypter = Some(Decrypter::new(&keys.recv, KeyLength::Bits128, true));
+            // IPCP starts right after CCP.
+            assert_eq!(frames.len(), 2, "{frames:02x?}");
+            assert_eq!(
+                (frames[1].0, frames[1].1[0]),
+                (protocol::IPCP, code::CONFIGURE_REQUEST)
+            );
+            assert_eq!(&frames[1].1[4..], &[3, 6, 192, 168, 0, 1]);
+            let mut ack = frames[1].1.clone();
+            ack[0] = code::CONFIGURE_ACK;
+            self.send(protocol::IPCP, &ack);
+        }
+
+        fn negotiate_ipcp(&mut self) {
+            self.send(protocol::IPCP, &cp(1, 10, &[3, 6, 0, 0, 0, 0]));
+            let nak = self.expect_one(protocol::IPCP, code::CONFIGURE_NAK);
+            assert_eq!(&nak[4..], &[3, 6, 192, 168, 0, 234]);
+            self.send(protocol::IPCP, &cp(1, 11, &nak[4..]));
+            self.expect_one(protocol::IPCP, code::CONFIGURE_ACK);
+        }
+
+        /// A full session up to Running.
+        fn run(&mut self) {
+            let challenge = self.establish();
+            let verdict = self.authenticate(&challenge);
+            assert_eq!(verdict[0], chap::code::SUCCESS);
+            assert_eq!(
+                self.link.poll_event(),
+                Some(LinkEvent::Authenticated {
+                    address: AddressRule::Pool
+                })
+            );
+            self.link.set_peer_address(CLIENT);
+            self.negotiate_ccp();
+            self.negotiate_ipcp();
+            assert_eq!(self.link.poll_event(), Some(LinkEvent::Up));
+            assert!(self.link.is_running());
+        }
+
+        /// An encrypted frame from the client carrying `ip`.
+        fn encrypted(&mut self, ip: &[u8]) -> Vec<u8> {
+            let mut plain = vec![0x00, 0x21];
+            plain.extend_from_slice(ip);
+            let header = self.client.encrypter.as_mut().unwrap().encrypt(&mut plain);
+            let mut packet = header.to_bytes().to_vec();
+            packet.extend_from_slice(&plain);
+            packet
+        }
+    }
+
+    fn ip_packet(n: u8) -> Vec<u8> {
+        let mut ip = vec![0x45, 0, 0, 28, 0, n, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&CLIENT.octets());
+        ip.extend_from_slice(&[8, 8, 8, 8]);
+        ip.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 8, 0, 0]);
+        ip
+    }
+
+    #[test]
+    fn full_session_passes_encrypted_ip_both_ways() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        assert_eq!(h.link.user(), "alice");
+        assert_eq!(h.link.peer_address(), Some(CLIENT));
+
+        // Server → client.
+        for n in 0..3u8 {
+            let ip = ip_packet(n);
+            let mut out = [0u8; 1600];
+            let len = h.link.send_ip(&ip, &mut out).unwrap();
+            assert_eq!(len, ip.len() + MPPE_OVERHEAD);
+            assert_eq!(&out[..4], &[0xFF, 0x03, 0x00, 0xFD]);
+            assert_eq!(
+                &out[4..6],
+                &[0x90, n],
+                "stateless, flushed, encrypted, ccount {n}"
+            );
+            let header = mppe::Header::parse(&out[4..6]).unwrap();
+            let body = &mut out[6..len];
+            h.client
+                .decrypter
+                .as_mut()
+                .unwrap()
+                .decrypt(header, body)
+                .unwrap();
+            assert_eq!(&body[..2], &[0x00, 0x21]);
+            assert_eq!(&body[2..], &ip[..]);
+        }
+
+        // Client → server, with a full and a PFC-compressed inner protocol.
+        let ip = ip_packet(7);
+        let packet = h.encrypted(&ip);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), Some(ip.clone()));
+        let mut plain = vec![0x21];
+        plain.extend_from_slice(&ip);
+        let header = h.client.encrypter.as_mut().unwrap().encrypt(&mut plain);
+        let mut f = vec![0xFD];
+        f.extend_from_slice(&header.to_bytes());
+        f.extend_from_slice(&plain);
+        let mut env = LinkEnv {
+            secrets: &mut h.secrets,
+            rng: &mut h.rng,
+            peer: PEER,
+        };
+        // A frame without FF 03 and with a one-byte protocol (ACFC + PFC).
+        assert_eq!(h.link.receive(h.now, &mut f, &mut env), Some(&ip[..]));
+
+        // Unencrypted IP after MPPE is up is dropped.
+        assert_eq!(h.send(protocol::IPV4, &ip), None);
+        // A replayed encrypted packet is dropped.
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), None);
+        assert!(h.drain().is_empty());
+    }
+
+    #[test]
+    fn ip_before_running_is_dropped() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        let mut out = [0u8; 1600];
+        assert_eq!(
+            h.link.send_ip(&ip_packet(1), &mut out),
+            Err(SendError::NotRunning)
+        );
+        let challenge = h.establish();
+        assert_eq!(h.send(protocol::IPV4, &ip_packet(1)), None);
+        // During authentication: silently dropped, no Protocol-Reject.
+        assert!(h.drain().is_empty());
+        assert_eq!(h.authenticate(&challenge)[0], chap::code::SUCCESS);
+        h.link.set_peer_address(CLIENT);
+        assert_eq!(h.send(protocol::IPV4, &ip_packet(2)), None);
+        assert_eq!(
+            h.link.send_ip(&ip_packet(1), &mut out),
+            Err(SendError::NotRunning)
+        );
+        // IPCP before CCP is Opened gets an IPCP Terminate-Ack.
+        h.drain();
+        h.send(protocol::IPCP, &cp(1, 7, &[3, 6, 0, 0, 0, 0]));
+        let term_ack = h.expect_one(protocol::IPCP, code::TERMINATE_ACK);
+        assert_eq!(term_ack[1], 7);
+        // IPv6CP is Protocol-Rejected.
+        h.send(
+            protocol::IPV6CP,
+            &cp(1, 5, &[1, 10, 1, 2, 3, 4, 5, 6, 7, 8]),
+        );
+        let reject = h.expect_one(protocol::LCP, code::PROTOCOL_REJECT);
+        assert_eq!(&reject[4..8], &[0x80, 0x57, 1, 5]);
+    }
+
+    #[test]
+    fn nothing_but_lcp_before_lcp_is_opened() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        let mut env = LinkEnv {
+            secrets: &mut h.secrets,
+            rng: &mut h.rng,
+            peer: PEER,
+        };
+        h.link.open(h.now, &mut env);
+        h.drain();
+        h.send(protocol::IPCP, &cp(1, 1, &[3, 6, 0, 0, 0, 0]));
+        h.send(protocol::IPV6CP, &cp(1, 1, &[]));
+        h.send(protocol::CHAP, &[2, 1, 0, 4]);
+        assert!(h.drain().is_empty());
+    }
+
+    #[test]
+    fn wrong_password_fails_and_terminates() {
+        let mut h = Harness::new(PppSettings::default(), b"wrong");
+        let challenge = h.establish();
+        let Ok(chap::Repr::Challenge {
+            identifier, value, ..
+        }) = chap::Repr::parse(&challenge)
+        else {
+            panic!("not a challenge");
+        };
+        let hash = nt_password_hash(b"wrong");
+        let nt = generate_nt_response(value.try_into().unwrap(), &[1; 16], b"alice", &hash);
+        let v = MsChapV2Response::encode(&[1; 16], &nt, 0);
+        let mut buf = [0u8; 128];
+        let n = chap::Repr::Response {
+            identifier,
+            value: &v,
+            name: b"alice",
+        }
+        .emit(&mut buf)
+        .unwrap();
+        let f = buf[..n].to_vec();
+        h.send(protocol::CHAP, &f);
+        let frames = h.drain();
+        assert_eq!(frames.len(), 2, "{frames:02x?}");
+        assert_eq!(
+            (frames[0].0, frames[0].1[0]),
+            (protocol::CHAP, chap::code::FAILURE)
+        );
+        assert_eq!(
+            (frames[1].0, frames[1].1[0]),
+            (protocol::LCP, code::TERMINATE_REQUEST)
+        );
+        assert_eq!(&frames[1].1[4..], b"Authentication failed");
+        assert_eq!(h.link.poll_event(), Some(LinkEvent::AuthFailed));
+        assert!(!h.link.is_dead());
+        h.send(protocol::LCP, &cp(code::TERMINATE_ACK, frames[1].1[1], &[]));
+        assert!(h.link.is_dead());
+        assert_eq!(h.link.poll_event(), Some(LinkEvent::Down));
+        assert_eq!(h.link.close_reason(), Some("Authentication failed"));
+    }
+
+    #[test]
+    fn peer_rejecting_mppe_terminates_the_link() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        let challenge = h.establish();
+        assert_eq!(h.authenticate(&challenge)[0], chap::code::SUCCESS);
+        h.link.set_peer_address(CLIENT);
+        let request = h.expect_one(protocol::CCP, code::CONFIGURE_REQUEST);
+        let mut reject = request.clone();
+        reject[0] = code::CONFIGURE_REJECT;
+        h.send(protocol::CCP, &reject);
+        let frames = h.drain();
+        let term = frames
+            .iter()
+            .find(|(p, b)| *p == protocol::LCP && b[0] == code::TERMINATE_REQUEST)
+            .expect("LCP Terminate-Request");
+        assert_eq!(&term.1[4..], MPPE_REQUIRED_FAILED.as_bytes());
+        assert_eq!(h.link.close_reason(), Some(MPPE_REQUIRED_FAILED));
+        // No answer: two Terminate-Requests, then dead.
+        let at = h.link.poll_at().unwrap();
+        h.timeout(at);
+        let at = h.link.poll_at().unwrap();
+        h.timeout(at);
+        assert!(h.link.is_dead());
+    }
+
+    #[test]
+    fn peer_protocol_rejecting_ccp_terminates_the_link() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        let challenge = h.establish();
+        h.authenticate(&challenge);
+        h.drain();
+        h.send(
+            protocol::LCP,
+            &cp(code::PROTOCOL_REJECT, 9, &[0x80, 0xFD, 1, 1, 0, 10]),
+        );
+        assert_eq!(h.link.close_reason(), Some(MPPE_REQUIRED_FAILED));
+    }
+
+    #[test]
+    fn peer_terminate_then_dead() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        h.send(
+            protocol::LCP,
+            &cp(code::TERMINATE_REQUEST, 3, b"User request"),
+        );
+        let ack = h.expect_one(protocol::LCP, code::TERMINATE_ACK);
+        assert_eq!(ack[1], 3);
+        assert!(!h.link.is_running());
+        let mut out = [0u8; 100];
+        assert_eq!(
+            h.link.send_ip(&ip_packet(1), &mut out),
+            Err(SendError::NotRunning)
+        );
+        let at = h.link.poll_at().unwrap();
+        h.timeout(at);
+        assert!(h.link.is_dead());
+        assert_eq!(h.link.poll_event(), Some(LinkEvent::Down));
+    }
+
+    #[test]
+    fn ccp_renegotiation_restarts_mppe_and_keeps_running() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        h.send(protocol::CCP, &cp(1, 20, &[0x12, 6, 0x01, 0, 0, 0x40]));
+        assert!(!h.link.is_running(), "no IP while MPPE renegotiates");
+        let frames = h.drain();
+        let request = &frames[0].1;
+        assert_eq!(
+            (frames[0].0, request[0]),
+            (protocol::CCP, code::CONFIGURE_REQUEST)
+        );
+        let mut ack = request.clone();
+        ack[0] = code::CONFIGURE_ACK;
+        h.send(protocol::CCP, &ack);
+        assert!(h.link.is_running());
+        // Both sides start again from the start keys.
+        let keys = h.client.keys.as_ref().unwrap();
+        h.client.encrypter = Some(Encrypter::new(&keys.send, KeyLength::Bits128, true));
+        let ip = ip_packet(3);
+        let packet = h.encrypted(&ip);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), Some(ip));
+    }
+
+    #[test]
+    fn lcp_renegotiation_ends_the_call() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        h.send(protocol::LCP, &cp(1, 30, &[5, 6, 1, 2, 3, 4]));
+        assert!(!h.link.is_running());
+        let frames = h.drain();
+        assert!(frames
+            .iter()
+            .any(|(p, b)| *p == protocol::LCP && b[0] == code::TERMINATE_REQUEST));
+        assert_eq!(h.link.close_reason(), Some("LCP renegotiation"));
+    }
+
+    #[test]
+    fn idle_timeout_closes() {
+        let settings = PppSettings {
+            idle: 60,
+            ..PppSettings::default()
+        };
+        let mut h = Harness::new(settings, b"clientPass");
+        h.run();
+        let at = h.link.poll_at().unwrap();
+        assert_eq!(at, h.now + Duration::from_secs(60));
+        // Traffic sent in between pushes the deadline.
+        let mut out = [0u8; 1600];
+        h.link.send_ip(&ip_packet(1), &mut out).unwrap();
+        h.timeout(at);
+        assert!(h.link.is_running());
+        let at = h.link.poll_at().unwrap();
+        h.timeout(at);
+        assert!(!h.link.is_running());
+        assert_eq!(h.link.close_reason(), Some("Link inactive"));
+    }
+
+    #[test]
+    fn random_frames_never_panic() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        let mut rng = XorShift(77);
+        let mut f = [0u8; 64];
+        let protocols = [
+            0xC021u16, 0x80FD, 0x8021, 0x0021, 0x00FD, 0xC223, 0x8057, 0x1234,
+        ];
+        for i in 0..2000 {
+            let len = (rng.next_u32() % 64) as usize;
+            rng.fill_bytes(&mut f[..len]);
+            if len >= 4 && i % 2 == 0 {
+                let p = protocols[(rng.next_u32() % 8) as usize];
+                f[..4].copy_from_slice(&[0xFF, 0x03, (p >> 8) as u8, p as u8]);
+            }
+            let mut env = LinkEnv {
+                secrets: &mut h.secrets,
+                rng: &mut h.rng,
+                peer: PEER,
+            };
+            h.now += Duration::from_millis(100);
+            let _ = h.link.receive(h.now, &mut f[..len], &mut env);
+            h.link.handle_timeout(h.now, &mut env);
+            h.drain();
+        }
+    }
+}

@@ -5,3 +5,4 @@ pub mod control;
 pub mod gre;
 pub mod session;
 pub mod table;
+pub mod throttle;

@@ -1,6 +1,9 @@
 //! Test plumbing shared by the integration tests: an in-memory IP link for smoltcp and a
-//! counting global allocator.
+//! counting global allocator; a two-namespace lab for running the daemon for real ([`netns`]).
 #![allow(dead_code)]
+
+pub mod harness;
+pub mod netns;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -10,7 +13,7 @@ use std::cell::Cell;
 /// Largest frame the pipe carries.
 pub const PIPE_MTU: usize = 1500;
 /// Frames that can wait in one direction.
-pub const PIPE_DEPTH: usize = 256;
+pub const PIPE_DEPTH: usize = 1024;
 
 pub type Frame = heapless::Vec<u8, PIPE_MTU>;
 
@@ -20,12 +23,14 @@ pub type Frame = heapless::Vec<u8, PIPE_MTU>;
 pub struct PipeDevice {
     pub rx: heapless::Deque<Frame, PIPE_DEPTH>,
     pub tx: heapless::Deque<Frame, PIPE_DEPTH>,
-    pub tx_overflow: usize,
 }
 
 impl PipeDevice {
     pub fn new() -> Box<Self> {
-        Box::new(PipeDevice { rx: heapless::Deque::new(), tx: heapless::Deque::new(), tx_overflow: 0 })
+        Box::new(PipeDevice {
+            rx: heapless::Deque::new(),
+            tx: heapless::Deque::new(),
+        })
     }
 }
 
@@ -43,9 +48,10 @@ impl phy::TxToken for TxToken<'_> {
         let mut frame = Frame::new();
         let _ = frame.resize(len.min(PIPE_MTU), 0);
         let r = f(&mut frame);
-        if self.0.tx.push_back(frame).is_err() {
-            self.0.tx_overflow += 1;
-        }
+        assert!(
+            self.0.tx.push_back(frame).is_ok(),
+            "test link overflow: raise PIPE_DEPTH"
+        );
         r
     }
 }
@@ -74,13 +80,20 @@ impl Device for PipeDevice {
 /// Move every frame `from` sent to `to`'s receive queue, letting `fault` decide per frame:
 /// return `Fault::Pass`, `Fault::Drop`, or `Fault::Hold` (delivered after the next frame:
 /// a reorder).
-pub fn transfer(from: &mut PipeDevice, to: &mut PipeDevice, fault: &mut dyn FnMut(&[u8]) -> Fault) -> usize {
+pub fn transfer(
+    from: &mut PipeDevice,
+    to: &mut PipeDevice,
+    fault: &mut dyn FnMut(&[u8]) -> Fault,
+) -> usize {
     let mut moved = 0;
     let mut held: Option<Frame> = None;
     while let Some(frame) = from.tx.pop_front() {
         match fault(&frame) {
             Fault::Pass => {
-                let _ = to.rx.push_back(frame);
+                assert!(
+                    to.rx.push_back(frame).is_ok(),
+                    "test link overflow: raise PIPE_DEPTH"
+                );
                 if let Some(h) = held.take() {
                     let _ = to.rx.push_back(h);
                 }
@@ -105,6 +118,18 @@ pub enum Fault {
     Pass,
     Drop,
     Hold,
+}
+
+/// Run a test body on a thread with a large stack: the fixed-capacity test plumbing (and
+/// debug builds' copies of it) would not fit the default 2 MiB test thread.
+pub fn big_stack<F: FnOnce() + Send + 'static>(f: F) {
+    let handle = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .unwrap();
+    if let Err(panic) = handle.join() {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Counts allocations made by the current thread while counting is on, so that tests running

@@ -1,0 +1,416 @@
+//! pptpd's `localip`/`remoteip` value grammar (`processIPStr` in pptpd.c), and the glibc
+//! `inet_addr` it validates every address with.
+//!
+//! ```text
+//! spec  := item ("," item)*            no spaces anywhere
+//! item  := address | range
+//! range := a.b.c.d with one '-' inside one octet: 10.9.0.2-31, 192.168.0-3.2
+//! ```
+//! An item is a range only if it has nothing but digits, dots and dashes, exactly one dash
+//! and exactly three dots; anything else is one address (`inet_addr`, then a host name).
+//! Bounds are written out in full (`234-238`, not `234-8`). Addresses are taken in order
+//! until `limit` (the `connections` value) is reached, then the rest is ignored.
+//!
+//! Deliberate difference: pptpd cuts range octets longer than three characters (its
+//! `%.3s`), silently turning `10.9.1000.2-5` into `10.9.100.x`; we reject them.
+
+use core::net::Ipv4Addr;
+
+use crate::settings::{AddressList, AddressRange};
+
+/// Why a spec was rejected; the caller adds the file and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpecError {
+    /// pptpd: `Bad IP address (%s) in config file!`
+    BadAddress(String),
+    /// pptpd: `Bad remote IP range: %s` (or local).
+    BadRange(String),
+    /// pptpd 1.5.0: `Remote IP address %s in config is a duplicate!`
+    Duplicate(Ipv4Addr),
+    /// More separate ranges than `AddressList` holds (cannot happen while the list is
+    /// capped at `connections` ≤ `MAX_SESSIONS` addresses).
+    TooManyRanges,
+}
+
+/// A parsed spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub list: AddressList,
+    /// The list had more addresses than `limit`: pptpd's "connections limit (N) reached,
+    /// extra IP addresses ignored".
+    pub limit_reached: bool,
+}
+
+/// glibc `inet_addr`: 1 to 4 parts, each decimal, octal (leading 0) or hex (0x), the last
+/// part filling the remaining bytes; trailing whitespace and whatever follows it are ignored.
+/// `255.255.255.255` is `INADDR_NONE`, which pptpd treats as invalid.
+pub fn inet_addr(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut parts = [0u32; 4];
+    let mut n = 0usize;
+    let mut i = 0usize;
+    let last;
+    loop {
+        if !b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        // strtoul(cp, &end, 0)
+        let (radix, start) = if b[i] == b'0'
+            && matches!(b.get(i + 1), Some(b'x' | b'X'))
+            && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+        {
+            (16, i + 2)
+        } else if b[i] == b'0' {
+            (8, i)
+        } else {
+            (10, i)
+        };
+        let mut value: u64 = 0;
+        let mut j = start;
+        while let Some(d) = b.get(j).and_then(|&c| (c as char).to_digit(radix)) {
+            value = value
+                .checked_mul(u64::from(radix))?
+                .checked_add(u64::from(d))?;
+            if value > 0xffff_ffff {
+                return None;
+            }
+            j += 1;
+        }
+        i = j;
+        if b.get(i) == Some(&b'.') {
+            if n > 2 || value > 0xff {
+                return None;
+            }
+            parts[n] = value as u32;
+            n += 1;
+            i += 1;
+        } else {
+            last = value as u32;
+            break;
+        }
+    }
+    if let Some(&c) = b.get(i) {
+        if !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            return None;
+        }
+    }
+    let max_last = [0xffff_ffffu32, 0xff_ffff, 0xffff, 0xff][n];
+    if last > max_last {
+        return None;
+    }
+    let mut addr = last;
+    for (k, part) in parts[..n].iter().enumerate() {
+        addr |= part << (24 - 8 * k);
+    }
+    if addr == u32::MAX {
+        return None;
+    }
+    Some(Ipv4Addr::from(addr))
+}
+
+/// pptpd's `isIpRange`: only `[0-9.-]`, exactly one dash and exactly three dots.
+fn is_range(item: &str) -> bool {
+    item.bytes()
+        .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+        && item.bytes().filter(|&c| c == b'-').count() == 1
+        && item.bytes().filter(|&c| c == b'.').count() == 3
+}
+
+/// A range bound or fixed octet: 1 to 3 digits.
+fn short_number(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 3 {
+        return None;
+    }
+    s.parse().ok()
+}
+
+struct Builder {
+    list: AddressList,
+    count: usize,
+    limit: usize,
+    reject_duplicates: bool,
+}
+
+impl Builder {
+    /// Adds one address; `Ok(false)` when the limit was already reached.
+    fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError> {
+        if self.count == self.limit {
+            return Ok(false);
+        }
+        if self.reject_duplicates && self.list.contains(a) {
+            return Err(SpecError::Duplicate(a));
+        }
+        self.count += 1;
+        if let Some(last) = self.list.ranges.last_mut() {
+            if u32::from(last.last).checked_add(1) == Some(u32::from(a)) {
+                last.last = a;
+                return Ok(true);
+            }
+        }
+        self.list
+            .ranges
+            .push(AddressRange { first: a, last: a })
+            .map_err(|_| SpecError::TooManyRanges)?;
+        Ok(true)
+    }
+}
+
+/// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
+/// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
+/// duplicate check (pptpd 1.5.0 allows repeated local addresses).
+pub fn parse(
+    spec: &str,
+    limit: usize,
+    is_remote: bool,
+    resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
+) -> Result<Spec, SpecError> {
+    let mut b = Builder {
+        list: AddressList::default(),
+        count: 0,
+        limit,
+        reject_duplicates: is_remote,
+    };
+    for item in spec.split(',') {
+        if !is_range(item) {
+            let a = inet_addr(item)
+                .or_else(|| resolve(item))
+                .ok_or_else(|| SpecError::BadAddress(item.to_string()))?;
+            if !b.push(a)? {
+                return Ok(Spec {
+                    list: b.list,
+                    limit_reached: true,
+                });
+            }
+            continue;
+        }
+        let octets: Vec<&str> = item.split('.').collect();
+        let bad_range = || SpecError::BadRange(item.to_string());
+        let Some(dash_at) = octets.iter().position(|o| o.contains('-')) else {
+            return Err(bad_range());
+        };
+        let (lower, upper) = octets[dash_at].split_once('-').ok_or_else(bad_range)?;
+        let (Some(lower), Some(upper)) = (short_number(lower), short_number(upper)) else {
+            return Err(bad_range());
+        };
+        if upper < lower {
+            return Err(bad_range());
+        }
+        for (k, o) in octets.iter().enumerate() {
+            if k != dash_at && (o.is_empty() || o.len() > 3) {
+                return Err(SpecError::BadAddress(item.to_string()));
+            }
+        }
+        for n in lower..=upper {
+            let mut text = String::new();
+            for (k, o) in octets.iter().enumerate() {
+                if k > 0 {
+                    text.push('.');
+                }
+                if k == dash_at {
+                    text.push_str(&n.to_string());
+                } else {
+                    text.push_str(o);
+                }
+            }
+            let a = inet_addr(&text).ok_or(SpecError::BadAddress(text))?;
+            if !b.push(a)? {
+                return Ok(Spec {
+                    list: b.list,
+                    limit_reached: true,
+                });
+            }
+        }
+    }
+    Ok(Spec {
+        list: b.list,
+        limit_reached: false,
+    })
+}
+
+/// Resolves a host name the way pptpd's `gethostbyname` fallback does (first IPv4 address).
+/// Only names made of host-name characters are looked up, so a typo such as `10.0.0.1 # x`
+/// fails at once instead of waiting for DNS.
+pub fn resolve_host(name: &str) -> Option<Ipv4Addr> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let plausible = !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
+    if !plausible {
+        return None;
+    }
+    (name, 0u16).to_socket_addrs().ok()?.find_map(|a| match a {
+        SocketAddr::V4(v4) => Some(*v4.ip()),
+        SocketAddr::V6(_) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::{Random, XorShift};
+
+    fn no_dns(_: &str) -> Option<Ipv4Addr> {
+        None
+    }
+
+    fn addrs(spec: &str, limit: usize) -> Result<(Vec<Ipv4Addr>, bool), SpecError> {
+        let s = parse(spec, limit, true, &mut no_dns)?;
+        let v = (0..s.list.len()).map(|i| s.list.get(i).unwrap()).collect();
+        Ok((v, s.limit_reached))
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn inet_addr_like_glibc() {
+        assert_eq!(inet_addr("10.9.0.1"), Some(ip("10.9.0.1")));
+        assert_eq!(inet_addr("10.1"), Some(ip("10.0.0.1")));
+        assert_eq!(inet_addr("10.1.2"), Some(ip("10.1.0.2")));
+        assert_eq!(inet_addr("167772161"), Some(ip("10.0.0.1")));
+        assert_eq!(inet_addr("0x0a.010.0.1"), Some(ip("10.8.0.1")));
+        assert_eq!(inet_addr("10.9.0.2 # comment"), Some(ip("10.9.0.2")));
+        assert_eq!(inet_addr("0.0.0.0"), Some(ip("0.0.0.0")));
+        assert_eq!(inet_addr("255.255.255.254"), Some(ip("255.255.255.254")));
+        for bad in [
+            "",
+            " 10.0.0.1",
+            "10.0.0.256",
+            "10.0.0.1.",
+            "10.0.0.1.2",
+            "09.0.0.1",
+            "0x.0.0.1",
+            "10.0.0.2-5",
+            "255.255.255.255",
+            "a.b.c.d",
+            "4294967296",
+            "10.0.0.1x",
+        ] {
+            assert_eq!(inet_addr(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_in_each_octet() {
+        let (v, cut) = addrs("10.9.0.2-31", 100).unwrap();
+        assert_eq!(v.len(), 30);
+        assert_eq!((v[0], v[29], cut), (ip("10.9.0.2"), ip("10.9.0.31"), false));
+        let (v, _) = addrs("10.9.0-1.5", 100).unwrap();
+        assert_eq!(v, vec![ip("10.9.0.5"), ip("10.9.1.5")]);
+        let (v, _) = addrs("10.8-9.0.5", 100).unwrap();
+        assert_eq!(v, vec![ip("10.8.0.5"), ip("10.9.0.5")]);
+        let (v, _) = addrs("9-10.1.2.3", 100).unwrap();
+        assert_eq!(v, vec![ip("9.1.2.3"), ip("10.1.2.3")]);
+        let (v, _) = addrs("10.9.0.5-5", 100).unwrap();
+        assert_eq!(v, vec![ip("10.9.0.5")]);
+    }
+
+    #[test]
+    fn lists_mix_addresses_and_ranges_in_order() {
+        let (v, _) = addrs("192.168.0.234,192.168.0.245-249", 100).unwrap();
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[0], ip("192.168.0.234"));
+        assert_eq!(v[1], ip("192.168.0.245"));
+        assert_eq!(v[5], ip("192.168.0.249"));
+        // Adjacent items merge into one range.
+        let s = parse("10.0.0.1,10.0.0.2-3,10.0.0.4", 100, true, &mut no_dns).unwrap();
+        assert_eq!(s.list.ranges.len(), 1);
+        assert_eq!(s.list.len(), 4);
+    }
+
+    #[test]
+    fn limit_stops_generation_before_bad_addresses() {
+        let (v, cut) = addrs("10.9.0.2-5,10.9.0.20", 3).unwrap();
+        assert_eq!(v, vec![ip("10.9.0.2"), ip("10.9.0.3"), ip("10.9.0.4")]);
+        assert!(cut);
+        // pptpd accepts 10.9.0.2-300 with 100 connections: it stops at the limit first.
+        let (v, cut) = addrs("10.9.0.2-300", 100).unwrap();
+        assert_eq!((v.len(), cut), (100, true));
+        assert_eq!(
+            addrs("10.9.0.250-300", 100),
+            Err(SpecError::BadAddress("10.9.0.256".into()))
+        );
+        // Exactly filling the limit is not "reached".
+        assert!(!addrs("10.9.0.1-3", 3).unwrap().1);
+    }
+
+    #[test]
+    fn errors_match_pptpd() {
+        assert_eq!(
+            addrs("10.9.0.2-5 # comment", 100),
+            Err(SpecError::BadAddress("10.9.0.2-5 # comment".into()))
+        );
+        assert_eq!(
+            addrs("192.168.0.234, 192.168.0.245", 100),
+            Err(SpecError::BadAddress(" 192.168.0.245".into()))
+        );
+        assert_eq!(
+            addrs("10.9.0.2-5-7", 100),
+            Err(SpecError::BadAddress("10.9.0.2-5-7".into()))
+        );
+        assert_eq!(
+            addrs("10.9.0.5-2", 100),
+            Err(SpecError::BadRange("10.9.0.5-2".into()))
+        );
+        assert_eq!(
+            addrs("10.9.0.2-", 100),
+            Err(SpecError::BadRange("10.9.0.2-".into()))
+        );
+        assert_eq!(addrs("", 100), Err(SpecError::BadAddress("".into())));
+        assert_eq!(
+            addrs("10.0.0.1,", 100),
+            Err(SpecError::BadAddress("".into()))
+        );
+        assert_eq!(
+            addrs("10.9.1000.2-5", 100),
+            Err(SpecError::BadAddress("10.9.1000.2-5".into()))
+        );
+        assert_eq!(
+            addrs("10.9.0.2,10.9.0.1-3", 100),
+            Err(SpecError::Duplicate(ip("10.9.0.2")))
+        );
+        assert_eq!(
+            addrs("255.255.255.250-255", 100),
+            Err(SpecError::BadAddress("255.255.255.255".into()))
+        );
+    }
+
+    #[test]
+    fn local_addresses_may_repeat() {
+        let s = parse("10.0.0.1,10.0.0.1", 10, false, &mut no_dns).unwrap();
+        assert_eq!(s.list.len(), 2);
+    }
+
+    #[test]
+    fn host_names_go_through_the_resolver() {
+        let mut resolver = |n: &str| (n == "gw.example").then(|| ip("10.1.1.1"));
+        let s = parse("gw.example,10.0.0.5", 10, true, &mut resolver).unwrap();
+        assert_eq!(s.list.get(0), Some(ip("10.1.1.1")));
+        assert_eq!(
+            parse("nohost.example", 10, true, &mut resolver),
+            Err(SpecError::BadAddress("nohost.example".into()))
+        );
+        assert_eq!(resolve_host("10.0.0.1 # x"), None);
+    }
+
+    #[test]
+    fn random_specs_never_panic() {
+        let mut rng = XorShift(0xadd7);
+        let alphabet = b"0123456789.-,x ";
+        for _ in 0..5000 {
+            let len = (rng.next_u32() % 24) as usize;
+            let mut raw = vec![0u8; len];
+            rng.fill_bytes(&mut raw);
+            let text: String = raw
+                .iter()
+                .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+                .collect();
+            if let Ok(s) = parse(&text, 64, true, &mut no_dns) {
+                assert!(s.list.len() <= 64);
+            }
+            let _ = inet_addr(&text);
+        }
+    }
+}

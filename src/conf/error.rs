@@ -1,0 +1,89 @@
+//! Start-up errors and warnings, both located as `file:line: message` so an admin can jump
+//! straight to the line (the way compilers and pppd's "In file X: ..." report them).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem that stops the daemon from starting (or a SIGHUP reload from
+/// taking effect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line, when the problem is on one line.
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// Something the daemon should log at start-up but that does not stop it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub path: PathBuf,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+fn write_located(
+    f: &mut fmt::Formatter<'_>,
+    path: &Path,
+    line: Option<u32>,
+    message: &str,
+) -> fmt::Result {
+    match line {
+        Some(line) => write!(f, "{}:{}: {}", path.display(), line, message),
+        None => write!(f, "{}: {}", path.display(), message),
+    }
+}
+
+impl ConfigError {
+    pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl ConfigWarning {
+    pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigWarning {
+        ConfigWarning {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_located(f, &self.path, self.line, &self.message)
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_located(f, &self.path, self.line, &self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_file_line_message() {
+        let e = ConfigError::new(
+            Path::new("/etc/ppp/options.pptpd"),
+            Some(12),
+            "unknown option 'foo'",
+        );
+        assert_eq!(
+            e.to_string(),
+            "/etc/ppp/options.pptpd:12: unknown option 'foo'"
+        );
+        let w = ConfigWarning::new(Path::new("/etc/pptpd.conf"), None, "x");
+        assert_eq!(w.to_string(), "/etc/pptpd.conf: x");
+    }
+}

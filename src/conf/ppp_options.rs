@@ -1,0 +1,748 @@
+//! The pppd options file named by pptpd.conf's `option` (or `-o`): the same tokenizer as
+//! chap-secrets, options applied in order, later ones overriding earlier ones.
+//!
+//! pppd exits on an unknown option, and under pptpd that shows up only as a dropped call
+//! ("GRE: read(fd=...) from PTY failed"), the most common pptpd complaint. We fail at start-up
+//! instead, naming the file and line. Options that only make sense for pppd on a serial line
+//! are accepted and ignored; options asking for something smolpptp cannot do are errors
+//! that say why.
+//!
+//! MPPE: with no MPPE option at all we keep the safe default (MPPE-128 stateless required)
+//! where pppd would have run unencrypted. `nomppe` (or every key length refused) turns MPPE
+//! off: `required` false and no key length allowed. OpenWrt's `mppe required,no40,...`
+//! spelling (the old MPPE-MPPC patch) is accepted next to pppd's.
+
+use core::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigError, ConfigWarning};
+use super::tokenizer::{Words, MAX_WORD_LEN};
+use crate::settings::{MppePolicy, PppSettings, Stateful, MAX_NAME_LEN};
+
+/// pppd's MTU/MRU limits (`MINMRU`, `MAXMRU`).
+const MIN_MRU: u32 = 128;
+const MAX_MRU: u32 = 16384;
+/// Larger PPP packets do not fit one GRE packet on Ethernet without fragmentation; PPTP
+/// clients never ask for more.
+const MAX_USEFUL_MRU: u16 = 1500;
+/// Nesting of `file` includes.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Options taking no value that change nothing for a PPTP server (serial-line, client-side,
+/// compression we never offer, authenticate-ourselves refusals).
+const HARMLESS_FLAGS: &[&str] = &[
+    "lock",
+    "nolock",
+    "nobsdcomp",
+    "nodeflate",
+    "nopredictor1",
+    "novj",
+    "novjccomp",
+    "nopcomp",
+    "noaccomp",
+    "nodefaultroute",
+    "defaultroute",
+    "noreplacedefaultroute",
+    "nologfd",
+    "noipx",
+    "default-asyncmap",
+    "hide-password",
+    "show-password",
+    "crtscts",
+    "nocrtscts",
+    "cdtrcts",
+    "nocdtrcts",
+    "modem",
+    "local",
+    "dump",
+    "noipdefault",
+    "usepeerdns",
+    "persist",
+    "nopersist",
+    "nodetach",
+    "updetach",
+    "ktune",
+    "noktune",
+    "passive",
+    "silent",
+    "ipcp-accept-local",
+    "ipcp-accept-remote",
+    "noipv6",
+    "-ipv6",
+    "nomultilink",
+    "nomp",
+    "noendpoint",
+    "nomppc",
+    "refuse-pap",
+    "refuse-chap",
+    "refuse-mschap",
+    "refuse-eap",
+    "-pap",
+    "-chap",
+    "-mschap",
+    "-eap",
+    "auth",
+];
+
+/// Options taking one value that change nothing for us.
+const HARMLESS_WITH_VALUE: &[&str] = &[
+    "asyncmap",
+    "logfd",
+    "ipparam",
+    "remotenumber",
+    "domain",
+    "maxfail",
+    "holdoff",
+    "connect-delay",
+    "kdebug",
+    "linkname",
+    "unit",
+    "netmask",
+    "escape",
+    "lcp-restart",
+    "lcp-max-terminate",
+    "lcp-max-configure",
+    "lcp-max-failure",
+    "ipcp-restart",
+    "ipcp-max-terminate",
+    "ipcp-max-configure",
+    "ipcp-max-failure",
+    "chap-restart",
+    "chap-max-challenge",
+    "chap-interval",
+    "pap-restart",
+    "pap-max-authreq",
+    "pap-timeout",
+];
+
+/// Accepted with a warning: the user asked for something we do not do, but running without
+/// it is safe. (option, explanation)
+const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
+    ("logfile", true, "smolpptpd logs to syslog only"),
+    ("maxconnect", true, "sessions have no time limit"),
+    (
+        "remotename",
+        true,
+        "chap-secrets is searched for the name the client sends",
+    ),
+    ("ifname", true, "the tunnel interface is set in pptpd.conf"),
+    (
+        "lcp-echo-adaptive",
+        false,
+        "LCP echoes are sent at every interval",
+    ),
+    ("mppc", false, "MPPC compression is not supported"),
+    ("+ipv6", false, "IPv6 is not supported"),
+    ("multilink", false, "multilink is not supported"),
+    ("mp", false, "multilink is not supported"),
+];
+
+/// What the options file says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PppOptions {
+    pub ppp: PppSettings,
+    /// pppd `proxyarp`: answer ARP on the LAN for client addresses.
+    pub proxyarp: bool,
+    /// pppd `chapms-strip-domain`: look up `user` for a client that sent `DOMAIN\user`.
+    pub chapms_strip_domain: bool,
+    /// `name` was given (otherwise pppd uses the host name; see [`super::load`]).
+    pub name_given: bool,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// MPPE options as they accumulate (see the module docs).
+#[derive(Clone, Copy)]
+struct MppeOptions {
+    /// A `require-mppe*` option has replaced the built-in default.
+    explicit: bool,
+    allow_40: bool,
+    allow_56: bool,
+    allow_128: bool,
+    optional: bool,
+    stateful: Stateful,
+}
+
+impl Default for MppeOptions {
+    fn default() -> Self {
+        let d = MppePolicy::default();
+        MppeOptions {
+            explicit: false,
+            allow_40: d.allow_40,
+            allow_56: d.allow_56,
+            allow_128: d.allow_128,
+            optional: !d.required,
+            stateful: d.stateful,
+        }
+    }
+}
+
+impl MppeOptions {
+    fn require(&mut self, b40: bool, b128: bool) {
+        if !self.explicit {
+            self.allow_40 = false;
+            self.allow_56 = false;
+            self.allow_128 = false;
+            self.explicit = true;
+        }
+        self.allow_40 |= b40;
+        self.allow_128 |= b128;
+        self.optional = false;
+    }
+
+    fn policy(&self) -> MppePolicy {
+        let any = self.allow_40 || self.allow_56 || self.allow_128;
+        MppePolicy {
+            required: any && !self.optional,
+            allow_40: self.allow_40,
+            allow_56: self.allow_56,
+            allow_128: self.allow_128,
+            stateful: self.stateful,
+        }
+    }
+}
+
+struct Parser {
+    ppp: PppSettings,
+    mppe: MppeOptions,
+    /// Where `noccp` was given.
+    noccp: Option<(PathBuf, u32)>,
+    proxyarp: bool,
+    strip_domain: bool,
+    name_given: bool,
+    dns: Vec<Ipv4Addr>,
+    wins: Vec<Ipv4Addr>,
+    warnings: Vec<ConfigWarning>,
+}
+
+/// pppd's `number_option`: strtoul base 0 (decimal, 0octal, 0xhex), all of it.
+fn parse_number(s: &str) -> Option<u32> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return u32::from_str_radix(&s[1..], 8).ok();
+    }
+    if !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// pppd keeps the last two `ms-dns` values; with one it is both primary and secondary.
+fn last_two(values: &[Ipv4Addr]) -> [Option<Ipv4Addr>; 2] {
+    match values {
+        [] => [None, None],
+        [one] => [Some(*one), Some(*one)],
+        [.., a, b] => [Some(*a), Some(*b)],
+    }
+}
+
+impl Parser {
+    fn new() -> Parser {
+        Parser {
+            ppp: PppSettings::default(),
+            mppe: MppeOptions::default(),
+            noccp: None,
+            proxyarp: false,
+            strip_domain: false,
+            name_given: false,
+            dns: Vec::new(),
+            wins: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, path: &Path, text: &[u8], depth: usize) -> Result<(), ConfigError> {
+        let mut words = Words::new(text);
+        let mut buf = [0u8; MAX_WORD_LEN];
+        while let Some(word) = words.next_word(&mut buf) {
+            let line = word.line;
+            let option = String::from_utf8_lossy(&buf[..word.len]).into_owned();
+            let err = |msg: String| ConfigError::new(path, Some(line), msg);
+            let value = |words: &mut Words, buf: &mut [u8; MAX_WORD_LEN]| {
+                words
+                    .next_word(buf)
+                    .map(|w| String::from_utf8_lossy(&buf[..w.len]).into_owned())
+                    .ok_or_else(|| err(format!("option '{option}' needs a value")))
+            };
+            let number = |v: &str| {
+                parse_number(v)
+                    .ok_or_else(|| err(format!("option '{option}': '{v}' is not a number")))
+            };
+            let address = |v: &str| {
+                v.parse::<Ipv4Addr>()
+                    .map_err(|_| err(format!("option '{option}': '{v}' is not an IPv4 address")))
+            };
+            let o = option.as_str();
+            match o {
+                _ if HARMLESS_FLAGS.contains(&o) => {}
+                _ if HARMLESS_WITH_VALUE.contains(&o) => {
+                    value(&mut words, &mut buf)?;
+                }
+                "name" => {
+                    let Some(w) = words.next_word(&mut buf) else {
+                        return Err(err("option 'name' needs a value".into()));
+                    };
+                    let name = core::str::from_utf8(&buf[..w.len])
+                        .map_err(|_| err("name is not valid UTF-8".into()))?;
+                    self.ppp.name.clear();
+                    self.ppp
+                        .name
+                        .push_str(name)
+                        .map_err(|_| err(format!("name is longer than {MAX_NAME_LEN} bytes")))?;
+                    self.name_given = true;
+                }
+                "noauth" => self.warn(
+                    path,
+                    line,
+                    "noauth ignored: smolpptp always authenticates clients",
+                ),
+                "require-mschap-v2" | "+mschap-v2" => {
+                    self.ppp.auth.allow_mschap_v2 = true;
+                    self.ppp.auth.require_auth = true;
+                }
+                "refuse-mschap-v2" | "-mschap-v2" => {
+                    return Err(err(format!(
+                        "{o} leaves no authentication method: smolpptp authenticates with \
+                         MS-CHAPv2 only"
+                    )))
+                }
+                "require-pap" | "require-chap" | "require-mschap" | "require-eap" | "+pap"
+                | "+chap" | "+mschap" | "+eap" => {
+                    return Err(err(format!(
+                        "{o} is not supported: smolpptp authenticates with MS-CHAPv2 only, the \
+                         one method that yields MPPE keys and that every PPTP client has; use \
+                         require-mschap-v2"
+                    )))
+                }
+                "require-mppe" | "+mppe" => self.mppe.require(true, true),
+                "require-mppe-40" | "+mppe-40" => self.mppe.require(true, false),
+                "require-mppe-128" | "+mppe-128" => self.mppe.require(false, true),
+                "nomppe" | "-mppe" => {
+                    self.mppe.explicit = true;
+                    self.mppe.allow_40 = false;
+                    self.mppe.allow_56 = false;
+                    self.mppe.allow_128 = false;
+                }
+                "nomppe-40" | "-mppe-40" => self.mppe.allow_40 = false,
+                "nomppe-56" | "-mppe-56" => self.mppe.allow_56 = false,
+                "nomppe-128" | "-mppe-128" => self.mppe.allow_128 = false,
+                "mppe-stateful" => self.mppe.stateful = Stateful::Allow,
+                "nomppe-stateful" => self.mppe.stateful = Stateful::Refuse,
+                "mppe" => {
+                    let list = value(&mut words, &mut buf)?;
+                    self.openwrt_mppe(&list).map_err(err)?;
+                }
+                "noccp" | "-ccp" => self.noccp = Some((path.to_path_buf(), line)),
+                "ms-dns" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.dns.push(address(&v)?);
+                }
+                "ms-wins" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.wins.push(address(&v)?);
+                }
+                "mtu" | "mru" => {
+                    let v = value(&mut words, &mut buf)?;
+                    let n = number(&v)?;
+                    if !(MIN_MRU..=MAX_MRU).contains(&n) {
+                        return Err(err(format!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
+                    }
+                    let mut n = n as u16;
+                    if n > MAX_USEFUL_MRU {
+                        self.warn(path, line, &format!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
+                        n = MAX_USEFUL_MRU;
+                    }
+                    if o == "mtu" {
+                        self.ppp.mtu = n;
+                    } else {
+                        self.ppp.mru = n;
+                    }
+                }
+                "lcp-echo-interval" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.ppp.lcp_echo_interval = number(&v)?;
+                }
+                "lcp-echo-failure" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.ppp.lcp_echo_failure = number(&v)?;
+                }
+                "idle" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.ppp.idle = number(&v)?;
+                }
+                "debug" | "-d" => self.ppp.debug = true,
+                "chapms-strip-domain" => self.strip_domain = true,
+                "proxyarp" => self.proxyarp = true,
+                "noproxyarp" => self.proxyarp = false,
+                "plugin" => {
+                    let v = value(&mut words, &mut buf)?;
+                    return Err(err(format!(
+                        "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
+                         from chap-secrets only)"
+                    )));
+                }
+                "file" => {
+                    let v = value(&mut words, &mut buf)?;
+                    if depth >= MAX_INCLUDE_DEPTH {
+                        return Err(err(format!("file {v}: includes nested too deeply")));
+                    }
+                    let included = PathBuf::from(&v);
+                    let text = std::fs::read(&included)
+                        .map_err(|e| err(format!("file {v}: cannot read: {e}")))?;
+                    self.run(&included, &text, depth + 1)?;
+                }
+                _ => {
+                    if let Some(&(_, takes_value, why)) =
+                        IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
+                    {
+                        if takes_value {
+                            value(&mut words, &mut buf)?;
+                        }
+                        self.warn(path, line, &format!("{o} ignored: {why}"));
+                    } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
+                        // A tty speed or device: pptpd passes these to pppd itself.
+                    } else if o.contains(':')
+                        && o.bytes()
+                            .all(|c| c.is_ascii_digit() || c == b'.' || c == b':')
+                    {
+                        self.warn(
+                            path,
+                            line,
+                            &format!(
+                                "address pair '{o}' ignored: addresses come from \
+                                 localip/remoteip"
+                            ),
+                        );
+                    } else {
+                        return Err(err(format!("unknown option '{o}'")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// OpenWrt's `mppe <sub,...>` from the MPPE-MPPC patch: `required`, `stateless`, `no40`,
+    /// `no56`, `no128`, matched case-insensitively by prefix.
+    fn openwrt_mppe(&mut self, list: &str) -> Result<(), String> {
+        let mut m = MppeOptions {
+            explicit: true,
+            allow_40: true,
+            allow_56: true,
+            allow_128: true,
+            optional: true,
+            stateful: Stateful::Allow,
+        };
+        for sub in list.split(',') {
+            let sub = sub.to_ascii_lowercase();
+            let is = |full: &str| !sub.is_empty() && full.starts_with(sub.as_str());
+            if is("required") {
+                m.optional = false;
+            } else if is("stateless") {
+                m.stateful = Stateful::Refuse;
+            } else if is("no40") {
+                m.allow_40 = false;
+            } else if is("no56") {
+                m.allow_56 = false;
+            } else if is("no128") {
+                m.allow_128 = false;
+            } else {
+                return Err(format!(
+                    "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, no56, \
+                     no128)"
+                ));
+            }
+        }
+        self.mppe = m;
+        Ok(())
+    }
+
+    fn warn(&mut self, path: &Path, line: u32, msg: &str) {
+        self.warnings
+            .push(ConfigWarning::new(path, Some(line), msg.to_string()));
+    }
+
+    fn finish(mut self, path: &Path) -> Result<PppOptions, ConfigError> {
+        self.ppp.mppe = self.mppe.policy();
+        self.ppp.dns = last_two(&self.dns);
+        self.ppp.wins = last_two(&self.wins);
+        if let Some((noccp_path, line)) = &self.noccp {
+            if self.ppp.mppe.required {
+                return Err(ConfigError::new(
+                    noccp_path,
+                    Some(*line),
+                    "noccp turns off CCP, which MPPE is negotiated in, but MPPE is required \
+                     (require-mppe*, or smolpptp's default); remove noccp, or add nomppe to run \
+                     unencrypted",
+                ));
+            }
+            self.ppp.mppe.allow_40 = false;
+            self.ppp.mppe.allow_56 = false;
+            self.ppp.mppe.allow_128 = false;
+        }
+        let m = self.ppp.mppe;
+        if !(m.allow_40 || m.allow_56 || m.allow_128) {
+            self.warnings.push(ConfigWarning::new(
+                path,
+                None,
+                "MPPE is off: tunnel traffic will not be encrypted",
+            ));
+        } else if !m.required {
+            self.warnings.push(ConfigWarning::new(
+                path,
+                None,
+                "MPPE is optional: clients that do not ask for it run unencrypted",
+            ));
+        }
+        Ok(PppOptions {
+            ppp: self.ppp,
+            proxyarp: self.proxyarp,
+            chapms_strip_domain: self.strip_domain,
+            name_given: self.name_given,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Parses options-file text (`path` is for messages; `file` includes are read from disk).
+pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
+    let mut parser = Parser::new();
+    parser.run(path, text, 0)?;
+    parser.finish(path)
+}
+
+/// Reads and parses an options file (pptpd: "PPP options file %s not readable").
+pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
+    let text = std::fs::read(path)
+        .map_err(|e| ConfigError::new(path, None, format!("PPP options file not readable: {e}")))?;
+    parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::{Random, XorShift};
+
+    fn opts(text: &str) -> Result<PppOptions, ConfigError> {
+        parse(Path::new("/etc/ppp/options.pptpd"), text.as_bytes())
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    const DEBIAN: &str = "name pptpd\nrefuse-pap\nrefuse-chap\nrefuse-mschap\n\
+        require-mschap-v2\nrequire-mppe-128\nproxyarp\nnodefaultroute\nlock\nnobsdcomp\n\
+        novj\nnovjccomp\nnologfd\n";
+
+    const OPENWRT: &str = "#debug\n#logfile /tmp/pptp-server.log\nauth\n\
+        name \"pptp-server\"\nlcp-echo-failure 3\nlcp-echo-interval 60\ndefault-asyncmap\n\
+        mtu 1482\nmru 1482\nnobsdcomp\nnodeflate\n#noproxyarp\n#nomppc\nrequire-mschap-v2\n\
+        refuse-chap\nrefuse-mschap\nrefuse-eap\nrefuse-pap\n#ms-dns 172.16.1.1\n\
+        #plugin radius.so\nmppe required,no40,no56,stateless\n";
+
+    #[test]
+    fn debian_options() {
+        let o = opts(DEBIAN).unwrap();
+        assert_eq!(o.ppp.name.as_str(), "pptpd");
+        assert!(o.name_given);
+        assert_eq!(o.ppp.mppe, MppePolicy::default());
+        assert!(o.proxyarp);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn openwrt_options() {
+        let o = opts(OPENWRT).unwrap();
+        assert_eq!(o.ppp.name.as_str(), "pptp-server");
+        assert_eq!((o.ppp.mtu, o.ppp.mru), (1482, 1482));
+        assert_eq!((o.ppp.lcp_echo_interval, o.ppp.lcp_echo_failure), (60, 3));
+        assert_eq!(
+            o.ppp.mppe,
+            MppePolicy {
+                required: true,
+                allow_40: false,
+                allow_56: false,
+                allow_128: true,
+                stateful: Stateful::Refuse
+            }
+        );
+        assert!(!o.ppp.debug);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn mppe_options_follow_pppd() {
+        let p = |t: &str| opts(t).unwrap().ppp.mppe;
+        assert_eq!(p(""), MppePolicy::default());
+        let m = p("require-mppe");
+        assert!(m.required && m.allow_40 && m.allow_128 && !m.allow_56);
+        let m = p("require-mppe-40");
+        assert!(m.required && m.allow_40 && !m.allow_128);
+        let m = p("require-mppe-40 require-mppe-128");
+        assert!(m.allow_40 && m.allow_128);
+        let m = p("require-mppe nomppe-40");
+        assert!(m.required && !m.allow_40 && m.allow_128);
+        assert_eq!(p("mppe-stateful").stateful, Stateful::Allow);
+        assert_eq!(
+            p("mppe-stateful nomppe-stateful").stateful,
+            Stateful::Refuse
+        );
+        let off = opts("nomppe").unwrap();
+        assert!(!off.ppp.mppe.required && !off.ppp.mppe.allow_128);
+        assert!(off.warnings[0].message.contains("MPPE is off"));
+        let m = p("mppe no40,NO56");
+        assert!(!m.required && m.allow_128 && !m.allow_40 && !m.allow_56);
+        assert_eq!(m.stateful, Stateful::Allow);
+        let m = p("mppe req,stateless");
+        assert!(m.required && m.allow_40 && m.allow_56 && m.allow_128);
+        assert_eq!(m.stateful, Stateful::Refuse);
+        let e = opts("\nmppe required,fast\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(opts("mppe required,").is_err());
+    }
+
+    #[test]
+    fn noccp_conflicts_with_required_mppe() {
+        let e = opts("require-mppe-128\nnoccp\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("noccp"));
+        let o = opts("noccp\nnomppe\n").unwrap();
+        assert!(!o.ppp.mppe.allow_128);
+    }
+
+    #[test]
+    fn dns_and_wins_keep_the_last_two() {
+        let o = opts("ms-dns 10.0.0.1").unwrap();
+        assert_eq!(o.ppp.dns, [Some(ip("10.0.0.1")), Some(ip("10.0.0.1"))]);
+        let o = opts(
+            "ms-dns 10.0.0.1 ms-dns 10.0.0.2 ms-dns 10.0.0.3\nms-wins 10.0.0.9\nms-wins 10.0.0.8",
+        )
+        .unwrap();
+        assert_eq!(o.ppp.dns, [Some(ip("10.0.0.2")), Some(ip("10.0.0.3"))]);
+        assert_eq!(o.ppp.wins, [Some(ip("10.0.0.9")), Some(ip("10.0.0.8"))]);
+        assert_eq!(opts("").unwrap().ppp.dns, [None, None]);
+        let e = opts("ms-dns dns.example").unwrap_err();
+        assert!(e.message.contains("not an IPv4 address"));
+    }
+
+    #[test]
+    fn numbers_and_limits() {
+        let o = opts("mtu 1400 mru 0x578 idle 600 lcp-echo-interval 030 debug").unwrap();
+        assert_eq!((o.ppp.mtu, o.ppp.mru, o.ppp.idle), (1400, 1400, 600));
+        assert_eq!(o.ppp.lcp_echo_interval, 24);
+        assert!(o.ppp.debug);
+        let o = opts("mtu 9000").unwrap();
+        assert_eq!(o.ppp.mtu, 1500);
+        assert_eq!(o.warnings.len(), 1);
+        assert!(opts("mtu 100").is_err());
+        assert!(opts("mru 1500x").is_err());
+        let e = opts("lock\nmtu").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/ppp/options.pptpd:2: option 'mtu' needs a value"
+        );
+    }
+
+    #[test]
+    fn auth_options() {
+        assert!(opts("auth refuse-pap refuse-chap refuse-mschap refuse-eap").is_ok());
+        for bad in [
+            "require-pap",
+            "require-chap",
+            "require-mschap",
+            "require-eap",
+            "refuse-mschap-v2",
+        ] {
+            let e = opts(&format!("auth\n{bad}\n")).unwrap_err();
+            assert_eq!(e.line, Some(2), "{bad}");
+            assert!(e.message.starts_with(bad), "{}", e.message);
+        }
+        let o = opts("noauth").unwrap();
+        assert!(o.ppp.auth.require_auth);
+        assert!(o.warnings[0].message.contains("noauth"));
+    }
+
+    #[test]
+    fn unknown_options_and_plugins_are_errors() {
+        let e = opts("lock\n# comment\n\nfoo bar\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/ppp/options.pptpd:4: unknown option 'foo'"
+        );
+        let e = opts("plugin radius.so\n").unwrap_err();
+        assert!(e.message.contains("plugins are not supported"));
+    }
+
+    #[test]
+    fn harmless_and_ignored_options() {
+        let o = opts(
+            "lock nobsdcomp nodeflate novj novjccomp proxyarp nodefaultroute nologfd noipx \
+             default-asyncmap hide-password crtscts asyncmap 0 modem dump logfile /tmp/x \
+             ipparam x 115200 10.0.0.1: chapms-strip-domain",
+        )
+        .unwrap();
+        assert!(o.proxyarp && o.chapms_strip_domain);
+        assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(opts(&format!("name {}", "n".repeat(65))).is_err());
+        assert_eq!(
+            opts("name 'my server'").unwrap().ppp.name.as_str(),
+            "my server"
+        );
+        assert!(!opts("").unwrap().name_given);
+    }
+
+    #[test]
+    fn file_includes() {
+        let dir = std::env::temp_dir().join(format!("smolpptp-opt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inc = dir.join("inc");
+        std::fs::write(&inc, "ms-dns 10.1.1.1\n\nbogus\n").unwrap();
+        let e = opts(&format!("file {}\n", inc.display())).unwrap_err();
+        assert_eq!(e.path, inc);
+        assert_eq!(e.line, Some(3));
+        std::fs::write(&inc, "ms-dns 10.1.1.1\n").unwrap();
+        let o = opts(&format!("file {}\n", inc.display())).unwrap();
+        assert_eq!(o.ppp.dns[0], Some(ip("10.1.1.1")));
+        std::fs::write(&inc, format!("file {}\n", inc.display())).unwrap();
+        assert!(opts(&format!("file {}\n", inc.display())).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = XorShift(0x0915);
+        let words: [&[u8]; 12] = [
+            b"mtu ",
+            b"1400 ",
+            b"mppe ",
+            b"required,no40 ",
+            b"ms-dns ",
+            b"10.0.0.1 ",
+            b"noccp ",
+            b"nomppe ",
+            b"\"",
+            b"\\",
+            b"#",
+            b"\n",
+        ];
+        for round in 0..2000 {
+            let mut text = Vec::new();
+            for _ in 0..(rng.next_u32() % 16) {
+                if round % 2 == 0 {
+                    text.extend_from_slice(words[(rng.next_u32() % 12) as usize]);
+                } else {
+                    text.push(rng.next_u32() as u8);
+                }
+            }
+            if let Ok(o) = parse(Path::new("x"), &text) {
+                assert!(o.ppp.mtu >= 128 && o.ppp.mtu <= 1500);
+            }
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! `/etc/pptpd.conf`, parsed the way pptpd parses it (`configfile.c`, `pptpd.c`), plus
+//! smolpptp's own keywords for what pptpd left to pppd and the kernel.
+//!
+//! pptpd's rules: one `keyword value` per line; the first line with a keyword wins; keywords
+//! are case-sensitive; `#` is a comment only as the first character of a line (no inline
+//! comments); a line starting with a space or TAB is ignored; lines over 510 bytes are
+//! ignored; unknown keywords are ignored (we warn). Numbers go through `atoi`, so
+//! `connections 10 # x` is 10.
+//!
+//! Deliberate differences, each for the admin's benefit:
+//! - `stimeout` in the file is honoured (pptpd's check made it dead code; only `-t` worked);
+//! - `connections` above this build's `MAX_SESSIONS` is an error instead of a silent cap;
+//! - `delegate`, `logwtmp`, `bcrelay` and `vrf` are accepted with a warning and ignored;
+//! - a trailing CR (a file edited on Windows) is dropped from values.
+
+use core::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use smoltcp::wire::Ipv4Cidr;
+
+use super::address_spec::{self, SpecError};
+use super::error::{ConfigError, ConfigWarning};
+use super::{Backend, DaemonConfig};
+use crate::limits::MAX_SESSIONS;
+use crate::settings::{AddressList, Settings};
+
+/// pptpd's `CONNECTIONS_DEFAULT`.
+pub const PPTPD_DEFAULT_CONNECTIONS: usize = 100;
+/// pptpd's compiled-in pools, used when the file has no `localip`/`remoteip` (Debian's
+/// shipped pptpd.conf has neither).
+pub const PPTPD_DEFAULT_LOCALIP: &str = "192.168.0.1-100";
+pub const PPTPD_DEFAULT_REMOTEIP: &str = "192.168.1.1-100";
+/// pptpd's `MAX_CONFIG_STRING_SIZE` (512) less the newline and NUL of its `fgets`.
+const MAX_LINE_LEN: usize = 510;
+
+/// Every keyword this parser reads; anything else is ignored with a warning.
+const KEYWORDS: &[&str] = &[
+    // pptpd
+    "option",
+    "debug",
+    "stimeout",
+    "noipparam",
+    "logwtmp",
+    "bcrelay",
+    "delegate",
+    "connections",
+    "localip",
+    "remoteip",
+    "listen",
+    "vrf",
+    "pidfile",
+    "speed",
+    "ppp",
+    // smolpptp
+    "backend",
+    "interface",
+    "firewall",
+    "forwarding",
+    "wan",
+    "address",
+    "chap-secrets",
+    "max-per-source",
+    "auth-throttle",
+];
+
+/// What pptpd.conf says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PptpdConf {
+    /// `localip`, `remoteip`, `connections`, `stimeout`; `ppp` is left at its defaults.
+    pub settings: Settings,
+    pub daemon: DaemonConfig,
+    /// `option`: the pppd options file (path, line).
+    pub option: Option<(PathBuf, u32)>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// C `atoi`: optional leading whitespace and sign, then digits; anything else stops it.
+fn atoi(s: &str) -> i64 {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for c in digits.bytes().take_while(u8::is_ascii_digit) {
+        n = n.saturating_mul(10).saturating_add(i64::from(c - b'0'));
+    }
+    if negative {
+        -n
+    } else {
+        n
+    }
+}
+
+/// Interface names: what the kernel accepts (IFNAMSIZ 16 with the NUL).
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace() || c == 0)
+}
+
+fn on_off(value: &str) -> Option<bool> {
+    match value {
+        "on" | "yes" | "true" | "1" => Some(true),
+        "off" | "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `a.b.c.d/n`, or a bare address meaning /32.
+fn parse_cidr(value: &str) -> Option<Ipv4Cidr> {
+    let (addr, bits) = match value.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u8>().ok().filter(|&b| b <= 32)?),
+        None => (value, 32),
+    };
+    let addr: Ipv4Addr = addr.parse().ok()?;
+    Some(Ipv4Cidr::new(addr, bits))
+}
+
+struct Line<'a> {
+    value: &'a str,
+    line: u32,
+}
+
+/// Parses pptpd.conf text. `path` is used in messages; `resolve` looks up host names in
+/// `localip`/`remoteip`/`listen` (the daemon passes [`address_spec::resolve_host`]).
+pub fn parse(
+    path: &Path,
+    text: &[u8],
+    resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
+) -> Result<PptpdConf, ConfigError> {
+    let mut warnings = Vec::new();
+    let lossy = String::from_utf8_lossy(text);
+    let mut entries: Vec<(&str, Line)> = Vec::new();
+    for (index, raw) in lossy.split('\n').enumerate() {
+        let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        if raw.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        if raw.len() > MAX_LINE_LEN {
+            warnings.push(ConfigWarning::new(
+                path,
+                Some(line),
+                format!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
+            ));
+            continue;
+        }
+        if raw.starts_with([' ', '\t']) {
+            if !raw.trim().is_empty() {
+                warnings.push(ConfigWarning::new(
+                    path,
+                    Some(line),
+                    "line starts with a space: ignored (as pptpd does)",
+                ));
+            }
+            continue;
+        }
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let (keyword, rest) = match raw.find([' ', '\t']) {
+            Some(i) => (&raw[..i], &raw[i..]),
+            None => (raw, ""),
+        };
+        let value = rest.trim_matches([' ', '\t']);
+        if keyword.is_empty() {
+            continue;
+        }
+        if !KEYWORDS.contains(&keyword) {
+            warnings.push(ConfigWarning::new(
+                path,
+                Some(line),
+                format!("unknown keyword '{keyword}' ignored"),
+            ));
+            continue;
+        }
+        // The first occurrence wins (OpenWrt's init script appends lines that an earlier
+        // one in the admin's file must beat).
+        if !entries.iter().any(|(k, _)| *k == keyword) {
+            entries.push((keyword, Line { value, line }));
+        }
+    }
+    let get = |k: &str| entries.iter().find(|(key, _)| *key == k).map(|(_, l)| l);
+    let err = |l: &Line, msg: String| ConfigError::new(path, Some(l.line), msg);
+    let warn = |warnings: &mut Vec<ConfigWarning>, l: &Line, msg: String| {
+        warnings.push(ConfigWarning::new(path, Some(l.line), msg));
+    };
+
+    let mut settings = Settings::default();
+    let mut daemon = DaemonConfig::default();
+
+    // connections
+    let mut connections = PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS);
+    if let Some(l) = get("connections") {
+        let n = atoi(l.value);
+        if n <= 0 {
+            warn(
+                &mut warnings,
+                l,
+                format!(
+                    "connections '{}' is not a positive number: using pptpd's default {}",
+                    l.value, connections
+                ),
+            );
+        } else if n > MAX_SESSIONS as i64 {
+            return Err(err(
+                l,
+                format!(
+                    "connections {n} is more than this build supports ({MAX_SESSIONS}); lower it \
+                     or rebuild with SMOLPPTP_MAX_SESSIONS={n}"
+                ),
+            ));
+        } else {
+            connections = n as usize;
+        }
+    }
+
+    // stimeout
+    if let Some(l) = get("stimeout") {
+        let n = atoi(l.value);
+        match u32::try_from(n) {
+            Ok(n) if n > 0 => settings.stimeout = n,
+            _ => warn(
+                &mut warnings,
+                l,
+                format!("stimeout '{}' is not a positive number: using 10", l.value),
+            ),
+        }
+    }
+
+    // max-per-source: 0 turns the limit off.
+    if let Some(l) = get("max-per-source") {
+        let n = atoi(l.value);
+        if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(err(
+                l,
+                format!(
+                    "max-per-source must be a number (0 = no limit), not '{}'",
+                    l.value
+                ),
+            ));
+        }
+        settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(l) = get("auth-throttle") {
+        settings.auth_throttle = on_off(l.value).ok_or_else(|| {
+            err(
+                l,
+                format!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
+            )
+        })?;
+    }
+
+    // remoteip first, then localip, as pptpd does: each may lower `connections`.
+    let mut pools: [AddressList; 2] = Default::default();
+    for (slot, (keyword, default, is_remote)) in [
+        ("remoteip", PPTPD_DEFAULT_REMOTEIP, true),
+        ("localip", PPTPD_DEFAULT_LOCALIP, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let defaulted;
+        let l = match get(keyword) {
+            Some(l) => l,
+            None => {
+                defaulted = Line {
+                    value: default,
+                    line: 0,
+                };
+                warnings.push(ConfigWarning::new(
+                    path,
+                    None,
+                    format!("no {keyword}: using pptpd's built-in default {default}"),
+                ));
+                &defaulted
+            }
+        };
+        let side = if is_remote { "remote" } else { "local" };
+        let line = (l.line > 0).then_some(l.line);
+        let spec = address_spec::parse(l.value, connections, is_remote, resolve).map_err(|e| {
+            let msg = match e {
+                SpecError::BadAddress(a) => format!("Bad IP address ({a}) in {keyword}"),
+                SpecError::BadRange(r) => format!("Bad {side} IP range: {r}"),
+                SpecError::Duplicate(a) => {
+                    format!("Remote IP address {a} in config is a duplicate")
+                }
+                SpecError::TooManyRanges => format!("{keyword} has too many separate ranges"),
+            };
+            ConfigError::new(path, line, msg)
+        })?;
+        // Cutting pptpd's built-in 100-address pools to this build's limit is no news.
+        if spec.limit_reached && line.is_some() {
+            warnings.push(ConfigWarning::new(
+                path,
+                line,
+                format!("connections limit ({connections}) reached, extra IP addresses ignored"),
+            ));
+        }
+        let count = spec.list.len();
+        let shared_local = !is_remote && count == 1;
+        if !shared_local && connections > count {
+            warnings.push(ConfigWarning::new(
+                path,
+                line,
+                format!(
+                    "Maximum of {connections} connections reduced to {count}, not enough IP \
+                     addresses given in {keyword}"
+                ),
+            ));
+            connections = count;
+        }
+        pools[slot] = spec.list;
+    }
+    let [remote, local] = pools;
+    settings.remote = remote;
+    settings.local = local;
+    settings.connections = connections;
+
+    if let Some(l) = get("delegate") {
+        warn(
+            &mut warnings,
+            l,
+            "delegate is not supported: addresses come from localip/remoteip (and per-user \
+             addresses in chap-secrets); ignored"
+                .into(),
+        );
+    }
+    if let Some(l) = get("logwtmp") {
+        warn(
+            &mut warnings,
+            l,
+            "logwtmp is not supported (no wtmp accounting): ignored".into(),
+        );
+    }
+    if let Some(l) = get("bcrelay") {
+        warn(
+            &mut warnings,
+            l,
+            "bcrelay is not supported (no broadcast relay): ignored".into(),
+        );
+    }
+    if let Some(l) = get("vrf") {
+        warn(&mut warnings, l, "vrf is not supported: ignored".into());
+    }
+    daemon.debug = get("debug").is_some();
+    if let Some(l) = get("listen") {
+        let a = address_spec::inet_addr(l.value)
+            .or_else(|| resolve(l.value))
+            .ok_or_else(|| err(l, format!("Invalid listening address: {}", l.value)))?;
+        daemon.listen = Some(a);
+    }
+    if let Some(l) = get("pidfile") {
+        if l.value.is_empty() {
+            return Err(err(l, "pidfile needs a path".into()));
+        }
+        daemon.pidfile = PathBuf::from(l.value);
+    }
+    let option = match get("option") {
+        Some(l) if l.value.is_empty() => {
+            return Err(err(
+                l,
+                "option needs the path of a pppd options file".into(),
+            ))
+        }
+        Some(l) => Some((PathBuf::from(l.value), l.line)),
+        None => None,
+    };
+
+    if let Some(l) = get("backend") {
+        daemon.backend = match l.value {
+            "tun" => Backend::Tun,
+            "raw" => Backend::Raw,
+            v => return Err(err(l, format!("backend must be 'tun' or 'raw', not '{v}'"))),
+        };
+    }
+    for (keyword, field) in [
+        ("interface", &mut daemon.interface),
+        ("wan", &mut daemon.wan),
+    ] {
+        if let Some(l) = get(keyword) {
+            if !valid_ifname(l.value) {
+                return Err(err(
+                    l,
+                    format!("{keyword}: '{}' is not an interface name", l.value),
+                ));
+            }
+            *field = Some(l.value.to_string());
+        }
+    }
+    for (keyword, field) in [
+        ("firewall", &mut daemon.firewall),
+        ("forwarding", &mut daemon.forwarding),
+    ] {
+        if let Some(l) = get(keyword) {
+            *field = on_off(l.value).ok_or_else(|| {
+                err(
+                    l,
+                    format!("{keyword} must be 'on' or 'off', not '{}'", l.value),
+                )
+            })?;
+        }
+    }
+    if let Some(l) = get("address") {
+        daemon.address = Some(parse_cidr(l.value).ok_or_else(|| {
+            err(
+                l,
+                format!(
+                    "address must be an IPv4 address/prefix such as 10.0.0.1/24, not '{}'",
+                    l.value
+                ),
+            )
+        })?);
+    }
+    if let Some(l) = get("chap-secrets") {
+        if l.value.is_empty() {
+            return Err(err(l, "chap-secrets needs a path".into()));
+        }
+        daemon.chap_secrets = PathBuf::from(l.value);
+    }
+
+    Ok(PptpdConf {
+        settings,
+        daemon,
+        option,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::{Random, XorShift};
+
+    fn no_dns(_: &str) -> Option<Ipv4Addr> {
+        None
+    }
+
+    fn conf(text: &str) -> Result<PptpdConf, ConfigError> {
+        parse(Path::new("/etc/pptpd.conf"), text.as_bytes(), &mut no_dns)
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi("10 # x"), 10);
+        assert_eq!(atoi("  -3"), -3);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi("99999999999999999999999"), i64::MAX);
+    }
+
+    #[test]
+    fn first_occurrence_wins_and_keywords_are_case_sensitive() {
+        let c = conf("connections 3\nconnections 5\nConnections 8\nlocalip 10.0.0.1\nremoteip 10.0.0.10-20\n")
+            .unwrap();
+        assert_eq!(c.settings.connections, 3);
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("'Connections'")));
+    }
+
+    #[test]
+    fn no_inline_comments_and_leading_space_lines() {
+        let e = conf("localip 10.0.0.1\nremoteip 10.9.0.2-5 # comment\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/pptpd.conf:2: Bad IP address (10.9.0.2-5 # comment) in remoteip"
+        );
+        let c = conf(" remoteip 1.2.3.4\nlocalip 10.0.0.1\nremoteip 10.0.0.2-3\n").unwrap();
+        assert_eq!(c.settings.remote.len(), 2);
+        assert_eq!(c.warnings[0].line, Some(1));
+        assert!(c.warnings[0].message.contains("starts with a space"));
+    }
+
+    #[test]
+    fn pool_defaults_are_pptpds() {
+        let c = conf("option /etc/ppp/pptpd-options\nlogwtmp\n").unwrap();
+        assert_eq!(c.settings.local.get(0), Some(ip("192.168.0.1")));
+        assert_eq!(c.settings.remote.get(0), Some(ip("192.168.1.1")));
+        assert_eq!(
+            c.settings.connections,
+            PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS)
+        );
+        assert_eq!(c.option, Some((PathBuf::from("/etc/ppp/pptpd-options"), 1)));
+        assert!(c.warnings.iter().any(|w| w.message.contains("logwtmp")));
+    }
+
+    #[test]
+    fn connections_reduced_by_pools() {
+        let c = conf("localip 10.9.0.1\nremoteip 10.9.0.2-31\n").unwrap();
+        assert_eq!(c.settings.connections, 30.min(MAX_SESSIONS));
+        let c = conf("localip 10.9.0.1-3\nremoteip 10.9.0.10-20\n").unwrap();
+        assert_eq!(c.settings.connections, 3);
+        let c = conf("localip 10.9.0.1,10.9.0.2\nremoteip 10.9.0.10-20\n").unwrap();
+        assert_eq!(c.settings.connections, 2);
+        assert!(c.warnings.iter().any(|w| w
+            .message
+            .starts_with("Maximum of 11 connections reduced to 2")));
+        let c = conf("connections 3\nlocalip 10.9.0.1\nremoteip 10.9.0.2-5,10.9.0.20\n").unwrap();
+        assert_eq!(c.settings.connections, 3);
+        assert_eq!(c.settings.remote.len(), 3);
+        assert!(c.warnings.iter().any(|w| w.message
+            == "connections limit (3) reached, extra IP addresses ignored"
+            && w.line == Some(3)));
+    }
+
+    #[test]
+    fn connections_over_the_build_limit() {
+        let n = MAX_SESSIONS + 1;
+        let e = conf(&format!("localip 10.0.0.1\n\nconnections {n}\n")).unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains(&n.to_string()));
+        assert!(e.message.contains(&MAX_SESSIONS.to_string()));
+        let c = conf("connections x\nlocalip 10.0.0.1\nremoteip 10.0.1.0-255\n").unwrap();
+        assert_eq!(c.settings.connections, 100.min(MAX_SESSIONS));
+    }
+
+    #[test]
+    fn stimeout_is_honoured() {
+        assert_eq!(conf("stimeout 4\n").unwrap().settings.stimeout, 4);
+        assert_eq!(conf("").unwrap().settings.stimeout, 10);
+        assert_eq!(conf("stimeout 0\n").unwrap().settings.stimeout, 10);
+    }
+
+    #[test]
+    fn pptpd_keywords() {
+        let c = conf(
+            "debug\nnoipparam\nspeed 115200\nppp /usr/sbin/pppd\nlisten 192.0.2.1\n\
+             pidfile /run/pptpd.pid\nbcrelay eth1\ndelegate\nvrf blue\n",
+        )
+        .unwrap();
+        assert!(c.daemon.debug);
+        assert!(!c.warnings.iter().any(|w| w.message.contains("unknown")));
+        assert_eq!(c.warnings.len(), 3 + 2, "{:?}", c.warnings); // 3 ignored + 2 default pools
+        assert_eq!(c.daemon.listen, Some(ip("192.0.2.1")));
+        assert_eq!(c.daemon.pidfile, PathBuf::from("/run/pptpd.pid"));
+        for k in ["bcrelay", "delegate", "vrf"] {
+            assert!(c.warnings.iter().any(|w| w.message.starts_with(k)), "{k}");
+        }
+        let e = conf("listen nowhere\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/pptpd.conf:1: Invalid listening address: nowhere"
+        );
+    }
+
+    #[test]
+    fn own_keywords() {
+        let c = conf(
+            "backend raw\ninterface eth0\nfirewall on\nforwarding off\nwan ppp0\n\
+             address 10.0.0.1/24\nchap-secrets /etc/smolpptp/secrets\n",
+        )
+        .unwrap();
+        assert_eq!(c.daemon.backend, Backend::Raw);
+        assert_eq!(c.daemon.interface.as_deref(), Some("eth0"));
+        assert!(c.daemon.firewall);
+        assert!(!c.daemon.forwarding);
+        assert_eq!(c.daemon.wan.as_deref(), Some("ppp0"));
+        assert_eq!(c.daemon.address, Some(Ipv4Cidr::new(ip("10.0.0.1"), 24)));
+        assert_eq!(
+            c.daemon.chap_secrets,
+            PathBuf::from("/etc/smolpptp/secrets")
+        );
+        let d = conf("").unwrap().daemon;
+        assert_eq!(d, DaemonConfig::default());
+        for (text, line) in [
+            ("backend kernel\n", 1),
+            ("\nfirewall maybe\n", 2),
+            ("interface this-name-is-too-long\n", 1),
+            ("wan eth0/1\n", 1),
+            ("address 10.0.0.1/33\n", 1),
+            ("address nope\n", 1),
+            ("option\n", 1),
+        ] {
+            let e = conf(text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?}");
+        }
+        assert_eq!(
+            conf("address 10.0.0.1\n").unwrap().daemon.address,
+            Some(Ipv4Cidr::new(ip("10.0.0.1"), 32))
+        );
+    }
+
+    #[test]
+    fn source_limit_and_auth_throttle() {
+        let c = conf("").unwrap();
+        assert_eq!(
+            c.settings.max_per_source,
+            crate::settings::DEFAULT_MAX_PER_SOURCE
+        );
+        assert!(c.settings.auth_throttle);
+        let c = conf("max-per-source 2\nauth-throttle off\n").unwrap();
+        assert_eq!(c.settings.max_per_source, 2);
+        assert!(!c.settings.auth_throttle);
+        assert_eq!(
+            conf("max-per-source 0\n").unwrap().settings.max_per_source,
+            0
+        );
+        assert!(conf("max-per-source many\n").is_err());
+        assert!(conf("max-per-source -1\n").is_err());
+        assert!(conf("auth-throttle maybe\n").is_err());
+    }
+
+    #[test]
+    fn crlf_and_long_lines() {
+        let c = conf("localip 10.0.0.1\r\nremoteip 10.0.0.2-3\r\n").unwrap();
+        assert_eq!(c.settings.remote.len(), 2);
+        let long = format!("remoteip 10.0.0.9{}\n", " ".repeat(600));
+        let c = conf(&long).unwrap();
+        assert!(c.warnings.iter().any(|w| w.message.contains("longer than")));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = XorShift(0x9979d);
+        let words: [&[u8]; 10] = [
+            b"localip ",
+            b"remoteip ",
+            b"connections ",
+            b"10.0.0.1-5",
+            b",",
+            b"\n",
+            b" ",
+            b"#",
+            b"backend tun",
+            b"stimeout -",
+        ];
+        for round in 0..2000 {
+            let mut text = Vec::new();
+            for _ in 0..(rng.next_u32() % 20) {
+                if round % 2 == 0 {
+                    text.extend_from_slice(words[(rng.next_u32() % 10) as usize]);
+                } else {
+                    text.push(rng.next_u32() as u8);
+                }
+            }
+            if let Ok(c) = parse(Path::new("x"), &text, &mut no_dns) {
+                assert!(c.settings.connections <= MAX_SESSIONS);
+                assert!(c.settings.remote.len() >= c.settings.connections);
+            }
+        }
+    }
+}

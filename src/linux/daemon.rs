@@ -1,0 +1,442 @@
+//! The daemon's poll loop: one `libc::poll` over the TUN, the packet socket (raw backend)
+//! and the signalfd, with the timeout from the server's next timer on the monotonic clock.
+//! Nothing here allocates: the devices' buffers and the pollfd array exist before the loop.
+//!
+//! On SIGHUP the caller's reload closure runs (re-read the files, `Server::reload`). On
+//! SIGTERM/SIGINT every client is told goodbye (`Server::shutdown`) and the loop keeps
+//! running until the sessions are gone or [`SHUTDOWN_GRACE`] passed; the caller then drops
+//! the firewall and the devices.
+
+use super::clock;
+use super::packet::PacketDevice;
+use super::signals::{Signal, Signals};
+use super::tun::{Ingress, Tun, TunDevice};
+use crate::rand::Random;
+use crate::server::Server;
+use crate::settings::Secrets;
+use smoltcp::phy::Device;
+use smoltcp::time::{Duration, Instant};
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// How long goodbyes (Call-Disconnect-Notify, Stop-Control-Connection-Request, LCP
+/// Terminate) may take before we exit anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// TUN packets handled per loop turn, so the outside device and signals are never starved.
+pub const TUN_BUDGET: usize = 64;
+
+pub use crate::server::Tunnel;
+
+/// Writes decrypted client packets to the TUN.
+pub struct TunTunnel<'t>(pub &'t Tun);
+
+impl Tunnel for TunTunnel<'_> {
+    fn deliver(&mut self, ip_packet: &[u8]) {
+        // A full TUN queue drops the packet, as a congested router would.
+        self.0.write_packet(ip_packet);
+    }
+}
+
+/// What the loop needs from the protocol server: [`Running`] (a `Server` with the secrets
+/// and the random source its `poll` takes), or a stand-in in tests.
+pub trait Service {
+    fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel);
+    fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool;
+    fn poll_at(&mut self, now: Instant) -> Option<Instant>;
+    fn shutdown(&mut self, now: Instant);
+    /// True once every session and control connection is gone (after `shutdown`).
+    fn is_idle(&mut self, now: Instant) -> bool;
+}
+
+/// The server as the loop runs it.
+pub struct Running<'a, S: Secrets, R: Random> {
+    pub server: Server<'a>,
+    pub secrets: S,
+    pub rng: R,
+}
+
+impl<S: Secrets, R: Random> Service for Running<'_, S, R> {
+    fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+        self.server
+            .poll(now, device, tunnel, &mut self.secrets, &mut self.rng);
+    }
+    fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
+        self.server.send_to_client(now, ip_packet)
+    }
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.server.poll_at(now)
+    }
+    fn shutdown(&mut self, now: Instant) {
+        self.server.shutdown(now)
+    }
+    fn is_idle(&mut self, now: Instant) -> bool {
+        self.server.is_shut_down(now)
+    }
+}
+
+/// The devices of one backend.
+pub struct Devices<'t> {
+    /// Client traffic; in the `tun` backend also PPTP (its smoltcp address is set).
+    pub tun: TunDevice<'t>,
+    /// The `raw` backend's outside device.
+    pub packet: Option<PacketDevice>,
+}
+
+/// Why the loop returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM/SIGINT, after the goodbyes.
+    Terminated(i32),
+}
+
+/// Milliseconds for poll(2) until `at`, rounded up so we never wake just before a timer;
+/// -1 (forever) for None.
+pub fn poll_timeout(now: Instant, at: Option<Instant>) -> libc::c_int {
+    match at {
+        None => -1,
+        Some(at) if at <= now => 0,
+        Some(at) => {
+            let micros = (at - now).total_micros();
+            micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Run until SIGTERM/SIGINT and the goodbyes are done.
+pub fn run<S: Service>(
+    service: &mut S,
+    devices: &mut Devices,
+    signals: &mut Signals,
+    reload: &mut dyn FnMut(&mut S),
+) -> io::Result<Exit> {
+    let tun_ref = devices.tun.tun();
+    let mut tunnel = TunTunnel(tun_ref);
+    let pollfd = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut fds = [
+        pollfd(signals.as_raw_fd()),
+        pollfd(tun_ref.as_raw_fd()),
+        pollfd(devices.packet.as_ref().map_or(-1, |p| p.as_raw_fd())),
+    ];
+    let mut terminating: Option<(i32, Instant)> = None;
+
+    loop {
+        let now = clock::now();
+        while let Some(signal) = signals.read() {
+            match signal {
+                Signal::Reload if terminating.is_none() => {
+                    log::info!("Hangup (SIGHUP): reloading configuration");
+                    reload(service);
+                }
+                Signal::Reload => {}
+                Signal::Terminate(signo) => {
+                    if terminating.is_none() {
+                        log::info!("Terminating on signal {signo}");
+                        service.shutdown(now);
+                        terminating = Some((signo, now + SHUTDOWN_GRACE));
+                    }
+                }
+            }
+        }
+
+        for _ in 0..TUN_BUDGET {
+            match devices.tun.read() {
+                None => break,
+                Some(Ingress::Forward(packet)) => {
+                    service.send_to_client(now, packet);
+                }
+                // smoltcp takes it from the device's buffer in this poll.
+                Some(Ingress::Local) => service.poll(now, &mut devices.tun, &mut tunnel),
+            }
+        }
+        match devices.packet.as_mut() {
+            Some(packet) => {
+                packet.refill_budget();
+                service.poll(now, packet, &mut tunnel);
+            }
+            None => service.poll(now, &mut devices.tun, &mut tunnel),
+        }
+
+        let mut wake = service.poll_at(now);
+        if let Some((signo, deadline)) = terminating {
+            if service.is_idle(now) || now >= deadline {
+                return Ok(Exit::Terminated(signo));
+            }
+            wake = earliest(wake, Some(deadline));
+        }
+        let timeout = poll_timeout(now, wake);
+        for f in fds.iter_mut() {
+            f.revents = 0;
+        }
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::testns::run as in_netns;
+    use crate::linux::tun::TunConfig;
+    use crate::settings::{AddressList, AddressRange};
+    use core::net::Ipv4Addr;
+    use smoltcp::phy::RxToken;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// Counts allocations made by the current thread, so other tests running in parallel
+    /// do not disturb the count.
+    struct Counting;
+    thread_local! { static ALLOCATIONS: Cell<u64> = const { Cell::new(0) }; }
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.realloc(ptr, layout, size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+    fn allocations() -> u64 {
+        ALLOCATIONS.with(|c| c.get())
+    }
+
+    #[test]
+    fn timeouts_round_up() {
+        let now = Instant::from_millis(1000);
+        assert_eq!(poll_timeout(now, None), -1);
+        assert_eq!(poll_timeout(now, Some(Instant::from_millis(900))), 0);
+        assert_eq!(poll_timeout(now, Some(now)), 0);
+        assert_eq!(poll_timeout(now, Some(Instant::from_micros(1_000_001))), 1);
+        assert_eq!(poll_timeout(now, Some(Instant::from_millis(1250))), 250);
+        assert_eq!(
+            poll_timeout(now, Some(Instant::from_secs(1i64 << 40))),
+            i32::MAX
+        );
+    }
+
+    /// A stand-in for `server::Server` that records what the loop does.
+    #[derive(Default)]
+    struct Fake {
+        local_packets: u32,
+        forwarded: u32,
+        echo_replies: u32,
+        reloads: u32,
+        shut_down: bool,
+        polls_after_shutdown: u32,
+        ping: [u8; 28],
+    }
+
+    impl Service for Fake {
+        fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+            while let Some((rx, _tx)) = device.receive(now) {
+                let ours = rx.consume(|b| b.ends_with(b"to smoltcp"));
+                if ours {
+                    self.local_packets += 1;
+                    // As if a client pinged the router through its tunnel.
+                    tunnel.deliver(&self.ping);
+                }
+            }
+            if self.shut_down {
+                self.polls_after_shutdown += 1;
+            }
+        }
+        fn send_to_client(&mut self, _: Instant, p: &[u8]) -> bool {
+            self.forwarded += 1;
+            if p.len() >= 21 && p[9] == 1 && p[20] == 0 {
+                self.echo_replies += 1;
+            }
+            true
+        }
+        fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+            Some(now + Duration::from_millis(20))
+        }
+        fn shutdown(&mut self, _: Instant) {
+            self.shut_down = true;
+        }
+        fn is_idle(&mut self, _: Instant) -> bool {
+            self.polls_after_shutdown >= 3
+        }
+    }
+
+    fn checksum(data: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for c in data.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    fn ping(src: [u8; 4], dst: [u8; 4]) -> [u8; 28] {
+        let mut p = [0u8; 28];
+        p[..12].copy_from_slice(&[0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0]);
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p[20..].copy_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
+        let c = checksum(&p[..20]).to_be_bytes();
+        p[10..12].copy_from_slice(&c);
+        let c = checksum(&p[20..]).to_be_bytes();
+        p[22..24].copy_from_slice(&c);
+        p
+    }
+
+    #[test]
+    fn loop_routes_packets_reloads_and_exits_without_allocating() {
+        in_netns("daemon loop", || {
+            let mut pool = AddressList::default();
+            pool.ranges
+                .push(AddressRange {
+                    first: Ipv4Addr::new(10, 99, 1, 20),
+                    last: Ipv4Addr::new(10, 99, 1, 30),
+                })
+                .unwrap();
+            let tun = Tun::open(&TunConfig {
+                name: "smolpptp0",
+                address: Ipv4Addr::new(10, 99, 0, 1),
+                peer: Some(Ipv4Addr::new(10, 99, 0, 2)),
+                prefix_len: 32,
+                mtu: 1500,
+                routes: &pool,
+            })
+            .unwrap();
+            let mut devices = Devices {
+                tun: TunDevice::new(&tun, Some(Ipv4Addr::new(10, 99, 0, 2))),
+                packet: None,
+            };
+            let mut signals = Signals::install().unwrap();
+            let mut fake = Fake {
+                ping: ping([10, 99, 1, 21], [10, 99, 0, 1]),
+                ..Fake::default()
+            };
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+
+            // The kernel side, from a thread in the same namespace.
+            let helper = std::thread::spawn(move || {
+                let pause = || std::thread::sleep(std::time::Duration::from_millis(100));
+                let kill = |sig: libc::c_int| unsafe {
+                    libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
+                };
+                let udp = std::net::UdpSocket::bind("10.99.0.1:0").unwrap();
+                pause();
+                udp.send_to(b"to a client", "10.99.1.22:9").unwrap();
+                udp.send_to(b"to smoltcp", "10.99.0.2:1723").unwrap();
+                pause();
+                kill(libc::SIGHUP);
+                pause();
+                kill(libc::SIGTERM);
+            });
+
+            // The counter itself works.
+            let before = allocations();
+            drop(std::hint::black_box(vec![0u8; 8]));
+            assert!(allocations() > before);
+
+            let before = allocations();
+            let exit = run(
+                &mut fake,
+                &mut devices,
+                &mut signals,
+                &mut |f: &mut Fake| f.reloads += 1,
+            )
+            .unwrap();
+            let allocated = allocations() - before;
+            helper.join().unwrap();
+
+            assert_eq!(exit, Exit::Terminated(libc::SIGTERM));
+            assert_eq!(fake.local_packets, 1);
+            assert_eq!(
+                fake.echo_replies, 1,
+                "the kernel answered the delivered ping"
+            );
+            assert_eq!(fake.forwarded, 2, "one UDP packet, one echo reply");
+            assert_eq!(fake.reloads, 1);
+            assert!(fake.shut_down && fake.polls_after_shutdown >= 3);
+            assert_eq!(allocated, 0, "the loop allocated");
+        });
+    }
+
+    #[test]
+    fn shutdown_gives_up_after_the_grace_period() {
+        in_netns("daemon shutdown timeout", || {
+            let pool = AddressList::default();
+            let tun = Tun::open(&TunConfig {
+                name: "smolpptp0",
+                address: Ipv4Addr::new(10, 99, 0, 1),
+                peer: Some(Ipv4Addr::new(10, 99, 0, 2)),
+                prefix_len: 32,
+                mtu: 1500,
+                routes: &pool,
+            })
+            .unwrap();
+            let mut devices = Devices {
+                tun: TunDevice::new(&tun, Some(Ipv4Addr::new(10, 99, 0, 2))),
+                packet: None,
+            };
+            let mut signals = Signals::install().unwrap();
+            struct NeverIdle(Fake);
+            impl Service for NeverIdle {
+                fn poll<D: Device>(&mut self, n: Instant, d: &mut D, t: &mut dyn Tunnel) {
+                    self.0.poll(n, d, t)
+                }
+                fn send_to_client(&mut self, n: Instant, p: &[u8]) -> bool {
+                    self.0.send_to_client(n, p)
+                }
+                fn poll_at(&mut self, _: Instant) -> Option<Instant> {
+                    None
+                }
+                fn shutdown(&mut self, n: Instant) {
+                    self.0.shutdown(n)
+                }
+                fn is_idle(&mut self, _: Instant) -> bool {
+                    false
+                }
+            }
+            let mut s = NeverIdle(Fake::default());
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGINT);
+            }
+            let start = std::time::Instant::now();
+            let exit = run(&mut s, &mut devices, &mut signals, &mut |_| {}).unwrap();
+            let took = start.elapsed();
+            assert_eq!(exit, Exit::Terminated(libc::SIGINT));
+            assert!(took >= std::time::Duration::from_millis(2990), "{took:?}");
+            assert!(took < std::time::Duration::from_millis(3500), "{took:?}");
+            // Only a few wake-ups: the loop sleeps until the deadline, it does not spin.
+            assert!(
+                s.0.polls_after_shutdown < 10,
+                "{}",
+                s.0.polls_after_shutdown
+            );
+        });
+    }
+}

@@ -1,0 +1,643 @@
+//! Our own nftables table (`table ip smolpptp`), installed at start-up and deleted at exit.
+//! We never touch another table: an admin's or fw4's rules stay as they are.
+//!
+//! Backends (rust.md §2):
+//! - `tun` (option C): PPTP (tcp/1723) and GRE addressed to the host itself are DNATed to
+//!   smoltcp's address behind the TUN, and GRE replies are SNATed back (conntrack keys GRE by
+//!   call ID and marks both directions UNREPLIED, so without that rule the replies leak the
+//!   private address). Needs `net.ipv4.ip_forward=1`, since DNATed packets are forwarded.
+//! - `raw` (option A): smoltcp reads the WAN through AF_PACKET before netfilter, so the kernel
+//!   only has to be silenced: tcp/1723 and GRE to our address are dropped in `input`.
+//!
+//! With `forwarding` on, clients may talk to the router (`input` from the TUN) and through it
+//! (`forward`), and the pool is masqueraded out of every other interface.
+//!
+//! An `accept` in our table does not override a `drop` in another table's base chain (every
+//! base chain on a hook sees the packet): with a default-drop firewall such as OpenWrt's fw4,
+//! put the TUN in a zone there as well. `smolpptpd check` prints that reminder.
+
+use crate::settings::AddressList;
+use core::fmt::Write;
+use core::net::Ipv4Addr;
+use std::io;
+use std::process::{Command, Stdio};
+
+/// The name of our nftables table.
+pub const TABLE: &str = "smolpptp";
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// smoltcp lives behind the TUN at `smoltcp`; the kernel DNATs PPTP to it.
+    Tun { smoltcp: Ipv4Addr },
+    /// smoltcp shares the host's `address` on the WAN through AF_PACKET.
+    Raw { address: Ipv4Addr },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FirewallConfig<'a> {
+    pub mode: Mode,
+    /// The TUN interface carrying client traffic (and, in `tun` mode, PPTP).
+    pub tun: &'a str,
+    /// The interface PPTP arrives on; None: any interface except the TUN.
+    pub wan: Option<&'a str>,
+    /// Source address for GRE replies in `tun` mode; None: masquerade (dynamic WAN).
+    pub public_address: Option<Ipv4Addr>,
+    /// pptpd's `listen`: only PPTP to this address is ours (tun: DNATed; default: any of
+    /// the host's own addresses).
+    pub listen: Option<Ipv4Addr>,
+    /// The client pool (`remoteip`).
+    pub pool: &'a AddressList,
+    /// Let clients reach the router and the networks behind it, masqueraded.
+    pub forwarding: bool,
+}
+
+impl FirewallConfig<'_> {
+    /// Does this setup need the kernel to forward IPv4?
+    pub fn needs_ip_forward(&self) -> bool {
+        self.forwarding || matches!(self.mode, Mode::Tun { .. })
+    }
+}
+
+/// `{ a-b, c }` for nft.
+fn nft_pool(pool: &AddressList) -> String {
+    let mut s = String::from("{ ");
+    for (i, r) in pool.ranges.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        if r.first == r.last {
+            let _ = write!(s, "{}", r.first);
+        } else {
+            let _ = write!(s, "{}-{}", r.first, r.last);
+        }
+    }
+    s.push_str(" }");
+    s
+}
+
+/// The ruleset as an `nft -f` script. It first creates and deletes the table so that a
+/// leftover table from a crashed run is replaced, not added to.
+pub fn nft_script(c: &FirewallConfig) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "table ip {TABLE}\ndelete table ip {TABLE}");
+    s.push_str(&nft_ruleset(c));
+    s
+}
+
+/// The table itself, in `nft list` syntax (what `smolpptpd check` prints).
+pub fn nft_ruleset(c: &FirewallConfig) -> String {
+    let tun = c.tun;
+    let from_wan = match c.wan {
+        Some(w) => format!("iifname \"{w}\""),
+        None => format!("iifname != \"{tun}\""),
+    };
+    let to_wan = match c.wan {
+        Some(w) => format!("oifname \"{w}\""),
+        None => format!("oifname != \"{tun}\""),
+    };
+    let to_us = match c.listen {
+        Some(a) => format!("ip daddr {a}"),
+        None => "fib daddr type local".to_string(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "table ip {TABLE} {{");
+    match c.mode {
+        Mode::Tun { smoltcp } => {
+            let _ = writeln!(
+                s,
+                "\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+                 \t\t{from_wan} {to_us} tcp dport 1723 dnat to {smoltcp}\n\
+                 \t\t{from_wan} {to_us} ip protocol gre dnat to {smoltcp}\n\t}}"
+            );
+        }
+        Mode::Raw { address } => {
+            let _ = writeln!(
+                s,
+                "\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\
+                 \t\t{from_wan} ip daddr {address} tcp dport 1723 drop\n\
+                 \t\t{from_wan} ip daddr {address} ip protocol gre drop"
+            );
+            if c.forwarding {
+                let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
+            }
+            s.push_str("\t}\n");
+        }
+    }
+    if let Mode::Tun { .. } = c.mode {
+        if c.forwarding {
+            let _ = writeln!(
+                s,
+                "\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\
+                 \t\tiifname \"{tun}\" accept\n\t}}"
+            );
+        }
+    }
+    if c.needs_ip_forward() {
+        let _ = writeln!(
+            s,
+            "\tchain forward {{\n\t\ttype filter hook forward priority filter - 10; policy accept;"
+        );
+        if let Mode::Tun { smoltcp } = c.mode {
+            let _ = writeln!(s, "\t\tip daddr {smoltcp} ct status dnat accept");
+            let _ = writeln!(s, "\t\tip saddr {smoltcp} accept");
+        }
+        if c.forwarding {
+            let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{tun}\" ct state established,related accept"
+            );
+        }
+        s.push_str("\t}\n");
+    }
+    let gre_snat = match c.mode {
+        Mode::Tun { smoltcp } => Some(smoltcp),
+        Mode::Raw { .. } => None,
+    };
+    let masquerade_pool = c.forwarding && !c.pool.is_empty();
+    if gre_snat.is_some() || masquerade_pool {
+        s.push_str(
+            "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n",
+        );
+        if let Some(smoltcp) = gre_snat {
+            let action = match c.public_address {
+                Some(a) => format!("snat to {a}"),
+                None => "masquerade".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "\t\tip saddr {smoltcp} ip protocol gre {to_wan} {action}"
+            );
+        }
+        if masquerade_pool {
+            let _ = writeln!(
+                s,
+                "\t\tip saddr {} oifname != \"{tun}\" masquerade",
+                nft_pool(c.pool)
+            );
+        }
+        s.push_str("\t}\n");
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The same rules as iptables commands, for hosts without nft (printed, never run).
+pub fn iptables_commands(c: &FirewallConfig) -> String {
+    let tun = c.tun;
+    let (from_wan, to_wan) = match c.wan {
+        Some(w) => (format!("-i {w}"), format!("-o {w}")),
+        None => (format!("! -i {tun}"), format!("! -o {tun}")),
+    };
+    let mut s = String::new();
+    match c.mode {
+        Mode::Tun { smoltcp } => {
+            let to_us = match c.listen {
+                Some(a) => format!("-d {a}"),
+                None => "-m addrtype --dst-type LOCAL".to_string(),
+            };
+            for proto in ["-p tcp --dport 1723", "-p gre"] {
+                let _ = writeln!(
+                    s,
+                    "iptables -t nat -I PREROUTING {from_wan} {to_us} {proto} -j DNAT --to-destination {smoltcp}"
+                );
+            }
+            let action = match c.public_address {
+                Some(a) => format!("SNAT --to-source {a}"),
+                None => "MASQUERADE".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "iptables -t nat -I POSTROUTING -s {smoltcp} -p gre {to_wan} -j {action}"
+            );
+            let _ = writeln!(
+                s,
+                "iptables -I FORWARD -d {smoltcp} -m conntrack --ctstate DNAT -j ACCEPT"
+            );
+            let _ = writeln!(s, "iptables -I FORWARD -s {smoltcp} -j ACCEPT");
+        }
+        Mode::Raw { address } => {
+            for proto in ["-p tcp --dport 1723", "-p gre"] {
+                let _ = writeln!(
+                    s,
+                    "iptables -I INPUT {from_wan} -d {address} {proto} -j DROP"
+                );
+            }
+        }
+    }
+    if c.forwarding {
+        let _ = writeln!(s, "iptables -I INPUT -i {tun} -j ACCEPT");
+        let _ = writeln!(s, "iptables -I FORWARD -i {tun} -j ACCEPT");
+        let _ = writeln!(
+            s,
+            "iptables -I FORWARD -o {tun} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+        );
+        for r in &c.pool.ranges {
+            let _ = writeln!(
+                s,
+                "iptables -t nat -A POSTROUTING -m iprange --src-range {}-{} ! -o {tun} -j MASQUERADE",
+                r.first, r.last
+            );
+        }
+    }
+    if c.needs_ip_forward() {
+        s.push_str("sysctl -w net.ipv4.ip_forward=1\n");
+    }
+    s
+}
+
+/// Is `nft` on the PATH and able to talk to the kernel?
+pub fn nft_available() -> bool {
+    Command::new("nft")
+        .args(["list", "tables"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn run_nft(script: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "nft -f -: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// `net.ipv4.ip_forward` as "0"/"1".
+pub fn ip_forward() -> io::Result<String> {
+    Ok(std::fs::read_to_string(IP_FORWARD)?.trim().to_string())
+}
+
+/// `net.ipv4.ip_forward=1` while this lives; the old value comes back on drop.
+pub struct IpForward {
+    restore: Option<String>,
+}
+
+impl IpForward {
+    pub fn enable() -> io::Result<IpForward> {
+        let old = ip_forward()?;
+        if old == "1" {
+            return Ok(IpForward { restore: None });
+        }
+        std::fs::write(IP_FORWARD, "1")?;
+        Ok(IpForward { restore: Some(old) })
+    }
+}
+
+impl Drop for IpForward {
+    fn drop(&mut self) {
+        if let Some(old) = self.restore.take() {
+            if let Err(e) = std::fs::write(IP_FORWARD, old) {
+                log::warn!("restoring net.ipv4.ip_forward: {e}");
+            }
+        }
+    }
+}
+
+/// The installed rules; [`Firewall::remove`] (or drop) deletes them and restores
+/// `ip_forward` if we changed it.
+pub struct Firewall {
+    installed: bool,
+    _ip_forward: Option<IpForward>,
+}
+
+impl Firewall {
+    pub fn install(c: &FirewallConfig) -> io::Result<Firewall> {
+        let ip_forward = if c.needs_ip_forward() {
+            Some(IpForward::enable()?)
+        } else {
+            None
+        };
+        run_nft(&nft_script(c))?;
+        Ok(Firewall {
+            installed: true,
+            _ip_forward: ip_forward,
+        })
+    }
+
+    /// Replace our table's rules (a reload changed the pool or the switches); atomic, as
+    /// `nft -f` applies a script in one transaction.
+    pub fn update(&self, c: &FirewallConfig) -> io::Result<()> {
+        run_nft(&nft_script(c))
+    }
+
+    /// Delete our table and put `ip_forward` back. Errors are logged, not returned: at exit
+    /// there is nothing better to do.
+    pub fn remove(self) {}
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        if self.installed {
+            self.installed = false;
+            if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
+                log::warn!("removing firewall table {TABLE}: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::testns::{run, sh};
+    use crate::settings::AddressRange;
+
+    fn pool() -> AddressList {
+        let mut l = AddressList::default();
+        l.ranges
+            .push(AddressRange {
+                first: Ipv4Addr::new(192, 168, 0, 20),
+                last: Ipv4Addr::new(192, 168, 0, 30),
+            })
+            .unwrap();
+        l.ranges
+            .push(AddressRange {
+                first: Ipv4Addr::new(192, 168, 0, 40),
+                last: Ipv4Addr::new(192, 168, 0, 40),
+            })
+            .unwrap();
+        l
+    }
+
+    fn tun_config(pool: &AddressList, forwarding: bool) -> FirewallConfig<'_> {
+        FirewallConfig {
+            mode: Mode::Tun {
+                smoltcp: Ipv4Addr::new(10, 99, 0, 2),
+            },
+            tun: "smolpptp0",
+            wan: Some("eth0"),
+            public_address: None,
+            listen: None,
+            pool,
+            forwarding,
+        }
+    }
+
+    #[test]
+    fn tun_mode_rules() {
+        let p = pool();
+        let r = nft_ruleset(&tun_config(&p, false));
+        assert!(r.starts_with("table ip smolpptp {\n"));
+        assert!(
+            r.contains("iifname \"eth0\" fib daddr type local tcp dport 1723 dnat to 10.99.0.2\n")
+        );
+        assert!(
+            r.contains("iifname \"eth0\" fib daddr type local ip protocol gre dnat to 10.99.0.2\n")
+        );
+        assert!(r.contains("ip saddr 10.99.0.2 ip protocol gre oifname \"eth0\" masquerade\n"));
+        assert!(r.contains("ip daddr 10.99.0.2 ct status dnat accept"));
+        assert!(!r.contains("192.168.0"), "no pool rules without forwarding");
+        assert!(!r.contains("chain input"));
+
+        let r = nft_ruleset(&tun_config(&p, true));
+        assert!(r.contains("ip saddr { 192.168.0.20-192.168.0.30, 192.168.0.40 } oifname != \"smolpptp0\" masquerade"));
+        assert!(r.contains("chain input"));
+        assert!(r.contains("iifname \"smolpptp0\" accept"));
+
+        let mut c = tun_config(&p, false);
+        c.wan = None;
+        c.public_address = Some(Ipv4Addr::new(198, 51, 100, 1));
+        let r = nft_ruleset(&c);
+        assert!(r.contains("iifname != \"smolpptp0\" fib daddr type local tcp dport 1723"));
+        assert!(r.contains("oifname != \"smolpptp0\" snat to 198.51.100.1"));
+        c.listen = Some(Ipv4Addr::new(198, 51, 100, 1));
+        let r = nft_ruleset(&c);
+        assert!(r.contains(
+            "iifname != \"smolpptp0\" ip daddr 198.51.100.1 ip protocol gre dnat to 10.99.0.2"
+        ));
+        assert!(iptables_commands(&c).contains(
+            "-t nat -I PREROUTING ! -i smolpptp0 -d 198.51.100.1 -p tcp --dport 1723 -j DNAT"
+        ));
+    }
+
+    #[test]
+    fn raw_mode_rules() {
+        let p = pool();
+        let mut c = tun_config(&p, false);
+        c.mode = Mode::Raw {
+            address: Ipv4Addr::new(203, 0, 113, 5),
+        };
+        assert!(!c.needs_ip_forward());
+        let r = nft_ruleset(&c);
+        assert!(r.contains("iifname \"eth0\" ip daddr 203.0.113.5 tcp dport 1723 drop\n"));
+        assert!(r.contains("iifname \"eth0\" ip daddr 203.0.113.5 ip protocol gre drop\n"));
+        assert!(!r.contains("nat"));
+        assert!(!r.contains("forward"));
+        let i = iptables_commands(&c);
+        assert_eq!(
+            i,
+            "iptables -I INPUT -i eth0 -d 203.0.113.5 -p tcp --dport 1723 -j DROP\n\
+             iptables -I INPUT -i eth0 -d 203.0.113.5 -p gre -j DROP\n"
+        );
+        c.forwarding = true;
+        assert!(c.needs_ip_forward());
+        let i = iptables_commands(&c);
+        assert!(i.contains("--src-range 192.168.0.20-192.168.0.30 ! -o smolpptp0 -j MASQUERADE"));
+        assert!(i.ends_with("sysctl -w net.ipv4.ip_forward=1\n"));
+    }
+
+    #[test]
+    fn iptables_tun_mode() {
+        let p = pool();
+        let i = iptables_commands(&tun_config(&p, false));
+        assert!(i.contains("iptables -t nat -I PREROUTING -i eth0 -m addrtype --dst-type LOCAL -p tcp --dport 1723 -j DNAT --to-destination 10.99.0.2\n"));
+        assert!(i.contains(
+            "iptables -t nat -I POSTROUTING -s 10.99.0.2 -p gre -o eth0 -j MASQUERADE\n"
+        ));
+    }
+
+    #[test]
+    fn installs_and_removes_only_our_table() {
+        if !nft_available() {
+            eprintln!("skipping: nft not available");
+            return;
+        }
+        run("nft install", || {
+            sh("nft add table ip other");
+            std::fs::write(IP_FORWARD, "0").unwrap();
+            let p = pool();
+            for forwarding in [false, true] {
+                let c = tun_config(&p, forwarding);
+                let fw = Firewall::install(&c).expect("install");
+                assert_eq!(ip_forward().unwrap(), "1");
+                let listed = sh("nft list table ip smolpptp");
+                assert!(listed.contains("dnat to 10.99.0.2"), "{listed}");
+                // Installing again (a crashed run's leftovers) replaces, not duplicates.
+                run_nft(&nft_script(&c)).unwrap();
+                let again = sh("nft list table ip smolpptp");
+                assert_eq!(again.matches("dnat to").count(), 2, "{again}");
+                fw.remove();
+                assert_eq!(ip_forward().unwrap(), "0");
+                let tables = sh("nft list tables");
+                assert!(!tables.contains("smolpptp"));
+                assert!(tables.contains("table ip other"));
+            }
+            let mut c = tun_config(&p, true);
+            c.mode = Mode::Raw {
+                address: Ipv4Addr::new(203, 0, 113, 5),
+            };
+            let fw = Firewall::install(&c).expect("raw install");
+            assert!(sh("nft list table ip smolpptp").contains("ip protocol gre drop"));
+            drop(fw);
+            assert!(!sh("nft list tables").contains("smolpptp"));
+        });
+    }
+
+    /// rust.md §2 option C with our own code: a client in another namespace connects to the
+    /// router's WAN address; DNAT brings TCP and GRE through the TUN to smoltcp, and the GRE
+    /// reply leaves with the router's address, not smoltcp's.
+    #[test]
+    fn tun_backend_end_to_end_through_dnat() {
+        use crate::linux::tun::{Ingress, Tun, TunConfig, TunDevice, DEFAULT_SMOLTCP_ADDRESS};
+        use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
+        use smoltcp::socket::{raw, tcp};
+        use smoltcp::wire::{HardwareAddress, IpCidr, IpProtocol, IpVersion};
+        if !nft_available() {
+            eprintln!("skipping: nft not available");
+            return;
+        }
+        run("option C end to end", || {
+            let client_ns = format!("smolcl{}", std::process::id());
+            sh(&format!("ip netns add {client_ns}"));
+            struct DeleteNs(String);
+            impl Drop for DeleteNs {
+                fn drop(&mut self) {
+                    let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+                }
+            }
+            let _guard = DeleteNs(client_ns.clone());
+            sh(&format!(
+                "ip link add rt0 type veth peer name cl0 netns {client_ns}"
+            ));
+            sh("ip addr add 10.1.0.1/24 dev rt0 && ip link set rt0 up");
+            sh(&format!(
+                "ip -n {client_ns} addr add 10.1.0.100/24 dev cl0 && ip -n {client_ns} link set cl0 up && ip -n {client_ns} link set lo up"
+            ));
+            let pool = pool();
+            let tun = Tun::open(&TunConfig {
+                name: "smolpptp0",
+                address: Ipv4Addr::new(10, 99, 0, 1),
+                peer: Some(DEFAULT_SMOLTCP_ADDRESS),
+                prefix_len: 32,
+                mtu: 1500,
+                routes: &pool,
+            })
+            .unwrap();
+            let mut c = tun_config(&pool, false);
+            c.wan = Some("rt0");
+            c.mode = Mode::Tun {
+                smoltcp: DEFAULT_SMOLTCP_ADDRESS,
+            };
+            let _fw = Firewall::install(&c).expect("firewall");
+
+            let mut dev = TunDevice::new(&tun, Some(DEFAULT_SMOLTCP_ADDRESS));
+            let now = crate::linux::clock::now;
+            let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, now());
+            iface.update_ip_addrs(|a| {
+                a.push(IpCidr::new(DEFAULT_SMOLTCP_ADDRESS.into(), 32))
+                    .unwrap()
+            });
+            iface
+                .routes_mut()
+                .add_default_ipv4_route(Ipv4Addr::new(10, 99, 0, 1))
+                .unwrap();
+            let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);
+            let mut listener = tcp::Socket::new(
+                tcp::SocketBuffer::new(&mut rx[..]),
+                tcp::SocketBuffer::new(&mut tx[..]),
+            );
+            listener.listen(1723).unwrap();
+            let (mut grm, mut grb, mut gtm, mut gtb) = (
+                [raw::PacketMetadata::EMPTY; 4],
+                [0u8; 2048],
+                [raw::PacketMetadata::EMPTY; 4],
+                [0u8; 2048],
+            );
+            let gre = raw::Socket::new(
+                Some(IpVersion::Ipv4),
+                Some(IpProtocol::from(47u8)),
+                raw::PacketBuffer::new(&mut grm[..], &mut grb[..]),
+                raw::PacketBuffer::new(&mut gtm[..], &mut gtb[..]),
+            );
+            let mut storage = [SocketStorage::EMPTY, SocketStorage::EMPTY];
+            let mut sockets = SocketSet::new(&mut storage[..]);
+            let th = sockets.add(listener);
+            let gh = sockets.add(gre);
+
+            let client = r#"
+import socket
+s = socket.create_connection(("10.1.0.1", 1723), timeout=3)
+s.sendall(b"hello")
+print(s.recv(16).decode())
+g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+g.settimeout(3)
+g.sendto(bytes([0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 7]), ("10.1.0.1", 0))
+data, addr = g.recvfrom(2000)
+print(addr[0], data[9])
+"#;
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", &client_ns, "python3", "-c", client])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("python3 client");
+            let start = std::time::Instant::now();
+            let mut packet = [0u8; 2048];
+            while start.elapsed() < std::time::Duration::from_secs(5) {
+                while let Some(i) = dev.read() {
+                    if i == Ingress::Local {
+                        iface.poll(now(), &mut dev, &mut sockets);
+                    }
+                }
+                iface.poll(now(), &mut dev, &mut sockets);
+                let t = sockets.get_mut::<tcp::Socket>(th);
+                if t.can_recv() {
+                    let n = t.recv_slice(&mut packet).unwrap();
+                    t.send_slice(&packet[..n]).unwrap();
+                }
+                let g = sockets.get_mut::<raw::Socket>(gh);
+                if let Ok(n) = g.recv_slice(&mut packet) {
+                    // Reflect: swap source and destination.
+                    let (src, dst) = (
+                        [packet[12], packet[13], packet[14], packet[15]],
+                        [packet[16], packet[17], packet[18], packet[19]],
+                    );
+                    packet[12..16].copy_from_slice(&dst);
+                    packet[16..20].copy_from_slice(&src);
+                    g.send_slice(&packet[..n]).unwrap();
+                }
+                iface.poll(now(), &mut dev, &mut sockets);
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                stdout,
+                "hello\n10.1.0.1 47\n",
+                "client stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+    }
+}

@@ -1,0 +1,111 @@
+//! Signals as file descriptor events: SIGTERM/SIGINT/SIGHUP are blocked and read from a
+//! signalfd in the poll loop, so there are no async handlers and nothing is allocated
+//! (signal-hook keeps its handlers in `Arc`s). SIGPIPE is ignored: a write to a closed
+//! socket must return EPIPE, not kill the daemon.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A signal the daemon acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: say goodbye to every client, then exit.
+    Terminate(i32),
+    /// SIGHUP: reload the configuration, keep the sessions.
+    Reload,
+}
+
+/// The blocked signals and the signalfd they arrive on.
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+fn handled_set() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+impl Signals {
+    /// Block the signals in this (single) thread and open the signalfd. Call before any
+    /// other thread could exist, i.e. first thing in `main`.
+    pub fn install() -> io::Result<Signals> {
+        let set = handled_set();
+        unsafe {
+            if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Signals {
+                fd: OwnedFd::from_raw_fd(fd),
+            })
+        }
+    }
+
+    /// Next pending signal, or None when there is none (the fd is nonblocking).
+    pub fn read(&mut self) -> Option<Signal> {
+        loop {
+            let mut info: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
+            let size = core::mem::size_of::<libc::signalfd_siginfo>();
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if n != size as isize {
+                return None;
+            }
+            match info.ssi_signo as i32 {
+                libc::SIGHUP => return Some(Signal::Reload),
+                s @ (libc::SIGTERM | libc::SIGINT) => return Some(Signal::Terminate(s)),
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Tests run on several threads; the mask is per thread, so raise each signal at this
+    // thread only (tgkill) after blocking it here.
+    fn raise_here(sig: i32) {
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
+        }
+    }
+
+    #[test]
+    fn signals_arrive_on_the_fd() {
+        let mut signals = Signals::install().expect("signalfd");
+        assert_eq!(signals.read(), None);
+        raise_here(libc::SIGHUP);
+        assert_eq!(signals.read(), Some(Signal::Reload));
+        raise_here(libc::SIGTERM);
+        assert_eq!(signals.read(), Some(Signal::Terminate(libc::SIGTERM)));
+        raise_here(libc::SIGINT);
+        assert_eq!(signals.read(), Some(Signal::Terminate(libc::SIGINT)));
+        assert_eq!(signals.read(), None);
+    }
+}
