@@ -3,6 +3,8 @@
 //! ```text
 //! smolpptpd [-c FILE] [-o FILE] [--fg] [-d]   run (pptpd's options, same meaning)
 //! smolpptpd check [-c FILE] [-o FILE]         validate the files and the host, print rules
+//! smolpptpd status [--json] [-s SOCKET]        who is connected (asks the running daemon)
+//! smolpptpd kick [-s SOCKET] USER|ADDRESS      end sessions by user, tunnel or client address
 //! smolpptpd --version                         version and compile-time limits
 //! ```
 
@@ -10,16 +12,19 @@ use core::net::Ipv4Addr;
 use smolpptp::conf::ChapSecrets;
 use smolpptp::conf::{self, Backend, LoadedConfig};
 use smolpptp::limits;
-use smolpptp::linux::daemon::{self, Devices, Exit, Running};
+use smolpptp::linux::control_socket::{self, ControlSocket, ReplyKind, Request};
+use smolpptp::linux::daemon::{self, Devices, Exit, Operations, Running};
 use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode};
+use smolpptp::linux::hooks::{HookConfig, HookRunner};
 use smolpptp::linux::interface::{Control, IfName};
 use smolpptp::linux::packet::{PacketConfig, PacketDevice};
 use smolpptp::linux::random::KernelRandom;
 use smolpptp::linux::signals::Signals;
 use smolpptp::linux::tun::{self, Tun, TunConfig, TunDevice};
+use smolpptp::linux::wtmp::{self, Wtmp};
 use smolpptp::linux::{clock, interface};
 use smolpptp::linux::{host, syslog};
-use smolpptp::server::{NetConfig, Server, Storage};
+use smolpptp::server::{NetConfig, Selector, Server, Storage};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
@@ -31,12 +36,17 @@ const DEFAULT_CONF: &str = conf::DEFAULT_PPTPD_CONF;
 
 const USAGE: &str = "usage: smolpptpd [-c FILE] [-o FILE] [-f|--fg] [-d|--debug]
        smolpptpd check [-c FILE] [-o FILE]
+       smolpptpd status [--json] [-s SOCKET] [-c FILE]
+       smolpptpd kick [-s SOCKET] [-c FILE] USER|ADDRESS
        smolpptpd -v|--version
   -c, --conf FILE     pptpd.conf to read (default /etc/pptpd.conf, or a built-in
                       configuration when that file does not exist)
   -o, --option FILE   pppd options file (overrides `option` in pptpd.conf)
   -f, --fg            stay in the foreground and log to stderr
   -d, --debug         log debug messages
+  -s, --socket PATH   the daemon's control socket (default: `control-socket` in
+                      pptpd.conf, else /var/run/smolpptpd.sock)
+  --json              status as JSON
 ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,18 +58,71 @@ struct Options {
     debug: bool,
 }
 
+/// `status` and `kick`: how to reach the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AdminOptions {
+    conf: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    json: bool,
+    /// kick: a user name, or a tunnel or client address.
+    target: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Command {
     Run(Options),
     Check(Options),
+    Status(AdminOptions),
+    Kick(AdminOptions),
     Version,
     Help,
+}
+
+/// `status`/`kick` arguments (after the command word).
+fn parse_admin_args<I: Iterator<Item = String>>(kick: bool, args: I) -> Result<Command, String> {
+    let mut o = AdminOptions {
+        conf: None,
+        socket: None,
+        json: false,
+        target: None,
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || match inline.clone().or_else(|| args.next()) {
+            Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+            _ => Err(format!("{name} needs a path")),
+        };
+        match name.as_str() {
+            "-c" | "--conf" => o.conf = Some(value()?),
+            "-s" | "--socket" => o.socket = Some(value()?),
+            "--json" if !kick && inline.is_none() => o.json = true,
+            _ if kick && !arg.starts_with('-') && o.target.is_none() => o.target = Some(arg),
+            _ => return Err(format!("unknown option '{arg}'")),
+        }
+    }
+    if kick {
+        if o.target.is_none() {
+            return Err("kick needs a user name or an address".into());
+        }
+        Ok(Command::Kick(o))
+    } else {
+        Ok(Command::Status(o))
+    }
 }
 
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
 /// and `--conf=FILE` like getopt_long does for pptpd.
 fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut args = args.into_iter().peekable();
+    if let Some(word @ ("status" | "kick")) = args.peek().map(String::as_str) {
+        let kick = word == "kick";
+        args.next();
+        return parse_admin_args(kick, args);
+    }
     let check = args.peek().map(String::as_str) == Some("check");
     if check {
         args.next();
@@ -139,6 +202,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check(o) => check(&o),
+        Command::Status(o) | Command::Kick(o) => admin(&o),
         Command::Run(o) => match run(&o) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -151,6 +215,85 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// The control socket: `-s`, else pptpd.conf's `control-socket`, else the default.
+fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
+    if let Some(s) = &o.socket {
+        return Ok(s.clone());
+    }
+    let conf = o
+        .conf
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
+    if !conf.exists() {
+        return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
+    }
+    let c = conf::load(&conf, None).map_err(|e| e.to_string())?;
+    c.daemon
+        .control_socket
+        .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
+}
+
+/// Local time as `YYYY-MM-DD HH:MM:SS`.
+fn local_time(unix: u64) -> String {
+    let t = unix as libc::time_t;
+    // SAFETY: localtime_r fills `tm` from a valid time_t.
+    let mut tm: libc::tm = unsafe { core::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return unix.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `smolpptpd status` / `smolpptpd kick`.
+fn admin(o: &AdminOptions) -> ExitCode {
+    let path = match control_socket_path(o) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("smolpptpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = match o.target.as_deref() {
+        None => Request::Status,
+        Some(t) => match t.parse::<Ipv4Addr>() {
+            Ok(a) => Request::Kick(Selector::Address(a)),
+            Err(_) => Request::Kick(Selector::User(t)),
+        },
+    };
+    let reply = match control_socket::query(&path, request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smolpptpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match reply.kind {
+        ReplyKind::Status if o.json => print!("{}", control_socket::render_json(&reply)),
+        ReplyKind::Status => print!("{}", control_socket::render_text(&reply, &local_time)),
+        ReplyKind::Kick if reply.count == 0 => {
+            eprintln!(
+                "smolpptpd: no session matches {}",
+                o.target.as_deref().unwrap_or("")
+            );
+            return ExitCode::FAILURE;
+        }
+        ReplyKind::Kick => println!("disconnecting {} session(s)", reply.count),
+        ReplyKind::Error => {
+            eprintln!("smolpptpd: the daemon refused the request");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// pptpd.conf (+ options file + chap-secrets), or the embedded default when no `-c` was
@@ -394,6 +537,42 @@ fn run(o: &Options) -> Result<(), String> {
     for w in &config.warnings {
         log::warn!("{w}");
     }
+    // The operator's side, before any device is open: the hook runner is a fork of us.
+    let mut hook_config = HookConfig::etc_ppp(&plan.tun_name);
+    hook_config.noipparam = config.daemon.noipparam;
+    let hooks = match HookRunner::spawn(hook_config) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
+            None
+        }
+    };
+    // Without its control socket the daemon still serves clients: only status/kick are lost.
+    let control = match &config.daemon.control_socket {
+        Some(path) => match ControlSocket::bind(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::warn!(
+                    "control socket {}: {e}: smolpptpd status/kick will not reach this daemon",
+                    path.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let wtmp = if config.daemon.logwtmp {
+        match Wtmp::open(Path::new(wtmp::DEFAULT_PATH)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut ops = Operations::new(control, hooks, wtmp);
     KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| format!("getrandom: {e}"))?;
 
     let tun = Tun::open(&TunConfig {
@@ -455,6 +634,7 @@ fn run(o: &Options) -> Result<(), String> {
         &mut signals,
         o,
         _firewall.as_ref(),
+        &mut ops,
     )?;
     let Exit::Terminated(_) = exit;
     log::info!("Exit.");
@@ -526,6 +706,7 @@ fn serve(
     signals: &mut Signals,
     o: &Options,
     firewall: Option<&Firewall>,
+    ops: &mut Operations,
 ) -> Result<Exit, String> {
     let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
     let mut rng = KernelRandom;
@@ -586,7 +767,7 @@ fn serve(
         running.server.reload(new.settings);
         log::info!("configuration reloaded");
     };
-    daemon::run(&mut running, devices, signals, &mut reload).map_err(|e| format!("poll: {e}"))
+    daemon::run(&mut running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
 }
 
 #[cfg(test)]
@@ -646,6 +827,37 @@ mod tests {
             ]),
             Ok(want)
         );
+    }
+
+    #[test]
+    fn status_and_kick_arguments() {
+        let admin = |socket: Option<&str>, json, target: Option<&str>| AdminOptions {
+            conf: None,
+            socket: socket.map(PathBuf::from),
+            json,
+            target: target.map(String::from),
+        };
+        assert_eq!(
+            parse(&["status"]),
+            Ok(Command::Status(admin(None, false, None)))
+        );
+        assert_eq!(
+            parse(&["status", "--json", "-s", "/tmp/s"]),
+            Ok(Command::Status(admin(Some("/tmp/s"), true, None)))
+        );
+        assert_eq!(
+            parse(&["kick", "--socket=/tmp/s", "tomc"]),
+            Ok(Command::Kick(admin(Some("/tmp/s"), false, Some("tomc"))))
+        );
+        assert_eq!(
+            parse(&["kick", "10.9.0.2"]),
+            Ok(Command::Kick(admin(None, false, Some("10.9.0.2"))))
+        );
+        assert!(parse(&["kick"]).is_err());
+        assert!(parse(&["kick", "a", "b"]).is_err());
+        assert!(parse(&["kick", "--json", "a"]).is_err());
+        assert!(parse(&["status", "tomc"]).is_err());
+        assert!(parse(&["status", "-s"]).is_err());
     }
 
     #[test]

@@ -19,12 +19,13 @@ use crate::ppp::link::{LinkEnv, LinkEvent};
 use crate::pptp::control::{
     self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
 };
-use crate::pptp::session::{EndReason, Session};
+use crate::pptp::session::{Counters, EndReason, Session};
 use crate::pptp::table::SessionTable;
 use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
-use crate::settings::{Secrets, Settings};
-use crate::wire::{gre, pptp as msg};
+use crate::settings::{Secrets, Settings, SingleSession, MAX_NAME_LEN};
+use crate::wire::ipv4_mtu::{self, FRAG_NEEDED_MAX_LEN};
+use crate::wire::{gre, pptp as msg, tcp_mss};
 
 pub use crate::pptp::session::Tunnel;
 
@@ -42,6 +43,9 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// A connection we closed must finish its FIN exchange within this, or it is aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// ICMP "fragmentation needed" messages waiting for the next `poll` to hand them to the
+/// tunnel; more in between are not sent (a crude ICMP rate limit, RFC 1812 §4.3.2.8).
+pub const ICMP_QUEUE: usize = 4;
 
 /// The memory the server runs in, allocated once by the caller (a `static` on a
 /// microcontroller, leaked boxes in the daemon). Sizes come from `limits`.
@@ -71,6 +75,71 @@ pub struct NetConfig {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// Which sessions [`Server::kick`] ends: by the authenticated user name, or by an address
+/// (the client's tunnel address or its public address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector<'s> {
+    User(&'s str),
+    Address(Ipv4Addr),
+}
+
+impl Selector<'_> {
+    pub fn matches(&self, session: &Session) -> bool {
+        match *self {
+            Selector::User(user) => !user.is_empty() && session.link.user() == user,
+            Selector::Address(a) => session.peer == a || session.address == Some(a),
+        }
+    }
+}
+
+/// Whether a [`SessionNotice`] reports a session coming up or going down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// IPCP (and MPPE when required) is up: pppd's ip-up moment.
+    Up,
+    /// A session that had a tunnel address ended: pppd's ip-down moment.
+    Down,
+}
+
+/// A session came up or went down, for the daemon's hooks and accounting (ip-up/ip-down,
+/// wtmp). Read them with [`Server::poll_notice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionNotice {
+    pub kind: NoticeKind,
+    pub call_id: u16,
+    pub user: heapless::String<MAX_NAME_LEN>,
+    /// The client's public address.
+    pub peer: Ipv4Addr,
+    /// The client's tunnel address.
+    pub address: Ipv4Addr,
+    /// Our side of the tunnel.
+    pub local: Ipv4Addr,
+    /// Since the call started (Down: the whole call).
+    pub connect_time: Duration,
+    pub counters: Counters,
+}
+
+impl SessionNotice {
+    /// None for a session that never got a tunnel address.
+    fn new(kind: NoticeKind, session: &Session, local: Ipv4Addr, now: Instant) -> Option<Self> {
+        let mut user = heapless::String::new();
+        let _ = user.push_str(session.link.user());
+        Some(SessionNotice {
+            kind,
+            call_id: session.call_id,
+            user,
+            peer: session.peer,
+            address: session.address?,
+            local,
+            connect_time: session.connect_time(now),
+            counters: session.counters,
+        })
+    }
+}
+
+/// Up to two notices per session can wait between two polls of the daemon.
+pub const NOTICE_QUEUE: usize = 2 * crate::limits::MAX_SESSIONS;
+
 /// One TCP socket of the 1723 pool and the control connection on it.
 struct ControlSlot {
     handle: SocketHandle,
@@ -87,10 +156,16 @@ pub struct Server<'a> {
     settings: Settings,
     address: Ipv4Addr,
     shutdown_since: Option<Instant>,
+    notices: heapless::Deque<SessionNotice, NOTICE_QUEUE>,
     /// Failed-authentication throttle per client address (`auth-throttle`).
     throttle: AuthThrottle,
     /// Every 1723 socket is busy (logged once when it happens and once when it ends).
     pool_full: bool,
+    /// ICMP errors for senders on the network (packets too big for a client's tunnel).
+    icmp: heapless::Deque<heapless::Vec<u8, FRAG_NEEDED_MAX_LEN>, ICMP_QUEUE>,
+    /// A packet for a client being changed on its way: a fragment, or a SYN whose MSS is
+    /// clamped.
+    scratch: [u8; MAX_PPP_FRAME],
     /// One PPTP control message (in or out) or one GRE packet at a time.
     msg_in: [u8; msg::MAX_MESSAGE_LEN],
     msg_out: [u8; msg::MAX_MESSAGE_LEN],
@@ -156,8 +231,11 @@ impl<'a> Server<'a> {
             settings,
             address: net.address,
             shutdown_since: None,
+            notices: heapless::Deque::new(),
             throttle: AuthThrottle::new(),
             pool_full: false,
+            icmp: heapless::Deque::new(),
+            scratch: [0; MAX_PPP_FRAME],
             msg_in: [0; msg::MAX_MESSAGE_LEN],
             msg_out: [0; msg::MAX_MESSAGE_LEN],
             packet: [0; DEVICE_MTU + 64],
@@ -178,6 +256,49 @@ impl<'a> Server<'a> {
         self.table.iter()
     }
 
+    /// End the sessions `selector` matches, as an administrator would: LCP Terminate-Request
+    /// now, and Call-Disconnect-Notify (Admin Shutdown) once the link has finished (the
+    /// peer's Terminate-Ack, or Max-Terminate). Returns how many sessions were told.
+    pub fn kick(&mut self, now: Instant, selector: Selector) -> usize {
+        let mut kicked = 0;
+        for i in 0..self.table.capacity() {
+            let Some(session) = self.table.get_mut(i) else {
+                continue;
+            };
+            if !selector.matches(session) || session.ended.is_some() {
+                continue;
+            }
+            log::info!(
+                "Disconnecting {} ({}, call id {}) at the administrator's request",
+                session.link.user(),
+                session.peer,
+                session.call_id
+            );
+            session.ended = Some(EndReason::Admin);
+            session.link.close(now, "Administrative disconnect");
+            kicked += 1;
+        }
+        kicked
+    }
+
+    /// The next session that came up or went down, oldest first.
+    pub fn poll_notice(&mut self) -> Option<SessionNotice> {
+        self.notices.pop_front()
+    }
+
+    fn push_notice(&mut self, notice: Option<SessionNotice>) {
+        if let Some(notice) = notice {
+            if self.notices.push_back(notice).is_err() {
+                log::warn!("Session notice queue full: an ip-up/ip-down or wtmp record is lost");
+            }
+        }
+    }
+
+    /// Our side of every tunnel (what IPCP offers as the local address).
+    fn local_address(&self) -> Ipv4Addr {
+        self.settings.local.get(0).unwrap_or(self.address)
+    }
+
     /// The server's own address (PPTP and GRE are addressed to it).
     pub fn address(&self) -> Ipv4Addr {
         self.address
@@ -195,6 +316,10 @@ impl<'a> Server<'a> {
     ) -> bool {
         let mut busy =
             self.iface.poll(now, device, &mut self.sockets) != smoltcp::iface::PollResult::None;
+        while let Some(icmp) = self.icmp.pop_front() {
+            tunnel.deliver(&icmp);
+            busy = true;
+        }
         busy |= self.service_control(now, secrets, rng);
         busy |= self.service_gre(now, tunnel, secrets, rng);
         self.service_sessions(now, tunnel, secrets, rng);
@@ -206,8 +331,13 @@ impl<'a> Server<'a> {
     }
 
     /// A packet from the network for a client: find the session by destination address,
-    /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address
-    /// or the session is not up.
+    /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address,
+    /// the session is not up, or the packet was dropped.
+    ///
+    /// On the way the MSS of a TCP SYN is clamped (`mss-clamp`), the user's rate limit
+    /// applies, and a packet larger than the client's MTU (its MRU, our `mtu`, MPPE's 4
+    /// bytes) is split into fragments, or, with DF set, answered with ICMP "fragmentation
+    /// needed" which the next `poll` hands to the tunnel.
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
         let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
             return false;
@@ -215,21 +345,82 @@ impl<'a> Server<'a> {
         let Some(slot) = self.table.by_address(packet.dst_addr()) else {
             return false;
         };
+        let local = self.settings.local.get(0).unwrap_or(self.address);
         let Some(session) = self.table.get_mut(slot) else {
             return false;
         };
-        let (peer, gre_room) = (session.peer, &mut self.packet[20..]);
-        let Some(len) = session.encapsulate_ip(now, ip_packet, gre_room) else {
+        if !session.link.is_running() || !session.allow_down(now, ip_packet.len()) {
             return false;
-        };
-        send_gre(
-            &mut self.sockets,
-            self.gre,
-            self.address,
-            peer,
-            &mut self.packet,
-            len,
-        )
+        }
+        let mtu = session.link.mtu();
+        let peer = session.peer;
+        let max_mss = session.max_mss();
+        let fits = ip_packet.len() <= usize::from(mtu);
+        let mut ip = ip_packet;
+        if let Some(mss) = max_mss.filter(|_| fits && tcp_mss::is_syn(ip_packet)) {
+            if let Some(copy) = self.scratch.get_mut(..ip_packet.len()) {
+                copy.copy_from_slice(ip_packet);
+                tcp_mss::clamp_mss(copy, mss);
+                ip = copy;
+            }
+        }
+        if fits {
+            let Some(len) = session.encapsulate_ip(now, ip, &mut self.packet[20..]) else {
+                return false;
+            };
+            return send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            );
+        }
+        if ipv4_mtu::dont_fragment(ip) {
+            session.counters.too_big += 1;
+            log::debug!(
+                "{} bytes for {} do not fit its MTU {mtu}: ICMP fragmentation needed",
+                ip.len(),
+                packet.dst_addr()
+            );
+            let mut reply = heapless::Vec::new();
+            let _ = reply.resize(FRAG_NEEDED_MAX_LEN, 0);
+            if let Some(len) = ipv4_mtu::frag_needed(ip, local, mtu, &mut reply) {
+                reply.truncate(len);
+                let _ = self.icmp.push_back(reply);
+            }
+            return false;
+        }
+        // DF clear: fragments, each framed on its own (a SYN's MSS is clamped in the first).
+        session.counters.fragmented += 1;
+        let mut start = Some(0);
+        let mut sent = true;
+        while let Some(at) = start {
+            let Some((len, next)) =
+                ipv4_mtu::fragment(ip_packet, usize::from(mtu), at, &mut self.scratch)
+            else {
+                return false;
+            };
+            start = next;
+            if let (0, Some(mss)) = (at, max_mss) {
+                tcp_mss::clamp_mss(&mut self.scratch[..len], mss);
+            }
+            let Some(gre_len) =
+                session.encapsulate_ip(now, &self.scratch[..len], &mut self.packet[20..])
+            else {
+                return false;
+            };
+            sent &= send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                gre_len,
+            );
+        }
+        sent
     }
 
     /// When `poll` next needs to run, at the latest.
@@ -248,6 +439,9 @@ impl<'a> Server<'a> {
         }
         if let Some(since) = self.shutdown_since {
             earliest(Some(since + SHUTDOWN_GRACE));
+        }
+        if !self.icmp.is_empty() {
+            earliest(Some(now));
         }
         at
     }
@@ -270,6 +464,8 @@ impl<'a> Server<'a> {
             if let Some(s) = self.table.get_mut(i) {
                 s.link.close(now, "Server shutdown");
             }
+            // The LCP Terminate-Request goes out before the call is cleared.
+            self.flush_session(now, i);
             self.end_session(now, i, EndReason::Admin);
         }
         for c in 0..self.conns.len() {
@@ -554,6 +750,7 @@ impl<'a> Server<'a> {
             &self.settings.ppp,
             local,
         );
+        session.mss_clamp = self.settings.mss_clamp;
         if let Ok(len) = control::accept_call(call_id, call, &mut self.msg_out) {
             self.write_control(c, len);
         }
@@ -705,25 +902,31 @@ impl<'a> Server<'a> {
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
             }
-            // Frames the link queued, and ack-only packets.
-            while let Some(session) = self.table.get_mut(i) {
-                let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
-                    break;
-                };
-                if !send_gre(
-                    &mut self.sockets,
-                    self.gre,
-                    self.address,
-                    peer,
-                    &mut self.packet,
-                    len,
-                ) {
-                    log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
-                    break;
-                }
+            self.flush_session(now, i);
+            if let Some(s) = self.table.get(i).filter(|s| s.link.is_dead()) {
+                let reason = s.ended.unwrap_or(EndReason::LinkDown);
+                self.end_session(now, i, reason);
             }
-            if self.table.get(i).is_some_and(|s| s.link.is_dead()) {
-                self.end_session(now, i, EndReason::LinkDown);
+        }
+    }
+
+    /// Send the frames the session's link queued, and its ack-only packets.
+    fn flush_session(&mut self, now: Instant, i: usize) {
+        while let Some(session) = self.table.get_mut(i) {
+            let peer = session.peer;
+            let Some(len) = session.poll_gre(now, &mut self.packet[20..]) else {
+                break;
+            };
+            if !send_gre(
+                &mut self.sockets,
+                self.gre,
+                self.address,
+                peer,
+                &mut self.packet,
+                len,
+            ) {
+                log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                break;
             }
         }
     }
@@ -733,6 +936,9 @@ impl<'a> Server<'a> {
             LinkEvent::Authenticated { address } => {
                 if let Some(peer) = self.table.get(i).map(|s| s.peer) {
                     self.throttle.record_success(peer, now);
+                }
+                if !self.apply_user_limits(now, i) {
+                    return;
                 }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
@@ -763,8 +969,77 @@ impl<'a> Server<'a> {
                     );
                 }
             }
-            LinkEvent::Up | LinkEvent::Down => {}
+            LinkEvent::Up => {
+                let local = self.local_address();
+                if let Some(s) = self.table.get(i) {
+                    let notice = SessionNotice::new(NoticeKind::Up, s, local, now);
+                    self.push_notice(notice);
+                }
+            }
+            LinkEvent::Down => {}
         }
+    }
+
+    /// The per-user limits for the session in slot `i`, just authenticated: single-session
+    /// (end the user's older sessions, or this one), then rate limit, idle and session
+    /// timeout. False if this session is being closed.
+    fn apply_user_limits(&mut self, now: Instant, i: usize) -> bool {
+        let Some(session) = self.table.get(i) else {
+            return false;
+        };
+        let mut user: heapless::String<MAX_NAME_LEN> = heapless::String::new();
+        let _ = user.push_str(session.link.user());
+        let peer = session.peer;
+        let limits = self.settings.limits_for(&user);
+        let others: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&j| {
+                j != i
+                    && self
+                        .table
+                        .get(j)
+                        .is_some_and(|s| s.ended.is_none() && s.link.user() == user.as_str())
+            })
+            .collect();
+        match limits.single_session {
+            SingleSession::Deny if !others.is_empty() => {
+                log::warn!(
+                    "User {user} is already logged in: refusing the second session from {peer} \
+                     (single-session deny)"
+                );
+                if let Some(s) = self.table.get_mut(i) {
+                    s.ended = Some(EndReason::Admin);
+                    s.link.close(now, "Already logged in");
+                }
+                return false;
+            }
+            SingleSession::Replace => {
+                for j in others {
+                    log::info!(
+                        "User {user} logged in again from {peer}: ending the older session \
+                         (single-session replace)"
+                    );
+                    self.end_now(now, j, "Replaced by a new login");
+                }
+            }
+            SingleSession::Allow | SingleSession::Deny => {}
+        }
+        if let Some(s) = self.table.get_mut(i) {
+            s.apply_limits(now, &limits);
+        }
+        true
+    }
+
+    /// End the session in slot `i` at once, freeing its address for reuse right away: send
+    /// its LCP Terminate-Request (no wait for the Ack), then the Call-Disconnect-Notify.
+    fn end_now(&mut self, now: Instant, i: usize, reason: &'static str) {
+        let Some(session) = self.table.get_mut(i) else {
+            return;
+        };
+        session.link.close(now, reason);
+        self.flush_session(now, i);
+        self.end_session(now, i, EndReason::Admin);
     }
 
     /// The call in slot `i` is over: tell the client (unless its control connection is
@@ -788,13 +1063,19 @@ impl<'a> Server<'a> {
                 self.write_control(c, len);
             }
         }
-        let secs = session.connect_time(now).secs();
-        log::info!("Connect time {}.{} minutes.", secs / 60, (secs % 60) / 6);
-        log::info!(
-            "Sent {} bytes, received {} bytes.",
-            session.counters.bytes_out,
-            session.counters.bytes_in
-        );
+        // pppd's summary (print_link_stats), for sessions that got as far as an address:
+        // tenths of a minute, rounded.
+        if session.address.is_some() {
+            let tenths = session.connect_time(now).secs().saturating_add(5) / 6;
+            log::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            log::info!(
+                "Sent {} bytes, received {} bytes.",
+                session.counters.bytes_out,
+                session.counters.bytes_in
+            );
+        }
+        let notice = SessionNotice::new(NoticeKind::Down, &session, self.local_address(), now);
+        self.push_notice(notice);
         log::info!(
             "CTRL: Call {} for {} ended ({:?})",
             session.call_id,

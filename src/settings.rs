@@ -143,6 +143,9 @@ pub struct PppSettings {
     pub lcp_echo_failure: u32,
     /// Seconds without IP traffic before the link is closed (0 = never).
     pub idle: u32,
+    /// pppd `maxconnect`: seconds a session may stay up (0 = no limit). pptpd.conf's
+    /// `session-timeout` and `user-limit` take precedence (see [`Settings::limits_for`]).
+    pub maxconnect: u32,
     /// pppd `debug`: log every control packet.
     pub debug: bool,
 }
@@ -162,6 +165,7 @@ impl Default for PppSettings {
             lcp_echo_interval: 0,
             lcp_echo_failure: 0,
             idle: 0,
+            maxconnect: 0,
             debug: false,
         }
     }
@@ -186,6 +190,10 @@ pub struct Settings {
     /// `auth-throttle`: refuse calls for a while from an address that keeps failing
     /// authentication (see `pptp::throttle`).
     pub auth_throttle: bool,
+    /// `mss-clamp`: rewrite the MSS of TCP SYNs crossing the tunnel.
+    pub mss_clamp: MssClamp,
+    /// `single-session`, `session-timeout`, `rate-limit` and `user-limit` lines.
+    pub user_limits: UserLimits,
 }
 
 /// Default `max-per-source`: room for a small office behind one NAT, not for one host
@@ -202,8 +210,114 @@ impl Default for Settings {
             stimeout: 10,
             max_per_source: DEFAULT_MAX_PER_SOURCE,
             auth_throttle: true,
+            mss_clamp: MssClamp::Auto,
+            user_limits: UserLimits::default(),
         }
     }
+}
+
+impl Settings {
+    /// What applies to `user`: its `user-limit` line, else the global keywords, else the
+    /// pppd options (`idle`, `maxconnect`), else no limit.
+    pub fn limits_for(&self, user: &str) -> Limits {
+        let own = self.user_limits.get(user);
+        let global = &self.user_limits.default;
+        let pick = |f: fn(&UserLimit) -> Option<u32>, fallback: u32| {
+            own.and_then(f).or_else(|| f(global)).unwrap_or(fallback)
+        };
+        Limits {
+            single_session: own
+                .and_then(|l| l.single_session)
+                .or(global.single_session)
+                .unwrap_or(SingleSession::Allow),
+            rate: own
+                .and_then(|l| l.rate)
+                .or(global.rate)
+                .filter(|r| *r != Rate::UNLIMITED),
+            idle: pick(|l| l.idle, self.ppp.idle),
+            session_timeout: pick(|l| l.session_timeout, self.ppp.maxconnect),
+        }
+    }
+}
+
+/// `mss-clamp off|auto|N`: TCP MSS clamping inside the tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MssClamp {
+    Off,
+    /// The MTU toward the client less 40 (IPv4 + TCP headers): the default.
+    Auto,
+    /// This MSS (never above what `Auto` would give).
+    Fixed(u16),
+}
+
+/// What a second login of a user who already has a session does (`single-session`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SingleSession {
+    /// Both sessions run (pptpd's behaviour).
+    Allow,
+    /// The older session is ended.
+    Replace,
+    /// The new session is ended right after authentication.
+    Deny,
+}
+
+/// A rate limit in bits per second, per direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Network → client.
+    pub down_bps: u32,
+    /// Client → network.
+    pub up_bps: u32,
+}
+
+impl Rate {
+    /// No limit: what a user's `rate=off` says over a global `rate-limit`.
+    pub const UNLIMITED: Rate = Rate {
+        down_bps: u32::MAX,
+        up_bps: u32::MAX,
+    };
+}
+
+/// Limits from one `user-limit` line (or the global keywords); `None` = not said here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserLimit {
+    pub single_session: Option<SingleSession>,
+    pub rate: Option<Rate>,
+    /// Seconds; 0 = off.
+    pub idle: Option<u32>,
+    /// Seconds; 0 = off.
+    pub session_timeout: Option<u32>,
+}
+
+/// Most `user-limit` lines a configuration may hold.
+pub const MAX_USER_LIMITS: usize = 32;
+
+/// The global per-user keywords and the `user-limit` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    pub default: UserLimit,
+    pub users: Vec<(String<MAX_NAME_LEN>, UserLimit), MAX_USER_LIMITS>,
+}
+
+impl UserLimits {
+    /// The `user-limit` line for `user` (exact, case-sensitive name as the client sends it).
+    pub fn get(&self, user: &str) -> Option<&UserLimit> {
+        self.users
+            .iter()
+            .find(|(name, _)| name.as_str() == user)
+            .map(|(_, l)| l)
+    }
+}
+
+/// What applies to one session, resolved by [`Settings::limits_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub single_session: SingleSession,
+    pub rate: Option<Rate>,
+    /// Seconds without IP traffic before the link is closed (0 = never).
+    pub idle: u32,
+    /// Seconds the session may stay up (0 = no limit).
+    pub session_timeout: u32,
 }
 
 /// How a chap-secrets entry constrains the client's address (the fourth column).
@@ -245,6 +359,39 @@ pub trait Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_fall_back_from_user_to_global_to_pppd() {
+        let mut s = Settings::default();
+        s.ppp.idle = 300;
+        s.ppp.maxconnect = 7200;
+        let l = s.limits_for("alice");
+        assert_eq!(l.single_session, SingleSession::Allow);
+        assert_eq!((l.idle, l.session_timeout, l.rate), (300, 7200, None));
+        s.user_limits.default.session_timeout = Some(3600);
+        s.user_limits.default.single_session = Some(SingleSession::Replace);
+        let mut name = String::new();
+        name.push_str("alice").unwrap();
+        let rate = Rate {
+            down_bps: 512_000,
+            up_bps: 128_000,
+        };
+        let alice = UserLimit {
+            single_session: Some(SingleSession::Deny),
+            rate: Some(rate),
+            idle: Some(0),
+            ..UserLimit::default()
+        };
+        s.user_limits.users.push((name, alice)).unwrap();
+        let l = s.limits_for("alice");
+        assert_eq!(l.single_session, SingleSession::Deny);
+        assert_eq!((l.idle, l.session_timeout, l.rate), (0, 3600, Some(rate)));
+        let l = s.limits_for("bob");
+        assert_eq!(l.single_session, SingleSession::Replace);
+        assert_eq!((l.idle, l.session_timeout, l.rate), (300, 3600, None));
+        // Names are exact.
+        assert_eq!(s.limits_for("Alice").rate, None);
+    }
 
     #[test]
     fn secret_debug_hides_the_password() {

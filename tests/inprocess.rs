@@ -363,3 +363,38 @@ fn packets_with_a_foreign_source_are_not_forwarded_body() {
     assert_eq!(spoofed, 10);
     assert_eq!(net.server_allocations, 0);
 }
+
+#[test]
+fn shutdown_says_goodbye_at_every_layer() {
+    common::big_stack(shutdown_says_goodbye_at_every_layer_body);
+}
+
+fn shutdown_says_goodbye_at_every_layer_body() {
+    let mut net = Net::new(lab_settings());
+    let a = bring_up(&mut net, ClientConfig::new(USER, PASSWORD));
+    let b = bring_up(&mut net, ClientConfig::new(USER, PASSWORD));
+    let now = net.now;
+    net.server.shutdown(now);
+    assert!(
+        net.run_until(Duration::from_secs(10), |n| n.client(a).is_finished()
+            && n.client(b).is_finished())
+    );
+    for i in [a, b] {
+        let reason = net
+            .client(i)
+            .disconnect_reason()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            reason.contains("Server shutdown"),
+            "client {i} was told: {reason:?}"
+        );
+        assert_eq!(*net.client(i).state(), State::Closed);
+    }
+    // Every control connection closes well before the grace period would end it.
+    assert!(net.run_until(Duration::from_secs(2), |n| {
+        let now = n.now;
+        n.server.is_shut_down(now)
+    }));
+    assert_eq!(net.server_allocations, 0);
+}

@@ -13,14 +13,22 @@
 //! |---|---|---|
 //! | `backend` | `tun` (kernel routes/NATs client traffic) or `raw` (own Ethernet stack) | `tun` |
 //! | `interface` | raw: the Ethernet interface; tun: the tun device name | daemon's choice |
-//! | `firewall` | `on`/`off`: open TCP 1723 and GRE, NAT the clients | `off` |
+//! | `firewall` | `on`/`off`: the rules the backend needs (tun: DNAT/SNAT of 1723 and GRE; raw: input drops), in the daemon's own nft table | `on` |
 //! | `forwarding` | `on`/`off`: turn on IPv4 forwarding | `off` |
 //! | `wan` | interface clients reach the Internet through | daemon's choice |
 //! | `address` | the daemon's own address on the tun link, `a.b.c.d/n` | daemon's choice |
 //! | `chap-secrets` | path | `/etc/ppp/chap-secrets` |
+//! | `mss-clamp`, `single-session`, `session-timeout`, `rate-limit`, `user-limit` | see [`user_limits`] | clamp auto, no per-user limits |
+//! | `control-socket` | path of the socket `smolpptpd status`/`kick` use, or `none` | `/var/run/smolpptpd.sock` |
 //!
-//! `firewall` and `forwarding` default to off so that an existing pptpd.conf changes nothing
-//! on the system; the [`embedded_default`] turns both on.
+//! pptpd's `logwtmp` turns on wtmp records (`last` shows sessions) and `noipparam` leaves
+//! the client's address out of the ip-up/ip-down arguments, as with pptpd.
+//!
+//! `firewall` defaults to on: without its rules nothing reaches the daemon (the kernel would
+//! answer 1723 with a reset), and it only ever touches its own `smolpptp` table, removed on
+//! exit. `forwarding` (ip_forward, FORWARD accepts, masquerade of the pool) defaults to off
+//! so that an existing pptpd.conf changes no routing on the system; the sample config and the
+//! [`embedded_default`] turn it on.
 
 pub mod address_spec;
 pub mod chap_secrets;
@@ -28,6 +36,7 @@ pub mod error;
 pub mod ppp_options;
 pub mod pptpd_conf;
 pub mod tokenizer;
+pub mod user_limits;
 
 use core::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -81,6 +90,12 @@ pub struct DaemonConfig {
     pub chapms_strip_domain: bool,
     /// The pppd options file that was read, if any.
     pub options_file: Option<PathBuf>,
+    /// pptpd `logwtmp`: login/logout records in /var/log/wtmp.
+    pub logwtmp: bool,
+    /// pptpd `noipparam`: no client address as ipparam for ip-up/ip-down.
+    pub noipparam: bool,
+    /// `control-socket`: where `smolpptpd status`/`kick` reach the daemon (None: off).
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -88,7 +103,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             backend: Backend::Tun,
             interface: None,
-            firewall: false,
+            firewall: true,
             forwarding: false,
             wan: None,
             address: None,
@@ -99,6 +114,9 @@ impl Default for DaemonConfig {
             proxyarp: false,
             chapms_strip_domain: false,
             options_file: None,
+            logwtmp: false,
+            noipparam: false,
+            control_socket: Some(PathBuf::from(crate::linux::control_socket::DEFAULT_PATH)),
         }
     }
 }

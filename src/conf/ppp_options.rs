@@ -119,7 +119,6 @@ const HARMLESS_WITH_VALUE: &[&str] = &[
 /// it is safe. (option, explanation)
 const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
     ("logfile", true, "smolpptpd logs to syslog only"),
-    ("maxconnect", true, "sessions have no time limit"),
     (
         "remotename",
         true,
@@ -370,6 +369,10 @@ impl Parser {
                 "idle" => {
                     let v = value(&mut words, &mut buf)?;
                     self.ppp.idle = number(&v)?;
+                }
+                "maxconnect" => {
+                    let v = value(&mut words, &mut buf)?;
+                    self.ppp.maxconnect = number(&v)?;
                 }
                 "debug" | "-d" => self.ppp.debug = true,
                 "chapms-strip-domain" => self.strip_domain = true,
@@ -629,8 +632,10 @@ mod tests {
 
     #[test]
     fn numbers_and_limits() {
-        let o = opts("mtu 1400 mru 0x578 idle 600 lcp-echo-interval 030 debug").unwrap();
+        let o = opts("mtu 1400 mru 0x578 idle 600 lcp-echo-interval 030 debug maxconnect 3600")
+            .unwrap();
         assert_eq!((o.ppp.mtu, o.ppp.mru, o.ppp.idle), (1400, 1400, 600));
+        assert_eq!(o.ppp.maxconnect, 3600);
         assert_eq!(o.ppp.lcp_echo_interval, 24);
         assert!(o.ppp.debug);
         let o = opts("mtu 9000").unwrap();

@@ -10,7 +10,7 @@
 //! Deliberate differences, each for the admin's benefit:
 //! - `stimeout` in the file is honoured (pptpd's check made it dead code; only `-t` worked);
 //! - `connections` above this build's `MAX_SESSIONS` is an error instead of a silent cap;
-//! - `delegate`, `logwtmp`, `bcrelay` and `vrf` are accepted with a warning and ignored;
+//! - `delegate`, `bcrelay` and `vrf` are accepted with a warning and ignored;
 //! - a trailing CR (a file edited on Windows) is dropped from values.
 
 use core::net::Ipv4Addr;
@@ -20,9 +20,10 @@ use smoltcp::wire::Ipv4Cidr;
 
 use super::address_spec::{self, SpecError};
 use super::error::{ConfigError, ConfigWarning};
+use super::user_limits;
 use super::{Backend, DaemonConfig};
 use crate::limits::MAX_SESSIONS;
-use crate::settings::{AddressList, Settings};
+use crate::settings::{AddressList, Settings, MAX_USER_LIMITS};
 
 /// pptpd's `CONNECTIONS_DEFAULT`.
 pub const PPTPD_DEFAULT_CONNECTIONS: usize = 100;
@@ -61,6 +62,12 @@ const KEYWORDS: &[&str] = &[
     "chap-secrets",
     "max-per-source",
     "auth-throttle",
+    "mss-clamp",
+    "single-session",
+    "session-timeout",
+    "rate-limit",
+    "user-limit",
+    "control-socket",
 ];
 
 /// What pptpd.conf says.
@@ -137,6 +144,8 @@ pub fn parse(
     let mut warnings = Vec::new();
     let lossy = String::from_utf8_lossy(text);
     let mut entries: Vec<(&str, Line)> = Vec::new();
+    // `user-limit` may appear once per user.
+    let mut user_lines: Vec<Line> = Vec::new();
     for (index, raw) in lossy.split('\n').enumerate() {
         let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
         if raw.is_empty() || raw.starts_with('#') {
@@ -175,6 +184,10 @@ pub fn parse(
                 Some(line),
                 format!("unknown keyword '{keyword}' ignored"),
             ));
+            continue;
+        }
+        if keyword == "user-limit" {
+            user_lines.push(Line { value, line });
             continue;
         }
         // The first occurrence wins (OpenWrt's init script appends lines that an earlier
@@ -254,6 +267,8 @@ pub fn parse(
         })?;
     }
 
+    parse_user_limits(&mut settings, &get, &user_lines, &err)?;
+
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
     let mut pools: [AddressList; 2] = Default::default();
     for (slot, (keyword, default, is_remote)) in [
@@ -329,13 +344,8 @@ pub fn parse(
                 .into(),
         );
     }
-    if let Some(l) = get("logwtmp") {
-        warn(
-            &mut warnings,
-            l,
-            "logwtmp is not supported (no wtmp accounting): ignored".into(),
-        );
-    }
+    daemon.logwtmp = get("logwtmp").is_some();
+    daemon.noipparam = get("noipparam").is_some();
     if let Some(l) = get("bcrelay") {
         warn(
             &mut warnings,
@@ -421,6 +431,13 @@ pub fn parse(
         }
         daemon.chap_secrets = PathBuf::from(l.value);
     }
+    if let Some(l) = get("control-socket") {
+        daemon.control_socket = match l.value {
+            "" => return Err(err(l, "control-socket needs a path, or 'none'".into())),
+            "none" | "off" => None,
+            path => Some(PathBuf::from(path)),
+        };
+    }
 
     Ok(PptpdConf {
         settings,
@@ -428,6 +445,41 @@ pub fn parse(
         option,
         warnings,
     })
+}
+
+/// `mss-clamp`, `single-session`, `session-timeout`, `rate-limit` and `user-limit`
+/// (see [`user_limits`]).
+fn parse_user_limits<'a>(
+    settings: &mut Settings,
+    get: &dyn Fn(&str) -> Option<&'a Line<'a>>,
+    user_lines: &[Line],
+    err: &dyn Fn(&Line, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(l) = get("mss-clamp") {
+        settings.mss_clamp = user_limits::mss_clamp(l.value).map_err(|m| err(l, m))?;
+    }
+    let global = &mut settings.user_limits.default;
+    if let Some(l) = get("single-session") {
+        global.single_session = Some(user_limits::single_session(l.value).map_err(|m| err(l, m))?);
+    }
+    if let Some(l) = get("session-timeout") {
+        global.session_timeout =
+            Some(user_limits::seconds("session-timeout", l.value).map_err(|m| err(l, m))?);
+    }
+    if let Some(l) = get("rate-limit") {
+        global.rate = user_limits::rate(l.value).map_err(|m| err(l, m))?;
+    }
+    for l in user_lines {
+        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| err(l, m))?;
+        let users = &mut settings.user_limits.users;
+        if users.iter().any(|(n, _)| *n == name) {
+            return Err(err(l, format!("a second user-limit line for '{name}'")));
+        }
+        users
+            .push((name, limit))
+            .map_err(|_| err(l, format!("more than {MAX_USER_LIMITS} user-limit lines")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -481,7 +533,7 @@ mod tests {
 
     #[test]
     fn pool_defaults_are_pptpds() {
-        let c = conf("option /etc/ppp/pptpd-options\nlogwtmp\n").unwrap();
+        let c = conf("option /etc/ppp/pptpd-options\n").unwrap();
         assert_eq!(c.settings.local.get(0), Some(ip("192.168.0.1")));
         assert_eq!(c.settings.remote.get(0), Some(ip("192.168.1.1")));
         assert_eq!(
@@ -489,7 +541,7 @@ mod tests {
             PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS)
         );
         assert_eq!(c.option, Some((PathBuf::from("/etc/ppp/pptpd-options"), 1)));
-        assert!(c.warnings.iter().any(|w| w.message.contains("logwtmp")));
+        assert!(!c.daemon.logwtmp && !c.daemon.noipparam);
     }
 
     #[test]
@@ -536,7 +588,7 @@ mod tests {
              pidfile /run/pptpd.pid\nbcrelay eth1\ndelegate\nvrf blue\n",
         )
         .unwrap();
-        assert!(c.daemon.debug);
+        assert!(c.daemon.debug && c.daemon.noipparam);
         assert!(!c.warnings.iter().any(|w| w.message.contains("unknown")));
         assert_eq!(c.warnings.len(), 3 + 2, "{:?}", c.warnings); // 3 ignored + 2 default pools
         assert_eq!(c.daemon.listen, Some(ip("192.0.2.1")));
@@ -549,6 +601,25 @@ mod tests {
             e.to_string(),
             "/etc/pptpd.conf:1: Invalid listening address: nowhere"
         );
+    }
+
+    #[test]
+    fn logwtmp_and_control_socket() {
+        let c = conf("logwtmp\ncontrol-socket /run/vpn.sock\n").unwrap();
+        assert!(c.daemon.logwtmp);
+        assert!(!c.warnings.iter().any(|w| w.message.contains("logwtmp")));
+        assert_eq!(
+            c.daemon.control_socket,
+            Some(PathBuf::from("/run/vpn.sock"))
+        );
+        let c = conf("control-socket none\n").unwrap();
+        assert_eq!(c.daemon.control_socket, None);
+        let c = conf("").unwrap();
+        assert_eq!(
+            c.daemon.control_socket,
+            Some(PathBuf::from(crate::linux::control_socket::DEFAULT_PATH))
+        );
+        assert!(conf("control-socket\n").is_err());
     }
 
     #[test]
@@ -586,6 +657,52 @@ mod tests {
             conf("address 10.0.0.1\n").unwrap().daemon.address,
             Some(Ipv4Cidr::new(ip("10.0.0.1"), 32))
         );
+    }
+
+    #[test]
+    fn per_user_limits_and_mss_clamp() {
+        use crate::settings::{MssClamp, SingleSession};
+        let c = conf("").unwrap();
+        assert_eq!(c.settings.mss_clamp, MssClamp::Auto);
+        assert_eq!(
+            c.settings.limits_for("x").single_session,
+            SingleSession::Allow
+        );
+        let c = conf(
+            "mss-clamp 1300\nsingle-session replace\nsession-timeout 86400\n\
+             rate-limit 4mbit/1mbit\nuser-limit alice single-session=deny rate=512kbit idle=60\n\
+             user-limit bob session-timeout=0 rate=off\n",
+        )
+        .unwrap();
+        assert_eq!(c.settings.mss_clamp, MssClamp::Fixed(1300));
+        let alice = c.settings.limits_for("alice");
+        assert_eq!(alice.single_session, SingleSession::Deny);
+        assert_eq!(
+            alice.rate.map(|r| (r.down_bps, r.up_bps)),
+            Some((512_000, 512_000))
+        );
+        assert_eq!((alice.idle, alice.session_timeout), (60, 86400));
+        let bob = c.settings.limits_for("bob");
+        assert_eq!(bob.single_session, SingleSession::Replace);
+        assert_eq!(bob.session_timeout, 0);
+        assert_eq!(bob.rate, None, "rate=off beats rate-limit");
+        let carol = c.settings.limits_for("carol");
+        assert_eq!(
+            carol.rate.map(|r| (r.down_bps, r.up_bps)),
+            Some((4_000_000, 1_000_000))
+        );
+        assert!(!c.warnings.iter().any(|w| w.message.contains("unknown")));
+        for bad in [
+            "mss-clamp big\n",
+            "single-session twice\n",
+            "session-timeout soon\n",
+            "rate-limit fast\n",
+            "user-limit\n",
+            "user-limit alice idle=1\nuser-limit alice idle=2\n",
+        ] {
+            let e = conf(bad).unwrap_err();
+            assert!(e.to_string().contains("pptpd.conf:"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -6,13 +6,21 @@
 //! SIGTERM/SIGINT every client is told goodbye (`Server::shutdown`) and the loop keeps
 //! running until the sessions are gone or [`SHUTDOWN_GRACE`] passed; the caller then drops
 //! the firewall and the devices.
+//!
+//! [`Operations`] joins the loop when configured: the control socket (`smolpptpd status`,
+//! `kick`) is in the same poll set, and every session that comes up or ends is handed to
+//! the hook runner (ip-up/ip-down) and written to wtmp, all without allocating.
 
 use super::clock;
+use super::control_socket::{self, ControlSocket, ReplyBuffer, Request, SessionRecord};
+use super::hooks::{HookEvent, HookRunner};
 use super::packet::PacketDevice;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun, TunDevice};
+use super::wtmp::{self, Wtmp};
+use crate::limits::MAX_SESSIONS;
 use crate::rand::Random;
-use crate::server::Server;
+use crate::server::{NoticeKind, Server, SessionNotice};
 use crate::settings::Secrets;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
@@ -46,6 +54,14 @@ pub trait Service {
     fn shutdown(&mut self, now: Instant);
     /// True once every session and control connection is gone (after `shutdown`).
     fn is_idle(&mut self, now: Instant) -> bool;
+    /// Answer a control-socket request.
+    fn answer(&mut self, _now: Instant, _request: Request, reply: &mut ReplyBuffer) {
+        reply.error(control_socket::wall_clock());
+    }
+    /// The next session that came up or ended.
+    fn poll_notice(&mut self) -> Option<SessionNotice> {
+        None
+    }
 }
 
 /// The server as the loop runs it.
@@ -71,6 +87,89 @@ impl<S: Secrets, R: Random> Service for Running<'_, S, R> {
     }
     fn is_idle(&mut self, now: Instant) -> bool {
         self.server.is_shut_down(now)
+    }
+    fn answer(&mut self, now: Instant, request: Request, reply: &mut ReplyBuffer) {
+        let wall = control_socket::wall_clock();
+        match request {
+            Request::Status => reply.status(
+                wall,
+                self.server
+                    .sessions()
+                    .map(|s| SessionRecord::from_session(s, now)),
+            ),
+            Request::Kick(selector) => reply.kicked(wall, self.server.kick(now, selector)),
+        }
+    }
+    fn poll_notice(&mut self) -> Option<SessionNotice> {
+        self.server.poll_notice()
+    }
+}
+
+/// The operator's side of the daemon; each part is optional.
+#[derive(Default)]
+pub struct Operations {
+    pub control: Option<ControlSocket>,
+    pub hooks: Option<HookRunner>,
+    pub wtmp: Option<Wtmp>,
+    /// Sessions ip-up was run (and wtmp login written) for: only those get the ip-down.
+    up: heapless::Vec<u16, MAX_SESSIONS>,
+}
+
+impl Operations {
+    pub fn new(
+        control: Option<ControlSocket>,
+        hooks: Option<HookRunner>,
+        wtmp: Option<Wtmp>,
+    ) -> Self {
+        Operations {
+            control,
+            hooks,
+            wtmp,
+            up: heapless::Vec::new(),
+        }
+    }
+
+    /// A session came up or ended: wtmp record and ip-up/ip-down, like pppd at IPCP up and
+    /// down.
+    pub fn account(&mut self, notice: &SessionNotice) {
+        match notice.kind {
+            NoticeKind::Up => {
+                if self.up.push(notice.call_id).is_err() {
+                    return;
+                }
+            }
+            NoticeKind::Down => match self.up.iter().position(|&id| id == notice.call_id) {
+                Some(i) => {
+                    self.up.swap_remove(i);
+                }
+                None => return,
+            },
+        }
+        let up = notice.kind == NoticeKind::Up;
+        let name = wtmp::session_name(notice.call_id);
+        if let Some(w) = self.wtmp.as_mut() {
+            let written = if up {
+                w.login(&name, &notice.user, notice.peer, notice.address)
+            } else {
+                w.logout(&name)
+            };
+            if let Err(e) = written {
+                log::warn!("wtmp: {e}");
+            }
+        }
+        if let Some(hooks) = self.hooks.as_mut() {
+            hooks.request(&HookEvent {
+                up,
+                call_id: notice.call_id,
+                user: notice.user.clone(),
+                local: notice.local,
+                remote: notice.address,
+                peer: notice.peer,
+                connect_secs: notice.connect_time.secs(),
+                bytes_sent: notice.counters.bytes_out,
+                bytes_received: notice.counters.bytes_in,
+            });
+        }
     }
 }
 
@@ -116,6 +215,7 @@ pub fn run<S: Service>(
     devices: &mut Devices,
     signals: &mut Signals,
     reload: &mut dyn FnMut(&mut S),
+    ops: &mut Operations,
 ) -> io::Result<Exit> {
     let tun_ref = devices.tun.tun();
     let mut tunnel = TunTunnel(tun_ref);
@@ -124,11 +224,11 @@ pub fn run<S: Service>(
         events: libc::POLLIN,
         revents: 0,
     };
-    let mut fds = [
-        pollfd(signals.as_raw_fd()),
-        pollfd(tun_ref.as_raw_fd()),
-        pollfd(devices.packet.as_ref().map_or(-1, |p| p.as_raw_fd())),
-    ];
+    const DEVICE_FDS: usize = 3;
+    let mut fds = [pollfd(-1); DEVICE_FDS + 1 + control_socket::PENDING];
+    fds[0] = pollfd(signals.as_raw_fd());
+    fds[1] = pollfd(tun_ref.as_raw_fd());
+    fds[2] = pollfd(devices.packet.as_ref().map_or(-1, |p| p.as_raw_fd()));
     let mut terminating: Option<(i32, Instant)> = None;
 
     loop {
@@ -150,6 +250,13 @@ pub fn run<S: Service>(
             }
         }
 
+        // Before the server's poll, so what a kick queued goes out in this turn.
+        if let Some(control) = ops.control.as_mut() {
+            control.service(now, &mut |request, reply| {
+                service.answer(now, request, reply)
+            });
+        }
+
         for _ in 0..TUN_BUDGET {
             match devices.tun.read() {
                 None => break,
@@ -168,7 +275,17 @@ pub fn run<S: Service>(
             None => service.poll(now, &mut devices.tun, &mut tunnel),
         }
 
+        while let Some(notice) = service.poll_notice() {
+            ops.account(&notice);
+        }
+
         let mut wake = service.poll_at(now);
+        if let Some(control) = ops.control.as_ref() {
+            wake = earliest(wake, control.poll_at());
+            for (slot, fd) in fds[DEVICE_FDS..].iter_mut().zip(control.poll_fds()) {
+                slot.fd = fd;
+            }
+        }
         if let Some((signo, deadline)) = terminating {
             if service.is_idle(now) || now >= deadline {
                 return Ok(Exit::Terminated(signo));
@@ -251,6 +368,23 @@ mod tests {
         shut_down: bool,
         polls_after_shutdown: u32,
         ping: [u8; 28],
+        answered: u32,
+        notices: heapless::Deque<SessionNotice, 4>,
+    }
+
+    fn notice(kind: NoticeKind) -> SessionNotice {
+        let mut user = heapless::String::new();
+        user.push_str("tomc").unwrap();
+        SessionNotice {
+            kind,
+            call_id: 77,
+            user,
+            peer: Ipv4Addr::new(192, 0, 2, 100),
+            address: Ipv4Addr::new(10, 99, 1, 21),
+            local: Ipv4Addr::new(10, 99, 0, 1),
+            connect_time: Duration::from_secs(90),
+            counters: Default::default(),
+        }
     }
 
     impl Service for Fake {
@@ -282,6 +416,30 @@ mod tests {
         }
         fn is_idle(&mut self, _: Instant) -> bool {
             self.polls_after_shutdown >= 3
+        }
+        fn answer(&mut self, _: Instant, request: Request, reply: &mut ReplyBuffer) {
+            self.answered += 1;
+            let n = notice(NoticeKind::Up);
+            match request {
+                Request::Status => reply.status(
+                    control_socket::wall_clock(),
+                    core::iter::once(SessionRecord {
+                        call_id: n.call_id,
+                        peer_call_id: 1,
+                        client: n.peer,
+                        address: Some(n.address),
+                        state: control_socket::LinkState::Up,
+                        mppe: None,
+                        user: n.user,
+                        connected: n.connect_time,
+                        counters: n.counters,
+                    }),
+                ),
+                Request::Kick(_) => reply.kicked(0, 1),
+            }
+        }
+        fn poll_notice(&mut self) -> Option<SessionNotice> {
+            self.notices.pop_front()
         }
     }
 
@@ -337,7 +495,38 @@ mod tests {
                 ping: ping([10, 99, 1, 21], [10, 99, 0, 1]),
                 ..Fake::default()
             };
+            fake.notices.push_back(notice(NoticeKind::Up)).unwrap();
+            // A session that never came up: no ip-down, no logout.
+            let mut never = notice(NoticeKind::Down);
+            never.call_id = 78;
+            fake.notices.push_back(never).unwrap();
+            fake.notices.push_back(notice(NoticeKind::Down)).unwrap();
             let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+
+            // The operator's side: control socket, wtmp file, hook runner with an ip-up.
+            let dir = std::env::temp_dir().join(format!("smolpptp-daemon-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let socket = dir.join("ctl.sock");
+            let wtmp_path = dir.join("wtmp");
+            std::fs::write(&wtmp_path, b"").unwrap();
+            let ip_up = dir.join("ip-up");
+            std::fs::write(
+                &ip_up,
+                format!("#!/bin/sh\necho \"$5 $PEERNAME\" >> {}/up\n", dir.display()),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&ip_up, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let mut hooks_config = crate::linux::hooks::HookConfig::etc_ppp("smolpptp0");
+            hooks_config.ip_pre_up = dir.join("none");
+            hooks_config.ip_up = ip_up;
+            hooks_config.ip_down = dir.join("none");
+            let mut ops = Operations::new(
+                Some(ControlSocket::bind(&socket).unwrap()),
+                Some(HookRunner::spawn(hooks_config).unwrap()),
+                Some(Wtmp::open(&wtmp_path).unwrap()),
+            );
+            let client_socket = socket.clone();
 
             // The kernel side, from a thread in the same namespace.
             let helper = std::thread::spawn(move || {
@@ -350,9 +539,16 @@ mod tests {
                 udp.send_to(b"to a client", "10.99.1.22:9").unwrap();
                 udp.send_to(b"to smoltcp", "10.99.0.2:1723").unwrap();
                 pause();
+                let status = control_socket::query(&client_socket, Request::Status).unwrap();
+                let kick = control_socket::query(
+                    &client_socket,
+                    Request::Kick(crate::server::Selector::User("tomc")),
+                )
+                .unwrap();
                 kill(libc::SIGHUP);
                 pause();
                 kill(libc::SIGTERM);
+                (status, kick)
             });
 
             // The counter itself works.
@@ -366,10 +562,34 @@ mod tests {
                 &mut devices,
                 &mut signals,
                 &mut |f: &mut Fake| f.reloads += 1,
+                &mut ops,
             )
             .unwrap();
             let allocated = allocations() - before;
-            helper.join().unwrap();
+            let (status, kick) = helper.join().unwrap();
+            assert_eq!(status.sessions.len(), 1);
+            assert_eq!(status.sessions[0].user.as_str(), "tomc");
+            assert_eq!(kick.count, 1);
+            assert_eq!(fake.answered, 2);
+            ops.hooks
+                .as_mut()
+                .unwrap()
+                .finish(std::time::Duration::from_secs(5));
+            assert_eq!(
+                std::fs::read_to_string(dir.join("up")).unwrap(),
+                "10.99.1.21 tomc\n"
+            );
+            let records = std::fs::read(&wtmp_path).unwrap();
+            assert_eq!(
+                records.len(),
+                2 * wtmp::RECORD_LEN,
+                "login and logout of call 77 only"
+            );
+            let login = wtmp::Record::parse(&records).unwrap();
+            assert_eq!((login.line, login.user), (&b"pptp77"[..], &b"tomc"[..]));
+            drop(ops);
+            assert!(!socket.exists());
+            let _ = std::fs::remove_dir_all(&dir);
 
             assert_eq!(exit, Exit::Terminated(libc::SIGTERM));
             assert_eq!(fake.local_packets, 1);
@@ -426,7 +646,14 @@ mod tests {
                 libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGINT);
             }
             let start = std::time::Instant::now();
-            let exit = run(&mut s, &mut devices, &mut signals, &mut |_| {}).unwrap();
+            let exit = run(
+                &mut s,
+                &mut devices,
+                &mut signals,
+                &mut |_| {},
+                &mut Operations::default(),
+            )
+            .unwrap();
             let took = start.elapsed();
             assert_eq!(exit, Exit::Terminated(libc::SIGINT));
             assert!(took >= std::time::Duration::from_millis(2990), "{took:?}");

@@ -10,8 +10,10 @@
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
 pub mod clock;
+pub mod control_socket;
 pub mod daemon;
 pub mod firewall;
+pub mod hooks;
 pub mod host;
 pub mod interface;
 pub mod packet;
@@ -19,6 +21,7 @@ pub mod random;
 pub mod signals;
 pub mod syslog;
 pub mod tun;
+pub mod wtmp;
 
 #[cfg(test)]
 pub(crate) mod testns {

@@ -1,7 +1,14 @@
 //! One PPP link, server side: the phases of RFC 1661 §3 in the order pppd runs them for
-//! pptpd. Establish (LCP) → Authenticate (MS-CHAPv2) → Network (CCP first; when MPPE is
-//! required IPCP opens only after CCP, RFC 3078 §9 / pppd `start_networks`) → Running, and
-//! Terminate. Frames in and out are GRE payloads; IPv4 is encrypted with MPPE once it is up.
+//! pptpd. Establish (LCP) → Authenticate (MS-CHAPv2) → Network (CCP first; IPCP opens only
+//! once CCP has settled, RFC 3078 §9 / pppd `start_networks`) → Running, and Terminate.
+//! Frames in and out are GRE payloads; IPv4 is encrypted with MPPE once it is up.
+//!
+//! The MPPE policy decides what "settled" means. Required: CCP Opened with MPPE, anything
+//! else ends the link. Optional (`required: false` with strengths allowed): CCP Opened with
+//! MPPE, or CCP Opened without it / given up / Protocol-Rejected, after which IP runs
+//! unencrypted; waiting for the verdict keeps the first packets from leaking in clear.
+//! Off (no strength allowed, pppd's `nomppe`): CCP never starts (the peer's CCP is
+//! Protocol-Rejected) and IPCP starts right after authentication.
 
 use core::net::Ipv4Addr;
 
@@ -83,6 +90,10 @@ pub struct Link {
     decrypter: Option<Decrypter>,
     /// CCP runs on this link (MPPE allowed and keys available).
     ccp_running: bool,
+    /// CCP has no verdict on MPPE yet (first negotiation, or renegotiating): no IP passes.
+    ccp_pending: bool,
+    /// [`LinkEvent::Up`] was reported (it is reported once per link).
+    up_reported: bool,
     /// The session gave the address; IPCP may open once CCP allows.
     ipcp_opened: bool,
     peer_address: Option<Ipv4Addr>,
@@ -109,6 +120,8 @@ impl Link {
             encrypter: None,
             decrypter: None,
             ccp_running: false,
+            ccp_pending: false,
+            up_reported: false,
             ipcp_opened: false,
             peer_address: None,
             last_traffic: Instant::ZERO,
@@ -133,13 +146,14 @@ impl Link {
     }
 
     /// A PPP frame (a GRE payload) from the peer. Control packets are handled; an IPv4
-    /// packet is decrypted in place and returned as a subslice of `frame`.
+    /// packet is decrypted in place and returned as a subslice of `frame` (mutable, so the
+    /// session can clamp a TCP MSS in place).
     pub fn receive<'f>(
         &mut self,
         now: Instant,
         frame: &'f mut [u8],
         env: &mut LinkEnv,
-    ) -> Option<&'f [u8]> {
+    ) -> Option<&'f mut [u8]> {
         let (proto, offset) = ppp::parse(frame).ok()?;
         let mut delivered = None;
         match (proto, self.phase) {
@@ -194,8 +208,7 @@ impl Link {
             return None;
         }
         self.last_traffic = now;
-        let frame: &'f [u8] = frame;
-        frame.get(start..end)
+        frame.get_mut(start..end)
     }
 
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
@@ -323,6 +336,23 @@ impl Link {
         }
     }
 
+    /// Largest IPv4 packet the peer takes in one frame: the smaller of our `mtu` and its
+    /// MRU, less MPPE's 4 bytes while MPPE is on (pppd lowers the interface MTU the same way).
+    pub fn mtu(&self) -> u16 {
+        let mtu = self.settings.mtu.min(self.lcp.protocol().peer_mru());
+        if self.encrypter.is_some() {
+            mtu.saturating_sub(4)
+        } else {
+            mtu
+        }
+    }
+
+    /// Seconds without IP traffic before the link is closed (0 = never): a per-user `idle`
+    /// over the options file's.
+    pub fn set_idle(&mut self, seconds: u32) {
+        self.settings.idle = seconds;
+    }
+
     fn idle_deadline(&self) -> Option<Instant> {
         (self.phase == Phase::Running && self.settings.idle > 0)
             .then(|| self.last_traffic + Duration::from_secs(u64::from(self.settings.idle)))
@@ -386,6 +416,13 @@ impl Link {
         self.peer_address
     }
 
+    /// The MPPE mode in use (CCP opened and the keys installed); `None` when traffic is
+    /// not encrypted. For `smolpptpd status`.
+    pub fn mppe(&self) -> Option<super::ccp::Mppe> {
+        self.encrypter.as_ref()?;
+        self.ccp.protocol().negotiated()
+    }
+
     /// Why the link was closed by us, if it was (e.g. "Authentication failed").
     pub fn close_reason(&self) -> Option<&'static str> {
         self.lcp.close_reason()
@@ -421,6 +458,9 @@ impl Link {
         self.phase = Phase::Network;
         let mppe = self.settings.mppe;
         let mppe_possible = mppe.allow_128 || mppe.allow_40 || mppe.allow_56;
+        if !mppe_possible {
+            log::info!("MPPE disabled by configuration: IP will pass unencrypted");
+        }
         if mppe.required && (self.keys.is_none() || !mppe_possible) {
             log::warn!("MPPE required, but keys are not available");
             self.close(now, MPPE_REQUIRED_FAILED);
@@ -430,6 +470,7 @@ impl Link {
         self.ipcp.up(now, &mut self.outbox);
         if mppe_possible && self.keys.is_some() {
             self.ccp_running = true;
+            self.ccp_pending = true;
             self.ccp.open(now, &mut self.outbox);
             self.ccp.up(now, &mut self.outbox);
         }
@@ -440,7 +481,25 @@ impl Link {
         !self.ipcp_opened
             && self.peer_address.is_some()
             && matches!(self.phase, Phase::Network)
-            && (!self.settings.mppe.required || self.encrypter.is_some())
+            && self.encryption_settled()
+    }
+
+    /// IP may pass as far as MPPE is concerned: MPPE is up, or it is not required and CCP
+    /// is not (or no longer) negotiating it.
+    fn encryption_settled(&self) -> bool {
+        self.encrypter.is_some() || (!self.settings.mppe.required && !self.ccp_pending)
+    }
+
+    /// Network → Running once IPCP is up and MPPE has settled.
+    fn run_if_ready(&mut self, now: Instant) {
+        if self.phase != Phase::Network || !self.ipcp.is_opened() || !self.encryption_settled() {
+            return;
+        }
+        self.phase = Phase::Running;
+        if !core::mem::replace(&mut self.up_reported, true) {
+            self.last_traffic = now;
+            let _ = self.events.push_back(LinkEvent::Up);
+        }
     }
 
     fn start_ipcp_if_ready(&mut self, now: Instant) {
@@ -545,7 +604,14 @@ impl Link {
     fn ccp_event(&mut self, now: Instant, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
+                if !self.ccp.is_opened() {
+                    // this-layer-up refused the result: CCP is already closing.
+                    return;
+                }
+                self.ccp_pending = false;
                 let Some(mppe) = self.ccp.protocol().negotiated() else {
+                    log::info!("CCP up without MPPE: IP passes unencrypted");
+                    self.run_if_ready(now);
                     return;
                 };
                 let Some(keys) = self.keys.as_ref() else {
@@ -564,22 +630,27 @@ impl Link {
                     }
                 );
                 // CCP renegotiated while IPCP stayed up: IP may pass again.
-                if self.phase == Phase::Network && self.ipcp.is_opened() {
-                    self.phase = Phase::Running;
-                }
+                self.run_if_ready(now);
             }
             FsmEvent::Down => {
                 self.encrypter = None;
                 self.decrypter = None;
-                if self.settings.mppe.required && self.phase == Phase::Running {
-                    // No IP until MPPE is back.
+                // No IP until CCP settles again (never in clear while MPPE renegotiates).
+                self.ccp_pending = true;
+                if self.phase == Phase::Running {
                     self.phase = Phase::Network;
                 }
             }
             FsmEvent::Finished => {
-                if self.settings.mppe.required && self.phase != Phase::Terminate {
-                    log::warn!("{}", MPPE_REQUIRED_FAILED);
-                    self.close(now, MPPE_REQUIRED_FAILED);
+                self.ccp_pending = false;
+                if self.settings.mppe.required {
+                    if self.phase != Phase::Terminate {
+                        log::warn!("{}", MPPE_REQUIRED_FAILED);
+                        self.close(now, MPPE_REQUIRED_FAILED);
+                    }
+                } else if matches!(self.phase, Phase::Network | Phase::Running) {
+                    log::warn!("MPPE not negotiated: IP passes unencrypted");
+                    self.run_if_ready(now);
                 }
             }
             FsmEvent::Started => {}
@@ -594,11 +665,7 @@ impl Link {
                 if let Some(remote) = ipcp.peer_address() {
                     log::info!("remote IP address {}", remote);
                 }
-                if self.phase == Phase::Network {
-                    self.phase = Phase::Running;
-                    self.last_traffic = now;
-                    let _ = self.events.push_back(LinkEvent::Up);
-                }
+                self.run_if_ready(now);
             }
             FsmEvent::Down => {
                 if self.phase == Phase::Running {
@@ -935,7 +1002,10 @@ mod tests {
             peer: PEER,
         };
         // A frame without FF 03 and with a one-byte protocol (ACFC + PFC).
-        assert_eq!(h.link.receive(h.now, &mut f, &mut env), Some(&ip[..]));
+        assert_eq!(
+            h.link.receive(h.now, &mut f, &mut env).as_deref(),
+            Some(&ip[..])
+        );
 
         // Unencrypted IP after MPPE is up is dropped.
         assert_eq!(h.send(protocol::IPV4, &ip), None);
@@ -1151,6 +1221,140 @@ mod tests {
         h.timeout(at);
         assert!(!h.link.is_running());
         assert_eq!(h.link.close_reason(), Some("Link inactive"));
+    }
+
+    fn optional_mppe(allow_128: bool) -> PppSettings {
+        PppSettings {
+            mppe: crate::settings::MppePolicy {
+                required: false,
+                allow_40: false,
+                allow_56: false,
+                allow_128,
+                stateful: crate::settings::Stateful::Refuse,
+            },
+            ..PppSettings::default()
+        }
+    }
+
+    impl Harness {
+        /// Log in and get the address; returns what the link sent after that.
+        fn log_in(&mut self) -> Vec<(u16, Vec<u8>)> {
+            let challenge = self.establish();
+            assert_eq!(self.authenticate(&challenge)[0], chap::code::SUCCESS);
+            assert!(matches!(
+                self.link.poll_event(),
+                Some(LinkEvent::Authenticated { .. })
+            ));
+            self.link.set_peer_address(CLIENT);
+            self.drain()
+        }
+
+        /// Ack the link's IPCP request, then get the client's address by Nak; Up.
+        fn ipcp_after(&mut self, request: &[u8]) {
+            assert_eq!(request[0], code::CONFIGURE_REQUEST);
+            let mut ack = request.to_vec();
+            ack[0] = code::CONFIGURE_ACK;
+            self.send(protocol::IPCP, &ack);
+            self.negotiate_ipcp();
+            assert_eq!(self.link.poll_event(), Some(LinkEvent::Up));
+            assert!(self.link.is_running());
+        }
+
+        /// IP passes unencrypted both ways; MPPE frames are dropped.
+        fn check_plain_ip(&mut self) {
+            let ip = ip_packet(4);
+            let mut out = [0u8; 1600];
+            let len = self.link.send_ip(&ip, &mut out).unwrap();
+            assert_eq!(&out[..4], &[0xFF, 0x03, 0x00, 0x21]);
+            assert_eq!(&out[4..len], &ip[..]);
+            assert_eq!(self.send(protocol::IPV4, &ip), Some(ip.clone()));
+            assert_eq!(self.send(protocol::COMPRESSED, &[0x90, 0, 1, 2, 3]), None);
+        }
+    }
+
+    #[test]
+    fn mppe_off_runs_ipcp_after_auth_and_passes_plain_ip() {
+        // pppd's `nomppe`: not required, no strength allowed.
+        let mut h = Harness::new(optional_mppe(false), b"clientPass");
+        let frames = h.log_in();
+        assert_eq!(frames.len(), 1, "IPCP only, no CCP: {frames:02x?}");
+        assert_eq!(frames[0].0, protocol::IPCP);
+        // The peer's CCP is Protocol-Rejected.
+        h.send(protocol::CCP, &cp(1, 1, &[0x12, 6, 0x01, 0, 0, 0x40]));
+        let reject = h.expect_one(protocol::LCP, code::PROTOCOL_REJECT);
+        assert_eq!(&reject[4..6], &[0x80, 0xFD]);
+        h.ipcp_after(&frames[0].1);
+        h.check_plain_ip();
+    }
+
+    #[test]
+    fn optional_mppe_is_used_when_the_peer_agrees() {
+        let mut h = Harness::new(optional_mppe(true), b"clientPass");
+        let frames = h.log_in();
+        // IPCP waits for CCP's verdict.
+        assert_eq!(frames.len(), 1, "{frames:02x?}");
+        h.pending = frames;
+        h.negotiate_ccp();
+        h.negotiate_ipcp();
+        assert_eq!(h.link.poll_event(), Some(LinkEvent::Up));
+        let mut out = [0u8; 1600];
+        let len = h.link.send_ip(&ip_packet(1), &mut out).unwrap();
+        assert_eq!(len, ip_packet(1).len() + MPPE_OVERHEAD);
+        assert_eq!(&out[..6], &[0xFF, 0x03, 0x00, 0xFD, 0x90, 0x00]);
+        assert_eq!(h.send(protocol::IPV4, &ip_packet(2)), None, "no clear IP");
+        let ip = ip_packet(3);
+        let packet = h.encrypted(&ip);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), Some(ip));
+    }
+
+    #[test]
+    fn optional_mppe_refused_by_the_peer_runs_unencrypted() {
+        let mut h = Harness::new(optional_mppe(true), b"clientPass");
+        let frames = h.log_in();
+        let request = &frames[0].1;
+        assert_eq!(
+            (frames[0].0, request[0]),
+            (protocol::CCP, code::CONFIGURE_REQUEST)
+        );
+        assert_eq!(
+            h.send(protocol::IPV4, &ip_packet(1)),
+            None,
+            "not before the verdict"
+        );
+        // The peer rejects MPPE and asks for nothing (pppd `nomppe`).
+        let mut reject = request.clone();
+        reject[0] = code::CONFIGURE_REJECT;
+        h.send(protocol::CCP, &reject);
+        let empty = h.expect_one(protocol::CCP, code::CONFIGURE_REQUEST);
+        assert_eq!(&empty[2..], &[0, 4]);
+        let mut ack = empty.clone();
+        ack[0] = code::CONFIGURE_ACK;
+        h.send(protocol::CCP, &ack);
+        h.send(protocol::CCP, &cp(1, 1, &[]));
+        let frames = h.drain();
+        assert_eq!(frames.len(), 2, "{frames:02x?}");
+        assert_eq!(
+            (frames[0].0, frames[0].1[0]),
+            (protocol::CCP, code::CONFIGURE_ACK)
+        );
+        assert_eq!(frames[1].0, protocol::IPCP);
+        h.ipcp_after(&frames[1].1);
+        h.check_plain_ip();
+    }
+
+    #[test]
+    fn optional_mppe_with_ccp_protocol_rejected_runs_unencrypted() {
+        let mut h = Harness::new(optional_mppe(true), b"clientPass");
+        let frames = h.log_in();
+        assert_eq!(frames[0].0, protocol::CCP);
+        h.send(
+            protocol::LCP,
+            &cp(code::PROTOCOL_REJECT, 9, &[0x80, 0xFD, 1, 1, 0, 10]),
+        );
+        let request = h.expect_one(protocol::IPCP, code::CONFIGURE_REQUEST);
+        h.ipcp_after(&request);
+        h.check_plain_ip();
+        assert_eq!(h.link.close_reason(), None);
     }
 
     #[test]

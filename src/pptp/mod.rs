@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod gre;
+pub mod rate;
 pub mod session;
 pub mod table;
 pub mod throttle;

@@ -5,8 +5,10 @@ use smoltcp::time::{Duration, Instant};
 
 use crate::ppp::link::{Link, LinkEnv, LinkEvent};
 use crate::pptp::gre::GreChannel;
-use crate::settings::PppSettings;
+use crate::pptp::rate::TokenBucket;
+use crate::settings::{Limits, MssClamp, PppSettings};
 use crate::wire::gre::{self, MAX_HEADER_LEN as GRE_MAX_HEADER};
+use crate::wire::tcp_mss::{self, IPV4_TCP_HEADERS};
 
 /// Where decrypted IP packets from clients go (the TUN device in the daemon).
 pub trait Tunnel {
@@ -35,6 +37,43 @@ pub struct Counters {
     pub bytes_out: u64,
     /// IP packets from the client whose source is not the address it was given: dropped.
     pub spoofed: u64,
+    /// IP packets dropped by the session's rate limit (both directions).
+    pub rate_dropped: u64,
+    /// Packets for the client larger than its MTU: split into fragments (DF clear), or
+    /// answered with ICMP "fragmentation needed" (DF set).
+    pub fragmented: u64,
+    pub too_big: u64,
+}
+
+impl Counters {
+    /// Count a rate-limit drop, logging at powers of two so a flood does not flood the log.
+    pub fn note_rate_drop(&mut self, direction: &str) {
+        self.rate_dropped += 1;
+        if self.rate_dropped.is_power_of_two() {
+            log::info!(
+                "Rate limit: {} packet(s) dropped so far (last {direction})",
+                self.rate_dropped
+            );
+        }
+    }
+}
+
+/// What the session does to IP packets besides carrying them: MSS clamping and the
+/// per-user rate limit of the client's uplink.
+struct Policy<'a> {
+    address: Option<Ipv4Addr>,
+    mss_clamp: MssClamp,
+    up: Option<&'a mut TokenBucket>,
+}
+
+/// The MSS a SYN crossing a tunnel with this `mtu` is clamped to, if any.
+pub fn max_mss(clamp: MssClamp, mtu: u16) -> Option<u16> {
+    let auto = mtu.saturating_sub(IPV4_TCP_HEADERS);
+    match clamp {
+        MssClamp::Off => None,
+        MssClamp::Auto => Some(auto),
+        MssClamp::Fixed(mss) => Some(mss.min(auto)),
+    }
 }
 
 /// One in-order PPP frame from the client: up the link, and the IP packet it yields (if
@@ -45,10 +84,11 @@ fn pass_up(
     frame: &mut [u8],
     link: &mut Link,
     env: &mut LinkEnv,
-    address: Option<Ipv4Addr>,
+    policy: &mut Policy,
     counters: &mut Counters,
     tunnel: &mut dyn Tunnel,
 ) {
+    let address = policy.address;
     let Some(ip) = link.receive(now, frame, env) else {
         return;
     };
@@ -65,6 +105,15 @@ fn pass_up(
             );
         }
         return;
+    }
+    if let Some(bucket) = policy.up.as_deref_mut() {
+        if !bucket.allow(now, ip.len()) {
+            counters.note_rate_drop("from the client");
+            return;
+        }
+    }
+    if let Some(mss) = max_mss(policy.mss_clamp, link.mtu()) {
+        tcp_mss::clamp_mss(ip, mss);
     }
     counters.packets_in += 1;
     counters.bytes_in += ip.len() as u64;
@@ -88,6 +137,13 @@ pub struct Session {
     pub counters: Counters,
     /// Set once the call is over; the table removes the session after telling the client.
     pub ended: Option<EndReason>,
+    /// `mss-clamp` (the server sets it when the call starts).
+    pub mss_clamp: MssClamp,
+    /// Per-user rate limit: client → network and network → client.
+    pub rate_up: Option<TokenBucket>,
+    pub rate_down: Option<TokenBucket>,
+    /// Per-user session timeout: when the link is closed.
+    pub deadline: Option<Instant>,
 }
 
 impl Session {
@@ -111,7 +167,45 @@ impl Session {
             address: None,
             counters: Counters::default(),
             ended: None,
+            mss_clamp: MssClamp::Auto,
+            rate_up: None,
+            rate_down: None,
+            deadline: None,
         }
+    }
+
+    /// The user's limits, once authenticated: rate limit, idle and session timeout from now.
+    pub fn apply_limits(&mut self, now: Instant, limits: &Limits) {
+        self.link.set_idle(limits.idle);
+        if let Some(rate) = limits.rate {
+            self.rate_up = Some(TokenBucket::new(now, rate.up_bps));
+            self.rate_down = Some(TokenBucket::new(now, rate.down_bps));
+        }
+        self.deadline = (limits.session_timeout > 0)
+            .then(|| now + Duration::from_secs(u64::from(limits.session_timeout)));
+    }
+
+    /// Whether the rate limit lets a `len`-byte packet go to the client now.
+    pub fn allow_down(&mut self, now: Instant, len: usize) -> bool {
+        let allowed = self.rate_down.as_mut().is_none_or(|b| b.allow(now, len));
+        if !allowed {
+            self.counters.note_rate_drop("to the client");
+        }
+        allowed
+    }
+
+    /// The MSS SYNs to or from the client are clamped to, if any.
+    pub fn max_mss(&self) -> Option<u16> {
+        max_mss(self.mss_clamp, self.link.mtu())
+    }
+
+    fn policy(&mut self) -> (Policy<'_>, &mut Link, &mut Counters, &mut GreChannel) {
+        let policy = Policy {
+            address: self.address,
+            mss_clamp: self.mss_clamp,
+            up: self.rate_up.as_mut(),
+        };
+        (policy, &mut self.link, &mut self.counters, &mut self.gre)
     }
 
     /// A GRE packet for this call (call ID and source already checked by the caller).
@@ -124,13 +218,10 @@ impl Session {
         env: &mut LinkEnv,
         tunnel: &mut dyn Tunnel,
     ) {
-        let link = &mut self.link;
-        let counters = &mut self.counters;
-        let address = self.address;
-        self.gre
-            .receive(now, repr, payload, &mut |frame: &mut [u8]| {
-                pass_up(now, frame, link, env, address, counters, tunnel)
-            });
+        let (mut policy, link, counters, gre) = self.policy();
+        gre.receive(now, repr, payload, &mut |frame: &mut [u8]| {
+            pass_up(now, frame, link, env, &mut policy, counters, tunnel)
+        });
     }
 
     /// The next GRE packet this session wants to send (a PPP control frame, or an ack-only
@@ -175,21 +266,31 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        match (self.link.poll_at(), self.gre.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.link.poll_at(), self.gre.poll_at(), self.deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv, tunnel: &mut dyn Tunnel) {
+        if self.deadline.is_some_and(|t| now >= t) {
+            self.deadline = None;
+            // pppd's words for `maxconnect`.
+            log::info!("Connect time expired");
+            log::info!(
+                "Session timeout: closing the session of {} (call id {})",
+                self.link.user(),
+                self.call_id
+            );
+            self.ended.get_or_insert(EndReason::Admin);
+            self.link.close(now, "Session timeout");
+        }
         if self.link.poll_at().is_some_and(|t| t <= now) {
             self.link.handle_timeout(now, env);
         }
-        let link = &mut self.link;
-        let counters = &mut self.counters;
-        let address = self.address;
-        self.gre.handle_timeout(now, &mut |frame: &mut [u8]| {
-            pass_up(now, frame, link, env, address, counters, tunnel)
+        let (mut policy, link, counters, gre) = self.policy();
+        gre.handle_timeout(now, &mut |frame: &mut [u8]| {
+            pass_up(now, frame, link, env, &mut policy, counters, tunnel)
         });
     }
 

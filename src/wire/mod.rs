@@ -4,9 +4,11 @@
 pub mod chap;
 pub mod cp;
 pub mod gre;
+pub mod ipv4_mtu;
 pub mod mppe;
 pub mod ppp;
 pub mod pptp;
+pub mod tcp_mss;
 
 /// Why a buffer could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 # Build the end-to-end test VM: Debian 12's own kernel (it has PPP and MPPE as
 # modules; the host kernel here has no PPP at all) and an initramfs holding
 # busybox, the real PPTP client (pptp-linux + pppd), PoPToP pptpd as the
-# reference server, iperf3, iproute2, nftables, iptables-nft and ethtool.
+# reference server, iperf3, tcpdump, iproute2, nftables, iptables-nft and ethtool.
 #
 # Everything comes from Debian packages fetched with `apt-get download` into
 # tests/vm/cache; outputs go to tests/vm/out (vmlinuz, initrd.img).
@@ -46,7 +46,7 @@ DEPMOD="$(command -v depmod || echo /usr/sbin/depmod)"
 if [ -z "${KERNEL_PKG:-}" ]; then
     # keep the kernel already in the cache (stable runs, no archive look-up);
     # an empty cache takes the one linux-image-amd64 points to today
-    cached="$(ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null | sort -V | tail -1)"
+    cached="$(ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null | sort -V | tail -1 || true)"
     [ -n "$cached" ] && KERNEL_PKG="$(basename "$cached" | cut -d_ -f1)"
 fi
 if [ -z "${KERNEL_PKG:-}" ]; then
@@ -60,7 +60,7 @@ KVER="${KERNEL_PKG#linux-image-}"
 PKGS=(
     "$KERNEL_PKG"
     ppp pptp-linux pptpd iperf3 libiperf0 busybox-static iproute2 netbase
-    nftables iptables ethtool
+    nftables iptables ethtool tcpdump
 )
 # The DT_NEEDED closure of the programs above.  resolve() below stops with the
 # missing soname if a package is lacking: add it here.
@@ -137,7 +137,7 @@ for a in $("$ROOT/bin/busybox" --list); do
 done
 ln -s ../bin/busybox "$ROOT/sbin/modprobe"
 
-BINS=(usr/sbin/pppd usr/sbin/pptp usr/sbin/pptpd usr/sbin/pptpctrl usr/bin/iperf3
+BINS=(usr/sbin/pppd usr/sbin/pptp usr/sbin/pptpd usr/sbin/pptpctrl usr/bin/iperf3 usr/bin/tcpdump
       usr/sbin/nft usr/sbin/xtables-nft-multi)
 # ip and ethtool: the path differs between usrmerge layouts
 for b in ip ethtool; do
@@ -149,7 +149,7 @@ done
 for b in "${BINS[@]}"; do
     install -m 0755 "$SYSROOT/$b" "$ROOT/usr/sbin/$(basename "$b")"
 done
-mv "$ROOT/usr/sbin/iperf3" "$ROOT/usr/bin/iperf3"
+mv "$ROOT/usr/sbin/iperf3" "$ROOT/usr/sbin/tcpdump" "$ROOT/usr/bin/"
 for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
     ln -s xtables-nft-multi "$ROOT/usr/sbin/$n"
 done

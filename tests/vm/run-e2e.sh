@@ -28,6 +28,7 @@ options:
 EOF
 }
 die() { echo "[e2e] ERROR: $*" >&2; exit 2; }
+. "$HERE/vmlib.sh"
 
 [ $# -ge 1 ] || { usage; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
@@ -53,9 +54,7 @@ if [ "$SERVER" = pptpd ]; then
     KIND=pptpd; NAME=pptpd; RUNS=(pptpd)
 else
     [ -f "$SERVER" ] || die "$SERVER: no such file (or say 'pptpd')"
-    readelf -h "$SERVER" 2>/dev/null | grep -q 'Machine:.*X86-64' || die "$SERVER is not an x86_64 ELF binary"
-    readelf -l "$SERVER" 2>/dev/null | grep -q 'Requesting program interpreter' &&
-        echo "[e2e] note: $SERVER is dynamically linked (the VM has Debian 12's glibc and libgcc_s)" >&2
+    check_binary "$SERVER"
     KIND=binary; NAME="$(basename "$SERVER")"
     [ ${#BACKENDS[@]} -gt 0 ] || BACKENDS=(tun raw)
     RUNS=("${BACKENDS[@]}")
@@ -69,16 +68,7 @@ OUTDIR="$(cd "$OUTDIR" && pwd)"
 STAGE="$(mktemp -d /tmp/smolpptp-e2e.XXXXXX)"
 trap 'rm -rf "$STAGE"' EXIT
 
-# TCG unless KVM really works: this build host's KVM is kvm_pvm (PVM), which
-# runs only PVM-enabled guest kernels; a stock kernel crawls and then dies.
-if [ "$ACCEL" = auto ]; then
-    if [ ! -d /sys/module/kvm_pvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then ACCEL=kvm; else ACCEL=tcg; fi
-fi
-if [ "$ACCEL" = kvm ]; then
-    ACCEL_ARGS=(-enable-kvm -cpu host,-arch-capabilities)
-else
-    ACCEL_ARGS=(-accel tcg,thread=multi -cpu max)
-fi
+pick_accel "$ACCEL"
 VM_TIMEOUT=$((2 * IPERF + 150))          # the scenario's own limit inside the VM
 
 # pptpd.conf for one run: what a pptpd user has, plus our keywords
@@ -90,6 +80,10 @@ write_conf() {  # $1 = run label (pptpd | tun | raw)
         echo "localip 10.9.0.1"
         echo "remoteip 10.9.0.2-31"
         if [ "$1" != pptpd ]; then
+            # what README tells a pptpd user moving over: the daemon opens
+            # TCP 1723 and GRE to itself (DNAT to smoltcp for tun; for raw,
+            # the kernel must not answer on the shared address)
+            echo "firewall on"
             echo "backend $1"
             [ "$1" = raw ] && echo "interface veth-srv"
         fi
@@ -101,7 +95,7 @@ TOTAL_PASS=0; TOTAL_FAIL=0; SUMMARY=()
 T_ALL=$(date +%s)
 for run in "${RUNS[@]}"; do
     dir="$OUTDIR/$run"
-    mkdir -p "$dir/share"
+    mkdir -p "$dir"
     rm -rf "$STAGE/root"; mkdir -p "$STAGE/root/etc" "$STAGE/root/e2e"
     write_conf "$run" > "$STAGE/root/etc/pptpd.conf"
     cp "$STAGE/root/etc/pptpd.conf" "$dir/pptpd.conf"
@@ -113,25 +107,10 @@ for run in "${RUNS[@]}"; do
         echo "E2E_TIMEOUT=$VM_TIMEOUT"
     } > "$STAGE/root/e2e/env"
     [ "$KIND" = binary ] && install -m 0755 "$SERVER" "$STAGE/root/e2e/server"
-    # a second gzip'd cpio after the base initramfs: the kernel unpacks both
-    (cd "$STAGE/root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) |
-        gzip -1 > "$STAGE/run.cpio.gz"
-    cat "$OUT/initrd.img" "$STAGE/run.cpio.gz" > "$STAGE/initrd.img"
-
     label="$NAME"; [ "$run" = pptpd ] || label="$NAME, backend $run"
     echo "[e2e] ==== $label: VM ($ACCEL, $MEM MiB), logs in $dir" >&2
     t0=$(date +%s)
-    set +e
-    # -nic none: the VM has no network card at all; every address used lives
-    # in its own network namespaces
-    timeout -k 10 $((VM_TIMEOUT + 60)) qemu-system-x86_64 -nographic -no-reboot -nic none \
-        -m "$MEM" -smp 2 "${ACCEL_ARGS[@]}" \
-        -kernel "$OUT/vmlinuz" -initrd "$STAGE/initrd.img" \
-        -append "console=ttyS0,115200 panic=-1 loglevel=4 quiet" \
-        -device virtio-rng-pci \
-        -virtfs "local,path=$dir/share,mount_tag=e2eout,security_model=none,id=e2eout" \
-        < /dev/null 2>&1 | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$dir/console.log"
-    set -e
+    vm_boot "$STAGE/root" "$dir" "$VM_TIMEOUT" "$MEM" || true
     secs=$(( $(date +%s) - t0 ))
     np=$(grep -c '^PASS ' "$dir/console.log" || true)
     nf=$(grep -c '^FAIL ' "$dir/console.log" || true)

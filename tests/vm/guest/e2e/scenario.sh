@@ -11,43 +11,16 @@
 . /e2e/env
 : "${SERVER_KIND:=pptpd}" "${SERVER_NAME:=pptpd}" "${BACKEND:=}" "${IPERF_SECS:=30}"
 
-RUN=/run/e2e
-SRV_NS=srv
-CLI_NS=cli
-SRV_IP=198.51.100.1
-CLI_IP=198.51.100.2
+. /e2e/lib.sh
 CLI2_IP=198.51.100.99           # the second client (wrong password)
 # expected from /etc/pptpd.conf and /etc/ppp/options.pptpd
 TUN_LOCAL=$(awk '$1 == "localip" {print $2}' /etc/pptpd.conf)
 FIRST_REMOTE=$(awk '$1 == "remoteip" {sub(/[-,].*/, "", $2); print $2}' /etc/pptpd.conf)
 DNS_EXPECTED=$(awk '$1 == "ms-dns" {printf "%s%s", s, $2; s = " "}' /etc/ppp/options.pptpd)
 FAILED=0
-mkdir -p $RUN
-
-# busybox sh runs its own applets before $PATH (no "ip netns" there)
-ip() { /usr/sbin/ip "$@"; }
-log() { echo "[e2e $(cut -d' ' -f1 /proc/uptime)] $*"; }
 pass() { _n=$1; shift; echo "PASS $_n: $*"; }
 fail() { _n=$1; shift; echo "FAIL $_n: $*"; FAILED=1; }
 check() { _n=$1; _d=$2; shift 2; if "$@"; then pass "$_n" "$_d"; else fail "$_n" "$_d"; fi; }
-# monotonic milliseconds (busybox date has no %N)
-now_ms() { sed -n '3s/^now at \([0-9]*\)[0-9]\{6\} nsecs$/\1/p;3q' /proc/timer_list; }
-in_ns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
-# use as ( ns_exec NS prog ... ) & so that $! is prog itself (pitfall: a
-# backgrounded function leaves a subshell in between and kill $! misses prog)
-ns_exec() { _ns=$1; shift; exec /usr/sbin/ip netns exec "$_ns" "$@"; }
-alive() { kill -0 "$1" 2>/dev/null; }
-# wait_exit PID SECONDS -> 0 when PID exited in time (then $EXIT_RC is its status)
-wait_exit() {
-    _end=$(( $(now_ms) + $2 * 1000 ))
-    while alive "$1"; do
-        [ "$(now_ms)" -ge $_end ] && return 1
-        usleep 50000
-    done
-    wait "$1"; EXIT_RC=$?
-    return 0
-}
-dump() { for _f in "$@"; do [ -s "$_f" ] && { echo "----- $_f"; cat "$_f"; echo "-----"; }; done; }
 finish() {
     if [ "$SERVER_KIND" = binary ] && [ -s $RUN/server.out ]; then
         log "last 30 lines of the server's output:"; tail -n 30 $RUN/server.out
@@ -57,44 +30,13 @@ finish() {
 }
 
 # ---------------------------------------------------------------- network
-ip netns add $SRV_NS && ip netns add $CLI_NS &&
-ip link add veth-srv type veth peer name veth-cli &&
-ip link set veth-srv netns $SRV_NS && ip link set veth-cli netns $CLI_NS || { fail netns "setup"; finish; }
-ip -n $SRV_NS link set lo up
-ip -n $CLI_NS link set lo up
-ip -n $SRV_NS addr add $SRV_IP/24 dev veth-srv
-ip -n $CLI_NS addr add $CLI_IP/24 dev veth-cli
-ip -n $CLI_NS addr add $CLI2_IP/24 dev veth-cli
-ip -n $SRV_NS link set veth-srv up
-ip -n $CLI_NS link set veth-cli up
-# veth hands over TCP with the checksum not yet filled in (CHECKSUM_PARTIAL);
-# a server reading frames with AF_PACKET (backend raw) would see bad sums,
-# which a real NIC never delivers.  Same setting for every server.
-in_ns $CLI_NS ethtool -K veth-cli tx off >/dev/null 2>&1
-in_ns $CLI_NS ping -c 1 -W 2 $SRV_IP >/dev/null || { fail netns "veth ping"; finish; }
+netns_setup $CLI2_IP || { fail netns "setup, or no ping over the veth pair"; finish; }
 
 # ---------------------------------------------------------------- server
 log "server $SERVER_NAME${BACKEND:+ backend $BACKEND}; /etc/pptpd.conf:"
 grep -v '^[[:space:]]*\(#\|$\)' /etc/pptpd.conf | sed 's/^/    /'
-if [ "$SERVER_KIND" = pptpd ]; then
-    ( ns_exec $SRV_NS pptpd --fg -c /etc/pptpd.conf ) > $RUN/server.out 2>&1 &
-else
-    ( ns_exec $SRV_NS /e2e/server --fg -c /etc/pptpd.conf ) > $RUN/server.out 2>&1 &
-fi
-SERVER_PID=$!
-# Listening: a kernel socket shows in netstat; a server with its own TCP stack
-# has none, so from the 10th try on a TCP connect from the client counts too.
-listening=0; i=0
-while [ $i -lt 60 ] && alive $SERVER_PID; do
-    in_ns $SRV_NS netstat -ltn 2>/dev/null | grep -q ":1723 " && { listening=1; break; }
-    if [ $i -ge 10 ]; then
-        in_ns $CLI_NS timeout 2 nc -w 1 $SRV_IP 1723 < /dev/null > $RUN/probe1723.log 2>&1; rc=$?
-        if { [ $rc = 0 ] || [ $rc = 143 ]; } && ! grep -qi 'refused\|timed out\|unreachable' $RUN/probe1723.log; then
-            listening=1; break
-        fi
-    fi
-    usleep 200000; i=$((i + 1))
-done
+server_start "$SERVER_KIND" /etc/pptpd.conf $RUN/server.out
+listening=0; wait_listening && listening=1
 if [ $listening = 0 ]; then
     if alive $SERVER_PID; then
         fail server_listening "nothing on $SRV_IP:1723 after 12 s"
@@ -106,21 +48,11 @@ fi
 pass server_listening "TCP $SRV_IP:1723"
 
 # ---------------------------------------------------------------- client 0
-# client_start UNIT LOCAL_ADDR [extra pppd options]: the real client, as
-# people run it: pppd with pty "pptp SERVER --nolaunchpppd"
-client_start() {
-    _u=$1; _la=$2; shift 2
-    : > $RUN/pppd-client.$_u.log
-    ( ns_exec $CLI_NS pppd file /etc/ppp/e2e-client-options unit "$_u" ipparam "$_u" \
-        logfile $RUN/pppd-client.$_u.log ip-up-script /e2e/client-ip-up \
-        pty "pptp $SRV_IP --nolaunchpppd --localbind $_la" "$@" ) > $RUN/pppd-client.$_u.out 2>&1 &
-    CLIENT_PID=$!
-}
 syslog_mark() { wc -l < /var/log/messages; }
 syslog_since() { sed -n "$(( $1 + 1 )),\$p" /var/log/messages; }
 
 t0=$(now_ms)
-client_start 0 $CLI_IP
+client_start 0 $CLI_IP /e2e/client-ip-up
 PID0=$CLIENT_PID
 up=0
 while [ $(( $(now_ms) - t0 )) -lt 30000 ] && alive $PID0; do
@@ -196,7 +128,11 @@ fi
 # a second client (own address, so pptp-linux opens its own control
 # connection) with a wrong password: pppd must exit with status 19
 # (EXIT_AUTH_TOPEER_FAILED: the peer refused our authentication)
-client_start 99 $CLI2_IP password not-labpass
+# the wire, from the server's side, for the log (LCP and CHAP are clear text)
+( ns_exec $SRV_NS tcpdump -Z root -i veth-srv -n -tt -l -v -s 300 "host $CLI2_IP" ) > $RUN/wire-99.txt 2>/dev/null &
+TCPDUMP_PID=$!
+usleep 500000
+client_start 99 $CLI2_IP /e2e/client-ip-up password not-labpass
 if wait_exit $CLIENT_PID 30; then
     why=$(grep -m1 -i 'authentication failed\|E=691' $RUN/pppd-client.99.log)
     if [ $EXIT_RC = 19 ] && [ -n "$why" ]; then
@@ -208,6 +144,7 @@ else
     kill $CLIENT_PID 2>/dev/null
     fail wrong_password_refused "pppd still running after 30 s: $(grep -c 'IP address' $RUN/pppd-client.99.log) IPCP address lines"
 fi
+usleep 300000; kill $TCPDUMP_PID 2>/dev/null
 if alive $PID0 && ping_ok $CLI_NS "$PPP_REMOTE" after-wrongpw; then
     pass first_session_unaffected "$PING_SUMMARY"
 else
@@ -253,7 +190,7 @@ else
     kill $PID0 2>/dev/null
 fi
 # leftovers of the server (pptpd's pppd children) would keep the netns busy
-for p in $(ip netns pids $SRV_NS); do kill -9 $p 2>/dev/null; done
+kill_ns $SRV_NS
 # pptp logs every out-of-order GRE packet it buffers: count them, keep the rest
 syslog_since 0 | grep ' pptp\[' | grep -v 'buffering packet' > $RUN/pptp-syslog.log
 echo "INFO client_gre_reordered: $(grep -c 'pptp\[.*buffering packet' /var/log/messages) packets buffered by pptp as lost or reordered"

@@ -1,0 +1,168 @@
+//! The values of smolpptp's per-user keywords in pptpd.conf (pptpd ignores them):
+//!
+//! ```text
+//! single-session replace            # off (default) | replace | deny
+//! session-timeout 86400             # seconds, 0 = none (default: pppd's maxconnect)
+//! rate-limit 2mbit/512kbit          # to client / from client; one value = both; off
+//! mss-clamp auto                    # off | auto (tunnel MTU - 40, default) | a number
+//! user-limit alice single-session=deny rate=512kbit idle=600 session-timeout=3600
+//! ```
+//!
+//! `user-limit` may appear once per user; its settings override the global ones for that
+//! user, and `idle=` overrides pppd's `idle`. Rates are bits per second with an optional
+//! `k`/`kbit`, `m`/`mbit` or `g`/`gbit` suffix (a bare number is kbit/s, as in accel-ppp).
+
+use crate::settings::{MssClamp, Rate, SingleSession, UserLimit, MAX_NAME_LEN};
+use crate::wire::tcp_mss::IPV4_TCP_HEADERS;
+
+pub fn single_session(value: &str) -> Result<SingleSession, String> {
+    match value {
+        "off" | "no" | "allow" => Ok(SingleSession::Allow),
+        "replace" => Ok(SingleSession::Replace),
+        "deny" => Ok(SingleSession::Deny),
+        _ => Err(format!(
+            "single-session must be off, replace or deny, not '{value}'"
+        )),
+    }
+}
+
+/// Seconds, 0 = off.
+pub fn seconds(keyword: &str, value: &str) -> Result<u32, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{keyword} must be a number of seconds, not '{value}'"))
+}
+
+/// One rate: `512kbit`, `2m`, `100000` (kbit/s) ... in bits per second.
+fn bits_per_sec(value: &str) -> Option<u32> {
+    let lower = value.trim();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "k" | "kbit" => 1_000,
+        "m" | "mbit" => 1_000_000,
+        "g" | "gbit" => 1_000_000_000,
+        "bit" => 1,
+        _ => return None,
+    };
+    let bps = n.checked_mul(scale)?;
+    (bps >= 8).then(|| u32::try_from(bps).ok()).flatten()
+}
+
+/// `off`, `RATE` (both directions) or `DOWN/UP`.
+pub fn rate(value: &str) -> Result<Option<Rate>, String> {
+    if value == "off" || value == "0" {
+        return Ok(None);
+    }
+    let (down, up) = value.split_once('/').unwrap_or((value, value));
+    match (bits_per_sec(down), bits_per_sec(up)) {
+        (Some(down_bps), Some(up_bps)) => Ok(Some(Rate { down_bps, up_bps })),
+        _ => Err(format!(
+            "rate must be off, a rate such as 512kbit or 2mbit, or down/up such as \
+             2mbit/512kbit, not '{value}'"
+        )),
+    }
+}
+
+pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
+    match value {
+        "off" | "no" => Ok(MssClamp::Off),
+        "auto" | "on" | "yes" => Ok(MssClamp::Auto),
+        n => match n.parse::<u16>() {
+            Ok(mss) if (88..=1460).contains(&mss) => Ok(MssClamp::Fixed(mss)),
+            _ => Err(format!(
+                "mss-clamp must be off, auto or an MSS from 88 to {}, not '{value}'",
+                1500 - IPV4_TCP_HEADERS
+            )),
+        },
+    }
+}
+
+/// `NAME key=value ...` of a `user-limit` line.
+pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLimit), String> {
+    let mut words = value.split_ascii_whitespace();
+    let Some(name) = words.next().filter(|n| !n.contains('=')) else {
+        return Err("user-limit needs a user name first, then key=value settings".into());
+    };
+    let mut user = heapless::String::new();
+    user.push_str(name)
+        .map_err(|_| format!("user-limit: user name longer than {MAX_NAME_LEN}"))?;
+    let mut limit = UserLimit::default();
+    for word in words {
+        let Some((key, v)) = word.split_once('=') else {
+            return Err(format!("user-limit {name}: '{word}' is not key=value"));
+        };
+        match key {
+            "single-session" => limit.single_session = Some(single_session(v)?),
+            "rate" => limit.rate = Some(rate(v)?.unwrap_or(Rate::UNLIMITED)),
+            "idle" => limit.idle = Some(seconds("idle", v)?),
+            "session-timeout" => limit.session_timeout = Some(seconds("session-timeout", v)?),
+            _ => {
+                return Err(format!(
+                    "user-limit {name}: unknown setting '{key}' (single-session, rate, idle, \
+                     session-timeout)"
+                ))
+            }
+        }
+    }
+    Ok((user, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        let r = |v| rate(v).unwrap().unwrap();
+        assert_eq!(r("512kbit").down_bps, 512_000);
+        assert_eq!(r("512").up_bps, 512_000);
+        assert_eq!(
+            r("2M"),
+            Rate {
+                down_bps: 2_000_000,
+                up_bps: 2_000_000
+            }
+        );
+        assert_eq!(
+            r("2mbit/512kbit"),
+            Rate {
+                down_bps: 2_000_000,
+                up_bps: 512_000
+            }
+        );
+        assert_eq!(rate("off").unwrap(), None);
+        for bad in ["", "fast", "5tb", "1bit", "99999gbit", "1/", "-3k"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_limit_lines() {
+        let (name, l) =
+            user_limit("alice single-session=deny rate=1m idle=600 session-timeout=3600").unwrap();
+        assert_eq!(name.as_str(), "alice");
+        assert_eq!(l.single_session, Some(SingleSession::Deny));
+        assert_eq!(l.rate.map(|r| r.up_bps), Some(1_000_000));
+        assert_eq!((l.idle, l.session_timeout), (Some(600), Some(3600)));
+        let (_, l) = user_limit("bob rate=off").unwrap();
+        assert_eq!(l.rate, Some(Rate::UNLIMITED));
+        assert_eq!(l.single_session, None);
+        for bad in ["", "rate=1m", "carol speed=1", "carol idle=x", "carol idle"] {
+            assert!(user_limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mss_values() {
+        assert_eq!(mss_clamp("auto").unwrap(), MssClamp::Auto);
+        assert_eq!(mss_clamp("off").unwrap(), MssClamp::Off);
+        assert_eq!(mss_clamp("1300").unwrap(), MssClamp::Fixed(1300));
+        assert!(mss_clamp("20").is_err() && mss_clamp("9000").is_err());
+        assert_eq!(single_session("replace").unwrap(), SingleSession::Replace);
+        assert!(single_session("maybe").is_err());
+    }
+}

@@ -1,0 +1,486 @@
+//! pppd's scripts: `/etc/ppp/ip-pre-up` and `/etc/ppp/ip-up` when a session comes up,
+//! `/etc/ppp/ip-down` when it ends, with pppd's arguments and environment, so existing
+//! scripts (routes, firewall marks, `tc` shaping, notifications) keep working.
+//!
+//! The poll loop must neither block nor allocate, so it does not run them itself. At
+//! start-up the daemon forks a small hook runner ([`HookRunner::spawn`]) that owns a
+//! `SOCK_SEQPACKET` socketpair. The loop sends it fixed-size requests with a nonblocking
+//! `send` from a buffer that exists before the loop; the runner (another process, which may
+//! allocate) does the fork/exec/wait. Per session it keeps pppd's order: ip-pre-up runs to
+//! completion, then ip-up, and ip-down only after ip-up has finished. Different sessions'
+//! scripts run in parallel. When the daemon exits the runner finishes what was asked
+//! (every session's ip-down on shutdown) and exits too.
+//!
+//! Arguments, as pppd gives them: `$1` interface, `$2` tty, `$3` speed, `$4` local IP,
+//! `$5` remote IP, `$6` ipparam. All sessions share one TUN, so `$1`/`IFNAME` is its name
+//! (e.g. `smolpptp0`) for every session; tell sessions apart by `$5`/`IPREMOTE`. The tty is
+//! the session's name `pptp<call id>` (there is no pty), the speed pptpd's 115200, and
+//! ipparam the client's public address, as pptpd passes it (empty with pptpd's
+//! `noipparam`).
+//!
+//! Environment: pppd's `IFNAME DEVICE SPEED LINKNAME PEERNAME IPLOCAL IPREMOTE IPPARAM
+//! REMOTENUMBER PPPD_PID PPPLOGNAME ORIG_UID`, `CONNECT_TIME BYTES_SENT BYTES_RCVD` for
+//! ip-down, Debian's `PPP_IFACE PPP_TTY PPP_SPEED PPP_LOCAL PPP_REMOTE PPP_IPPARAM
+//! PPP_TTYNAME` (Debian's own ip-up wrapper sets those), `PPTP_CALL_ID`, and a standard
+//! `PATH`. Like pppd, scripts run as root with umask 077, in `/`, in a session of their own,
+//! with stdin/stdout/stderr on /dev/null; a script that does not exist or is not executable
+//! is skipped silently.
+
+use core::net::Ipv4Addr;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::settings::MAX_NAME_LEN;
+
+/// The size of one request on the socketpair.
+pub const REQUEST_LEN: usize = 128;
+/// pptpd's default `speed`, which pppd passes as `$3`.
+pub const SPEED: &str = "115200";
+/// `PATH` for the scripts.
+pub const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
+/// Where the scripts are and what every session shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookConfig {
+    pub ip_pre_up: PathBuf,
+    pub ip_up: PathBuf,
+    pub ip_down: PathBuf,
+    /// The TUN's name: `$1` and `IFNAME`.
+    pub ifname: String,
+    /// pptpd's `noipparam`: `$6`/`IPPARAM` empty instead of the client's address.
+    pub noipparam: bool,
+}
+
+impl HookConfig {
+    /// pppd's scripts in /etc/ppp.
+    pub fn etc_ppp(ifname: &str) -> HookConfig {
+        HookConfig {
+            ip_pre_up: "/etc/ppp/ip-pre-up".into(),
+            ip_up: "/etc/ppp/ip-up".into(),
+            ip_down: "/etc/ppp/ip-down".into(),
+            ifname: ifname.into(),
+            noipparam: false,
+        }
+    }
+}
+
+/// A session coming up or going down, as the runner needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookEvent {
+    pub up: bool,
+    pub call_id: u16,
+    pub user: heapless::String<MAX_NAME_LEN>,
+    /// Our side of the tunnel.
+    pub local: Ipv4Addr,
+    /// The client's tunnel address.
+    pub remote: Ipv4Addr,
+    /// The client's public address.
+    pub peer: Ipv4Addr,
+    pub connect_secs: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl HookEvent {
+    pub fn encode(&self, out: &mut [u8; REQUEST_LEN]) {
+        out.fill(0);
+        out[0] = if self.up { UP } else { DOWN };
+        out[1..3].copy_from_slice(&self.call_id.to_be_bytes());
+        let user = self.user.as_bytes();
+        let n = user.len().min(MAX_NAME_LEN);
+        out[3] = n as u8;
+        out[4..4 + n].copy_from_slice(&user[..n]);
+        out[68..72].copy_from_slice(&self.local.octets());
+        out[72..76].copy_from_slice(&self.remote.octets());
+        out[76..80].copy_from_slice(&self.peer.octets());
+        for (i, v) in [self.connect_secs, self.bytes_sent, self.bytes_received]
+            .iter()
+            .enumerate()
+        {
+            out[80 + 8 * i..88 + 8 * i].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Option<HookEvent> {
+        let b = b.get(..REQUEST_LEN)?;
+        let up = match b[0] {
+            UP => true,
+            DOWN => false,
+            _ => return None,
+        };
+        let n = usize::from(b[3]);
+        let mut user = heapless::String::new();
+        user.push_str(core::str::from_utf8(b.get(4..4 + n)?).ok()?)
+            .ok()?;
+        let addr = |at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
+        let number = |i: usize| {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[80 + 8 * i..88 + 8 * i]);
+            u64::from_be_bytes(v)
+        };
+        Some(HookEvent {
+            up,
+            call_id: u16::from_be_bytes([b[1], b[2]]),
+            user,
+            local: addr(68),
+            remote: addr(72),
+            peer: addr(76),
+            connect_secs: number(0),
+            bytes_sent: number(1),
+            bytes_received: number(2),
+        })
+    }
+}
+
+/// The daemon's end of the runner.
+pub struct HookRunner {
+    fd: Option<OwnedFd>,
+    pid: libc::pid_t,
+    request: [u8; REQUEST_LEN],
+}
+
+impl HookRunner {
+    /// Fork the runner. Call early, while the daemon is single-threaded and before it opens
+    /// devices: the runner keeps a copy of every descriptor open at this point.
+    pub fn spawn(config: HookConfig) -> io::Result<HookRunner> {
+        let mut pair = [0; 2];
+        // SAFETY: socketpair fills two fds, owned below.
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                pair.as_mut_ptr(),
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let (ours, theirs) =
+            unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+        // SAFETY: fork; the child only runs `serve` and exits.
+        match unsafe { libc::fork() } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                drop(ours);
+                // Never unwind into the daemon's frames (its pid file, TUN, firewall).
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    serve(theirs, &config)
+                }));
+                // SAFETY: leave without running the daemon's destructors (pid file, TUN).
+                unsafe { libc::_exit(0) }
+            }
+            pid => {
+                drop(theirs);
+                // SAFETY: fcntl on our fd.
+                unsafe {
+                    let flags = libc::fcntl(ours.as_raw_fd(), libc::F_GETFL);
+                    libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+                }
+                Ok(HookRunner {
+                    fd: Some(ours),
+                    pid,
+                    request: [0; REQUEST_LEN],
+                })
+            }
+        }
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Ask for a session's scripts; never blocks. A runner that is stuck (its queue full)
+    /// loses the request, with a warning.
+    pub fn request(&mut self, event: &HookEvent) {
+        let Some(fd) = &self.fd else {
+            return;
+        };
+        event.encode(&mut self.request);
+        // SAFETY: sending from our fixed buffer.
+        let rc = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                self.request.as_ptr().cast(),
+                REQUEST_LEN,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if rc < 0 {
+            log::warn!(
+                "hook runner: {} for call {} not run: {}",
+                if event.up { "ip-up" } else { "ip-down" },
+                event.call_id,
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// Close the request channel and give the runner `grace` to finish the scripts it was
+    /// asked for (after that it carries on alone). True if it exited.
+    pub fn finish(&mut self, grace: std::time::Duration) -> bool {
+        self.fd = None;
+        let start = std::time::Instant::now();
+        loop {
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            if rc == self.pid || rc < 0 {
+                return true;
+            }
+            if start.elapsed() >= grace {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HookRunner {
+    fn drop(&mut self) {
+        if self.fd.is_some() {
+            self.finish(std::time::Duration::from_secs(3));
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Script {
+    PreUp,
+    Up,
+    Down,
+}
+
+/// One session's scripts, run one after another.
+#[derive(Default)]
+struct Chain {
+    running: Option<Child>,
+    queue: VecDeque<(Script, HookEvent)>,
+}
+
+/// The runner's loop: read requests until the daemon closes its end, run each session's
+/// scripts in order, and return once everything asked for has finished.
+pub fn serve(fd: OwnedFd, config: &HookConfig) {
+    let mut chains: HashMap<u16, Chain> = HashMap::new();
+    let mut open = true;
+    let mut buf = [0u8; REQUEST_LEN];
+    loop {
+        for (&call_id, chain) in chains.iter_mut() {
+            if let Some(child) = chain.running.as_mut() {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    chain.running = None;
+                }
+            }
+            while chain.running.is_none() {
+                let Some((script, event)) = chain.queue.pop_front() else {
+                    break;
+                };
+                chain.running = run(config, script, &event);
+                if chain.running.is_none() {
+                    log::debug!("hook runner: nothing run for call {call_id} ({script:?})");
+                }
+            }
+        }
+        chains.retain(|_, c| c.running.is_some() || !c.queue.is_empty());
+        if !open && chains.is_empty() {
+            return;
+        }
+        let timeout = if chains.is_empty() { -1 } else { 50 };
+        let mut pfd = libc::pollfd {
+            fd: if open { fd.as_raw_fd() } else { -1 },
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if !open || pfd.revents == 0 {
+            continue;
+        }
+        // SAFETY: receiving into our buffer.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
+            open = false;
+            continue;
+        }
+        let Some(event) = HookEvent::decode(&buf[..n.max(0) as usize]) else {
+            continue;
+        };
+        let chain = chains.entry(event.call_id).or_default();
+        if event.up {
+            chain.queue.push_back((Script::PreUp, event.clone()));
+            chain.queue.push_back((Script::Up, event));
+        } else {
+            chain.queue.push_back((Script::Down, event));
+        }
+    }
+}
+
+/// pppd's check: a regular file with an execute bit.
+fn runnable(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The argument list and environment pppd gives the script.
+pub fn script_args(config: &HookConfig, event: &HookEvent) -> (Vec<String>, Vec<(String, String)>) {
+    let tty = format!("pptp{}", event.call_id);
+    let ipparam = if config.noipparam {
+        String::new()
+    } else {
+        event.peer.to_string()
+    };
+    let args = vec![
+        config.ifname.clone(),
+        tty.clone(),
+        SPEED.to_string(),
+        event.local.to_string(),
+        event.remote.to_string(),
+        ipparam.clone(),
+    ];
+    let mut env: Vec<(String, String)> = [
+        ("PATH", SCRIPT_PATH.to_string()),
+        ("IFNAME", config.ifname.clone()),
+        ("DEVICE", tty.clone()),
+        ("SPEED", SPEED.to_string()),
+        ("LINKNAME", tty.clone()),
+        ("PEERNAME", event.user.to_string()),
+        ("IPLOCAL", event.local.to_string()),
+        ("IPREMOTE", event.remote.to_string()),
+        ("IPPARAM", ipparam.clone()),
+        ("REMOTENUMBER", event.peer.to_string()),
+        ("PPTP_CALL_ID", event.call_id.to_string()),
+        // SAFETY: getppid/getuid cannot fail.
+        ("PPPD_PID", unsafe { libc::getppid() }.to_string()),
+        ("ORIG_UID", unsafe { libc::getuid() }.to_string()),
+        ("PPPLOGNAME", "root".to_string()),
+        ("PPP_IFACE", config.ifname.clone()),
+        ("PPP_TTY", tty.clone()),
+        ("PPP_SPEED", SPEED.to_string()),
+        ("PPP_LOCAL", event.local.to_string()),
+        ("PPP_REMOTE", event.remote.to_string()),
+        ("PPP_IPPARAM", ipparam),
+        ("PPP_TTYNAME", tty),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if !event.up {
+        env.push(("CONNECT_TIME".into(), event.connect_secs.to_string()));
+        env.push(("BYTES_SENT".into(), event.bytes_sent.to_string()));
+        env.push(("BYTES_RCVD".into(), event.bytes_received.to_string()));
+    }
+    (args, env)
+}
+
+/// Start one script; None when it does not exist or could not start.
+fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> {
+    let path = match script {
+        Script::PreUp => &config.ip_pre_up,
+        Script::Up => &config.ip_up,
+        Script::Down => &config.ip_down,
+    };
+    if !runnable(path) {
+        return None;
+    }
+    let (args, env) = script_args(config, event);
+    let mut command = Command::new(path);
+    command
+        .args(&args)
+        .env_clear()
+        .envs(env)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    match command.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            log::warn!("{}: {e}", path.display());
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::{Random, XorShift};
+
+    pub(crate) fn event(up: bool) -> HookEvent {
+        let mut user = heapless::String::new();
+        user.push_str("tomc").unwrap();
+        HookEvent {
+            up,
+            call_id: 4660,
+            user,
+            local: Ipv4Addr::new(10, 9, 0, 1),
+            remote: Ipv4Addr::new(10, 9, 0, 2),
+            peer: Ipv4Addr::new(192, 0, 2, 100),
+            connect_secs: 125,
+            bytes_sent: 3000,
+            bytes_received: 1500,
+        }
+    }
+
+    #[test]
+    fn requests_round_trip_and_never_panic() {
+        let mut buf = [0u8; REQUEST_LEN];
+        for up in [true, false] {
+            event(up).encode(&mut buf);
+            assert_eq!(HookEvent::decode(&buf), Some(event(up)));
+        }
+        assert_eq!(&buf[..8], b"\x02\x12\x34\x04tomc");
+        let mut rng = XorShift(99);
+        for _ in 0..5000 {
+            rng.fill_bytes(&mut buf);
+            buf[0] = (rng.next_u32() % 3) as u8;
+            let len = rng.next_u32() as usize % (REQUEST_LEN + 1);
+            let _ = HookEvent::decode(&buf[..len]);
+        }
+    }
+
+    #[test]
+    fn pppd_argument_list_and_environment() {
+        let mut config = HookConfig::etc_ppp("smolpptp0");
+        let (args, env) = script_args(&config, &event(false));
+        assert_eq!(
+            args,
+            [
+                "smolpptp0",
+                "pptp4660",
+                "115200",
+                "10.9.0.1",
+                "10.9.0.2",
+                "192.0.2.100"
+            ]
+        );
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("IPPARAM"), Some("192.0.2.100"));
+        assert_eq!(get("CONNECT_TIME"), Some("125"));
+        assert_eq!(get("BYTES_SENT"), Some("3000"));
+        assert_eq!(get("BYTES_RCVD"), Some("1500"));
+        let (_, env) = script_args(&config, &event(true));
+        assert!(
+            !env.iter().any(|(k, _)| k == "CONNECT_TIME"),
+            "ip-up has no counters"
+        );
+        config.noipparam = true;
+        let (args, _) = script_args(&config, &event(true));
+        assert_eq!(args[5], "");
+    }
+}
