@@ -692,7 +692,7 @@ fn storage() -> Storage<'static> {
     }
     Storage {
         sockets: std::iter::repeat_with(|| SocketStorage::EMPTY)
-            .take(MAX_CONTROL_CONNECTIONS + 1)
+            .take(smolpptp::server::SOCKETS)
             .collect::<Vec<_>>()
             .leak(),
         tcp_rx: leak(0u8, MAX_CONTROL_CONNECTIONS * TCP_RX_BUFFER),

@@ -6,7 +6,9 @@
 
 use core::net::Ipv4Addr;
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, SocketHandle, SocketSet, SocketStorage,
+};
 use smoltcp::phy::Device;
 use smoltcp::socket::{raw, tcp};
 use smoltcp::time::{Duration, Instant};
@@ -48,10 +50,14 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// tunnel; more in between are not sent (a crude ICMP rate limit, RFC 1812 §4.3.2.8).
 pub const ICMP_QUEUE: usize = 4;
 
+/// Socket slots in [`Storage::sockets`]: the TCP pool and two raw GRE sockets.
+pub const SOCKETS: usize = crate::limits::MAX_CONTROL_CONNECTIONS + 2;
+
 /// The memory the server runs in, allocated once by the caller (a `static` on a
 /// microcontroller, leaked boxes in the daemon). Sizes come from `limits`.
 pub struct Storage<'a> {
-    /// `MAX_CONTROL_CONNECTIONS + 1` entries: the TCP pool and the raw GRE socket.
+    /// [`SOCKETS`] entries: the TCP pool, the raw GRE socket that receives, and the one
+    /// that sends.
     pub sockets: &'a mut [SocketStorage<'a>],
     /// `MAX_CONTROL_CONNECTIONS * TCP_RX_BUFFER` bytes.
     pub tcp_rx: &'a mut [u8],
@@ -151,6 +157,11 @@ struct ControlSlot {
 pub struct Server<'a> {
     iface: Interface,
     sockets: SocketSet<'a>,
+    /// Only the raw socket GRE leaves on. smoltcp's egress visits every socket of a set and
+    /// sends one packet per socket per visit, so in the big set each GRE packet out would
+    /// cost a walk over the whole TCP pool; in its own set it costs one socket.
+    gre_out: SocketSet<'a>,
+    gre_tx: SocketHandle,
     conns: heapless::Vec<ControlSlot, { crate::limits::MAX_CONTROL_CONNECTIONS }>,
     gre: SocketHandle,
     table: SessionTable<'a>,
@@ -198,7 +209,8 @@ impl<'a> Server<'a> {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
         }
 
-        let mut sockets = SocketSet::new(storage.sockets);
+        let (gre_out_slot, socket_slots) = storage.sockets.split_at_mut(1);
+        let mut sockets = SocketSet::new(socket_slots);
         let mut conns = heapless::Vec::new();
         let rx_chunks = storage.tcp_rx.chunks_mut(crate::limits::TCP_RX_BUFFER);
         let tx_chunks = storage.tcp_tx.chunks_mut(crate::limits::TCP_TX_BUFFER);
@@ -217,13 +229,20 @@ impl<'a> Server<'a> {
                 peer: Ipv4Addr::UNSPECIFIED,
             });
         }
-        let gre_socket = raw::Socket::new(
+        let gre_in = raw::Socket::new(
             Some(IpVersion::Ipv4),
             Some(IpProtocol::from(IP_PROTOCOL_GRE)),
             raw::PacketBuffer::new(storage.gre_rx_meta, storage.gre_rx),
-            raw::PacketBuffer::new(storage.gre_tx_meta, storage.gre_tx),
+            raw::PacketBuffer::new(&mut [][..], &mut [][..]),
         );
-        let gre = sockets.add(gre_socket);
+        let gre = sockets.add(gre_in);
+        let mut gre_out = SocketSet::new(gre_out_slot);
+        let gre_tx = gre_out.add(raw::Socket::new(
+            Some(IpVersion::Ipv4),
+            Some(IpProtocol::from(IP_PROTOCOL_GRE)),
+            raw::PacketBuffer::new(&mut [][..], &mut [][..]),
+            raw::PacketBuffer::new(storage.gre_tx_meta, storage.gre_tx),
+        ));
         let first_call_id = (rng.next_u32() & 0xFFFF) as u16;
         let mut settings = settings;
         if settings.ppp.ipv6.enabled && settings.ppp.ipv6.local_id.is_none() {
@@ -234,6 +253,8 @@ impl<'a> Server<'a> {
         Server {
             iface,
             sockets,
+            gre_out,
+            gre_tx,
             conns,
             gre,
             table: SessionTable::new(storage.sessions, first_call_id),
@@ -334,8 +355,10 @@ impl<'a> Server<'a> {
         secrets: &mut dyn Secrets,
         rng: &mut dyn Random,
     ) -> bool {
-        let mut busy =
-            self.iface.poll(now, device, &mut self.sockets) != smoltcp::iface::PollResult::None;
+        // Only ingress here: smoltcp's own `poll` would also walk every socket for egress
+        // now, and again after the services below queued their answers.
+        self.iface.poll_maintenance(now);
+        let mut busy = self.ingress(now, device);
         while let Some(icmp) = self.icmp.pop_front() {
             tunnel.deliver(&icmp);
             busy = true;
@@ -358,7 +381,16 @@ impl<'a> Server<'a> {
     /// bound only guards against a device that never refuses.
     fn egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
         let mut busy = false;
-        for _ in 0..crate::limits::GRE_TX_PACKETS + crate::limits::MAX_CONTROL_CONNECTIONS {
+        // GRE first: a call's last PPP frames go out before its Call-Disconnect-Notify.
+        for _ in 0..crate::limits::GRE_TX_PACKETS {
+            if self.iface.poll_egress(now, device, &mut self.gre_out)
+                == smoltcp::iface::PollResult::None
+            {
+                break;
+            }
+            busy = true;
+        }
+        for _ in 0..crate::limits::MAX_CONTROL_CONNECTIONS {
             if self.iface.poll_egress(now, device, &mut self.sockets)
                 == smoltcp::iface::PollResult::None
             {
@@ -367,6 +399,38 @@ impl<'a> Server<'a> {
             busy = true;
         }
         busy
+    }
+
+    /// Take every packet the device has into the sockets. True if any socket changed.
+    fn ingress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        let mut changed = false;
+        loop {
+            match self
+                .iface
+                .poll_ingress_single(now, device, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => return changed,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+        }
+    }
+
+    /// Take the packets the device has now and hand GRE to its sessions, without the rest
+    /// of [`Server::poll`] (control connections, timers, sending): a caller reading a burst
+    /// of packets one at a time calls this for each and `poll` once after the burst, so the
+    /// walks over every socket and control connection happen once per burst. True if
+    /// anything happened.
+    pub fn receive<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        tunnel: &mut dyn Tunnel,
+        secrets: &mut dyn Secrets,
+        rng: &mut dyn Random,
+    ) -> bool {
+        let changed = self.ingress(now, device);
+        self.service_gre(now, tunnel, secrets, rng) | changed
     }
 
     /// End every call whose PPP link is dead. Returns whether any ended.
@@ -443,8 +507,8 @@ impl<'a> Server<'a> {
                 return false;
             };
             return send_gre(
-                &mut self.sockets,
-                self.gre,
+                &mut self.gre_out,
+                self.gre_tx,
                 self.address,
                 peer,
                 &mut self.packet,
@@ -492,8 +556,8 @@ impl<'a> Server<'a> {
                 return false;
             };
             sent &= send_gre(
-                &mut self.sockets,
-                self.gre,
+                &mut self.gre_out,
+                self.gre_tx,
                 self.address,
                 peer,
                 &mut self.packet,
@@ -1018,8 +1082,8 @@ impl<'a> Server<'a> {
                 break;
             };
             if !send_gre(
-                &mut self.sockets,
-                self.gre,
+                &mut self.gre_out,
+                self.gre_tx,
                 self.address,
                 peer,
                 &mut self.packet,
@@ -1200,8 +1264,8 @@ fn configure_tcp(socket: &mut tcp::Socket) {
 /// Put an IPv4 header in front of the `gre_len` GRE bytes at `packet[20..]` and queue the
 /// packet on the raw socket.
 fn send_gre(
-    sockets: &mut SocketSet,
-    gre: SocketHandle,
+    gre_out: &mut SocketSet,
+    gre_tx: SocketHandle,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     packet: &mut [u8],
@@ -1220,6 +1284,6 @@ fn send_gre(
     }
     let mut ip = Ipv4Packet::new_unchecked(&mut packet[..total]);
     repr.emit(&mut ip, &smoltcp::phy::ChecksumCapabilities::default());
-    let socket = sockets.get_mut::<raw::Socket>(gre);
+    let socket = gre_out.get_mut::<raw::Socket>(gre_tx);
     socket.send_slice(&packet[..total]).is_ok()
 }

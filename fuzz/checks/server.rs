@@ -188,7 +188,9 @@ pub fn run(data: &[u8]) {
     super::init_logging();
     let mut input = Input::new(data);
     let conns = limits::MAX_CONTROL_CONNECTIONS;
-    let mut sockets: Vec<SocketStorage> = (0..conns + 1).map(|_| SocketStorage::EMPTY).collect();
+    let mut sockets: Vec<SocketStorage> = (0..smolpptp::server::SOCKETS)
+        .map(|_| SocketStorage::EMPTY)
+        .collect();
     let mut tcp_rx = vec![0u8; conns * limits::TCP_RX_BUFFER];
     let mut tcp_tx = vec![0u8; conns * limits::TCP_TX_BUFFER];
     let mut gre_rx_meta = vec![raw::PacketMetadata::EMPTY; limits::GRE_RX_PACKETS];

@@ -49,6 +49,10 @@ impl Tunnel for TunTunnel<'_> {
 /// and the random source its `poll` takes), or a stand-in in tests.
 pub trait Service {
     fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel);
+    /// Take the packet the device holds, as part of a burst that one `poll` ends.
+    fn receive<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+        self.poll(now, device, tunnel)
+    }
     fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool;
     fn poll_at(&mut self, now: Instant) -> Option<Instant>;
     fn shutdown(&mut self, now: Instant);
@@ -75,6 +79,10 @@ impl<S: Secrets, R: Random> Service for Running<'_, S, R> {
     fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
         self.server
             .poll(now, device, tunnel, &mut self.secrets, &mut self.rng);
+    }
+    fn receive<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+        self.server
+            .receive(now, device, tunnel, &mut self.secrets, &mut self.rng);
     }
     fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
         self.server.send_to_client(now, ip_packet)
@@ -263,8 +271,9 @@ pub fn run<S: Service>(
                 Some(Ingress::Forward(packet)) => {
                     service.send_to_client(now, packet);
                 }
-                // smoltcp takes it from the device's buffer in this poll.
-                Some(Ingress::Local) => service.poll(now, &mut devices.tun, &mut tunnel),
+                // smoltcp takes it from the device's buffer now; answers, timers and
+                // sending wait for the one `poll` after the burst.
+                Some(Ingress::Local) => service.receive(now, &mut devices.tun, &mut tunnel),
             }
         }
         match devices.packet.as_mut() {

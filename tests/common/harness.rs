@@ -158,7 +158,11 @@ fn leak<T>(v: Vec<T>) -> &'static mut [T] {
 pub fn server_storage() -> Storage<'static> {
     let conns = limits::MAX_CONTROL_CONNECTIONS;
     Storage {
-        sockets: leak((0..conns + 1).map(|_| SocketStorage::EMPTY).collect()),
+        sockets: leak(
+            (0..smolpptp::server::SOCKETS)
+                .map(|_| SocketStorage::EMPTY)
+                .collect(),
+        ),
         tcp_rx: leak(vec![0; conns * limits::TCP_RX_BUFFER]),
         tcp_tx: leak(vec![0; conns * limits::TCP_TX_BUFFER]),
         gre_rx_meta: leak(vec![raw::PacketMetadata::EMPTY; limits::GRE_RX_PACKETS]),
