@@ -10,12 +10,16 @@
 //! - server: `Server::send_to_client` until the GRE packet leaves on the device, and GRE
 //!   packets on the device through `Server::poll` to `Tunnel::deliver`.
 //!
+//! - table: `SessionTable::by_call_id` / `by_address` (the lookup every GRE packet and every
+//!   packet for a client makes) with 64 sessions and with the board's maximum, next to the
+//!   linear scan over the slots the table did before it had indexes.
+//!
 //! Each figure is the median of several timed repetitions after a warm-up; only the
 //! measured direction runs inside the timed region (the client's half of the work, making
 //! the packets to receive, happens before the clock starts).
 //!
 //! `cargo bench --bench datapath` (release profile). Options after `--`: `--quick` (fewer
-//! repetitions), `--size=N` (one payload size), and filters `link`/`server`,
+//! repetitions), `--size=N` (one payload size), and filters `link`/`server`/`table`,
 //! `stateless`/`stateful`, `single`/`spread` (e.g. `-- --quick --size=1400 link stateless`).
 
 #[path = "../tests/common/mod.rs"]
@@ -32,7 +36,9 @@ use smolpptp::limits;
 use smolpptp::ppp::link::LinkEnv;
 use smolpptp::pptp::control::{self, ControlConnection, ControlEvent};
 use smolpptp::pptp::session::{Session, Tunnel};
+use smolpptp::pptp::table::SessionTable;
 use smolpptp::rand::XorShift;
+use smolpptp::settings::PppSettings;
 use smolpptp::settings::{Settings, Stateful};
 use smolpptp::wire::gre;
 use smoltcp::phy;
@@ -205,6 +211,7 @@ fn link_pair(
                     secrets: &mut *secrets,
                     rng: &mut *rng,
                     peer: CLIENT_HOST,
+                    ipv6_ids: &[],
                 };
                 s.link.open(now, &mut env);
                 session = Some(s);
@@ -215,6 +222,7 @@ fn link_pair(
                 secrets: &mut *secrets,
                 rng: &mut *rng,
                 peer: CLIENT_HOST,
+                ipv6_ids: &[],
             };
             if s.poll_at().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut env, &mut tunnel);
@@ -327,6 +335,7 @@ fn link_level(plan: &Plan, stateless: bool, sessions: usize, rows: &mut Vec<Row>
                     secrets: &mut secrets,
                     rng: &mut rng,
                     peer: CLIENT_HOST,
+                    ipv6_ids: &[],
                 };
                 let ip = pairs[*k].session.link.receive(now, frame, &mut env);
                 assert_eq!(ip.map(|ip| ip.len()), Some(size), "decrypt failed");
@@ -506,6 +515,87 @@ fn server_level(plan: &Plan, stateless: bool, sessions: usize, rows: &mut Vec<Ro
     }
 }
 
+/// One lookup figure: nanoseconds per lookup, indexed and by scanning.
+struct LookupRow {
+    sessions: usize,
+    key: &'static str,
+    indexed_ns: f64,
+    scan_ns: f64,
+}
+
+/// `SessionTable` lookups of every live session in a shuffled order, through the indexes
+/// and by the linear scan over the slots (what `by_call_id`/`by_address` did before).
+fn table_level(plan: &Plan, sessions: usize, rows: &mut Vec<LookupRow>) {
+    let mut storage: Vec<Option<Session>> = (0..limits::MAX_SESSIONS).map(|_| None).collect();
+    let mut table = SessionTable::new(&mut storage, 1);
+    let ppp = PppSettings::default();
+    let base = u32::from(Ipv4Addr::new(10, 64, 0, 2));
+    let mut keys = Vec::new();
+    for slot in 0..sessions {
+        let id = table.allocate_call_id();
+        let session = Session::new(Instant::ZERO, slot, CLIENT_HOST, id, id, &ppp, LOCAL);
+        table.insert(slot, session);
+        let address = Ipv4Addr::from(base + slot as u32);
+        table.set_address(slot, Some(address));
+        keys.push((id, address));
+    }
+    // Shuffled, so neither method benefits from walking the slots in order.
+    let mut rng = XorShift(0x7AB1E);
+    for i in (1..keys.len()).rev() {
+        let j = (smolpptp::rand::Random::next_u32(&mut rng) as usize) % (i + 1);
+        keys.swap(i, j);
+    }
+    let rounds = (200_000 / sessions).max(1);
+    let time = |f: &dyn Fn() -> usize| {
+        let mut best = f64::MAX;
+        for rep in 0..plan.warmup + plan.reps {
+            let start = StdInstant::now();
+            let mut found = 0;
+            for _ in 0..rounds {
+                found += f();
+            }
+            let ns = start.elapsed().as_nanos() as f64 / (rounds * sessions) as f64;
+            assert_eq!(found, rounds * sessions, "every session found");
+            if rep >= plan.warmup {
+                best = best.min(ns);
+            }
+        }
+        best
+    };
+    let table = &table;
+    let keys = &keys;
+    let scan_id = |id: u16| table.iter().position(|s| s.call_id == id);
+    let scan_address = |a: Ipv4Addr| table.iter().position(|s| s.address == Some(a));
+    rows.push(LookupRow {
+        sessions,
+        key: "call ID",
+        indexed_ns: time(&|| {
+            keys.iter()
+                .filter(|k| std::hint::black_box(table.by_call_id(k.0)).is_some())
+                .count()
+        }),
+        scan_ns: time(&|| {
+            keys.iter()
+                .filter(|k| std::hint::black_box(scan_id(k.0)).is_some())
+                .count()
+        }),
+    });
+    rows.push(LookupRow {
+        sessions,
+        key: "address",
+        indexed_ns: time(&|| {
+            keys.iter()
+                .filter(|k| std::hint::black_box(table.by_address(k.1)).is_some())
+                .count()
+        }),
+        scan_ns: time(&|| {
+            keys.iter()
+                .filter(|k| std::hint::black_box(scan_address(k.1)).is_some())
+                .count()
+        }),
+    });
+}
+
 fn run() {
     let quick = std::env::args().any(|a| a == "--quick");
     let plan = if quick {
@@ -521,12 +611,23 @@ fn run() {
     let wanted = |group: &[&str], what: &str| {
         !filters.iter().any(|f| group.contains(&f.as_str())) || filters.iter().any(|f| f == what)
     };
-    let levels = ["link", "server"];
+    let levels = ["link", "server", "table"];
     let modes = ["stateless", "stateful"];
     let spreads = ["single", "spread"];
 
+    let mut lookups = Vec::new();
+    if wanted(&levels, "table") {
+        let mut counts = vec![64.min(limits::MAX_SESSIONS), limits::MAX_SESSIONS];
+        counts.dedup();
+        for sessions in counts {
+            table_level(&plan, sessions, &mut lookups);
+        }
+    }
     let mut rows = Vec::new();
     for stateless in [true, false] {
+        if !(wanted(&levels, "link") || wanted(&levels, "server")) {
+            break;
+        }
         if !wanted(&modes, modes[usize::from(!stateless)]) {
             continue;
         }
@@ -558,6 +659,23 @@ fn run() {
         std::mem::size_of::<Option<Session>>(),
         limits::MAX_SESSIONS
     );
+    if !lookups.is_empty() {
+        println!();
+        println!("session lookup (ns per lookup, best repetition; scan = the old linear search)");
+        println!(
+            "{:>8} {:<8} {:>9} {:>9}",
+            "sessions", "key", "indexed", "scan"
+        );
+        for r in &lookups {
+            println!(
+                "{:>8} {:<8} {:>9.1} {:>9.1}",
+                r.sessions, r.key, r.indexed_ns, r.scan_ns
+            );
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
     println!();
     println!("bare RC4 = the rc4 crate's keystream over buffers of the same size, timed");
     println!("in alternation with each repetition; ratio = median of per-repetition ratios.");

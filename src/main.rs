@@ -192,6 +192,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(command, Command::Run(_)) {
+        // Rust ignores SIGPIPE, so `smolpptpd check | head` would panic on the closed pipe;
+        // a command-line tool should just end. The daemon keeps ignoring it (socket writes).
+        // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match command {
         Command::Help => {
             print!("{USAGE}");
@@ -316,7 +322,25 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
             return Ok(c);
         }
     };
-    conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())
+    let mut c = conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())?;
+    warn_proxyarp(&mut c);
+    Ok(c)
+}
+
+/// pppd's `proxyarp` (Debian's pptpd-options has it) is parsed but not done by smolpptpd:
+/// say so, since a pool inside a LAN subnet is unreachable from the LAN without it.
+fn warn_proxyarp(c: &mut LoadedConfig) {
+    if !c.daemon.proxyarp {
+        return;
+    }
+    let file = c.daemon.options_file.clone().unwrap_or_default();
+    c.warnings.push(conf::ConfigWarning::new(
+        &file,
+        None,
+        "proxyarp: smolpptpd does not answer ARP for client addresses itself; if remoteip is \
+         inside a LAN subnet, run `sysctl -w net.ipv4.conf.LAN.proxy_arp=1` for that LAN \
+         interface (the kernel then answers, as it routes the pool to the TUN)",
+    ));
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
@@ -512,7 +536,7 @@ impl Drop for PidFile {
 
 fn run(o: &Options) -> Result<(), String> {
     // Read the files before detaching, so errors reach the terminal.
-    let config = load_config(o)?;
+    let mut config = load_config(o)?;
     let plan = Plan::new(&config)?;
     if !o.foreground {
         daemonize().map_err(|e| format!("fork: {e}"))?;
@@ -592,6 +616,24 @@ fn run(o: &Options) -> Result<(), String> {
     })
     .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
     log::info!("Using interface {}", tun.name());
+    let ipv6 = &mut config.settings.ppp.ipv6;
+    if ipv6.enabled {
+        // One identifier for the TUN and every link; the server keeps it across reloads.
+        let id = *ipv6
+            .local_id
+            .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
+        match tun.enable_ipv6(id) {
+            Ok(()) => log::info!(
+                "IPv6 in the tunnel: {} is {}",
+                tun.name(),
+                smolpptp::ppp::ipv6cp::link_local(id)
+            ),
+            Err(e) => log::warn!(
+                "IPv6 on {}: {e} (IPv6 to clients will not work)",
+                tun.name()
+            ),
+        }
+    }
     let packet = match &plan.raw_interface {
         Some(name) => Some(
             PacketDevice::open(&PacketConfig {
@@ -785,6 +827,19 @@ mod tests {
             foreground,
             debug,
         }
+    }
+
+    #[test]
+    fn proxyarp_is_warned_about() {
+        let mut c = conf::embedded_default();
+        warn_proxyarp(&mut c);
+        assert!(c.warnings.is_empty());
+        c.daemon.proxyarp = true;
+        c.daemon.options_file = Some(PathBuf::from("/etc/ppp/pptpd-options"));
+        warn_proxyarp(&mut c);
+        let w = c.warnings[0].to_string();
+        assert!(w.starts_with("/etc/ppp/pptpd-options: proxyarp:"), "{w}");
+        assert!(w.contains("proxy_arp=1"));
     }
 
     #[test]

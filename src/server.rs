@@ -15,6 +15,7 @@ use smoltcp::wire::{
 };
 
 use crate::limits::{DEVICE_MTU, MAX_PPP_FRAME};
+use crate::ppp::ipv6cp;
 use crate::ppp::link::{LinkEnv, LinkEvent};
 use crate::pptp::control::{
     self, CallRefusal, CloseReason, ControlConnection, ControlEvent, DisconnectResult, OutgoingCall,
@@ -23,7 +24,7 @@ use crate::pptp::session::{Counters, EndReason, Session};
 use crate::pptp::table::SessionTable;
 use crate::pptp::throttle::AuthThrottle;
 use crate::rand::Random;
-use crate::settings::{Secrets, Settings, SingleSession, MAX_NAME_LEN};
+use crate::settings::{InterfaceId, Secrets, Settings, SingleSession, MAX_NAME_LEN};
 use crate::wire::ipv4_mtu::{self, FRAG_NEEDED_MAX_LEN};
 use crate::wire::{gre, pptp as msg, tcp_mss};
 
@@ -161,6 +162,9 @@ pub struct Server<'a> {
     throttle: AuthThrottle,
     /// Every 1723 socket is busy (logged once when it happens and once when it ends).
     pool_full: bool,
+    /// The IPv6 Interface-Identifier each session slot holds for its client, so IPv6CP can
+    /// keep them unique (kept beside the table: a session reads it while borrowed from it).
+    ipv6_ids: [Option<InterfaceId>; crate::limits::MAX_SESSIONS],
     /// ICMP errors for senders on the network (packets too big for a client's tunnel).
     icmp: heapless::Deque<heapless::Vec<u8, FRAG_NEEDED_MAX_LEN>, ICMP_QUEUE>,
     /// A packet for a client being changed on its way: a fragment, or a SYN whose MSS is
@@ -221,6 +225,11 @@ impl<'a> Server<'a> {
         );
         let gre = sockets.add(gre_socket);
         let first_call_id = (rng.next_u32() & 0xFFFF) as u16;
+        let mut settings = settings;
+        if settings.ppp.ipv6.enabled && settings.ppp.ipv6.local_id.is_none() {
+            // One identifier for every link: it is the tunnel interface's fe80:: address.
+            settings.ppp.ipv6.local_id = Some(ipv6cp::random_id(rng));
+        }
 
         Server {
             iface,
@@ -234,6 +243,7 @@ impl<'a> Server<'a> {
             notices: heapless::Deque::new(),
             throttle: AuthThrottle::new(),
             pool_full: false,
+            ipv6_ids: [None; crate::limits::MAX_SESSIONS],
             icmp: heapless::Deque::new(),
             scratch: [0; MAX_PPP_FRAME],
             msg_in: [0; msg::MAX_MESSAGE_LEN],
@@ -247,8 +257,18 @@ impl<'a> Server<'a> {
     }
 
     /// SIGHUP: new settings apply to new calls; live sessions keep running.
-    pub fn reload(&mut self, settings: Settings) {
+    pub fn reload(&mut self, mut settings: Settings) {
+        if settings.ppp.ipv6.local_id.is_none() {
+            settings.ppp.ipv6.local_id = self.settings.ppp.ipv6.local_id;
+        }
         self.settings = settings;
+    }
+
+    /// Our IPv6 Interface-Identifier (configured or chosen at start) when IPv6 is on: the
+    /// daemon gives the tunnel interface the address fe80::ID.
+    pub fn ipv6_local_id(&self) -> Option<InterfaceId> {
+        let ipv6 = self.settings.ppp.ipv6;
+        ipv6.enabled.then_some(ipv6.local_id).flatten()
     }
 
     /// Live sessions.
@@ -323,26 +343,80 @@ impl<'a> Server<'a> {
         busy |= self.service_control(now, secrets, rng);
         busy |= self.service_gre(now, tunnel, secrets, rng);
         self.service_sessions(now, tunnel, secrets, rng);
-        // Send only: a packet received now would sit in its socket until something else
-        // woke the caller, since `poll_at` does not count unread socket data.
-        busy |= self.iface.poll_egress(now, device, &mut self.sockets)
-            != smoltcp::iface::PollResult::None;
+        busy |= self.egress(now, device);
+        // Calls whose link died end only now, after their last PPP frames (a Terminate-Ack)
+        // went out above, so the client sees them before the Call-Disconnect-Notify.
+        if self.reap_sessions(now) {
+            busy |= self.egress(now, device);
+        }
         busy
     }
 
+    /// Send everything the sockets have queued, without receiving: a packet received now
+    /// would sit in its socket until something else woke the caller, since `poll_at` does not
+    /// count unread socket data. smoltcp sends one packet per socket per `poll_egress`; the
+    /// bound only guards against a device that never refuses.
+    fn egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        let mut busy = false;
+        for _ in 0..crate::limits::GRE_TX_PACKETS + crate::limits::MAX_CONTROL_CONNECTIONS {
+            if self.iface.poll_egress(now, device, &mut self.sockets)
+                == smoltcp::iface::PollResult::None
+            {
+                break;
+            }
+            busy = true;
+        }
+        busy
+    }
+
+    /// End every call whose PPP link is dead. Returns whether any ended.
+    fn reap_sessions(&mut self, now: Instant) -> bool {
+        let dead: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
+            .table
+            .slots()
+            .filter(|&i| self.table.get(i).is_some_and(|s| s.link.is_dead()))
+            .collect();
+        for &i in &dead {
+            let reason = self
+                .table
+                .get(i)
+                .and_then(|s| s.ended)
+                .unwrap_or(EndReason::LinkDown);
+            self.end_session(now, i, reason);
+        }
+        !dead.is_empty()
+    }
+
     /// A packet from the network for a client: find the session by destination address,
-    /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address,
-    /// the session is not up, or the packet was dropped.
+    /// frame and encrypt it, and queue it on the GRE socket. False if nobody has the address
+    /// or the session is not up. IPv6 (version 6) goes to the client whose link-local
+    /// address fe80::IID is the destination.
     ///
     /// On the way the MSS of a TCP SYN is clamped (`mss-clamp`), the user's rate limit
     /// applies, and a packet larger than the client's MTU (its MRU, our `mtu`, MPPE's 4
     /// bytes) is split into fragments, or, with DF set, answered with ICMP "fragmentation
-    /// needed" which the next `poll` hands to the tunnel.
+    /// needed" which the next `poll` hands to the tunnel. IPv6 is never fragmented: too
+    /// large, it is dropped.
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
-        let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
-            return false;
+        let slot = match ip_packet.first().map(|b| b >> 4) {
+            Some(6) => {
+                let Some(id) = ip_packet.get(24..40).and_then(ipv6cp::link_local_id) else {
+                    return false;
+                };
+                self.table.slots().find(|&i| {
+                    self.table
+                        .get(i)
+                        .is_some_and(|s| s.link.ipv6_peer_id() == Some(id))
+                })
+            }
+            _ => {
+                let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
+                    return false;
+                };
+                self.table.by_address(packet.dst_addr())
+            }
         };
-        let Some(slot) = self.table.by_address(packet.dst_addr()) else {
+        let Some(slot) = slot else {
             return false;
         };
         let local = self.settings.local.get(0).unwrap_or(self.address);
@@ -377,12 +451,18 @@ impl<'a> Server<'a> {
                 len,
             );
         }
+        if ip.first().is_some_and(|b| b >> 4 == 6) {
+            // IPv6 is fragmented only by its source (RFC 8200 §5); no ICMPv6 Packet Too
+            // Big is sent yet, so path MTU discovery to clients relies on their MTU.
+            session.counters.too_big += 1;
+            return false;
+        }
         if ipv4_mtu::dont_fragment(ip) {
             session.counters.too_big += 1;
             log::debug!(
                 "{} bytes for {} do not fit its MTU {mtu}: ICMP fragmentation needed",
                 ip.len(),
-                packet.dst_addr()
+                Ipv4Packet::new_unchecked(ip).dst_addr()
             );
             let mut reply = heapless::Vec::new();
             let _ = reply.resize(FRAG_NEEDED_MAX_LEN, 0);
@@ -434,9 +514,7 @@ impl<'a> Server<'a> {
         for slot in &self.conns {
             earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        for i in self.table.slots() {
-            earliest(self.table.get(i).and_then(|s| s.poll_at()));
-        }
+        earliest(self.table.poll_at());
         if let Some(since) = self.shutdown_since {
             earliest(Some(since + SHUTDOWN_GRACE));
         }
@@ -705,6 +783,19 @@ impl<'a> Server<'a> {
     ) {
         let peer_call_id = call.peer_call_id;
         let peer = self.conns[c].peer;
+        // Calls on one connection are told apart by the client's Call ID (Call-Clear-Request
+        // names it): a second call with the ID of a live one would be ambiguous.
+        if self
+            .table
+            .iter()
+            .any(|s| s.conn == c && s.peer_call_id == peer_call_id)
+        {
+            log::warn!(
+                "CTRL: Client {peer}: call refused, call id {peer_call_id} already in use on this connection"
+            );
+            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
+            return;
+        }
         let limit = self.settings.connections.min(self.table.capacity());
         let free = if self.shutdown_since.is_some() {
             None
@@ -757,7 +848,12 @@ impl<'a> Server<'a> {
         log::info!(
             "CTRL: Starting call (call id {call_id}, peer call id {peer_call_id}) for {peer}"
         );
-        let mut env = LinkEnv { secrets, rng, peer };
+        let mut env = LinkEnv {
+            secrets,
+            rng,
+            peer,
+            ipv6_ids: &self.ipv6_ids,
+        };
         session.link.open(now, &mut env);
         self.table.insert(slot, session);
     }
@@ -869,9 +965,13 @@ impl<'a> Server<'a> {
                 secrets: &mut *secrets,
                 rng: &mut *rng,
                 peer: src,
+                ipv6_ids: &self.ipv6_ids,
             };
             let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
             session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+            if let Some(id) = self.ipv6_ids.get_mut(slot) {
+                *id = session.link.ipv6_reserved_id();
+            }
         }
         busy
     }
@@ -885,7 +985,7 @@ impl<'a> Server<'a> {
         rng: &mut dyn Random,
     ) {
         let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
-            self.table.slots().collect();
+            self.table.slots_to_service(now).collect();
         for i in slots {
             let Some(session) = self.table.get_mut(i) else {
                 continue;
@@ -896,17 +996,17 @@ impl<'a> Server<'a> {
                     secrets: &mut *secrets,
                     rng: &mut *rng,
                     peer,
+                    ipv6_ids: &self.ipv6_ids,
                 };
                 session.handle_timeout(now, &mut env, tunnel);
+                if let Some(id) = self.ipv6_ids.get_mut(i) {
+                    *id = session.link.ipv6_reserved_id();
+                }
             }
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
                 self.session_event(now, i, event);
             }
             self.flush_session(now, i);
-            if let Some(s) = self.table.get(i).filter(|s| s.link.is_dead()) {
-                let reason = s.ended.unwrap_or(EndReason::LinkDown);
-                self.end_session(now, i, reason);
-            }
         }
     }
 
@@ -942,8 +1042,8 @@ impl<'a> Server<'a> {
                 }
                 match self.table.assign_address(address, &self.settings) {
                     Ok((_local, remote)) => {
+                        self.table.set_address(i, Some(remote));
                         if let Some(s) = self.table.get_mut(i) {
-                            s.address = Some(remote);
                             s.link.set_peer_address(remote);
                         }
                     }
@@ -1048,6 +1148,9 @@ impl<'a> Server<'a> {
         let Some(session) = self.table.remove(i) else {
             return;
         };
+        if let Some(id) = self.ipv6_ids.get_mut(i) {
+            *id = None;
+        }
         let c = session.conn;
         if reason != EndReason::ControlLost
             && self.conns.get(c).is_some_and(|s| s.control.is_some())

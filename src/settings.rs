@@ -125,6 +125,23 @@ impl Default for MppePolicy {
     }
 }
 
+/// A 64-bit IPv6 Interface-Identifier (RFC 5072): the low half of a link-local address.
+pub type InterfaceId = [u8; 8];
+
+/// IPv6 inside the tunnel (pppd's `+ipv6` / `ipv6 <local>,<remote>` / `noipv6`). Off by
+/// default: the client's IPv6CP is then Protocol-Rejected, as pptpd does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Policy {
+    /// Run IPv6CP and pass IPv6 (link-local addressing only: fe80::IID on both ends).
+    pub enabled: bool,
+    /// Our Interface-Identifier, the same on every link (the TUN's fe80:: address); a
+    /// random one is chosen at start when not configured.
+    pub local_id: Option<InterfaceId>,
+    /// The identifier suggested to a client that proposes none (or one already in use);
+    /// random when not configured or taken.
+    pub remote_id: Option<InterfaceId>,
+}
+
 /// Everything the PPP side of one session needs to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PppSettings {
@@ -148,6 +165,7 @@ pub struct PppSettings {
     pub maxconnect: u32,
     /// pppd `debug`: log every control packet.
     pub debug: bool,
+    pub ipv6: Ipv6Policy,
 }
 
 impl Default for PppSettings {
@@ -167,6 +185,7 @@ impl Default for PppSettings {
             idle: 0,
             maxconnect: 0,
             debug: false,
+            ipv6: Ipv6Policy::default(),
         }
     }
 }

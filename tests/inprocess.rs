@@ -398,3 +398,43 @@ fn shutdown_says_goodbye_at_every_layer_body() {
     }));
     assert_eq!(net.server_allocations, 0);
 }
+
+#[test]
+fn a_call_that_never_finishes_negotiating_is_closed() {
+    common::big_stack(a_call_that_never_finishes_negotiating_is_closed_body);
+}
+
+fn a_call_that_never_finishes_negotiating_is_closed_body() {
+    let mut net = Net::new(lab_settings());
+    // The client keeps sending IPCP Configure-Requests (for five minutes), and the link
+    // loses every one of them: LCP, authentication and CCP finish, and the server's own IPCP
+    // request is acked, but the client's never arrives, so IPCP never opens.
+    net.fault = Box::new(|dir: Direction, frame: &[u8]| {
+        if dir == Direction::ToServer && frame.len() > 32 && frame[9] == 47 {
+            let gre =
+                8 + 4 * usize::from(frame[20] & 0x10 != 0) + 4 * usize::from(frame[21] & 0x80 != 0);
+            // IPCP Configure-Request (code 1); its Acks of ours still pass.
+            if frame.get(20 + gre..25 + gre) == Some(&[0xFF, 0x03, 0x80, 0x21, 1][..]) {
+                return Fault::Drop;
+            }
+        }
+        Fault::Pass
+    });
+    let mut config = ClientConfig::new(USER, PASSWORD);
+    config.max_configure = 100;
+    config.setup_timeout = Duration::from_secs(600);
+    let i = net.connect(config);
+    let start = net.now;
+    assert!(
+        net.run_until(Duration::from_secs(120), |n| n.server.sessions().count()
+            == 0
+            && n.now > start + Duration::from_secs(5))
+    );
+    let took = net.now - start;
+    assert!(
+        took >= Duration::from_secs(60) && took < Duration::from_secs(70),
+        "closed after {took}"
+    );
+    assert!(!net.client(i).is_up());
+    assert_eq!(net.server_allocations, 0);
+}

@@ -151,7 +151,7 @@ struct Client {
     /// Call IDs clients put in Outgoing-Call-Requests: the only keys the server may use.
     asked_call_ids: HashSet<u16>,
     /// Per protocol (LCP, IPCP, CCP): the server's last Configure-Request (id, options).
-    configure_requests: [Option<(u8, Vec<u8>)>; 3],
+    configure_requests: [Option<(u8, Vec<u8>)>; 4],
     /// The last CHAP Challenge: identifier and the 16-byte challenge.
     challenge: Option<(u8, [u8; 16])>,
     gre_sequence: u32,
@@ -159,7 +159,12 @@ struct Client {
     encrypter: Option<Encrypter>,
 }
 
-const CONFIGURED: [u16; 3] = [ppp::protocol::LCP, ppp::protocol::IPCP, ppp::protocol::CCP];
+const CONFIGURED: [u16; 4] = [
+    ppp::protocol::LCP,
+    ppp::protocol::IPCP,
+    ppp::protocol::CCP,
+    ppp::protocol::IPV6CP,
+];
 
 fn settings(connections: usize) -> Settings {
     let mut s = Settings::default();
@@ -174,6 +179,8 @@ fn settings(connections: usize) -> Settings {
     s.ppp.dns = [Some(Ipv4Addr::new(10, 9, 0, 1)), None];
     s.connections = connections.min(limits::MAX_SESSIONS);
     s.stimeout = 10;
+    // Half the programs run IPv6CP (`+ipv6`) too.
+    s.ppp.ipv6.enabled = connections.is_multiple_of(2);
     s
 }
 
@@ -316,7 +323,12 @@ pub fn run(data: &[u8]) {
                 let host = input.u8() % 10;
                 let dst = Ipv4Addr::from(u32::from(POOL_FIRST) + u32::from(host));
                 let packet = if input.bool() {
-                    input.chunk().to_vec()
+                    let mut packet = input.chunk().to_vec();
+                    // IPv6 to fe80::<any identifier a client may hold>.
+                    if packet.len() >= 40 && packet[0] >> 4 == 6 {
+                        packet[24..32].copy_from_slice(&[0xFE, 0x80, 0, 0, 0, 0, 0, 0]);
+                    }
+                    packet
                 } else {
                     let protocol = input.u8();
                     let payload = input.chunk();

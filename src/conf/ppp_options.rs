@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigWarning};
 use super::tokenizer::{Words, MAX_WORD_LEN};
-use crate::settings::{MppePolicy, PppSettings, Stateful, MAX_NAME_LEN};
+use crate::settings::{InterfaceId, MppePolicy, PppSettings, Stateful, MAX_NAME_LEN};
 
 /// pppd's MTU/MRU limits (`MINMRU`, `MAXMRU`).
 const MIN_MRU: u32 = 128;
@@ -67,8 +67,8 @@ const HARMLESS_FLAGS: &[&str] = &[
     "silent",
     "ipcp-accept-local",
     "ipcp-accept-remote",
-    "noipv6",
-    "-ipv6",
+    "ipv6cp-accept-local",
+    "ipv6cp-accept-remote",
     "nomultilink",
     "nomp",
     "noendpoint",
@@ -113,6 +113,10 @@ const HARMLESS_WITH_VALUE: &[&str] = &[
     "pap-restart",
     "pap-max-authreq",
     "pap-timeout",
+    "ipv6cp-restart",
+    "ipv6cp-max-configure",
+    "ipv6cp-max-terminate",
+    "ipv6cp-max-failure",
 ];
 
 /// Accepted with a warning: the user asked for something we do not do, but running without
@@ -131,7 +135,6 @@ const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
         "LCP echoes are sent at every interval",
     ),
     ("mppc", false, "MPPC compression is not supported"),
-    ("+ipv6", false, "IPv6 is not supported"),
     ("multilink", false, "multilink is not supported"),
     ("mp", false, "multilink is not supported"),
 ];
@@ -225,6 +228,31 @@ fn parse_number(s: &str) -> Option<u32> {
         return None;
     }
     s.parse().ok()
+}
+
+/// pppd's `ipv6 <local>,<remote>`: Interface-Identifiers written as IPv6 addresses whose
+/// upper 64 bits are zero (`::1`, `::dead:beef`); either side may be left out.
+fn interface_ids(value: &str) -> Result<(Option<InterfaceId>, Option<InterfaceId>), String> {
+    let (local, remote) = value.split_once(',').unwrap_or((value, ""));
+    let one = |s: &str, which: &str| -> Result<Option<InterfaceId>, String> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let octets = s
+            .parse::<core::net::Ipv6Addr>()
+            .map_err(|_| format!("ipv6: {which} interface identifier '{s}' is not like ::1"))?
+            .octets();
+        let (high, low) = octets.split_at(8);
+        let id: InterfaceId = low.try_into().unwrap_or_default();
+        if high.iter().any(|&b| b != 0) || id == [0; 8] {
+            return Err(format!(
+                "ipv6: illegal {which} interface identifier '{s}' (the upper 64 bits must be \
+                 zero, the lower ones not)"
+            ));
+        }
+        Ok(Some(id))
+    };
+    Ok((one(local, "local")?, one(remote, "remote")?))
 }
 
 /// pppd keeps the last two `ms-dns` values; with one it is both primary and secondary.
@@ -369,6 +397,18 @@ impl Parser {
                 "idle" => {
                     let v = value(&mut words, &mut buf)?;
                     self.ppp.idle = number(&v)?;
+                }
+                "+ipv6" => self.ppp.ipv6.enabled = true,
+                "noipv6" | "-ipv6" => self.ppp.ipv6.enabled = false,
+                "ipv6" => {
+                    let v = value(&mut words, &mut buf)?;
+                    let (local, remote) = interface_ids(&v).map_err(err)?;
+                    if local.is_some() {
+                        self.ppp.ipv6.local_id = local;
+                    }
+                    if remote.is_some() {
+                        self.ppp.ipv6.remote_id = remote;
+                    }
                 }
                 "maxconnect" => {
                     let v = value(&mut words, &mut buf)?;
@@ -544,6 +584,27 @@ mod tests {
         mtu 1482\nmru 1482\nnobsdcomp\nnodeflate\n#noproxyarp\n#nomppc\nrequire-mschap-v2\n\
         refuse-chap\nrefuse-mschap\nrefuse-eap\nrefuse-pap\n#ms-dns 172.16.1.1\n\
         #plugin radius.so\nmppe required,no40,no56,stateless\n";
+
+    #[test]
+    fn ipv6_options() {
+        let o = opts(DEBIAN).unwrap();
+        assert!(!o.ppp.ipv6.enabled, "off by default");
+        let o = opts("+ipv6\nipv6 ::1,::dead:beef\n").unwrap();
+        assert!(o.ppp.ipv6.enabled);
+        assert_eq!(o.ppp.ipv6.local_id, Some([0, 0, 0, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            o.ppp.ipv6.remote_id,
+            Some([0, 0, 0, 0, 0xDE, 0xAD, 0xBE, 0xEF])
+        );
+        let o = opts("+ipv6\nipv6 ,::2\nnoipv6\nipv6cp-restart 3\n").unwrap();
+        assert!(!o.ppp.ipv6.enabled);
+        assert_eq!(o.ppp.ipv6.local_id, None);
+        assert_eq!(o.ppp.ipv6.remote_id, Some([0, 0, 0, 0, 0, 0, 0, 2]));
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        for bad in ["ipv6 fe80::1", "ipv6 ::", "ipv6 ::1,1.2.3.4", "ipv6"] {
+            assert!(opts(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn debian_options() {

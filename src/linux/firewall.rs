@@ -133,24 +133,27 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
             );
         }
     }
-    if c.needs_ip_forward() {
+    // The forward chain is always there: with `forwarding off` it keeps the clients to the
+    // router itself even on a host that forwards for others.
+    let _ = writeln!(
+        s,
+        "\tchain forward {{\n\t\ttype filter hook forward priority filter - 10; policy accept;"
+    );
+    if let Mode::Tun { smoltcp } = c.mode {
+        let _ = writeln!(s, "\t\tip daddr {smoltcp} ct status dnat accept");
+        let _ = writeln!(s, "\t\tip saddr {smoltcp} accept");
+    }
+    if c.forwarding {
+        let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
         let _ = writeln!(
             s,
-            "\tchain forward {{\n\t\ttype filter hook forward priority filter - 10; policy accept;"
+            "\t\toifname \"{tun}\" ct state established,related accept"
         );
-        if let Mode::Tun { smoltcp } = c.mode {
-            let _ = writeln!(s, "\t\tip daddr {smoltcp} ct status dnat accept");
-            let _ = writeln!(s, "\t\tip saddr {smoltcp} accept");
-        }
-        if c.forwarding {
-            let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
-            let _ = writeln!(
-                s,
-                "\t\toifname \"{tun}\" ct state established,related accept"
-            );
-        }
-        s.push_str("\t}\n");
+    } else {
+        let _ = writeln!(s, "\t\tiifname \"{tun}\" drop");
+        let _ = writeln!(s, "\t\toifname \"{tun}\" drop");
     }
+    s.push_str("\t}\n");
     let gre_snat = match c.mode {
         Mode::Tun { smoltcp } => Some(smoltcp),
         Mode::Raw { .. } => None,
@@ -240,6 +243,9 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
                 r.first, r.last
             );
         }
+    } else {
+        let _ = writeln!(s, "iptables -A FORWARD -i {tun} -j DROP");
+        let _ = writeln!(s, "iptables -A FORWARD -o {tun} -j DROP");
     }
     if c.needs_ip_forward() {
         s.push_str("sysctl -w net.ipv4.ip_forward=1\n");
@@ -440,12 +446,15 @@ mod tests {
         assert!(r.contains("iifname \"eth0\" ip daddr 203.0.113.5 tcp dport 1723 drop\n"));
         assert!(r.contains("iifname \"eth0\" ip daddr 203.0.113.5 ip protocol gre drop\n"));
         assert!(!r.contains("nat"));
-        assert!(!r.contains("forward"));
+        // Without `forwarding`, clients reach the router only, even if the host forwards.
+        assert!(r.contains("\t\tiifname \"smolpptp0\" drop\n\t\toifname \"smolpptp0\" drop\n"));
         let i = iptables_commands(&c);
         assert_eq!(
             i,
             "iptables -I INPUT -i eth0 -d 203.0.113.5 -p tcp --dport 1723 -j DROP\n\
-             iptables -I INPUT -i eth0 -d 203.0.113.5 -p gre -j DROP\n"
+             iptables -I INPUT -i eth0 -d 203.0.113.5 -p gre -j DROP\n\
+             iptables -A FORWARD -i smolpptp0 -j DROP\n\
+             iptables -A FORWARD -o smolpptp0 -j DROP\n"
         );
         c.forwarding = true;
         assert!(c.needs_ip_forward());

@@ -89,7 +89,8 @@ impl Tun {
             created,
             routes: Default::default(),
         };
-        // The TUN carries IPv4 only: no IPv6 link-local chatter to read and drop.
+        // The TUN carries IPv4 only unless `enable_ipv6` says otherwise: no IPv6
+        // link-local chatter to read and drop.
         let _ = std::fs::write(
             format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name),
             "1",
@@ -110,6 +111,43 @@ impl Tun {
 
     pub fn name(&self) -> &IfName {
         &self.name
+    }
+
+    /// IPv6 inside the tunnel (`+ipv6`): turn IPv6 on for the TUN with exactly one address,
+    /// fe80::`id`/64, the link-local address IPv6CP announces to every client (no
+    /// kernel-generated one beside it). The kernel then routes fe80::/64 on this interface,
+    /// so `ping fe80::<client id>%smolpptp0` reaches a client.
+    pub fn enable_ipv6(&self, id: [u8; 8]) -> io::Result<()> {
+        let conf = format!("/proc/sys/net/ipv6/conf/{}", self.name);
+        // addr_gen_mode 1: no automatic link-local address (not present on old kernels).
+        let _ = std::fs::write(format!("{conf}/addr_gen_mode"), "1");
+        std::fs::write(format!("{conf}/disable_ipv6"), "0")?;
+        let index = Control::open()?.index(&self.name)?;
+        let sock =
+            unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if sock < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+        let mut address = [0u8; 16];
+        address[..2].copy_from_slice(&[0xFE, 0x80]);
+        address[8..].copy_from_slice(&id);
+        let mut req = libc::in6_ifreq {
+            ifr6_addr: libc::in6_addr { s6_addr: address },
+            ifr6_prefixlen: 64,
+            ifr6_ifindex: index as libc::c_int,
+        };
+        let request = libc::SIOCSIFADDR as libc::Ioctl;
+        let ret =
+            unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req as *mut libc::in6_ifreq) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            // Already there (a persistent TUN we attached to again).
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Replace the pool routes (after a reload changed `remoteip`).
@@ -140,7 +178,7 @@ impl Tun {
         *routes = AddressList::default();
     }
 
-    /// Write one IPv4 packet to the kernel. A full queue or a vanished interface drops the
+    /// Write one IP packet to the kernel. A full queue or a vanished interface drops the
     /// packet, as a router would: TCP retransmits, the loop never blocks.
     pub fn write_packet(&self, packet: &[u8]) -> bool {
         let n = unsafe { libc::write(self.fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
@@ -225,6 +263,10 @@ impl<'t> TunDevice<'t> {
         }
         for _ in 0..MAX_SKIPPED {
             let n = self.tun.read_packet(&mut self.rx)?;
+            // IPv6 (only there with `+ipv6`) is always for a client: smoltcp runs IPv4.
+            if n >= 40 && self.rx[0] >> 4 == 6 {
+                return Some(Ingress::Forward(&self.rx[..n]));
+            }
             let Some(dst) = ipv4_destination(&self.rx[..n]) else {
                 continue;
             };
@@ -483,6 +525,44 @@ mod tests {
             assert_eq!(&p[12..16], &[10, 99, 0, 1]);
             assert_eq!(&p[16..20], &[10, 99, 1, 21]);
             assert!(dev.read().is_none());
+        });
+    }
+
+    #[test]
+    fn ipv6_link_local_address_and_traffic() {
+        run("tun ipv6", || {
+            let tun = open("smolpptp0");
+            let mut dev = TunDevice::new(&tun, Some("10.99.0.2".parse().unwrap()));
+            assert!(
+                !sh("ip -6 addr show dev smolpptp0").contains("fe80"),
+                "off by default"
+            );
+            tun.enable_ipv6([0x12, 0x34, 0, 0, 0, 0, 0, 1]).unwrap();
+            let addr = sh("ip -6 addr show dev smolpptp0");
+            assert!(addr.contains("inet6 fe80::1234:0:0:1/64"), "{addr}");
+            assert_eq!(addr.matches("inet6").count(), 1, "{addr}");
+            // To a client's link-local address: handed back for the server.
+            let udp = std::net::UdpSocket::bind("[::]:0").unwrap();
+            let index = Control::open().unwrap().index(tun.name()).unwrap();
+            let to = std::net::SocketAddrV6::new("fe80::aa:1".parse().unwrap(), 9, 0, index);
+            // Duplicate address detection may hold the first send back briefly.
+            let start = StdInstant::now();
+            let packet = loop {
+                let _ = udp.send_to(b"to a v6 client", to);
+                if let Some((local, p)) = next(&mut dev) {
+                    if p[0] >> 4 == 6 && p.ends_with(b"to a v6 client") {
+                        assert!(!local);
+                        break p;
+                    }
+                }
+                assert!(start.elapsed() < Duration::from_secs(5), "no IPv6 packet");
+            };
+            assert_eq!(
+                &packet[24..40],
+                &"fe80::aa:1".parse::<std::net::Ipv6Addr>().unwrap().octets()
+            );
+            assert_eq!(&packet[8..16], &[0xFE, 0x80, 0, 0, 0, 0, 0, 0]);
+            assert_eq!(&packet[16..24], &[0x12, 0x34, 0, 0, 0, 0, 0, 1]);
         });
     }
 

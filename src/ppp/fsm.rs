@@ -208,6 +208,10 @@ pub struct Fsm<P: Protocol> {
     request_len: usize,
     /// Consecutive Configure-Naks we sent.
     naks_sent: u8,
+    /// Configure-Naks of our requests in this negotiation: after Max-Failure of them a Nak
+    /// is taken as a Reject, so a peer that Naks forever cannot keep us looping (pppd
+    /// `rnakloops`).
+    naks_received: u8,
     close_reason: Option<&'static str>,
     events: Deque<FsmEvent, 8>,
 }
@@ -224,6 +228,7 @@ impl<P: Protocol> Fsm<P> {
             request: [0; MAX_OWN_OPTIONS],
             request_len: 0,
             naks_sent: 0,
+            naks_received: 0,
             close_reason: None,
             events: Deque::new(),
         }
@@ -507,6 +512,12 @@ impl<P: Protocol> Fsm<P> {
         };
         if reply_code == code::CONFIGURE_NAK {
             self.naks_sent = self.naks_sent.saturating_add(1);
+            if self.naks_sent == MAX_FAILURE {
+                log::debug!(
+                    "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
+                    P::NAME
+                );
+            }
         } else if reply_code == code::CONFIGURE_ACK {
             self.naks_sent = 0;
         }
@@ -569,6 +580,17 @@ impl<P: Protocol> Fsm<P> {
         if Options::validate(reply.data).is_err() {
             return;
         }
+        let mut nak_as_reject = false;
+        if !rejected {
+            self.naks_received = self.naks_received.saturating_add(1);
+            nak_as_reject = self.naks_received > MAX_FAILURE;
+            if self.naks_received == MAX_FAILURE + 1 {
+                log::info!(
+                    "{}: peer keeps sending Configure-Nak, treating it as Configure-Reject",
+                    P::NAME
+                );
+            }
+        }
         // A Reject may only list options we sent (RFC 1661 §5.4).
         if rejected
             && !Options::new(reply.data)
@@ -583,7 +605,11 @@ impl<P: Protocol> Fsm<P> {
         }
         let mut failure = None;
         for (ty, value) in Options::new(reply.data).flatten() {
-            if let Err(reason) = self.protocol.own_option_nacked(ty, value, rejected) {
+            let as_reject = rejected || nak_as_reject;
+            if nak_as_reject && !self.sent_option(ty) {
+                continue; // a hint for an option we did not ask for: nothing to drop
+            }
+            if let Err(reason) = self.protocol.own_option_nacked(ty, value, as_reject) {
                 failure = Some(reason);
             }
         }
@@ -717,6 +743,7 @@ impl<P: Protocol> Fsm<P> {
         if !negotiating {
             self.protocol.reset();
             self.naks_sent = 0;
+            self.naks_received = 0;
         }
         if !retransmit || self.request_len == 0 {
             self.request_id = self.next_id();
@@ -1015,6 +1042,31 @@ mod tests {
         assert_eq!(c, code::CONFIGURE_REQUEST);
         assert_ne!(new_id, id);
         assert_eq!(fsm.protocol().nacks, 1);
+    }
+
+    #[test]
+    fn endless_naks_of_our_request_are_taken_as_a_reject() {
+        let mut outbox = Outbox::new();
+        let (mut fsm, mut id) = started(&mut outbox);
+        for _ in 0..MAX_FAILURE {
+            fsm.receive(
+                t(1),
+                &packet(code::CONFIGURE_NAK, id, &[1, 4, 1, 1]),
+                &mut outbox,
+            );
+            let (c, new_id, _) = sent(&mut outbox);
+            assert_eq!(c, code::CONFIGURE_REQUEST);
+            id = new_id;
+        }
+        // A hint for an option we never asked for is not a Reject of anything.
+        fsm.receive(
+            t(1),
+            &packet(code::CONFIGURE_NAK, id, &[1, 4, 1, 1, 2, 2]),
+            &mut outbox,
+        );
+        assert_eq!(fsm.protocol().nacks, MAX_FAILURE + 1);
+        assert_eq!(fsm.state(), State::Closing);
+        assert_eq!(fsm.close_reason(), Some("option refused"));
     }
 
     #[test]

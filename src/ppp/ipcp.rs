@@ -131,6 +131,12 @@ impl Protocol for Ipcp {
                     self.peer_address = Some(assigned);
                     Verdict::Ack
                 } else {
+                    if address != [0; 4] {
+                        log::debug!(
+                            "IPCP: peer asked for {}, Nak with its address {assigned}",
+                            Ipv4Addr::from(address)
+                        );
+                    }
                     // Never turned into a Reject: the client would have no address
                     // (Windows error 738).
                     Verdict::nak(&assigned.octets())

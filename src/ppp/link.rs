@@ -19,11 +19,12 @@ use super::auth::{AuthStatus, ChapAuthenticator};
 use super::ccp::{Ccp, MPPE_REQUIRED_FAILED};
 use super::fsm::{Fsm, FsmEvent, State};
 use super::ipcp::Ipcp;
+use super::ipv6cp::{self, Ipv6cp};
 use super::lcp::Lcp;
 use super::Outbox;
 use crate::crypto::mppe::{DecryptError, Decrypter, Encrypter, StartKeys};
 use crate::rand::Random;
-use crate::settings::{AddressRule, PppSettings, Secrets, MAX_NAME_LEN};
+use crate::settings::{AddressRule, InterfaceId, PppSettings, Secrets, MAX_NAME_LEN};
 use crate::wire::mppe;
 use crate::wire::ppp::{self, protocol};
 
@@ -33,6 +34,9 @@ pub struct LinkEnv<'a> {
     pub rng: &'a mut dyn Random,
     /// The client's public address (for chap-secrets' address column and logs).
     pub peer: Ipv4Addr,
+    /// IPv6 Interface-Identifiers held by the sessions (this link's own included, as
+    /// [`Link::ipv6_reserved_id`] reported it): IPv6CP Naks a duplicate. `&[]` without IPv6.
+    pub ipv6_ids: &'a [Option<InterfaceId>],
 }
 
 /// What happened on the link, for the session.
@@ -82,6 +86,8 @@ pub struct Link {
     auth: ChapAuthenticator,
     ccp: Fsm<Ccp>,
     ipcp: Fsm<Ipcp>,
+    /// Runs only with `settings.ipv6.enabled`; otherwise IPv6CP is Protocol-Rejected.
+    ipv6cp: Fsm<Ipv6cp>,
     outbox: Outbox,
     events: Deque<LinkEvent, 8>,
     user: String<MAX_NAME_LEN>,
@@ -113,6 +119,7 @@ impl Link {
             auth: ChapAuthenticator::new(),
             ccp: Fsm::new(Ccp::new(settings.mppe)),
             ipcp: Fsm::new(Ipcp::new(settings, local)),
+            ipv6cp: Fsm::new(Ipv6cp::new(settings.ipv6.local_id.unwrap_or([0; 8]))),
             outbox: Outbox::new(),
             events: Deque::new(),
             user: String::new(),
@@ -140,6 +147,10 @@ impl Link {
         self.phase = Phase::Establish;
         self.last_traffic = now;
         self.lcp.protocol_mut().reseed(env.rng);
+        if self.ipv6cp.protocol().local_id() == [0; 8] {
+            let id = ipv6cp::random_id(env.rng);
+            self.ipv6cp.protocol_mut().set_local_id(id);
+        }
         self.lcp.open(now, &mut self.outbox);
         self.lcp.up(now, &mut self.outbox);
         self.process(now, env);
@@ -184,6 +195,15 @@ impl Link {
             (protocol::IPCP, Phase::Network | Phase::Running) => {
                 self.ipcp.receive(now, &frame[offset..], &mut self.outbox)
             }
+            (protocol::IPV6CP, Phase::Network | Phase::Running) if self.settings.ipv6.enabled => {
+                self.prepare_ipv6cp(&frame[offset..], env);
+                self.ipv6cp.receive(now, &frame[offset..], &mut self.outbox)
+            }
+            (protocol::IPV6, Phase::Running) if self.ipv6_up() && self.plain_ip_allowed() => {
+                delivered = Some((offset, frame.len()));
+            }
+            // IPv6 before IPv6CP is up, or unencrypted after MPPE is: drop.
+            (protocol::IPV6, _) if self.settings.ipv6.enabled => {}
             (protocol::IPV4, Phase::Running) if self.plain_ip_allowed() => {
                 delivered = Some((offset, frame.len()));
             }
@@ -211,8 +231,65 @@ impl Link {
         frame.get_mut(start..end)
     }
 
+    /// Before IPv6CP judges a packet: what it may suggest to the peer (unique among the
+    /// sessions, not ours) and whether the identifier the packet asks for is another
+    /// session's.
+    fn prepare_ipv6cp(&mut self, packet: &[u8], env: &mut LinkEnv) {
+        let own = self.ipv6_reserved_id();
+        let held_by_others = |id: InterfaceId| {
+            let holders = env.ipv6_ids.iter().filter(|&&h| h == Some(id)).count();
+            holders > usize::from(own == Some(id))
+        };
+        let local = self.ipv6cp.protocol().local_id();
+        let taken = ipv6cp::requested_id(packet).filter(|&id| held_by_others(id));
+        let mut suggestion = self
+            .ipv6cp
+            .protocol()
+            .suggestion()
+            .or(self.settings.ipv6.remote_id);
+        // Random identifiers collide with one in 2^62: a few tries always suffice.
+        for _ in 0..8 {
+            match suggestion {
+                Some(s) if s != [0; 8] && s != local && Some(s) != taken && !held_by_others(s) => {
+                    break
+                }
+                _ => suggestion = Some(ipv6cp::random_id(env.rng)),
+            }
+        }
+        if let Some(s) = suggestion {
+            self.ipv6cp.protocol_mut().prepare(s, taken);
+        }
+    }
+
+    /// IPv6 passes: IPv6CP is Opened and the link is Running.
+    pub fn ipv6_up(&self) -> bool {
+        self.settings.ipv6.enabled && self.phase == Phase::Running && self.ipv6cp.is_opened()
+    }
+
+    /// The client's Interface-Identifier (its address is fe80::ID) while IPv6 passes.
+    pub fn ipv6_peer_id(&self) -> Option<InterfaceId> {
+        self.ipv6_up()
+            .then(|| self.ipv6cp.protocol().peer_id())
+            .flatten()
+    }
+
+    /// Our Interface-Identifier (the same on every link when configured).
+    pub fn ipv6_local_id(&self) -> InterfaceId {
+        self.ipv6cp.protocol().local_id()
+    }
+
+    /// The identifier this link holds for its peer, for [`LinkEnv::ipv6_ids`]: the one
+    /// acknowledged, or else the one we suggest.
+    pub fn ipv6_reserved_id(&self) -> Option<InterfaceId> {
+        if !self.settings.ipv6.enabled || matches!(self.phase, Phase::Dead | Phase::Terminate) {
+            return None;
+        }
+        let ipv6cp = self.ipv6cp.protocol();
+        ipv6cp.peer_id().or(ipv6cp.suggestion())
+    }
+
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
-    /// the inner IPv4 packet within `data`.
+    /// the inner IPv4 or IPv6 packet within `data`.
     fn decrypt(&mut self, data: &mut [u8]) -> Option<(usize, usize)> {
         let decrypter = self.decrypter.as_mut()?;
         let header = mppe::Header::parse(data).ok()?;
@@ -233,7 +310,7 @@ impl Link {
             b if b & 1 == 1 => (u16::from(b), 1),
             b => (u16::from_be_bytes([b, *body.get(1)?]), 2),
         };
-        if inner != protocol::IPV4 {
+        if inner != protocol::IPV4 && !(inner == protocol::IPV6 && self.ipv6_up()) {
             log::debug!("MPPE: dropping inner protocol 0x{:04x}", inner);
             return None;
         }
@@ -263,11 +340,21 @@ impl Link {
         None
     }
 
-    /// Frame (and encrypt) an IPv4 packet for the peer into `out`; Err unless Running.
+    /// Frame (and encrypt) an IP packet for the peer into `out`; Err unless Running (and,
+    /// for IPv6 — version 6 in the first nibble — unless IPv6CP is up).
     pub fn send_ip(&mut self, ip: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         if self.phase != Phase::Running {
             return Err(SendError::NotRunning);
         }
+        let ip_protocol = match ip.first() {
+            Some(b) if b >> 4 == 6 => {
+                if !self.ipv6_up() {
+                    return Err(SendError::NotRunning);
+                }
+                protocol::IPV6
+            }
+            _ => protocol::IPV4,
+        };
         let header_len = ppp::header_len(protocol::IPV4, false, false);
         if let Some(encrypter) = self.encrypter.as_mut() {
             let total = MPPE_OVERHEAD
@@ -276,7 +363,7 @@ impl Link {
             let out = out.get_mut(..total).ok_or(SendError::BufferTooSmall)?;
             let _ = ppp::emit_header(out, protocol::COMPRESSED, false, false);
             let plain = &mut out[header_len + mppe::HEADER_LEN..];
-            plain[..2].copy_from_slice(&protocol::IPV4.to_be_bytes());
+            plain[..2].copy_from_slice(&ip_protocol.to_be_bytes());
             plain[2..].copy_from_slice(ip);
             let header = encrypter.encrypt(plain);
             out[header_len..header_len + mppe::HEADER_LEN].copy_from_slice(&header.to_bytes());
@@ -287,7 +374,7 @@ impl Link {
                 .checked_add(ip.len())
                 .ok_or(SendError::BufferTooSmall)?;
             let out = out.get_mut(..total).ok_or(SendError::BufferTooSmall)?;
-            let _ = ppp::emit_header(out, protocol::IPV4, false, false);
+            let _ = ppp::emit_header(out, ip_protocol, false, false);
             out[header_len..].copy_from_slice(ip);
             self.sent_traffic = true;
             Ok(total)
@@ -316,6 +403,7 @@ impl Link {
             self.lcp.poll_at(),
             self.ccp.poll_at(),
             self.ipcp.poll_at(),
+            self.ipv6cp.poll_at(),
             (self.phase == Phase::Authenticate)
                 .then(|| self.auth.poll_at())
                 .flatten(),
@@ -366,6 +454,7 @@ impl Link {
         }
         self.ccp.handle_timeout(now, &mut self.outbox);
         self.ipcp.handle_timeout(now, &mut self.outbox);
+        self.ipv6cp.handle_timeout(now, &mut self.outbox);
         if self.idle_deadline().is_some_and(|at| now >= at) {
             if core::mem::take(&mut self.sent_traffic) {
                 self.last_traffic = now;
@@ -398,6 +487,12 @@ impl Link {
     }
 
     /// The link has finished (LCP Terminate-Ack received or Max-Terminate exhausted).
+    /// Control frames wait in [`Link::poll_transmit`] or events in [`Link::poll_event`]:
+    /// the owner should come back now rather than at [`Link::poll_at`].
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty() || !self.events.is_empty()
+    }
+
     pub fn is_dead(&self) -> bool {
         self.finished
     }
@@ -468,6 +563,9 @@ impl Link {
         }
         // IPCP Configure-Requests before IPCP opens get Terminate-Ack (Closed state).
         self.ipcp.up(now, &mut self.outbox);
+        if self.settings.ipv6.enabled {
+            self.ipv6cp.up(now, &mut self.outbox);
+        }
         if mppe_possible && self.keys.is_some() {
             self.ccp_running = true;
             self.ccp_pending = true;
@@ -506,6 +604,10 @@ impl Link {
         if self.ipcp_ready() {
             self.ipcp_opened = true;
             self.ipcp.open(now, &mut self.outbox);
+            // IPv6CP follows the same rule as IPCP: not before MPPE has settled.
+            if self.settings.ipv6.enabled {
+                self.ipv6cp.open(now, &mut self.outbox);
+            }
         }
     }
 
@@ -518,6 +620,10 @@ impl Link {
                     self.ccp.protocol_rejected(now, &mut self.outbox)
                 }
                 protocol::IPCP => self.ipcp.protocol_rejected(now, &mut self.outbox),
+                // The client does not run IPv6: IPv4 carries on alone.
+                protocol::IPV6CP if self.settings.ipv6.enabled => {
+                    self.ipv6cp.protocol_rejected(now, &mut self.outbox)
+                }
                 _ => {}
             }
         }
@@ -541,6 +647,12 @@ impl Link {
         self.start_ipcp_if_ready(now);
         while let Some(event) = self.ipcp.poll_event() {
             self.ipcp_event(now, event);
+        }
+        // IPv6 rides on a Running link: nothing to do on its events but note the end.
+        while let Some(event) = self.ipv6cp.poll_event() {
+            if event == FsmEvent::Finished {
+                log::info!("IPV6CP finished: no IPv6 on this link");
+            }
         }
         self.drain_lcp(now, None);
     }
@@ -570,6 +682,7 @@ impl Link {
                     // Everything above LCP goes down with it.
                     self.ccp.down();
                     self.ipcp.down();
+                    self.ipv6cp.down();
                     self.encrypter = None;
                     self.decrypter = None;
                     let renegotiating = self.phase != Phase::Terminate
@@ -760,6 +873,8 @@ mod tests {
         now: Instant,
         /// Frames taken from the link but not looked at yet.
         pending: Vec<(u16, Vec<u8>)>,
+        /// What the server says the sessions hold ([`LinkEnv::ipv6_ids`]).
+        ipv6_ids: Vec<Option<InterfaceId>>,
     }
 
     impl Harness {
@@ -776,6 +891,7 @@ mod tests {
                 },
                 now: t(0),
                 pending: Vec::new(),
+                ipv6_ids: Vec::new(),
             }
         }
 
@@ -785,6 +901,7 @@ mod tests {
                 secrets: &mut self.secrets,
                 rng: &mut self.rng,
                 peer: PEER,
+                ipv6_ids: &self.ipv6_ids,
             };
             self.now += Duration::from_millis(10);
             self.link
@@ -812,6 +929,7 @@ mod tests {
                 secrets: &mut self.secrets,
                 rng: &mut self.rng,
                 peer: PEER,
+                ipv6_ids: &[],
             };
             self.link.handle_timeout(at, &mut env);
         }
@@ -822,6 +940,7 @@ mod tests {
                 secrets: &mut self.secrets,
                 rng: &mut self.rng,
                 peer: PEER,
+                ipv6_ids: &[],
             };
             self.link.open(self.now, &mut env);
             let request = self.expect_one(protocol::LCP, code::CONFIGURE_REQUEST);
@@ -1000,6 +1119,7 @@ mod tests {
             secrets: &mut h.secrets,
             rng: &mut h.rng,
             peer: PEER,
+            ipv6_ids: &[],
         };
         // A frame without FF 03 and with a one-byte protocol (ACFC + PFC).
         assert_eq!(
@@ -1054,6 +1174,7 @@ mod tests {
             secrets: &mut h.secrets,
             rng: &mut h.rng,
             peer: PEER,
+            ipv6_ids: &[],
         };
         h.link.open(h.now, &mut env);
         h.drain();
@@ -1357,6 +1478,88 @@ mod tests {
         assert_eq!(h.link.close_reason(), None);
     }
 
+    /// An IPv6 packet from fe80::`from` (UDP, 8 bytes of payload).
+    fn ipv6_packet(from: InterfaceId) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0, 0, 16, 17, 64, 0xFE, 0x80, 0, 0, 0, 0, 0, 0];
+        ip.extend_from_slice(&from);
+        ip.extend_from_slice(&[0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        ip
+    }
+
+    #[test]
+    fn ipv6cp_opens_beside_ipcp_and_ipv6_passes() {
+        const OURS: InterfaceId = [0, 0, 0, 0, 0, 0, 0, 1];
+        const TAKEN: InterfaceId = [0x20, 0, 0, 0, 0, 0, 0, 7];
+        const FREE: InterfaceId = [0x20, 0, 0, 0, 0, 0, 0, 8];
+        let mut settings = optional_mppe(false);
+        settings.ipv6 = crate::settings::Ipv6Policy {
+            enabled: true,
+            local_id: Some(OURS),
+            remote_id: None,
+        };
+        let mut h = Harness::new(settings, b"clientPass");
+        // Another session holds TAKEN.
+        h.ipv6_ids = vec![None, Some(TAKEN)];
+        let frames = h.log_in();
+        let protocols: Vec<u16> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(
+            protocols,
+            [protocol::IPCP, protocol::IPV6CP],
+            "{frames:02x?}"
+        );
+        let ours = &frames[1].1;
+        assert_eq!(&ours[4..], &[1, 10, 0, 0, 0, 0, 0, 0, 0, 1]);
+        // No IPv6 before IPv6CP is up, and no Protocol-Reject for it either.
+        assert_eq!(h.send(protocol::IPV6, &ipv6_packet(FREE)), None);
+        let mut out = [0u8; 1600];
+        assert_eq!(
+            h.link.send_ip(&ipv6_packet(OURS), &mut out),
+            Err(SendError::NotRunning)
+        );
+        assert!(h.drain().is_empty());
+        let mut ack = ours.clone();
+        ack[0] = code::CONFIGURE_ACK;
+        h.send(protocol::IPV6CP, &ack);
+        // The identifier another session holds is Nak'd with a free suggestion.
+        let mut taken = vec![1, 10];
+        taken.extend_from_slice(&TAKEN);
+        h.send(protocol::IPV6CP, &cp(1, 3, &taken));
+        let nak = h.expect_one(protocol::IPV6CP, code::CONFIGURE_NAK);
+        let suggested: InterfaceId = nak[6..14].try_into().unwrap();
+        assert!(![[0; 8], OURS, TAKEN].contains(&suggested));
+        assert_eq!(h.link.ipv6_reserved_id(), Some(suggested));
+        let mut free = vec![1, 10];
+        free.extend_from_slice(&FREE);
+        h.send(protocol::IPV6CP, &cp(1, 4, &free));
+        h.expect_one(protocol::IPV6CP, code::CONFIGURE_ACK);
+        assert_eq!(h.link.ipv6_peer_id(), None, "not before the link runs");
+        h.ipcp_after(&frames[0].1);
+        assert!(h.link.ipv6_up());
+        assert_eq!(h.link.ipv6_peer_id(), Some(FREE));
+        assert_eq!(h.link.ipv6_reserved_id(), Some(FREE));
+        // Plain IPv6 both ways (MPPE off), IPv4 unchanged.
+        let ip = ipv6_packet(OURS);
+        let len = h.link.send_ip(&ip, &mut out).unwrap();
+        assert_eq!(&out[..4], &[0xFF, 0x03, 0x00, 0x57]);
+        assert_eq!(&out[4..len], &ip[..]);
+        assert_eq!(
+            h.send(protocol::IPV6, &ipv6_packet(FREE)),
+            Some(ipv6_packet(FREE))
+        );
+        h.check_plain_ip();
+        // The peer stops IPv6 (Protocol-Reject): IPv4 goes on.
+        h.send(
+            protocol::LCP,
+            &cp(code::PROTOCOL_REJECT, 9, &[0x80, 0x57, 1, 1, 0, 4]),
+        );
+        h.drain();
+        assert!(!h.link.ipv6_up());
+        assert_eq!(h.send(protocol::IPV6, &ipv6_packet(FREE)), None);
+        assert!(h.link.is_running());
+        h.check_plain_ip();
+    }
+
     #[test]
     fn random_frames_never_panic() {
         let mut h = Harness::new(PppSettings::default(), b"clientPass");
@@ -1377,6 +1580,7 @@ mod tests {
                 secrets: &mut h.secrets,
                 rng: &mut h.rng,
                 peer: PEER,
+                ipv6_ids: &[],
             };
             h.now += Duration::from_millis(100);
             let _ = h.link.receive(h.now, &mut f[..len], &mut env);

@@ -1,11 +1,13 @@
 //! PPP (RFC 1661) as the authenticator: one option automaton ([`fsm`]) shared by LCP, IPCP
 //! and CCP, the MS-CHAPv2 authenticator ([`auth`]) and the [`link`] that runs the phases in
-//! order (LCP, authentication, CCP when MPPE is required, IPCP).
+//! order (LCP, authentication, CCP when MPPE is required, IPCP, and IPv6CP [`ipv6cp`] when
+//! enabled).
 
 pub mod auth;
 pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
+pub mod ipv6cp;
 pub mod lcp;
 pub mod link;
 

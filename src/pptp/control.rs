@@ -313,7 +313,12 @@ impl ControlConnection {
         let result = match self.state {
             State::Idle if version == pptp::PROTOCOL_VERSION => start_result::SUCCESS,
             State::Idle => start_result::BAD_VERSION,
-            _ => start_result::ALREADY_EXISTS,
+            _ => {
+                log::debug!(
+                    "CTRL: second Start-Control-Connection-Request, answered Already-Exists"
+                );
+                start_result::ALREADY_EXISTS
+            }
         };
         let out = send(
             reply,

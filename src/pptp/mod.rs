@@ -5,5 +5,6 @@ pub mod control;
 pub mod gre;
 pub mod rate;
 pub mod session;
+pub mod slot_index;
 pub mod table;
 pub mod throttle;

@@ -3,12 +3,16 @@
 use core::net::Ipv4Addr;
 use smoltcp::time::{Duration, Instant};
 
+use crate::ppp::ipv6cp;
 use crate::ppp::link::{Link, LinkEnv, LinkEvent};
 use crate::pptp::gre::GreChannel;
 use crate::pptp::rate::TokenBucket;
 use crate::settings::{Limits, MssClamp, PppSettings};
 use crate::wire::gre::{self, MAX_HEADER_LEN as GRE_MAX_HEADER};
 use crate::wire::tcp_mss::{self, IPV4_TCP_HEADERS};
+
+/// How long a call may take from Outgoing-Call-Request to a running link.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where decrypted IP packets from clients go (the TUN device in the daemon).
 pub trait Tunnel {
@@ -78,7 +82,7 @@ pub fn max_mss(clamp: MssClamp, mtu: u16) -> Option<u16> {
 
 /// One in-order PPP frame from the client: up the link, and the IP packet it yields (if
 /// any) out to the network, provided it comes from the client's own tunnel address (no
-/// spoofing through the tunnel).
+/// spoofing through the tunnel): its IPv4 address, or for IPv6 its link-local fe80::IID.
 fn pass_up(
     now: Instant,
     frame: &mut [u8],
@@ -92,10 +96,20 @@ fn pass_up(
     let Some(ip) = link.receive(now, frame, env) else {
         return;
     };
-    let source = ip
-        .get(12..16)
-        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-    if ip.len() < 20 || ip[0] >> 4 != 4 || source.is_none() || source != address {
+    let own_source = match ip.first().map(|b| b >> 4) {
+        Some(4) => {
+            let source = ip
+                .get(12..16)
+                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            ip.len() >= 20 && source.is_some() && source == address
+        }
+        Some(6) => {
+            let source = ip.get(8..24).and_then(ipv6cp::link_local_id);
+            ip.len() >= 40 && source.is_some() && source == link.ipv6_peer_id()
+        }
+        _ => false,
+    };
+    if !own_source {
         counters.spoofed += 1;
         if counters.spoofed.is_power_of_two() {
             log::warn!(
@@ -266,13 +280,36 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.link.poll_at(), self.gre.poll_at(), self.deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.link.poll_at(),
+            self.gre.poll_at(),
+            self.deadline,
+            self.setup_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for
+    /// a state transition): a client that keeps answering but never finishes negotiating
+    /// would otherwise hold its slot for ever.
+    fn setup_deadline(&self) -> Option<Instant> {
+        (!self.link.is_running() && self.ended.is_none() && !self.link.is_dead())
+            .then(|| self.started + SETUP_TIMEOUT)
     }
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv, tunnel: &mut dyn Tunnel) {
+        if self.setup_deadline().is_some_and(|t| now >= t) {
+            log::warn!(
+                "Call {} from {}: PPP negotiation not finished in {} s, closing",
+                self.call_id,
+                self.peer,
+                SETUP_TIMEOUT.secs()
+            );
+            self.ended = Some(EndReason::LinkDown);
+            self.link.close(now, "Negotiation timed out");
+        }
         if self.deadline.is_some_and(|t| now >= t) {
             self.deadline = None;
             // pppd's words for `maxconnect`.

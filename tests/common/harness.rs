@@ -3,6 +3,7 @@
 //! kernel networking.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 use smolpptp::limits;
@@ -16,7 +17,8 @@ use smoltcp::wire::{
     HardwareAddress, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr,
 };
 
-use super::{count_allocations, transfer, Fault, PipeDevice};
+use super::shared_control::SharedControl;
+use super::{count_allocations, transfer, Fault, Frame, PipeDevice};
 use crate::support::client::{Client, ClientConfig};
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -103,11 +105,27 @@ pub type FaultFn = Box<dyn FnMut(Direction, &[u8]) -> Fault>;
 pub struct Peer {
     pub client: Client,
     pub tcp: SocketHandle,
+    /// The shared control connection this client's call is on (`Net::connect_shared`).
+    pub shared: Option<usize>,
     /// The client host's address this client connects and sends GRE from.
     pub source: Ipv4Addr,
     connected: bool,
     closed_notified: bool,
 }
+
+/// A TCP connection to port 1723 the test writes raw bytes to: the test's own control
+/// connection driver, for messages no client would send.
+pub struct RawConn {
+    pub tcp: SocketHandle,
+    /// Bytes from the server not taken yet (see [`Net::raw_messages`]).
+    pub rx: Vec<u8>,
+    pub connected: bool,
+    /// The server closed or reset the connection.
+    pub closed: bool,
+}
+
+/// Most GRE packets kept for call IDs no client claims.
+const UNCLAIMED_GRE: usize = 4096;
 
 pub struct Net {
     pub server: Server<'static>,
@@ -117,6 +135,11 @@ pub struct Net {
     pub cli_sockets: SocketSet<'static>,
     pub cli_gre: SocketHandle,
     pub peers: Vec<Peer>,
+    pub shared: Vec<SharedControl>,
+    pub raws: Vec<RawConn>,
+    /// GRE packets from the server (GRE header on) for call IDs no client has: the test's
+    /// own PPP peer reads them here.
+    pub unclaimed_gre: VecDeque<Vec<u8>>,
     pub sink: Box<Sink>,
     pub secrets: OneUser,
     pub rng: XorShift,
@@ -221,6 +244,9 @@ impl Net {
             cli_sockets,
             cli_gre,
             peers: Vec::new(),
+            shared: Vec::new(),
+            raws: Vec::new(),
+            unclaimed_gre: VecDeque::new(),
             sink: Box::new(Sink {
                 packets: heapless::Deque::new(),
                 overflow: 0,
@@ -275,11 +301,99 @@ impl Net {
         self.peers.push(Peer {
             client,
             tcp,
+            shared: None,
             source,
             connected: false,
             closed_notified: false,
         });
         index
+    }
+
+    fn tcp_to_server(&mut self, local_port: u16) -> SocketHandle {
+        let rx = tcp::SocketBuffer::new(leak(vec![0u8; 8192]));
+        let tx = tcp::SocketBuffer::new(leak(vec![0u8; 8192]));
+        let mut socket = tcp::Socket::new(rx, tx);
+        socket.set_nagle_enabled(false);
+        socket
+            .connect(
+                self.cli_iface.context(),
+                (IpAddress::Ipv4(SERVER), 1723),
+                local_port,
+            )
+            .unwrap();
+        self.cli_sockets.add(socket)
+    }
+
+    /// Start one client per config, all calls on one control connection (see
+    /// [`SharedControl`]). Returns the clients' indexes.
+    pub fn connect_shared(&mut self, configs: Vec<ClientConfig>) -> Vec<usize> {
+        let m = self.shared.len();
+        let tcp = self.tcp_to_server(40_000 + m as u16);
+        let mut members = Vec::new();
+        for mut config in configs {
+            let index = self.peers.len();
+            config.call_id = 0x4000 + index as u16;
+            let client = Client::new(config, 0xC11E_0000 + index as u64);
+            self.peers.push(Peer {
+                client,
+                tcp,
+                shared: Some(m),
+                source: CLIENT_HOST,
+                connected: false,
+                closed_notified: false,
+            });
+            members.push(index);
+        }
+        self.shared.push(SharedControl::new(tcp, members.clone()));
+        members
+    }
+
+    /// Open a raw control connection (nothing is sent on it until the test does).
+    pub fn connect_raw(&mut self) -> usize {
+        let i = self.raws.len();
+        let tcp = self.tcp_to_server(30_000 + i as u16);
+        self.raws.push(RawConn {
+            tcp,
+            rx: Vec::new(),
+            connected: false,
+            closed: false,
+        });
+        i
+    }
+
+    /// Queue bytes on raw connection `i` (they leave with the next step).
+    pub fn raw_send(&mut self, i: usize, bytes: &[u8]) {
+        let socket = self.cli_sockets.get_mut::<tcp::Socket>(self.raws[i].tcp);
+        let n = socket.send_slice(bytes).unwrap_or(0);
+        assert_eq!(n, bytes.len(), "raw connection {i}: send buffer full");
+    }
+
+    /// Whole PPTP messages received on raw connection `i` so far (taken).
+    pub fn raw_messages(&mut self, i: usize) -> Vec<Vec<u8>> {
+        let rx = &mut self.raws[i].rx;
+        let mut out = Vec::new();
+        while let Ok(Some(len)) = smolpptp::wire::pptp::frame_len(rx) {
+            if len > rx.len() {
+                break;
+            }
+            out.push(rx.drain(..len).collect());
+        }
+        out
+    }
+
+    /// Close raw connection `i` (FIN).
+    pub fn raw_close(&mut self, i: usize) {
+        self.cli_sockets
+            .get_mut::<tcp::Socket>(self.raws[i].tcp)
+            .close();
+    }
+
+    /// Put a frame straight onto the server's receive queue, as if it came off the wire.
+    pub fn inject(&mut self, frame: Frame) {
+        assert!(
+            self.srv_dev.rx.push_back(frame).is_ok(),
+            "test link overflow: raise PIPE_DEPTH"
+        );
     }
 
     pub fn client(&self, i: usize) -> &Client {
@@ -339,10 +453,39 @@ impl Net {
                 .find(|p| p.client.our_call_id() == call_id)
             {
                 peer.client.handle_gre(now, gre);
+            } else {
+                if self.unclaimed_gre.len() >= UNCLAIMED_GRE {
+                    self.unclaimed_gre.pop_front();
+                }
+                self.unclaimed_gre.push_back(gre.to_vec());
             }
+        }
+        for raw in &mut self.raws {
+            let socket = self.cli_sockets.get_mut::<tcp::Socket>(raw.tcp);
+            if socket.may_send() || socket.may_recv() {
+                raw.connected = true;
+            }
+            while socket.can_recv() {
+                let mut buf = [0u8; 2048];
+                match socket.recv_slice(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.rx.extend_from_slice(&buf[..n]),
+                }
+            }
+            if raw.connected && !socket.may_recv() {
+                raw.closed = true;
+            }
+        }
+        for m in 0..self.shared.len() {
+            let socket = self.cli_sockets.get_mut::<tcp::Socket>(self.shared[m].tcp);
+            self.shared[m].drive(now, socket, &mut self.peers);
         }
         for i in 0..self.peers.len() {
             let peer = &mut self.peers[i];
+            if peer.shared.is_some() {
+                self.send_client_gre(i);
+                continue;
+            }
             let socket = self.cli_sockets.get_mut::<tcp::Socket>(peer.tcp);
             if socket.may_send() {
                 peer.connected = true;
@@ -374,6 +517,15 @@ impl Net {
                     socket.close();
                 }
             }
+            self.send_client_gre(i);
+        }
+    }
+
+    /// GRE packets client `i` wants to send, onto the client host's raw socket.
+    fn send_client_gre(&mut self, i: usize) {
+        let peer = &mut self.peers[i];
+        let now = self.now;
+        {
             let mut buf = [0u8; 2048];
             while let Some(n) = peer.client.poll_gre(now, &mut buf[20..]) {
                 let repr = Ipv4Repr {

@@ -2,8 +2,11 @@
 //! counting global allocator; a two-namespace lab for running the daemon for real ([`netns`]).
 #![allow(dead_code)]
 
+pub mod frames;
 pub mod harness;
+pub mod log_capture;
 pub mod netns;
+pub mod shared_control;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -78,8 +81,8 @@ impl Device for PipeDevice {
 }
 
 /// Move every frame `from` sent to `to`'s receive queue, letting `fault` decide per frame:
-/// return `Fault::Pass`, `Fault::Drop`, or `Fault::Hold` (delivered after the next frame:
-/// a reorder).
+/// return `Fault::Pass`, `Fault::Drop`, `Fault::Hold` (delivered after the next frame:
+/// a reorder) or `Fault::Replace` (this frame instead: tampering in flight).
 pub fn transfer(
     from: &mut PipeDevice,
     to: &mut PipeDevice,
@@ -99,6 +102,15 @@ pub fn transfer(
                 }
             }
             Fault::Drop => {}
+            Fault::Replace(other) => {
+                assert!(
+                    to.rx.push_back(*other).is_ok(),
+                    "test link overflow: raise PIPE_DEPTH"
+                );
+                if let Some(h) = held.take() {
+                    let _ = to.rx.push_back(h);
+                }
+            }
             Fault::Hold => {
                 if let Some(h) = held.replace(frame) {
                     let _ = to.rx.push_back(h);
@@ -113,11 +125,13 @@ pub fn transfer(
     moved
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     Pass,
     Drop,
     Hold,
+    /// Deliver this frame in place of the one seen.
+    Replace(Box<Frame>),
 }
 
 /// Run a test body on a thread with a large stack: the fixed-capacity test plumbing (and

@@ -67,6 +67,25 @@ impl GreSocket {
         Ok(())
     }
 
+    /// Make the kernel's receive buffer `bytes` large (SO_RCVBUFFORCE, root may exceed
+    /// `rmem_max`): one socket that takes every call's GRE must not drop a burst.
+    pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = bytes.min(i32::MAX as usize) as libc::c_int;
+        let r = unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// One IPv4 packet (with its header) into `buf`; `WouldBlock` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -74,6 +93,12 @@ impl GreSocket {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+}
+
+impl AsRawFd for GreSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
     }
 }
 

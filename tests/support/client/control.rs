@@ -352,6 +352,7 @@ impl Client {
         self.lcp.stop();
         self.ccp.stop();
         self.ipcp.stop();
+        self.ipv6cp.stop();
         self.encrypter = None;
         self.decrypter = None;
         self.phase = Phase::Finished;

@@ -1,6 +1,6 @@
 //! The PPP layer of the client: framing, dispatch of received frames to LCP / CHAP / CCP /
-//! IPCP, phase changes (RFC 1661 §3, pppd order: LCP → auth → CCP → IPCP), and the MPPE
-//! data path for IPv4.
+//! IPCP / IPv6CP, phase changes (RFC 1661 §3, pppd order: LCP → auth → CCP → IPCP), and
+//! the MPPE data path for IPv4 and IPv6.
 
 use smolpptp::crypto::mppe::{DecryptError, Decrypter, Encrypter, KeyLength};
 use smolpptp::limits::MAX_PPP_FRAME;
@@ -19,6 +19,15 @@ enum Ncp {
     Lcp,
     Ccp,
     Ipcp,
+    Ipv6cp,
+}
+
+/// The PPP protocol of an IP packet, by its version nibble.
+fn ip_protocol(packet: &[u8]) -> u16 {
+    match packet.first() {
+        Some(b) if b >> 4 == 6 => protocol::IPV6,
+        _ => protocol::IPV4,
+    }
 }
 
 impl Client {
@@ -36,11 +45,12 @@ impl Client {
         self.received_ip.pop_front()
     }
 
-    /// Queue an IPv4 packet for the server (MPPE-encrypted when MPPE is on); it leaves with
-    /// the next `poll_gre`.
+    /// Queue an IPv4 or IPv6 packet (by its version nibble) for the server (MPPE-encrypted
+    /// when MPPE is on); it leaves with the next `poll_gre`.
     pub fn send_ip(&mut self, now: Instant, packet: &[u8]) -> Result<(), SendError> {
         self.tick(now);
-        if self.state != State::Up {
+        let inner_protocol = ip_protocol(packet);
+        if self.state != State::Up || (inner_protocol == protocol::IPV6 && !self.ipv6_up()) {
             return Err(SendError::NotUp);
         }
         let encrypted = self.encrypter.is_some();
@@ -54,7 +64,7 @@ impl Client {
         let outer = if encrypted {
             protocol::COMPRESSED
         } else {
-            protocol::IPV4
+            inner_protocol
         };
         if info_len > usize::from(self.server_mru())
             || self.header_len(outer) + info_len > MAX_PPP_FRAME
@@ -64,7 +74,7 @@ impl Client {
         let mut frame = self.ppp_header(outer);
         if let Some(encrypter) = &mut self.encrypter {
             let mut inner = Vec::with_capacity(2 + packet.len());
-            inner.extend_from_slice(&protocol::IPV4.to_be_bytes());
+            inner.extend_from_slice(&inner_protocol.to_be_bytes());
             inner.extend_from_slice(packet);
             let header = encrypter.encrypt(&mut inner);
             frame.extend_from_slice(&header.to_bytes());
@@ -151,13 +161,13 @@ impl Client {
             }
         };
         let info = &mut frame[offset..];
-        if proto != protocol::COMPRESSED && proto != protocol::IPV4 {
+        if ![protocol::COMPRESSED, protocol::IPV4, protocol::IPV6].contains(&proto) {
             self.trace(format_args!("GRE < {} {:02x?}", protocol_name(proto), info));
         }
         match proto {
             protocol::LCP => self.control_packet(now, Ncp::Lcp, info),
             protocol::CHAP => self.chap_packet(now, info),
-            protocol::CCP | protocol::IPCP
+            protocol::CCP | protocol::IPCP | protocol::IPV6CP
                 if self.phase != Phase::Network && self.phase != Phase::Running =>
             {
                 self.counters.ppp_rx_before_ready += 1;
@@ -170,11 +180,14 @@ impl Client {
             }
             protocol::CCP => self.control_packet(now, Ncp::Ccp, info),
             protocol::IPCP => self.control_packet(now, Ncp::Ipcp, info),
+            protocol::IPV6CP if self.config.request_ipv6 => {
+                self.control_packet(now, Ncp::Ipv6cp, info)
+            }
             protocol::COMPRESSED => self.mppe_packet(info),
-            protocol::IPV4 => {
+            protocol::IPV4 | protocol::IPV6 if proto == protocol::IPV4 || self.ipv6_up() => {
                 if self.mppe.is_some() {
                     self.counters.ip_rx_unencrypted += 1;
-                    self.violation("clear IPv4 while MPPE is on".into());
+                    self.violation("clear IP while MPPE is on".into());
                 } else {
                     self.deliver_ip(info.to_vec());
                 }
@@ -246,7 +259,7 @@ impl Client {
                 return self.violation("MPPE packet without an inner protocol".into());
             }
         };
-        if inner == protocol::IPV4 {
+        if inner == protocol::IPV4 || (inner == protocol::IPV6 && self.ipv6_up()) {
             let packet = data[skip..].to_vec();
             self.deliver_ip(packet);
         } else {
@@ -282,6 +295,9 @@ impl Client {
                 self.ccp.open(now, &mut self.control_queue);
                 if self.config.early_ipcp {
                     self.ipcp.open(now, &mut self.control_queue);
+                    if self.config.request_ipv6 {
+                        self.ipv6cp.open(now, &mut self.control_queue);
+                    }
                 }
             }
         }
@@ -307,6 +323,9 @@ impl Client {
             Ncp::Ipcp => self
                 .ipcp
                 .receive(now, code, id, data, &mut self.control_queue),
+            Ncp::Ipv6cp => self
+                .ipv6cp
+                .receive(now, code, id, data, &mut self.control_queue),
         };
         self.negotiation_event(now, which, event, info);
     }
@@ -318,18 +337,29 @@ impl Client {
         self.negotiation_event(now, Ncp::Ccp, ccp, &[]);
         let ipcp = self.ipcp.handle_timeout(now, &mut self.control_queue);
         self.negotiation_event(now, Ncp::Ipcp, ipcp, &[]);
+        let ipv6cp = self.ipv6cp.handle_timeout(now, &mut self.control_queue);
+        self.negotiation_event(now, Ncp::Ipv6cp, ipv6cp, &[]);
     }
 
     fn negotiation_event(&mut self, now: Instant, which: Ncp, event: Event, packet_bytes: &[u8]) {
         match (which, event) {
             (_, Event::Nothing) => {}
             (_, Event::Violation(what)) => self.violation(what),
+            // IPv6 is optional: IPv4 carries on whatever happens to IPv6CP.
+            (Ncp::Ipv6cp, Event::Failed(reason)) => {
+                self.trace(format_args!("IPv6CP gave up: {reason}"));
+            }
+            (Ncp::Ipv6cp, Event::Down) => {}
+            (Ncp::Ipv6cp, Event::Opened) => {
+                self.trace(format_args!("IPv6 up: id {:02x?}", self.ipv6cp.options.id));
+            }
             (_, Event::Failed(reason)) => {
                 let failure = match which {
                     Ncp::Ccp if self.ccp.options.required() => Failure::Encryption(reason),
                     Ncp::Ccp => return self.start_ipcp(now),
                     Ncp::Ipcp => Failure::Address(reason),
                     Ncp::Lcp => Failure::Negotiation(reason),
+                    Ncp::Ipv6cp => return,
                 };
                 self.fail(now, failure);
             }
@@ -400,7 +430,7 @@ impl Client {
             (_, Event::TerminatedByPeer(text)) => {
                 self.disconnect_reason
                     .get_or_insert(format!("{which:?} Terminate-Request: {text}"));
-                if which == Ncp::Ipcp || self.ccp.options.required() {
+                if which == Ncp::Ipcp || (which == Ncp::Ccp && self.ccp.options.required()) {
                     self.begin_hang_up(now);
                 }
             }
@@ -463,6 +493,10 @@ impl Client {
                     return self.violation("short LCP Protocol-Reject".into());
                 };
                 match u16::from_be_bytes([hi, lo]) {
+                    protocol::IPV6CP => {
+                        self.ipv6_rejected = true;
+                        self.ipv6cp.stop();
+                    }
                     protocol::CCP if !self.ccp.options.required() => {
                         self.ccp.stop();
                         self.start_ipcp(now);
@@ -490,6 +524,7 @@ impl Client {
                     Ncp::Lcp => (protocol::LCP, self.lcp.take_id()),
                     Ncp::Ccp => (protocol::CCP, self.ccp.take_id()),
                     Ncp::Ipcp => (protocol::IPCP, self.ipcp.take_id()),
+                    Ncp::Ipv6cp => (protocol::IPV6CP, self.ipv6cp.take_id()),
                 };
                 self.violation(format!("{which:?} unknown code {code}"));
                 self.control_queue
@@ -542,6 +577,13 @@ impl Client {
             self.ipcp.restart(now, &mut self.control_queue);
         } else {
             self.ipcp.open(now, &mut self.control_queue);
+        }
+        if self.config.request_ipv6 && !self.ipv6_rejected {
+            if self.ipv6cp.is_active() {
+                self.ipv6cp.restart(now, &mut self.control_queue);
+            } else {
+                self.ipv6cp.open(now, &mut self.control_queue);
+            }
         }
     }
 

@@ -38,7 +38,7 @@ use self::chap::ChapPeer;
 use self::control::Control;
 use self::gre::GreState;
 use self::negotiation::Negotiation;
-use self::options::{CcpOptions, IpcpOptions, LcpOptions};
+use self::options::{CcpOptions, IpcpOptions, Ipv6cpOptions, LcpOptions};
 
 /// Everything a test may want to vary about the client.
 #[derive(Debug, Clone)]
@@ -89,6 +89,10 @@ pub struct ClientConfig {
     /// Start IPCP right after authentication instead of after CCP (Windows does; a server
     /// requiring MPPE answers with IPCP Terminate-Ack until CCP is up).
     pub early_ipcp: bool,
+    /// Run IPv6CP beside IPCP (Windows does); a server without IPv6 Protocol-Rejects it.
+    pub request_ipv6: bool,
+    /// Interface-Identifier to ask for (zero: "suggest one"); random when `None`.
+    pub ipv6_interface_id: Option<[u8; 8]>,
     /// Fixed MS-CHAPv2 Peer-Challenge (for RFC vectors); random when `None`.
     pub peer_challenge: Option<[u8; 16]>,
     /// PPP restart timer and Max-Configure (RFC 1661 defaults 3 s, 10).
@@ -130,6 +134,8 @@ impl ClientConfig {
             request_wins: false,
             request_vj: false,
             early_ipcp: false,
+            request_ipv6: false,
+            ipv6_interface_id: None,
             peer_challenge: None,
             restart_interval: Duration::from_secs(3),
             max_configure: 10,
@@ -308,6 +314,9 @@ pub struct Client {
     chap: ChapPeer,
     ccp: Negotiation<CcpOptions>,
     ipcp: Negotiation<IpcpOptions>,
+    ipv6cp: Negotiation<Ipv6cpOptions>,
+    /// The server Protocol-Rejected IPv6CP.
+    ipv6_rejected: bool,
     /// PPP control packets to frame into GRE.
     control_queue: ControlQueue,
     /// Whole PPP frames (data, or injected) to send after the control packets.
@@ -331,6 +340,7 @@ impl Client {
         let lcp = LcpOptions::new(&config, &mut rng);
         let ccp = CcpOptions::new(&config);
         let ipcp = IpcpOptions::new(&config);
+        let ipv6cp = Ipv6cpOptions::new(&config, &mut rng);
         let (restart, max) = (config.restart_interval, config.max_configure);
         Client {
             chap: ChapPeer::new(&config),
@@ -345,6 +355,14 @@ impl Client {
                 restart,
                 max,
             ),
+            ipv6cp: Negotiation::new(
+                "IPv6CP",
+                smolpptp::wire::ppp::protocol::IPV6CP,
+                ipv6cp,
+                restart,
+                max,
+            ),
+            ipv6_rejected: false,
             config,
             rng,
             state: State::Connecting,
@@ -394,6 +412,26 @@ impl Client {
         (self.ipcp.is_opened() || self.state == State::Closed)
             .then_some(self.ipcp.options.address)
             .filter(|a| !a.is_unspecified())
+    }
+
+    /// IPv6CP is open: IPv6 passes (link-local fe80::ID addressing).
+    pub fn ipv6_up(&self) -> bool {
+        self.ipv6cp.is_opened() && self.state == State::Up
+    }
+
+    /// Our Interface-Identifier once IPv6CP is open.
+    pub fn ipv6_interface_id(&self) -> Option<[u8; 8]> {
+        self.ipv6cp.is_opened().then_some(self.ipv6cp.options.id)
+    }
+
+    /// The server's Interface-Identifier from its IPv6CP Configure-Request.
+    pub fn ipv6_server_interface_id(&self) -> Option<[u8; 8]> {
+        self.ipv6cp.options.server_id
+    }
+
+    /// The server answered our IPv6CP with LCP Protocol-Reject.
+    pub fn ipv6_rejected(&self) -> bool {
+        self.ipv6_rejected
     }
 
     /// The server's tunnel address from its IPCP Configure-Request.
@@ -470,6 +508,7 @@ impl Client {
             self.lcp.poll_at(),
             self.ccp.poll_at(),
             self.ipcp.poll_at(),
+            self.ipv6cp.poll_at(),
             self.gre.poll_at(),
         ]
         .into_iter()

@@ -1,5 +1,5 @@
-//! The client's option rules for LCP (RFC 1661/1570), CCP with MPPE (RFC 3078 §2) and IPCP
-//! (RFC 1332/1877).
+//! The client's option rules for LCP (RFC 1661/1570), CCP with MPPE (RFC 3078 §2), IPCP
+//! (RFC 1332/1877) and IPv6CP (RFC 5072).
 
 use std::net::Ipv4Addr;
 
@@ -379,6 +379,82 @@ impl OptionPolicy for IpcpOptions {
                 SECONDARY_NBNS => self.wins[1] = None,
                 _ => {}
             }
+        }
+        Ok(())
+    }
+}
+
+/// IPv6CP: one option, the Interface-Identifier (type 1, 8 bytes).
+pub(super) struct Ipv6cpOptions {
+    /// The identifier we ask for; after IPv6CP opened, the one the server agreed to.
+    pub id: [u8; 8],
+    /// The server's identifier from its request.
+    pub server_id: Option<[u8; 8]>,
+}
+
+impl Ipv6cpOptions {
+    pub const INTERFACE_IDENTIFIER: u8 = 1;
+
+    pub fn new(config: &ClientConfig, rng: &mut XorShift) -> Ipv6cpOptions {
+        let id = config.ipv6_interface_id.unwrap_or_else(|| {
+            let mut id = [0u8; 8];
+            rng.fill_bytes(&mut id);
+            // Clients seeded alike still differ: the call ID is unique per test client.
+            id[2] ^= (config.call_id >> 8) as u8;
+            id[3] ^= config.call_id as u8;
+            id[0] &= !0x02;
+            id[7] |= 1;
+            id
+        });
+        Ipv6cpOptions {
+            id,
+            server_id: None,
+        }
+    }
+}
+
+impl OptionPolicy for Ipv6cpOptions {
+    fn request(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_option(&mut out, Self::INTERFACE_IDENTIFIER, &self.id);
+        out
+    }
+
+    fn judge(&mut self, data: &[u8]) -> Verdict {
+        let mut v = VerdictBuilder::default();
+        for (ty, value) in options(data) {
+            match (ty, <[u8; 8]>::try_from(value)) {
+                (Self::INTERFACE_IDENTIFIER, Ok(id)) if id != [0; 8] && id != self.id => {
+                    self.server_id = Some(id)
+                }
+                // RFC 5072 §4.1: zero or equal to ours: suggest another.
+                (Self::INTERFACE_IDENTIFIER, Ok(mut id)) => {
+                    id[7] ^= 0x5A;
+                    id[0] |= 0x40;
+                    v.nak(ty, &id);
+                }
+                _ => v.reject(ty, value),
+            }
+        }
+        v.finish()
+    }
+
+    fn naked(&mut self, data: &[u8]) -> Result<(), String> {
+        for (ty, value) in options(data) {
+            if ty == Self::INTERFACE_IDENTIFIER {
+                self.id = <[u8; 8]>::try_from(value)
+                    .map_err(|_| format!("IPv6CP Nak with a malformed identifier {value:02x?}"))?;
+                if self.id == [0; 8] {
+                    return Err("IPv6CP Nak suggesting identifier zero".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rejected(&mut self, data: &[u8]) -> Result<(), String> {
+        if options(data).any(|(ty, _)| ty == Self::INTERFACE_IDENTIFIER) {
+            return Err("IPv6CP: the server rejected our Interface-Identifier".into());
         }
         Ok(())
     }
