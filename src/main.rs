@@ -645,7 +645,7 @@ fn run(o: &Options) -> Result<(), String> {
         None => None,
     };
     let fw_config = plan.firewall(&config);
-    let _firewall = if config.daemon.firewall {
+    let mut firewall_rules = if config.daemon.firewall {
         Some(Firewall::install(&fw_config).map_err(|e| format!("firewall: {e}"))?)
     } else {
         None
@@ -675,7 +675,7 @@ fn run(o: &Options) -> Result<(), String> {
         &mut devices,
         &mut signals,
         o,
-        _firewall.as_ref(),
+        firewall_rules.as_mut(),
         &mut ops,
     )?;
     let Exit::Terminated(_) = exit;
@@ -747,7 +747,7 @@ fn serve(
     devices: &mut Devices,
     signals: &mut Signals,
     o: &Options,
-    firewall: Option<&Firewall>,
+    mut firewall: Option<&mut Firewall>,
     ops: &mut Operations,
 ) -> Result<Exit, String> {
     let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
@@ -800,7 +800,7 @@ fn serve(
         if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
             log::error!("reload: routes for the new pool: {e}");
         }
-        if let Some(fw) = firewall {
+        if let Some(fw) = firewall.as_deref_mut() {
             if let Err(e) = fw.update(&plan.firewall(&new)) {
                 log::error!("reload: firewall: {e}");
             }

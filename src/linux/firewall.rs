@@ -339,8 +339,14 @@ impl Firewall {
     }
 
     /// Replace our table's rules (a reload changed the pool or the switches); atomic, as
-    /// `nft -f` applies a script in one transaction.
-    pub fn update(&self, c: &FirewallConfig) -> io::Result<()> {
+    /// `nft -f` applies a script in one transaction. `ip_forward` follows: turned on if the
+    /// new rules need it, put back as we found it if they no longer do.
+    pub fn update(&mut self, c: &FirewallConfig) -> io::Result<()> {
+        match (c.needs_ip_forward(), self._ip_forward.is_some()) {
+            (true, false) => self._ip_forward = Some(IpForward::enable()?),
+            (false, true) => self._ip_forward = None,
+            _ => {}
+        }
         run_nft(&nft_script(c))
     }
 
@@ -507,6 +513,23 @@ mod tests {
             assert!(sh("nft list table ip smolpptp").contains("ip protocol gre drop"));
             drop(fw);
             assert!(!sh("nft list tables").contains("smolpptp"));
+
+            // A reload that turns forwarding on or off in the raw backend moves ip_forward
+            // with it, and the old value still comes back at exit.
+            c.forwarding = false;
+            let mut fw = Firewall::install(&c).expect("raw install, no forwarding");
+            assert_eq!(ip_forward().unwrap(), "0");
+            c.forwarding = true;
+            fw.update(&c).expect("reload with forwarding on");
+            assert_eq!(ip_forward().unwrap(), "1");
+            assert!(sh("nft list table ip smolpptp").contains("masquerade"));
+            c.forwarding = false;
+            fw.update(&c).expect("reload with forwarding off");
+            assert_eq!(ip_forward().unwrap(), "0");
+            c.forwarding = true;
+            fw.update(&c).expect("reload with forwarding on again");
+            drop(fw);
+            assert_eq!(ip_forward().unwrap(), "0");
         });
     }
 
