@@ -407,11 +407,21 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
             Ok(())
         });
     }
-    match command.spawn() {
-        Ok(child) => Some(child),
-        Err(e) => {
-            log::warn!("{}: {e}", path.display());
-            None
+    // "Text file busy": another process (a fork of anyone who just wrote the script, an
+    // editor saving it) still holds it open for writing. That clears within moments, so try
+    // again briefly rather than skip the script; the runner is its own process and may wait.
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Ok(child) => return Some(child),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                return None;
+            }
         }
     }
 }
