@@ -538,31 +538,16 @@ mod tests {
     /// reply leaves with the router's address, not smoltcp's.
     #[test]
     fn tun_backend_end_to_end_through_dnat() {
+        use crate::linux::testns::{run_client_against, ClientNs, Reflector};
         use crate::linux::tun::{Ingress, Tun, TunConfig, TunDevice, DEFAULT_SMOLTCP_ADDRESS};
-        use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
-        use smoltcp::socket::{raw, tcp};
-        use smoltcp::wire::{HardwareAddress, IpCidr, IpProtocol, IpVersion};
+        use smoltcp::iface::{Config, Interface};
+        use smoltcp::wire::{HardwareAddress, IpCidr};
         if !nft_available() {
             eprintln!("skipping: nft not available");
             return;
         }
         run("option C end to end", || {
-            let client_ns = format!("smolcl{}", std::process::id());
-            sh(&format!("ip netns add {client_ns}"));
-            struct DeleteNs(String);
-            impl Drop for DeleteNs {
-                fn drop(&mut self) {
-                    let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-                }
-            }
-            let _guard = DeleteNs(client_ns.clone());
-            sh(&format!(
-                "ip link add rt0 type veth peer name cl0 netns {client_ns}"
-            ));
-            sh("ip addr add 10.1.0.1/24 dev rt0 && ip link set rt0 up");
-            sh(&format!(
-                "ip -n {client_ns} addr add 10.1.0.100/24 dev cl0 && ip -n {client_ns} link set cl0 up && ip -n {client_ns} link set lo up"
-            ));
+            let client = ClientNs::new("smolcl", "");
             let pool = pool();
             let tun = Tun::open(&TunConfig {
                 name: "smolpptp0",
@@ -591,85 +576,18 @@ mod tests {
                 .routes_mut()
                 .add_default_ipv4_route(Ipv4Addr::new(10, 99, 0, 1))
                 .unwrap();
-            let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);
-            let mut listener = tcp::Socket::new(
-                tcp::SocketBuffer::new(&mut rx[..]),
-                tcp::SocketBuffer::new(&mut tx[..]),
-            );
-            listener.listen(1723).unwrap();
-            let (mut grm, mut grb, mut gtm, mut gtb) = (
-                [raw::PacketMetadata::EMPTY; 4],
-                [0u8; 2048],
-                [raw::PacketMetadata::EMPTY; 4],
-                [0u8; 2048],
-            );
-            let gre = raw::Socket::new(
-                Some(IpVersion::Ipv4),
-                Some(IpProtocol::from(47u8)),
-                raw::PacketBuffer::new(&mut grm[..], &mut grb[..]),
-                raw::PacketBuffer::new(&mut gtm[..], &mut gtb[..]),
-            );
-            let mut storage = [SocketStorage::EMPTY, SocketStorage::EMPTY];
-            let mut sockets = SocketSet::new(&mut storage[..]);
-            let th = sockets.add(listener);
-            let gh = sockets.add(gre);
-
-            let client = r#"
-import socket
-s = socket.create_connection(("10.1.0.1", 1723), timeout=3)
-s.sendall(b"hello")
-print(s.recv(16).decode())
-g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
-g.settimeout(3)
-g.sendto(bytes([0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 7]), ("10.1.0.1", 0))
-data, addr = g.recvfrom(2000)
-print(addr[0], data[9])
-"#;
-            let mut child = Command::new("ip")
-                .args(["netns", "exec", &client_ns, "python3", "-c", client])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("python3 client");
-            let start = std::time::Instant::now();
-            let mut packet = [0u8; 2048];
-            while start.elapsed() < std::time::Duration::from_secs(5) {
+            let mut reflector = Reflector::new();
+            // The GRE reflection must come back from 10.1.0.1 (SNAT), not smoltcp's address.
+            run_client_against(&client.0, || {
                 while let Some(i) = dev.read() {
                     if i == Ingress::Local {
-                        iface.poll(now(), &mut dev, &mut sockets);
+                        iface.poll(now(), &mut dev, &mut reflector.sockets);
                     }
                 }
-                iface.poll(now(), &mut dev, &mut sockets);
-                let t = sockets.get_mut::<tcp::Socket>(th);
-                if t.can_recv() {
-                    let n = t.recv_slice(&mut packet).unwrap();
-                    t.send_slice(&packet[..n]).unwrap();
-                }
-                let g = sockets.get_mut::<raw::Socket>(gh);
-                if let Ok(n) = g.recv_slice(&mut packet) {
-                    // Reflect: swap source and destination.
-                    let (src, dst) = (
-                        [packet[12], packet[13], packet[14], packet[15]],
-                        [packet[16], packet[17], packet[18], packet[19]],
-                    );
-                    packet[12..16].copy_from_slice(&dst);
-                    packet[16..20].copy_from_slice(&src);
-                    g.send_slice(&packet[..n]).unwrap();
-                }
-                iface.poll(now(), &mut dev, &mut sockets);
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            let out = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(
-                stdout,
-                "hello\n10.1.0.1 47\n",
-                "client stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+                iface.poll(now(), &mut dev, &mut reflector.sockets);
+                reflector.serve();
+                iface.poll(now(), &mut dev, &mut reflector.sockets);
+            });
         });
     }
 }

@@ -64,4 +64,137 @@ pub(crate) mod testns {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// A second namespace for a client, joined to the test's namespace by a veth pair:
+    /// `rt0` here (10.1.0.1/24), `cl0` there (10.1.0.100/24). `setup` runs after the
+    /// addresses are set (e.g. turning checksum offload off). Deleted on drop.
+    pub struct ClientNs(pub String);
+
+    impl ClientNs {
+        pub fn new(tag: &str, setup: &str) -> ClientNs {
+            let ns = ClientNs(format!("{tag}{}", std::process::id()));
+            sh(&format!("ip netns add {}", ns.0));
+            sh(&format!(
+                "ip link add rt0 type veth peer name cl0 netns {}",
+                ns.0
+            ));
+            sh("ip addr add 10.1.0.1/24 dev rt0 && ip link set rt0 up");
+            sh(&format!(
+                "ip -n {n} addr add 10.1.0.100/24 dev cl0 && ip -n {n} link set cl0 up \
+                 && ip -n {n} link set lo up",
+                n = ns.0
+            ));
+            if !setup.is_empty() {
+                sh(&setup.replace("{ns}", &ns.0));
+            }
+            ns
+        }
+    }
+
+    impl Drop for ClientNs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+
+    /// What the backends' end-to-end tests serve on smoltcp: TCP echo on port 1723, and a
+    /// raw GRE socket that sends every packet back with source and destination swapped.
+    pub struct Reflector {
+        pub sockets: smoltcp::iface::SocketSet<'static>,
+        tcp: smoltcp::iface::SocketHandle,
+        gre: smoltcp::iface::SocketHandle,
+    }
+
+    impl Reflector {
+        pub fn new() -> Reflector {
+            use smoltcp::iface::{SocketSet, SocketStorage};
+            use smoltcp::socket::{raw, tcp};
+            use smoltcp::wire::{IpProtocol, IpVersion};
+            fn leak<T>(v: Vec<T>) -> &'static mut [T] {
+                Box::leak(v.into_boxed_slice())
+            }
+            let mut listener = tcp::Socket::new(
+                tcp::SocketBuffer::new(leak(vec![0u8; 512])),
+                tcp::SocketBuffer::new(leak(vec![0u8; 512])),
+            );
+            listener.listen(1723).unwrap();
+            let gre = raw::Socket::new(
+                Some(IpVersion::Ipv4),
+                Some(IpProtocol::from(47u8)),
+                raw::PacketBuffer::new(
+                    leak(vec![raw::PacketMetadata::EMPTY; 4]),
+                    leak(vec![0u8; 2048]),
+                ),
+                raw::PacketBuffer::new(
+                    leak(vec![raw::PacketMetadata::EMPTY; 4]),
+                    leak(vec![0u8; 2048]),
+                ),
+            );
+            let mut sockets =
+                SocketSet::new(leak(vec![SocketStorage::EMPTY, SocketStorage::EMPTY]));
+            let tcp = sockets.add(listener);
+            let gre = sockets.add(gre);
+            Reflector { sockets, tcp, gre }
+        }
+
+        /// Echo what TCP received and reflect one GRE packet.
+        pub fn serve(&mut self) {
+            use smoltcp::socket::{raw, tcp};
+            let mut packet = [0u8; 2048];
+            let t = self.sockets.get_mut::<tcp::Socket>(self.tcp);
+            if t.can_recv() {
+                let n = t.recv_slice(&mut packet).unwrap();
+                t.send_slice(&packet[..n]).unwrap();
+            }
+            let g = self.sockets.get_mut::<raw::Socket>(self.gre);
+            if let Ok(n) = g.recv_slice(&mut packet) {
+                let mut src = [0u8; 4];
+                src.copy_from_slice(&packet[12..16]);
+                packet.copy_within(16..20, 12);
+                packet[16..20].copy_from_slice(&src);
+                g.send_slice(&packet[..n]).unwrap();
+            }
+        }
+    }
+
+    /// In namespace `ns`: connect to 10.1.0.1:1723, expect the echo, then send a GRE packet
+    /// and print where its reflection came from. `drive` is called until the client exits
+    /// (at most 5 s); the client's output must show both round trips.
+    pub fn run_client_against(ns: &str, mut drive: impl FnMut()) {
+        use std::process::{Command, Stdio};
+        let client = r#"
+import socket
+s = socket.create_connection(("10.1.0.1", 1723), timeout=3)
+s.sendall(b"hello")
+print(s.recv(16).decode())
+g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+g.settimeout(3)
+g.sendto(bytes([0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 7]), ("10.1.0.1", 0))
+data, addr = g.recvfrom(2000)
+print(addr[0], data[9])
+"#;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", client])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 client");
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(5) {
+            drive();
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello\n10.1.0.1 47\n",
+            "client stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -442,35 +442,22 @@ mod tests {
     #[test]
     fn raw_backend_end_to_end_beside_the_kernel() {
         use crate::linux::firewall::{self, Firewall, FirewallConfig, Mode};
+        use crate::linux::testns::{run_client_against, ClientNs, Reflector};
         use crate::settings::AddressList;
-        use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
-        use smoltcp::socket::{raw, tcp};
-        use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpProtocol, IpVersion};
-        use std::process::{Command, Stdio};
+        use smoltcp::iface::{Config, Interface};
+        use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
+        use std::process::Command;
         if !firewall::nft_available() || Command::new("ethtool").arg("--version").output().is_err()
         {
             eprintln!("skipping: needs nft and ethtool");
             return;
         }
         run("option A end to end", || {
-            let client_ns = format!("smolcla{}", std::process::id());
-            sh(&format!("ip netns add {client_ns}"));
-            struct DeleteNs(String);
-            impl Drop for DeleteNs {
-                fn drop(&mut self) {
-                    let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-                }
-            }
-            let _guard = DeleteNs(client_ns.clone());
-            sh(&format!(
-                "ip link add rt0 type veth peer name cl0 netns {client_ns}"
-            ));
-            sh("ip addr add 10.1.0.1/24 dev rt0 && ip link set rt0 up");
             // veth hands over CHECKSUM_PARTIAL frames; a real NIC's are complete.
-            sh(&format!(
-                "ip -n {client_ns} addr add 10.1.0.100/24 dev cl0 && ip -n {client_ns} link set cl0 up \
-                 && ip netns exec {client_ns} ethtool -K cl0 tx off >/dev/null"
-            ));
+            let client = ClientNs::new(
+                "smolcla",
+                "ip netns exec {ns} ethtool -K cl0 tx off >/dev/null",
+            );
             let mut dev = PacketDevice::open(&PacketConfig {
                 interface: "rt0",
                 address: None,
@@ -495,77 +482,13 @@ mod tests {
             let mut iface = Interface::new(Config::new(hw), &mut dev, now());
             let ours = dev.address();
             iface.update_ip_addrs(|a| a.push(IpCidr::new(ours.into(), 24)).unwrap());
-            let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);
-            let mut listener = tcp::Socket::new(
-                tcp::SocketBuffer::new(&mut rx[..]),
-                tcp::SocketBuffer::new(&mut tx[..]),
-            );
-            listener.listen(1723).unwrap();
-            let (mut grm, mut grb, mut gtm, mut gtb) = (
-                [raw::PacketMetadata::EMPTY; 4],
-                [0u8; 2048],
-                [raw::PacketMetadata::EMPTY; 4],
-                [0u8; 2048],
-            );
-            let gre = raw::Socket::new(
-                Some(IpVersion::Ipv4),
-                Some(IpProtocol::from(47u8)),
-                raw::PacketBuffer::new(&mut grm[..], &mut grb[..]),
-                raw::PacketBuffer::new(&mut gtm[..], &mut gtb[..]),
-            );
-            let mut storage = [SocketStorage::EMPTY, SocketStorage::EMPTY];
-            let mut sockets = SocketSet::new(&mut storage[..]);
-            let th = sockets.add(listener);
-            let gh = sockets.add(gre);
-
-            let client = r#"
-import socket
-s = socket.create_connection(("10.1.0.1", 1723), timeout=3)
-s.sendall(b"hello")
-print(s.recv(16).decode())
-g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
-g.settimeout(3)
-g.sendto(bytes([0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 7]), ("10.1.0.1", 0))
-data, addr = g.recvfrom(2000)
-print(addr[0], data[9])
-"#;
-            let mut child = Command::new("ip")
-                .args(["netns", "exec", &client_ns, "python3", "-c", client])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("python3 client");
-            let start = StdInstant::now();
-            let mut packet = [0u8; 2048];
-            while start.elapsed() < Duration::from_secs(5) {
+            let mut reflector = Reflector::new();
+            run_client_against(&client.0, || {
                 dev.refill_budget();
-                iface.poll(now(), &mut dev, &mut sockets);
-                let t = sockets.get_mut::<tcp::Socket>(th);
-                if t.can_recv() {
-                    let n = t.recv_slice(&mut packet).unwrap();
-                    t.send_slice(&packet[..n]).unwrap();
-                }
-                let g = sockets.get_mut::<raw::Socket>(gh);
-                if let Ok(n) = g.recv_slice(&mut packet) {
-                    let mut src = [0u8; 4];
-                    src.copy_from_slice(&packet[12..16]);
-                    packet.copy_within(16..20, 12);
-                    packet[16..20].copy_from_slice(&src);
-                    g.send_slice(&packet[..n]).unwrap();
-                }
-                iface.poll(now(), &mut dev, &mut sockets);
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let out = child.wait_with_output().unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                "hello\n10.1.0.1 47\n",
-                "client stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+                iface.poll(now(), &mut dev, &mut reflector.sockets);
+                reflector.serve();
+                iface.poll(now(), &mut dev, &mut reflector.sockets);
+            });
             // The kernel stayed silent: no RST for 1723, no protocol-unreachable for GRE.
             let stats = sh("nstat -az TcpOutRsts IcmpOutDestUnreachs");
             for line in stats
