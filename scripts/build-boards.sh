@@ -97,7 +97,8 @@ install_packages() {
     [ "$a" = "$native" ] && [ "$a" = amd64 ] && p=gcc
     installed "$p" || pkgs+=("$p")
     if [ "$a" = "$native" ]; then
-      installed musl-dev || pkgs+=(musl-dev)
+      # Name the architecture: a bare `musl-dev` also matches musl-dev:<foreign arch>.
+      installed "musl-dev:$a" || pkgs+=("musl-dev:$a")
     else
       installed "musl-dev:$a" || pkgs+=("musl-dev:$a")
       dpkg --print-foreign-architectures | grep -qx "$a" || arches+=("$a")

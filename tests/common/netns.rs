@@ -51,6 +51,18 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_smolpptpd");
 
+/// The command that runs the daemon in the lab: `SMOLPPTP_TEST_DAEMON` when set (words split
+/// on white space, e.g. `qemu-arm-static -cpu cortex-a7 target/armv7-.../smolpptpd`, so a
+/// router board's binary is tested under qemu-user), else the binary cargo built.
+pub fn daemon_command() -> Vec<String> {
+    match std::env::var("SMOLPPTP_TEST_DAEMON") {
+        Ok(words) if !words.trim().is_empty() => {
+            words.split_whitespace().map(str::to_owned).collect()
+        }
+        _ => vec![DAEMON.to_owned()],
+    }
+}
+
 pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
@@ -251,7 +263,9 @@ impl Daemon {
     pub fn start(router: &Netns, conf: &Path, log_path: PathBuf) -> Daemon {
         let log = File::create(&log_path).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &router.name, DAEMON, "--fg", "-d", "-c"])
+            .args(["netns", "exec", &router.name])
+            .args(daemon_command())
+            .args(["--fg", "-d", "-c"])
             .arg(conf)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
