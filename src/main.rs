@@ -241,25 +241,6 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
 }
 
-/// Local time as `YYYY-MM-DD HH:MM:SS`.
-fn local_time(unix: u64) -> String {
-    let t = unix as libc::time_t;
-    // SAFETY: localtime_r fills `tm` from a valid time_t.
-    let mut tm: libc::tm = unsafe { core::mem::zeroed() };
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return unix.to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
 /// `smolpptpd status` / `smolpptpd kick`.
 fn admin(o: &AdminOptions) -> ExitCode {
     let path = match control_socket_path(o) {
@@ -285,7 +266,10 @@ fn admin(o: &AdminOptions) -> ExitCode {
     };
     match reply.kind {
         ReplyKind::Status if o.json => print!("{}", control_socket::render_json(&reply)),
-        ReplyKind::Status => print!("{}", control_socket::render_text(&reply, &local_time)),
+        ReplyKind::Status => print!(
+            "{}",
+            control_socket::render_text(&reply, &control_socket::utc_time)
+        ),
         ReplyKind::Kick if reply.count == 0 => {
             eprintln!(
                 "smolpptpd: no session matches {}",

@@ -227,11 +227,22 @@ pub fn parse(
     })
 }
 
-/// Resolves a host name the way pptpd's `gethostbyname` fallback does (first IPv4 address).
+/// Where [`resolve_host`] looks names up.
+pub const HOSTS_FILE: &str = "/etc/hosts";
+
+/// Resolves a host name in `localip`/`remoteip`/`listen` (pptpd falls back to
+/// `gethostbyname`) from /etc/hosts: its first IPv4 address. Not DNS: on a router the
+/// resolver is often not up (no WAN yet) when the VPN server starts, and a start-up that
+/// waits on DNS is worse than a clear error; musl's resolver is also 15 KiB of the binary.
 /// Only names made of host-name characters are looked up, so a typo such as `10.0.0.1 # x`
-/// fails at once instead of waiting for DNS.
+/// fails at once.
 pub fn resolve_host(name: &str) -> Option<Ipv4Addr> {
-    use std::net::{SocketAddr, ToSocketAddrs};
+    let hosts = std::fs::read_to_string(HOSTS_FILE).ok()?;
+    lookup_in_hosts(&hosts, name)
+}
+
+/// The first IPv4 address that /etc/hosts text gives `name` (names compare case-insensitively).
+pub fn lookup_in_hosts(hosts: &str, name: &str) -> Option<Ipv4Addr> {
     let plausible = !name.is_empty()
         && name
             .bytes()
@@ -239,9 +250,13 @@ pub fn resolve_host(name: &str) -> Option<Ipv4Addr> {
     if !plausible {
         return None;
     }
-    (name, 0u16).to_socket_addrs().ok()?.find_map(|a| match a {
-        SocketAddr::V4(v4) => Some(*v4.ip()),
-        SocketAddr::V6(_) => None,
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_ascii_whitespace();
+        let address: Ipv4Addr = fields.next()?.parse().ok()?;
+        fields
+            .any(|n| n.eq_ignore_ascii_case(name))
+            .then_some(address)
     })
 }
 
@@ -393,6 +408,23 @@ mod tests {
             Err(SpecError::BadAddress("nohost.example".into()))
         );
         assert_eq!(resolve_host("10.0.0.1 # x"), None);
+    }
+
+    #[test]
+    fn host_names_come_from_the_hosts_file() {
+        let hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n\
+                     # 10.9.9.9 commented\n192.168.7.1\tRouter router.lan # the box\n\
+                     10.1.1.1 other\n192.168.7.2 router\n";
+        assert_eq!(lookup_in_hosts(hosts, "router"), Some(ip("192.168.7.1")));
+        assert_eq!(
+            lookup_in_hosts(hosts, "ROUTER.lan"),
+            Some(ip("192.168.7.1"))
+        );
+        assert_eq!(lookup_in_hosts(hosts, "ip6-localhost"), None);
+        assert_eq!(lookup_in_hosts(hosts, "commented"), None);
+        assert_eq!(lookup_in_hosts(hosts, "the"), None);
+        assert_eq!(lookup_in_hosts(hosts, "missing"), None);
+        assert_eq!(lookup_in_hosts(hosts, "router lan"), None);
     }
 
     #[test]

@@ -447,8 +447,31 @@ pub fn format_duration(secs: u64) -> String {
     }
 }
 
-/// The table `smolpptpd status` prints. `time` formats a Unix time (local time in the
-/// command, UTC in tests).
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` in UTC. UTC rather than local time: musl's time-zone
+/// code is 5 KiB of a router binary, and the TIME column gives the session's age anyway.
+pub fn utc_time(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
+/// command).
 pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
     let mut out = String::new();
     if reply.sessions.is_empty() {
@@ -461,7 +484,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
         "USER",
         "CLIENT",
         "TUNNEL",
-        "SINCE",
+        "SINCE (UTC)",
         "TIME",
         "BYTES IN",
         "PKTS IN",
@@ -1040,6 +1063,15 @@ mod tests {
             "{\"time\":1700003723,\"sessions\":[]}\n"
         );
         assert_eq!(render_text(&empty, &|t| t.to_string()), "no sessions\n");
+        for (unix, text) in [
+            (0, "1970-01-01 00:00:00"),
+            (951_782_400, "2000-02-29 00:00:00"),
+            (1_709_251_199, "2024-02-29 23:59:59"),
+            (1_796_288_461, "2026-12-03 09:01:01"),
+            (4_107_542_400, "2100-03-01 00:00:00"),
+        ] {
+            assert_eq!(utc_time(unix), text);
+        }
 
         let text = render_text(&reply, &|t| format!("@{t}"));
         let lines: Vec<&str> = text.lines().collect();
