@@ -2,7 +2,8 @@
 # Builds the static `smolpptpd` for every board in boards/ (or the ones named), checks that
 # each binary is statically linked and within the size ceiling, runs it under qemu-user
 # (`--version`, then `check` on the sample configs in configs/ when the binary has it), and
-# prints a table: target, stripped size, session maximum, static RAM.
+# prints a table: target, stripped size, session maximum, static RAM, and (armv7 and aarch64,
+# as root) whether a whole session with the test client passed with the binary under qemu-user.
 #
 #   scripts/build-boards.sh                 # every board
 #   scripts/build-boards.sh armv7 aarch64   # a subset
@@ -17,6 +18,8 @@
 #   SIZE_CEILING       hard limit for every binary in bytes (default 262144 = 256 KiB)
 #   SIZE_GOAL          goal for armv7 and i586 in bytes (default 131072 = 128 KiB); a miss warns
 #   NO_INSTALL=1       never call apt-get or rustup to install; just report what is missing
+#   SESSION_BOARDS     boards whose binary also runs a whole session under qemu-user in network
+#                      namespaces (default "armv7 aarch64"; needs root, iproute2 and nftables)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ GOAL_BOARDS=" armv7 i586 "
 NIGHTLY=${SMOLPPTP_NIGHTLY:-nightly}
 SIZE_CEILING=${SIZE_CEILING:-262144}
 SIZE_GOAL=${SIZE_GOAL:-131072}
+SESSION_BOARDS=${SESSION_BOARDS-armv7 aarch64}
 BIN=smolpptpd
 
 say() { printf '%s\n' "$*" >&2; }
@@ -223,7 +227,7 @@ for b in "${BOARDS[@]}"; do
   if ! SMOLPPTP_BOARD=$b cargo "+$NIGHTLY" build --release --locked --bin "$BIN" --target "$t" \
     --config .cargo/small.toml --config .cargo/debian-musl.toml; then
     FAILED+=("$b: build failed")
-    ROWS+=("$b|$t|-|-|-|-|-|build failed")
+    ROWS+=("$b|$t|-|-|-|-|-|-|build failed")
     continue
   fi
   exe=target/$t/release/$BIN
@@ -298,14 +302,33 @@ for b in "${BOARDS[@]}"; do
     done
   fi
 
-  ROWS+=("$b|$t|$size|$(kib "$size")|$(board_value "$b" max_sessions)|$(writable_bytes "$exe")|${reported:-~$(tables_bytes "$b" "$t")}|$status ($((SECONDS - start)) s)")
+  # A whole session under qemu-user: the project's test client in one network namespace, this
+  # binary (run by qemu) in another, over both backends: connect, MS-CHAPv2, MPPE-128, traffic
+  # both ways, hang-up (tests/netns.rs, with SMOLPPTP_TEST_DAEMON pointing at the board's binary).
+  session=-
+  if [[ " $SESSION_BOARDS " == *" $b "* ]]; then
+    if [ "$(id -u)" != 0 ]; then
+      session="skipped (needs root)"
+      NOTES+=("$b: whole-session test skipped: network namespaces need root")
+    elif SMOLPPTP_TEST_DAEMON="${qemu[*]} $PWD/$exe" cargo test --locked -q --test netns \
+      backend_session_carries_traffic_both_ways_and_hangs_up >"target/$b-session.log" 2>&1 &&
+      grep -q "test result: ok. 2 passed" "target/$b-session.log"; then
+      session="tun+raw ok"
+    else
+      session="FAILED"
+      FAILED+=("$b: whole session under qemu-user failed: $(grep -E 'panicked|FAILED|error' "target/$b-session.log" | head -n3 | tr '\n' ' ')")
+    fi
+    say "session under ${qemu[*]}: $session"
+  fi
+
+  ROWS+=("$b|$t|$size|$(kib "$size")|$(board_value "$b" max_sessions)|$(writable_bytes "$exe")|${reported:-~$(tables_bytes "$b" "$t")}|$session|$status ($((SECONDS - start)) s)")
 done
 
 # --- the table ----------------------------------------------------------------------------
 
 say ""
-table_row() { printf '%-8s %-31s %10s %7s %8s %11s %11s  %s\n' "$@"; }
-table_row board target "stripped" KiB sessions ".data+.bss" tables result
+table_row() { printf '%-8s %-31s %10s %7s %8s %11s %11s  %-12s %s\n' "$@"; }
+table_row board target "stripped" KiB sessions ".data+.bss" tables "session" result
 for row in "${ROWS[@]}"; do
   IFS='|' read -r -a cols <<<"$row"
   table_row "${cols[@]}"
