@@ -738,24 +738,15 @@ fn serve(
     let mut rng = KernelRandom;
     let net = net_config(plan, config, devices)?;
     let now = clock::now();
-    let server = match devices.packet.as_mut() {
-        Some(packet) => Server::new(
-            config.settings.clone(),
-            net,
-            storage(),
-            packet,
-            now,
-            &mut rng,
-        ),
-        None => Server::new(
-            config.settings.clone(),
-            net,
-            storage(),
-            &mut devices.tun,
-            now,
-            &mut rng,
-        ),
-    };
+    // The packet socket in the raw backend, else the TUN: one device type for both.
+    let server = Server::new(
+        config.settings.clone(),
+        net,
+        storage(),
+        devices,
+        now,
+        &mut rng,
+    );
     let mut running = Running {
         server,
         secrets,

@@ -13,16 +13,15 @@
 
 use super::clock;
 use super::control_socket::{self, ControlSocket, ReplyBuffer, Request, SessionRecord};
+pub use super::device::Devices;
 use super::hooks::{HookEvent, HookRunner};
-use super::packet::PacketDevice;
 use super::signals::{Signal, Signals};
-use super::tun::{Ingress, Tun, TunDevice};
+use super::tun::{Ingress, Tun};
 use super::wtmp::{self, Wtmp};
 use crate::limits::MAX_SESSIONS;
 use crate::rand::Random;
 use crate::server::{NoticeKind, Server, SessionNotice};
 use crate::settings::Secrets;
-use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -46,12 +45,13 @@ impl Tunnel for TunTunnel<'_> {
 }
 
 /// What the loop needs from the protocol server: [`Running`] (a `Server` with the secrets
-/// and the random source its `poll` takes), or a stand-in in tests.
+/// and the random source its `poll` takes), or a stand-in in tests. The device is always
+/// [`Devices`], not a type parameter: the server's poll path exists once in the binary.
 pub trait Service {
-    fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel);
+    fn poll(&mut self, now: Instant, devices: &mut Devices, tunnel: &mut dyn Tunnel);
     /// Take the packet the device holds, as part of a burst that one `poll` ends.
-    fn receive<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
-        self.poll(now, device, tunnel)
+    fn receive(&mut self, now: Instant, devices: &mut Devices, tunnel: &mut dyn Tunnel) {
+        self.poll(now, devices, tunnel)
     }
     fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool;
     fn poll_at(&mut self, now: Instant) -> Option<Instant>;
@@ -76,13 +76,13 @@ pub struct Running<'a, S: Secrets, R: Random> {
 }
 
 impl<S: Secrets, R: Random> Service for Running<'_, S, R> {
-    fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+    fn poll(&mut self, now: Instant, devices: &mut Devices, tunnel: &mut dyn Tunnel) {
         self.server
-            .poll(now, device, tunnel, &mut self.secrets, &mut self.rng);
+            .poll(now, devices, tunnel, &mut self.secrets, &mut self.rng);
     }
-    fn receive<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
+    fn receive(&mut self, now: Instant, devices: &mut Devices, tunnel: &mut dyn Tunnel) {
         self.server
-            .receive(now, device, tunnel, &mut self.secrets, &mut self.rng);
+            .receive(now, devices, tunnel, &mut self.secrets, &mut self.rng);
     }
     fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
         self.server.send_to_client(now, ip_packet)
@@ -181,14 +181,6 @@ impl Operations {
     }
 }
 
-/// The devices of one backend.
-pub struct Devices<'t> {
-    /// Client traffic; in the `tun` backend also PPTP (its smoltcp address is set).
-    pub tun: TunDevice<'t>,
-    /// The `raw` backend's outside device.
-    pub packet: Option<PacketDevice>,
-}
-
 /// Why the loop returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -273,16 +265,13 @@ pub fn run<S: Service>(
                 }
                 // smoltcp takes it from the device's buffer now; answers, timers and
                 // sending wait for the one `poll` after the burst.
-                Some(Ingress::Local) => service.receive(now, &mut devices.tun, &mut tunnel),
+                Some(Ingress::Local) => service.receive(now, devices, &mut tunnel),
             }
         }
-        match devices.packet.as_mut() {
-            Some(packet) => {
-                packet.refill_budget();
-                service.poll(now, packet, &mut tunnel);
-            }
-            None => service.poll(now, &mut devices.tun, &mut tunnel),
+        if let Some(packet) = devices.packet.as_mut() {
+            packet.refill_budget();
         }
+        service.poll(now, devices, &mut tunnel);
 
         while let Some(notice) = service.poll_notice() {
             ops.account(&notice);
@@ -319,10 +308,10 @@ pub fn run<S: Service>(
 mod tests {
     use super::*;
     use crate::linux::testns::run as in_netns;
-    use crate::linux::tun::TunConfig;
+    use crate::linux::tun::{TunConfig, TunDevice};
     use crate::settings::{AddressList, AddressRange};
     use core::net::Ipv4Addr;
-    use smoltcp::phy::RxToken;
+    use smoltcp::phy::{Device, RxToken};
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
@@ -397,8 +386,8 @@ mod tests {
     }
 
     impl Service for Fake {
-        fn poll<D: Device>(&mut self, now: Instant, device: &mut D, tunnel: &mut dyn Tunnel) {
-            while let Some((rx, _tx)) = device.receive(now) {
+        fn poll(&mut self, now: Instant, devices: &mut Devices, tunnel: &mut dyn Tunnel) {
+            while let Some((rx, _tx)) = devices.receive(now) {
                 let ours = rx.consume(|b| b.ends_with(b"to smoltcp"));
                 if ours {
                     self.local_packets += 1;
@@ -633,7 +622,7 @@ mod tests {
             let mut signals = Signals::install().unwrap();
             struct NeverIdle(Fake);
             impl Service for NeverIdle {
-                fn poll<D: Device>(&mut self, n: Instant, d: &mut D, t: &mut dyn Tunnel) {
+                fn poll(&mut self, n: Instant, d: &mut Devices, t: &mut dyn Tunnel) {
                     self.0.poll(n, d, t)
                 }
                 fn send_to_client(&mut self, n: Instant, p: &[u8]) -> bool {

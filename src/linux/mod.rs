@@ -5,6 +5,7 @@
 //! - [`interface`]: interface ioctls (address, peer, MTU, up, routes) without `ip`.
 //! - [`tun`]: the TUN interface and its smoltcp `Device` (Medium::Ip).
 //! - [`packet`]: the `raw` backend's AF_PACKET `Device` (Medium::Ethernet) with a BPF filter.
+//! - [`device`]: the daemon's one smoltcp `Device` over the backend's devices, and their tokens.
 //! - [`firewall`]: our own nftables table, and its text for `smolpptpd check`.
 //! - [`signals`], [`syslog`], [`clock`], [`random`]: process plumbing.
 //! - [`daemon`]: the poll loop driving `server::Server`.
@@ -12,6 +13,7 @@
 pub mod clock;
 pub mod control_socket;
 pub mod daemon;
+pub mod device;
 pub mod firewall;
 pub mod hooks;
 pub mod host;

@@ -9,10 +9,11 @@
 //! and ICMP); that is the firewall's input drop (`firewall.rs`). Client IP traffic still goes
 //! through a TUN in this backend.
 
+use super::device::{RxToken, Sink, TxToken};
 use super::interface::{Control, IfName};
 use crate::limits::DEVICE_MTU;
 use core::net::Ipv4Addr;
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -194,7 +195,7 @@ impl PacketDevice {
         }
     }
 
-    fn send_frame(fd: RawFd, frame: &[u8]) {
+    pub(super) fn send_frame(fd: RawFd, frame: &[u8]) {
         // A full queue drops the frame; TCP and the peers' PPP retransmit.
         unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
     }
@@ -219,39 +220,17 @@ impl AsRawFd for PacketDevice {
     }
 }
 
-pub struct PacketRxToken<'a>(&'a [u8]);
-
-impl phy::RxToken for PacketRxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-pub struct PacketTxToken<'a> {
-    fd: RawFd,
-    buf: &'a mut [u8; MAX_FRAME],
-}
-
-impl phy::TxToken for PacketTxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(MAX_FRAME);
-        let r = f(&mut self.buf[..len]);
-        PacketDevice::send_frame(self.fd, &self.buf[..len]);
-        r
-    }
-}
-
 impl Device for PacketDevice {
     type RxToken<'a>
-        = PacketRxToken<'a>
+        = RxToken<'a>
     where
         Self: 'a;
     type TxToken<'a>
-        = PacketTxToken<'a>
+        = TxToken<'a>
     where
         Self: 'a;
 
-    fn receive(&mut self, _: Instant) -> Option<(PacketRxToken<'_>, PacketTxToken<'_>)> {
+    fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         if self.budget == 0 {
             return None;
         }
@@ -259,18 +238,18 @@ impl Device for PacketDevice {
         self.budget -= 1;
         let fd = self.fd.as_raw_fd();
         Some((
-            PacketRxToken(&self.rx[..self.rx_len]),
-            PacketTxToken {
-                fd,
+            RxToken(&self.rx[..self.rx_len]),
+            TxToken {
                 buf: &mut self.tx,
+                sink: Sink::Packet(fd),
             },
         ))
     }
 
-    fn transmit(&mut self, _: Instant) -> Option<PacketTxToken<'_>> {
-        Some(PacketTxToken {
-            fd: self.fd.as_raw_fd(),
+    fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
             buf: &mut self.tx,
+            sink: Sink::Packet(self.fd.as_raw_fd()),
         })
     }
 
@@ -286,7 +265,7 @@ impl Device for PacketDevice {
 mod tests {
     use super::*;
     use crate::linux::testns::{run, sh};
-    use phy::{RxToken, TxToken};
+    use smoltcp::phy::{RxToken, TxToken};
     use std::time::{Duration, Instant as StdInstant};
 
     const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xA];

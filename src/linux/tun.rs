@@ -14,11 +14,12 @@
 //! 192.168.0.20-30 never steals the router's neighbours at .16-.19. The kernel deletes them
 //! together with a TUN we created; on a persistent TUN we attached to they are deleted on drop.
 
+use super::device::{RxToken, Sink, TxToken};
 use super::interface::{for_each_prefix, Control, IfName};
 use crate::limits::DEVICE_MTU;
 use crate::settings::AddressList;
 use core::net::Ipv4Addr;
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -307,56 +308,34 @@ pub fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
     ))
 }
 
-pub struct TunRxToken<'a>(&'a [u8]);
-
-impl phy::RxToken for TunRxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-pub struct TunTxToken<'a> {
-    tun: &'a Tun,
-    buf: &'a mut [u8; DEVICE_MTU],
-}
-
-impl phy::TxToken for TunTxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(DEVICE_MTU);
-        let r = f(&mut self.buf[..len]);
-        self.tun.write_packet(&self.buf[..len]);
-        r
-    }
-}
-
 impl Device for TunDevice<'_> {
     type RxToken<'a>
-        = TunRxToken<'a>
+        = RxToken<'a>
     where
         Self: 'a;
     type TxToken<'a>
-        = TunTxToken<'a>
+        = TxToken<'a>
     where
         Self: 'a;
 
-    fn receive(&mut self, _: Instant) -> Option<(TunRxToken<'_>, TunTxToken<'_>)> {
+    fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         if !self.rx_pending {
             return None;
         }
         self.rx_pending = false;
         Some((
-            TunRxToken(&self.rx[..self.rx_len]),
-            TunTxToken {
-                tun: self.tun,
+            RxToken(&self.rx[..self.rx_len]),
+            TxToken {
                 buf: &mut self.tx,
+                sink: Sink::Tun(self.tun),
             },
         ))
     }
 
-    fn transmit(&mut self, _: Instant) -> Option<TunTxToken<'_>> {
-        Some(TunTxToken {
-            tun: self.tun,
+    fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
             buf: &mut self.tx,
+            sink: Sink::Tun(self.tun),
         })
     }
 
@@ -513,7 +492,7 @@ mod tests {
             assert!(local && p.ends_with(b"to smoltcp"));
             assert_eq!(dev.read(), Some(Ingress::Local), "still pending");
             let (rx, _tx) = dev.receive(Instant::ZERO).expect("pending packet");
-            phy::RxToken::consume(rx, |b| assert!(b.ends_with(b"to smoltcp")));
+            smoltcp::phy::RxToken::consume(rx, |b| assert!(b.ends_with(b"to smoltcp")));
             assert!(dev.receive(Instant::ZERO).is_none());
 
             // A client's decrypted ping to the router: the kernel answers into the TUN.
