@@ -12,6 +12,7 @@ use core::net::Ipv4Addr;
 use smolpptp::conf::ChapSecrets;
 use smolpptp::conf::{self, Backend, LoadedConfig};
 use smolpptp::limits;
+use smolpptp::linux::allocator::ClassAllocator;
 use smolpptp::linux::control_socket::{self, ControlSocket, ReplyKind, Request};
 use smolpptp::linux::daemon::{self, Devices, Exit, Operations, Running};
 use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode};
@@ -30,6 +31,10 @@ use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Size classes over mmap instead of musl's malloc (see the module for why).
+#[global_allocator]
+static ALLOCATOR: ClassAllocator = ClassAllocator::new();
 
 /// pptpd's default configuration file.
 const DEFAULT_CONF: &str = conf::DEFAULT_PPTPD_CONF;

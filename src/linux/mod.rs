@@ -10,6 +10,7 @@
 //! - [`signals`], [`syslog`], [`clock`], [`random`]: process plumbing.
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
+pub mod allocator;
 pub mod clock;
 pub mod control_socket;
 pub mod daemon;
