@@ -7,6 +7,7 @@
 //! - [`packet`]: the `raw` backend's AF_PACKET `Device` (Medium::Ethernet) with a BPF filter.
 //! - [`firewall`]: our own nftables table, and its text for `smolpptpd check`.
 //! - [`signals`], [`syslog`], [`clock`], [`random`]: process plumbing.
+//! - [`spawn`]: fork + exec for the hook scripts and `nft`, without std's `Command`.
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod interface;
 pub mod packet;
 pub mod random;
 pub mod signals;
+pub mod spawn;
 pub mod syslog;
 pub mod tun;
 pub mod wtmp;
