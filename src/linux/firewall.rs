@@ -20,7 +20,8 @@ use crate::settings::AddressList;
 use core::fmt::Write;
 use core::net::Ipv4Addr;
 use std::io;
-use std::process::{Command, Stdio};
+
+use super::spawn::{self, CStrings};
 
 /// The name of our nftables table.
 pub const TABLE: &str = "smolpptp";
@@ -253,36 +254,36 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
     s
 }
 
+/// `nft` with these arguments.
+fn nft_args(args: &[&str]) -> io::Result<CStrings> {
+    let mut argv = CStrings::new();
+    for a in ["nft"].iter().chain(args) {
+        argv.push(a.as_bytes())?;
+    }
+    Ok(argv)
+}
+
 /// Is `nft` on the PATH and able to talk to the kernel?
 pub fn nft_available() -> bool {
-    Command::new("nft")
-        .args(["list", "tables"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    nft_args(&["list", "tables"])
+        .and_then(|argv| spawn::run(b"nft", &argv, None, false))
+        .is_ok_and(|out| out.status.success())
 }
 
 fn run_nft(script: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
+    let out = nft_args(&["-f", "-"])
+        .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
+        .map_err(|e| io::Error::new(e.kind(), format!("nft: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(io::Error::other(format!(
-            "nft -f -: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr.trim();
+        Err(io::Error::other(if stderr.is_empty() {
+            format!("nft -f -: {}", out.status)
+        } else {
+            format!("nft -f -: {stderr}")
+        }))
     }
 }
 
@@ -486,6 +487,11 @@ mod tests {
             return;
         }
         run("nft install", || {
+            // A rejected script comes back with nft's own complaint.
+            let e = run_nft("table ip smolpptp { chain c { bogus; } }\n").unwrap_err();
+            let e = e.to_string();
+            assert!(e.starts_with("nft -f -: ") && e.contains("Error"), "{e}");
+            assert!(e.contains("bogus"), "{e}");
             sh("nft add table ip other");
             std::fs::write(IP_FORWARD, "0").unwrap();
             let p = pool();

@@ -27,14 +27,14 @@
 //! is skipped silently.
 
 use core::net::Ipv4Addr;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
+use super::spawn::{self, CStrings, Child};
 use crate::settings::MAX_NAME_LEN;
 
 /// The size of one request on the socketpair.
@@ -171,10 +171,11 @@ impl HookRunner {
             -1 => Err(io::Error::last_os_error()),
             0 => {
                 drop(ours);
-                // Never unwind into the daemon's frames (its pid file, TUN, firewall).
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    serve(theirs, &config)
-                }));
+                // Should `serve` panic and unwind (builds with panic=unwind), this guard's
+                // drop ends the process before the daemon's frames (pid file, TUN,
+                // firewall) could run their destructors.
+                let _exit = ExitOnUnwind;
+                serve(theirs, &config);
                 // SAFETY: leave without running the daemon's destructors (pid file, TUN).
                 unsafe { libc::_exit(0) }
             }
@@ -239,8 +240,17 @@ impl HookRunner {
             if start.elapsed() >= grace {
                 return false;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            spawn::sleep_ms(20);
         }
+    }
+}
+
+struct ExitOnUnwind;
+
+impl Drop for ExitOnUnwind {
+    fn drop(&mut self) {
+        // SAFETY: only reached by unwinding out of the runner.
+        unsafe { libc::_exit(1) }
     }
 }
 
@@ -260,8 +270,8 @@ enum Script {
 }
 
 /// One session's scripts, run one after another.
-#[derive(Default)]
 struct Chain {
+    call_id: u16,
     running: Option<Child>,
     queue: VecDeque<(Script, HookEvent)>,
 }
@@ -269,11 +279,12 @@ struct Chain {
 /// The runner's loop: read requests until the daemon closes its end, run each session's
 /// scripts in order, and return once everything asked for has finished.
 pub fn serve(fd: OwnedFd, config: &HookConfig) {
-    let mut chains: HashMap<u16, Chain> = HashMap::new();
+    // A handful of sessions at a time: a list is smaller than a HashMap and fast enough.
+    let mut chains: Vec<Chain> = Vec::new();
     let mut open = true;
     let mut buf = [0u8; REQUEST_LEN];
     loop {
-        for (&call_id, chain) in chains.iter_mut() {
+        for chain in chains.iter_mut() {
             if let Some(child) = chain.running.as_mut() {
                 if !matches!(child.try_wait(), Ok(None)) {
                     chain.running = None;
@@ -285,11 +296,14 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 };
                 chain.running = run(config, script, &event);
                 if chain.running.is_none() {
-                    log::debug!("hook runner: nothing run for call {call_id} ({script:?})");
+                    log::debug!(
+                        "hook runner: nothing run for call {} ({script:?})",
+                        chain.call_id
+                    );
                 }
             }
         }
-        chains.retain(|_, c| c.running.is_some() || !c.queue.is_empty());
+        chains.retain(|c| c.running.is_some() || !c.queue.is_empty());
         if !open && chains.is_empty() {
             return;
         }
@@ -313,7 +327,18 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         let Some(event) = HookEvent::decode(&buf[..n.max(0) as usize]) else {
             continue;
         };
-        let chain = chains.entry(event.call_id).or_default();
+        let at = match chains.iter().position(|c| c.call_id == event.call_id) {
+            Some(at) => at,
+            None => {
+                chains.push(Chain {
+                    call_id: event.call_id,
+                    running: None,
+                    queue: VecDeque::new(),
+                });
+                chains.len() - 1
+            }
+        };
+        let chain = &mut chains[at];
         if event.up {
             chain.queue.push_back((Script::PreUp, event.clone()));
             chain.queue.push_back((Script::Up, event));
@@ -328,55 +353,79 @@ fn runnable(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The argument list and environment pppd gives the script.
-pub fn script_args(config: &HookConfig, event: &HookEvent) -> (Vec<String>, Vec<(String, String)>) {
-    let tty = format!("pptp{}", event.call_id);
-    let ipparam = if config.noipparam {
-        String::new()
-    } else {
-        event.peer.to_string()
-    };
-    let args = vec![
-        config.ifname.clone(),
-        tty.clone(),
-        SPEED.to_string(),
-        event.local.to_string(),
-        event.remote.to_string(),
-        ipparam.clone(),
-    ];
-    let mut env: Vec<(String, String)> = [
-        ("PATH", SCRIPT_PATH.to_string()),
-        ("IFNAME", config.ifname.clone()),
-        ("DEVICE", tty.clone()),
-        ("SPEED", SPEED.to_string()),
-        ("LINKNAME", tty.clone()),
-        ("PEERNAME", event.user.to_string()),
-        ("IPLOCAL", event.local.to_string()),
-        ("IPREMOTE", event.remote.to_string()),
-        ("IPPARAM", ipparam.clone()),
-        ("REMOTENUMBER", event.peer.to_string()),
-        ("PPTP_CALL_ID", event.call_id.to_string()),
-        // SAFETY: getppid/getuid cannot fail.
-        ("PPPD_PID", unsafe { libc::getppid() }.to_string()),
-        ("ORIG_UID", unsafe { libc::getuid() }.to_string()),
-        ("PPPLOGNAME", "root".to_string()),
-        ("PPP_IFACE", config.ifname.clone()),
-        ("PPP_TTY", tty.clone()),
-        ("PPP_SPEED", SPEED.to_string()),
-        ("PPP_LOCAL", event.local.to_string()),
-        ("PPP_REMOTE", event.remote.to_string()),
-        ("PPP_IPPARAM", ipparam),
-        ("PPP_TTYNAME", tty),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if !event.up {
-        env.push(("CONNECT_TIME".into(), event.connect_secs.to_string()));
-        env.push(("BYTES_SENT".into(), event.bytes_sent.to_string()));
-        env.push(("BYTES_RCVD".into(), event.bytes_received.to_string()));
+/// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
+/// `env`.
+pub fn script_args(
+    config: &HookConfig,
+    event: &HookEvent,
+    args: &mut CStrings,
+    env: &mut CStrings,
+) -> io::Result<()> {
+    struct Tty(u16);
+    impl core::fmt::Display for Tty {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write!(f, "pptp{}", self.0)
+        }
     }
-    (args, env)
+    /// `$6`: the client's address, or nothing with `noipparam`.
+    struct IpParam(Option<Ipv4Addr>);
+    impl core::fmt::Display for IpParam {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0 {
+                Some(a) => core::fmt::Display::fmt(&a, f),
+                None => Ok(()),
+            }
+        }
+    }
+    let ifname = config.ifname.as_str();
+    let tty = Tty(event.call_id);
+    let ipparam = IpParam((!config.noipparam).then_some(event.peer));
+    let (local, remote) = (event.local, event.remote);
+    args.push(ifname.as_bytes())?;
+    args.push_fmt(format_args!("{tty}"))?;
+    args.push(SPEED.as_bytes())?;
+    args.push_fmt(format_args!("{local}"))?;
+    args.push_fmt(format_args!("{remote}"))?;
+    args.push_fmt(format_args!("{ipparam}"))?;
+    // SAFETY: getppid/getuid cannot fail.
+    let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
+    let vars: [(&str, &dyn core::fmt::Display); 21] = [
+        ("PATH", &SCRIPT_PATH),
+        ("IFNAME", &ifname),
+        ("DEVICE", &tty),
+        ("SPEED", &SPEED),
+        ("LINKNAME", &tty),
+        ("PEERNAME", &event.user.as_str()),
+        ("IPLOCAL", &local),
+        ("IPREMOTE", &remote),
+        ("IPPARAM", &ipparam),
+        ("REMOTENUMBER", &event.peer),
+        ("PPTP_CALL_ID", &event.call_id),
+        ("PPPD_PID", &ppid),
+        ("ORIG_UID", &uid),
+        ("PPPLOGNAME", &"root"),
+        ("PPP_IFACE", &ifname),
+        ("PPP_TTY", &tty),
+        ("PPP_SPEED", &SPEED),
+        ("PPP_LOCAL", &local),
+        ("PPP_REMOTE", &remote),
+        ("PPP_IPPARAM", &ipparam),
+        ("PPP_TTYNAME", &tty),
+    ];
+    let counters: [(&str, &dyn core::fmt::Display); 3] = [
+        ("CONNECT_TIME", &event.connect_secs),
+        ("BYTES_SENT", &event.bytes_sent),
+        ("BYTES_RCVD", &event.bytes_received),
+    ];
+    let down = if event.up {
+        &counters[..0]
+    } else {
+        &counters[..]
+    };
+    for (key, value) in vars.iter().chain(down) {
+        env.push_fmt(format_args!("{key}={value}"))?;
+    }
+    Ok(())
 }
 
 /// Start one script; None when it does not exist or could not start.
@@ -389,34 +438,30 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
     if !runnable(path) {
         return None;
     }
-    let (args, env) = script_args(config, event);
-    let mut command = Command::new(path);
-    command
-        .args(&args)
-        .env_clear()
-        .envs(env)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            libc::umask(0o077);
-            Ok(())
-        });
+    let mut args = CStrings::new();
+    let mut env = CStrings::new();
+    let built = args
+        .push(path.as_os_str().as_bytes())
+        .and_then(|()| script_args(config, event, &mut args, &mut env));
+    if let Err(e) = built {
+        log::warn!("{}: {e}", path.display());
+        return None;
     }
+    let options = spawn::Options {
+        env: Some(&env),
+        detach: true,
+        ..spawn::Options::default()
+    };
     // "Text file busy": another process (a fork of anyone who just wrote the script, an
     // editor saving it) still holds it open for writing. That clears within moments, so try
     // again briefly rather than skip the script; the runner is its own process and may wait.
     let mut tries = 0;
     loop {
-        match command.spawn() {
+        match spawn::spawn(path.as_os_str().as_bytes(), &args, &options) {
             Ok(child) => return Some(child),
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
                 tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                spawn::sleep_ms(50);
             }
             Err(e) => {
                 log::warn!("{}: {e}", path.display());
@@ -467,7 +512,17 @@ mod tests {
     #[test]
     fn pppd_argument_list_and_environment() {
         let mut config = HookConfig::etc_ppp("smolpptp0");
-        let (args, env) = script_args(&config, &event(false));
+        let lists = |config: &HookConfig, up: bool| {
+            let (mut args, mut env) = (CStrings::new(), CStrings::new());
+            script_args(config, &event(up), &mut args, &mut env).unwrap();
+            let text = |l: &CStrings| {
+                l.iter()
+                    .map(|s| String::from_utf8(s.to_vec()).unwrap())
+                    .collect::<Vec<_>>()
+            };
+            (text(&args), text(&env))
+        };
+        let (args, env) = lists(&config, false);
         assert_eq!(
             args,
             [
@@ -479,18 +534,31 @@ mod tests {
                 "192.0.2.100"
             ]
         );
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("IPPARAM"), Some("192.0.2.100"));
-        assert_eq!(get("CONNECT_TIME"), Some("125"));
-        assert_eq!(get("BYTES_SENT"), Some("3000"));
-        assert_eq!(get("BYTES_RCVD"), Some("1500"));
-        let (_, env) = script_args(&config, &event(true));
-        assert!(
-            !env.iter().any(|(k, _)| k == "CONNECT_TIME"),
-            "ip-up has no counters"
-        );
+        let get = |env: &[String], k: &str| {
+            env.iter()
+                .find_map(|e| e.strip_prefix(k)?.strip_prefix('=').map(String::from))
+        };
+        for (k, v) in [
+            ("PATH", SCRIPT_PATH),
+            ("IFNAME", "smolpptp0"),
+            ("DEVICE", "pptp4660"),
+            ("PEERNAME", "tomc"),
+            ("IPREMOTE", "10.9.0.2"),
+            ("IPPARAM", "192.0.2.100"),
+            ("PPTP_CALL_ID", "4660"),
+            ("CONNECT_TIME", "125"),
+            ("BYTES_SENT", "3000"),
+            ("BYTES_RCVD", "1500"),
+        ] {
+            assert_eq!(get(&env, k).as_deref(), Some(v), "{k}");
+        }
+        assert_eq!(env.len(), 24);
+        let (_, env) = lists(&config, true);
+        assert_eq!(get(&env, "CONNECT_TIME"), None, "ip-up has no counters");
+        assert_eq!(env.len(), 21);
         config.noipparam = true;
-        let (args, _) = script_args(&config, &event(true));
+        let (args, env) = lists(&config, true);
         assert_eq!(args[5], "");
+        assert_eq!(get(&env, "IPPARAM").as_deref(), Some(""));
     }
 }

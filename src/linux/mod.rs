@@ -8,6 +8,7 @@
 //! - [`device`]: the daemon's one smoltcp `Device` over the backend's devices, and their tokens.
 //! - [`firewall`]: our own nftables table, and its text for `smolpptpd check`.
 //! - [`signals`], [`syslog`], [`clock`], [`random`]: process plumbing.
+//! - [`spawn`]: fork + exec for the hook scripts and `nft`, without std's `Command`.
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
 pub mod allocator;
@@ -22,6 +23,7 @@ pub mod interface;
 pub mod packet;
 pub mod random;
 pub mod signals;
+pub mod spawn;
 pub mod syslog;
 pub mod tun;
 pub mod wtmp;
