@@ -17,6 +17,9 @@
 #   SMOLPPTP_NIGHTLY   rustup toolchain to build with (default: nightly)
 #   SIZE_CEILING       hard limit for every binary in bytes (default 262144 = 256 KiB)
 #   SIZE_GOAL          goal for armv7 and i586 in bytes (default 131072 = 128 KiB); a miss warns
+#   SIZE_CEILING_EXEMPT  boards whose size above the ceiling is reported instead of failing:
+#                      .ci/run names the boards still above it (README "Sizes"); every other
+#                      board above the ceiling fails the run
 #   NO_INSTALL=1       never call apt-get or rustup to install; just report what is missing
 #   SESSION_BOARDS     boards whose binary also runs a whole session under qemu-user in network
 #                      namespaces (default "armv7 aarch64"; needs root, iproute2 and nftables)
@@ -237,7 +240,10 @@ for b in "${BOARDS[@]}"; do
     FAILED+=("$b: not statically linked")
     status="NOT STATIC"
   fi
-  if [ "$size" -gt "$SIZE_CEILING" ]; then
+  if [ "$size" -gt "$SIZE_CEILING" ] && [[ " ${SIZE_CEILING_EXEMPT:-} " == *" $b "* ]]; then
+    NOTES+=("$b: $size bytes is above the ceiling of $SIZE_CEILING (in SIZE_CEILING_EXEMPT: reported, not failed)")
+    status="over ceiling"
+  elif [ "$size" -gt "$SIZE_CEILING" ]; then
     FAILED+=("$b: $size bytes is above the ceiling of $SIZE_CEILING")
     status="OVER CEILING"
   elif [[ $GOAL_BOARDS == *" $b "* ]] && [ "$size" -gt "$SIZE_GOAL" ]; then
