@@ -202,6 +202,8 @@ pub trait Protocol {
 /// [`Protocol`] as `Automaton` calls it: the same methods without the constants, which
 /// keep `Protocol` itself from being used as `dyn`.
 trait Rules {
+    /// [`Protocol::NAME`], for logs: from the vtable rather than stored in every automaton.
+    fn name(&self) -> &'static str;
     fn reset(&mut self);
     fn own_options(&mut self, writer: &mut OptionWriter);
     fn own_options_acked(&mut self, options: &[u8]);
@@ -228,6 +230,9 @@ trait Rules {
 }
 
 impl<P: Protocol> Rules for P {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
     fn reset(&mut self) {
         Protocol::reset(self)
     }
@@ -289,7 +294,7 @@ pub struct Fsm<P: Protocol> {
 impl<P: Protocol> Fsm<P> {
     pub fn new(protocol: P) -> Self {
         Fsm {
-            automaton: Automaton::new(P::PROTOCOL, P::NAME),
+            automaton: Automaton::new(P::PROTOCOL),
             protocol,
         }
     }
@@ -371,9 +376,8 @@ impl<P: Protocol> Fsm<P> {
 /// The automaton's state, counters and Identifiers, independent of the protocol: its
 /// methods get the protocol's rules as `&mut dyn Rules`, so they are compiled once.
 struct Automaton {
-    /// [`Protocol::PROTOCOL`] and [`Protocol::NAME`].
+    /// [`Protocol::PROTOCOL`] (two bytes that padding had: `Link` did not grow).
     number: u16,
-    name: &'static str,
     state: State,
     restart_count: u8,
     restart_at: Option<Instant>,
@@ -393,10 +397,9 @@ struct Automaton {
 }
 
 impl Automaton {
-    fn new(number: u16, name: &'static str) -> Self {
+    fn new(number: u16) -> Self {
         Automaton {
             number,
-            name,
             state: State::Initial,
             restart_count: 0,
             restart_at: None,
@@ -533,7 +536,7 @@ impl Automaton {
                 self.state = State::Stopped;
             }
             (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
-                log::info!("{}: timeout sending Config-Requests", self.name);
+                log::info!("{}: timeout sending Config-Requests", p.name());
                 if self.close_reason.is_none() {
                     self.close_reason = Some("negotiation timed out");
                 }
@@ -564,7 +567,7 @@ impl Automaton {
             code::CODE_REJECT => {
                 let rejected = repr.data.first().copied().unwrap_or(0);
                 if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected) {
-                    log::warn!("{}: Code-Reject of code {}", self.name, rejected);
+                    log::warn!("{}: Code-Reject of code {}", p.name(), rejected);
                     self.rxj_minus(p, now, outbox);
                 } else {
                     p.code_rejected(rejected);
@@ -574,7 +577,7 @@ impl Automaton {
                 let state = self.state;
                 match p.receive_other(now, state, &repr, &mut self.tx(outbox)) {
                     Other::Handled | Other::RejectPermitted => {}
-                    Other::Unknown => self.scj(packet, &repr, outbox),
+                    Other::Unknown => self.scj(p, packet, &repr, outbox),
                     Other::RejectCatastrophic => self.rxj_minus(p, now, outbox),
                 }
             }
@@ -593,7 +596,7 @@ impl Automaton {
         }
         if Options::validate(request.data).is_err() {
             // A request we cannot even split into options: discard it (pppd "bad packet").
-            log::debug!("{}: discarding malformed Configure-Request", self.name);
+            log::debug!("{}: discarding malformed Configure-Request", p.name());
             return;
         }
         if self.state == State::Opened {
@@ -655,7 +658,7 @@ impl Automaton {
             if self.naks_sent == MAX_FAILURE {
                 log::debug!(
                     "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
-                    self.name
+                    p.name()
                 );
             }
         } else if reply_code == code::CONFIGURE_ACK {
@@ -678,10 +681,7 @@ impl Automaton {
         }
         // RFC 1661 §5.2: the Identifier must match and the options must be exactly ours.
         if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
-            log::debug!(
-                "{}: discarding Configure-Ack that does not match",
-                self.name
-            );
+            log::debug!("{}: discarding Configure-Ack that does not match", p.name());
             return;
         }
         p.own_options_acked(ack.data);
@@ -718,7 +718,7 @@ impl Automaton {
         if reply.identifier != self.request_id {
             log::debug!(
                 "{}: discarding Configure-Nak/Reject with wrong id",
-                self.name
+                p.name()
             );
             return;
         }
@@ -733,7 +733,7 @@ impl Automaton {
             if self.naks_received == MAX_FAILURE + 1 {
                 log::info!(
                     "{}: peer keeps sending Configure-Nak, treating it as Configure-Reject",
-                    self.name
+                    p.name()
                 );
             }
         }
@@ -745,7 +745,7 @@ impl Automaton {
         {
             log::debug!(
                 "{}: discarding Configure-Reject of options we did not send",
-                self.name
+                p.name()
             );
             return;
         }
@@ -760,7 +760,7 @@ impl Automaton {
             }
         }
         if let Some(reason) = failure {
-            log::warn!("{}: {}", self.name, reason);
+            log::warn!("{}: {}", p.name(), reason);
             self.close(p, now, reason, outbox);
             return;
         }
@@ -799,7 +799,7 @@ impl Automaton {
                 self.state = State::ReqSent;
             }
             State::Opened => {
-                log::info!("{} terminated by peer", self.name);
+                log::info!("{} terminated by peer", p.name());
                 self.tld(p);
                 // zrc: one restart interval for the peer to see our Ack, then Stopped.
                 self.restart_count = 0;
@@ -857,8 +857,8 @@ impl Automaton {
     }
 
     /// Send-Code-Reject: the rejected packet from its Code field on, truncated to fit.
-    fn scj(&mut self, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
-        log::debug!("{}: Code-Reject of unknown code {}", self.name, repr.code);
+    fn scj(&mut self, p: &dyn Rules, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
+        log::debug!("{}: Code-Reject of unknown code {}", p.name(), repr.code);
         let rejected = &packet[..repr.buffer_len().min(packet.len())];
         let id = self.next_id();
         self.tx(outbox).send_data(code::CODE_REJECT, id, rejected);
@@ -936,7 +936,7 @@ impl Automaton {
         self.restart_at = None;
         let _ = self.events.push_back(FsmEvent::Up);
         if let Err(reason) = p.this_layer_up(now) {
-            log::warn!("{}: {}", self.name, reason);
+            log::warn!("{}: {}", p.name(), reason);
             self.close(p, now, reason, outbox);
         }
     }
