@@ -1,9 +1,13 @@
-//! The RFC 1661 §4 option-negotiation automaton, shared by LCP, IPCP and CCP.
+//! The RFC 1661 §4 option-negotiation automaton, shared by LCP, IPCP, IPv6CP and CCP.
 //!
 //! [`Fsm`] owns the ten states, the restart timer and counters, Identifier matching and the
 //! construction of Configure-Ack/-Nak/-Reject replies. A [`Protocol`] supplies only the
 //! option rules and any extra packet codes (LCP Echo, CCP Reset, ...). The transition table
 //! is RFC 1661 §4.1 (copied in protocol.md §2.4); each arm below cites its cell.
+//!
+//! `Fsm<P>` is a thin typed shell: the automaton itself is the non-generic `Automaton`,
+//! which reaches the protocol through `&mut dyn Rules`, so its code exists once in the
+//! binary rather than once per protocol.
 
 use heapless::Deque;
 use smoltcp::time::{Duration, Instant};
@@ -195,9 +199,185 @@ pub trait Protocol {
     }
 }
 
-/// One RFC 1661 automaton around the protocol `P`.
+/// [`Protocol`] as `Automaton` calls it: the same methods without the constants, which
+/// keep `Protocol` itself from being used as `dyn`.
+trait Rules {
+    /// [`Protocol::NAME`], for logs: from the vtable rather than stored in every automaton.
+    fn name(&self) -> &'static str;
+    fn reset(&mut self);
+    fn own_options(&mut self, writer: &mut OptionWriter);
+    fn own_options_acked(&mut self, options: &[u8]);
+    fn own_option_nacked(
+        &mut self,
+        ty: u8,
+        value: &[u8],
+        rejected: bool,
+    ) -> Result<(), &'static str>;
+    fn peer_request_start(&mut self);
+    fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict;
+    fn peer_hints(&mut self, writer: &mut OptionWriter, reject_if_disagree: bool);
+    fn this_layer_up(&mut self, now: Instant) -> Result<(), &'static str>;
+    fn this_layer_down(&mut self);
+    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other;
+    fn code_rejected(&mut self, code: u8);
+    fn poll_at(&self, state: State) -> Option<Instant>;
+    fn handle_timeout(
+        &mut self,
+        now: Instant,
+        state: State,
+        tx: &mut Tx,
+    ) -> Result<(), &'static str>;
+}
+
+impl<P: Protocol> Rules for P {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+    fn reset(&mut self) {
+        Protocol::reset(self)
+    }
+    fn own_options(&mut self, writer: &mut OptionWriter) {
+        Protocol::own_options(self, writer)
+    }
+    fn own_options_acked(&mut self, options: &[u8]) {
+        Protocol::own_options_acked(self, options)
+    }
+    fn own_option_nacked(
+        &mut self,
+        ty: u8,
+        value: &[u8],
+        rejected: bool,
+    ) -> Result<(), &'static str> {
+        Protocol::own_option_nacked(self, ty, value, rejected)
+    }
+    fn peer_request_start(&mut self) {
+        Protocol::peer_request_start(self)
+    }
+    fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict {
+        Protocol::peer_option(self, ty, value, reject_if_disagree)
+    }
+    fn peer_hints(&mut self, writer: &mut OptionWriter, reject_if_disagree: bool) {
+        Protocol::peer_hints(self, writer, reject_if_disagree)
+    }
+    fn this_layer_up(&mut self, now: Instant) -> Result<(), &'static str> {
+        Protocol::this_layer_up(self, now)
+    }
+    fn this_layer_down(&mut self) {
+        Protocol::this_layer_down(self)
+    }
+    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+        Protocol::receive_other(self, now, state, packet, tx)
+    }
+    fn code_rejected(&mut self, code: u8) {
+        Protocol::code_rejected(self, code)
+    }
+    fn poll_at(&self, state: State) -> Option<Instant> {
+        Protocol::poll_at(self, state)
+    }
+    fn handle_timeout(
+        &mut self,
+        now: Instant,
+        state: State,
+        tx: &mut Tx,
+    ) -> Result<(), &'static str> {
+        Protocol::handle_timeout(self, now, state, tx)
+    }
+}
+
+/// One RFC 1661 automaton around the protocol `P`: a typed shell over `Automaton`, which
+/// does the work.
 pub struct Fsm<P: Protocol> {
+    automaton: Automaton,
     protocol: P,
+}
+
+impl<P: Protocol> Fsm<P> {
+    pub fn new(protocol: P) -> Self {
+        Fsm {
+            automaton: Automaton::new(P::PROTOCOL),
+            protocol,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.automaton.state
+    }
+
+    pub fn is_opened(&self) -> bool {
+        self.automaton.state == State::Opened
+    }
+
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// Why the layer was closed by us (administratively or by a protocol rule), if it was.
+    pub fn close_reason(&self) -> Option<&'static str> {
+        self.automaton.close_reason
+    }
+
+    /// The next notification for the owner.
+    pub fn poll_event(&mut self) -> Option<FsmEvent> {
+        self.automaton.events.pop_front()
+    }
+
+    /// A sender of this protocol's packets, for the owner's extra requests.
+    pub fn tx<'a>(&'a mut self, outbox: &'a mut Outbox) -> Tx<'a> {
+        self.automaton.tx(outbox)
+    }
+
+    /// Lower layer is up.
+    pub fn up(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.automaton.up(&mut self.protocol, now, outbox)
+    }
+
+    /// Lower layer went down.
+    pub fn down(&mut self) {
+        self.automaton.down(&mut self.protocol)
+    }
+
+    /// Administrative Open.
+    pub fn open(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.automaton.open(&mut self.protocol, now, outbox)
+    }
+
+    /// Administrative Close: Terminate-Request carrying `reason`.
+    pub fn close(&mut self, now: Instant, reason: &'static str, outbox: &mut Outbox) {
+        self.automaton
+            .close(&mut self.protocol, now, reason, outbox)
+    }
+
+    /// When [`Fsm::handle_timeout`] wants to be called.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.automaton.poll_at(&self.protocol)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.automaton
+            .handle_timeout(&mut self.protocol, now, outbox)
+    }
+
+    /// A packet of this protocol (from its Code field on).
+    pub fn receive(&mut self, now: Instant, packet: &[u8], outbox: &mut Outbox) {
+        self.automaton
+            .receive(&mut self.protocol, now, packet, outbox)
+    }
+
+    /// LCP reported a Protocol-Reject of this protocol (RXJ- for this automaton).
+    pub fn protocol_rejected(&mut self, now: Instant, outbox: &mut Outbox) {
+        self.automaton.rxj_minus(&mut self.protocol, now, outbox)
+    }
+}
+
+/// The automaton's state, counters and Identifiers, independent of the protocol: its
+/// methods get the protocol's rules as `&mut dyn Rules`, so they are compiled once.
+struct Automaton {
+    /// [`Protocol::PROTOCOL`] (two bytes that padding had: `Link` did not grow).
+    number: u16,
     state: State,
     restart_count: u8,
     restart_at: Option<Instant>,
@@ -216,10 +396,10 @@ pub struct Fsm<P: Protocol> {
     events: Deque<FsmEvent, 8>,
 }
 
-impl<P: Protocol> Fsm<P> {
-    pub fn new(protocol: P) -> Self {
-        Fsm {
-            protocol,
+impl Automaton {
+    fn new(number: u16) -> Self {
+        Automaton {
+            number,
             state: State::Initial,
             restart_count: 0,
             restart_at: None,
@@ -234,56 +414,27 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
-    pub fn state(&self) -> State {
-        self.state
-    }
-
-    pub fn is_opened(&self) -> bool {
-        self.state == State::Opened
-    }
-
-    pub fn protocol(&self) -> &P {
-        &self.protocol
-    }
-
-    pub fn protocol_mut(&mut self) -> &mut P {
-        &mut self.protocol
-    }
-
-    /// Why the layer was closed by us (administratively or by a protocol rule), if it was.
-    pub fn close_reason(&self) -> Option<&'static str> {
-        self.close_reason
-    }
-
-    /// The next notification for the owner.
-    pub fn poll_event(&mut self) -> Option<FsmEvent> {
-        self.events.pop_front()
-    }
-
-    /// A sender of this protocol's packets, for the owner's extra requests.
-    pub fn tx<'a>(&'a mut self, outbox: &'a mut Outbox) -> Tx<'a> {
+    fn tx<'a>(&'a mut self, outbox: &'a mut Outbox) -> Tx<'a> {
         Tx {
-            protocol: P::PROTOCOL,
+            protocol: self.number,
             next_id: &mut self.next_id,
             outbox,
         }
     }
 
-    /// Lower layer is up.
-    pub fn up(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn up(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         match self.state {
             State::Initial => self.state = State::Closed,
             State::Starting => {
                 self.irc_configure();
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             _ => {}
         }
     }
 
-    /// Lower layer went down.
-    pub fn down(&mut self) {
+    fn down(&mut self, p: &mut dyn Rules) {
         match self.state {
             State::Closed | State::Closing => self.state = State::Initial,
             State::Stopped => {
@@ -294,7 +445,7 @@ impl<P: Protocol> Fsm<P> {
                 self.state = State::Starting
             }
             State::Opened => {
-                self.tld();
+                self.tld(p);
                 self.state = State::Starting;
             }
             State::Initial | State::Starting => {}
@@ -302,8 +453,7 @@ impl<P: Protocol> Fsm<P> {
         self.restart_at = None;
     }
 
-    /// Administrative Open.
-    pub fn open(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn open(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         self.close_reason = None;
         match self.state {
             State::Initial => {
@@ -312,7 +462,7 @@ impl<P: Protocol> Fsm<P> {
             }
             State::Closed => {
                 self.irc_configure();
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             State::Closing => self.state = State::Stopping,
@@ -320,8 +470,13 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
-    /// Administrative Close: Terminate-Request carrying `reason`.
-    pub fn close(&mut self, now: Instant, reason: &'static str, outbox: &mut Outbox) {
+    fn close(
+        &mut self,
+        p: &mut dyn Rules,
+        now: Instant,
+        reason: &'static str,
+        outbox: &mut Outbox,
+    ) {
         if self.close_reason.is_none() {
             self.close_reason = Some(reason);
         }
@@ -335,7 +490,7 @@ impl<P: Protocol> Fsm<P> {
             State::Closing | State::Stopping => self.state = State::Closing,
             State::ReqSent | State::AckRcvd | State::AckSent | State::Opened => {
                 if self.state == State::Opened {
-                    self.tld();
+                    self.tld(p);
                 }
                 self.restart_count = MAX_TERMINATE;
                 self.str(now, outbox);
@@ -344,40 +499,34 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
-    /// When [`Fsm::handle_timeout`] wants to be called.
-    pub fn poll_at(&self) -> Option<Instant> {
-        match (self.restart_at, self.protocol.poll_at(self.state)) {
+    fn poll_at(&self, p: &dyn Rules) -> Option<Instant> {
+        match (self.restart_at, p.poll_at(self.state)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    pub fn handle_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn handle_timeout(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         if self.restart_at.is_some_and(|at| now >= at) {
             self.restart_at = None;
-            self.restart_timer_expired(now, outbox);
+            self.restart_timer_expired(p, now, outbox);
         }
         let state = self.state;
-        let mut tx = Tx {
-            protocol: P::PROTOCOL,
-            next_id: &mut self.next_id,
-            outbox,
-        };
-        if let Err(reason) = self.protocol.handle_timeout(now, state, &mut tx) {
-            self.close(now, reason, outbox);
+        if let Err(reason) = p.handle_timeout(now, state, &mut self.tx(outbox)) {
+            self.close(p, now, reason, outbox);
         }
     }
 
-    fn restart_timer_expired(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn restart_timer_expired(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         let positive = self.restart_count > 0;
         match (self.state, positive) {
             (State::Closing, true) => self.str(now, outbox),
             (State::Stopping, true) => self.str(now, outbox),
             (State::ReqSent | State::AckRcvd, true) => {
-                self.send_request(now, true, outbox);
+                self.send_request(p, now, true, outbox);
                 self.state = State::ReqSent;
             }
-            (State::AckSent, true) => self.send_request(now, true, outbox),
+            (State::AckSent, true) => self.send_request(p, now, true, outbox),
             (State::Closing, false) => {
                 self.tlf();
                 self.state = State::Closed;
@@ -387,7 +536,7 @@ impl<P: Protocol> Fsm<P> {
                 self.state = State::Stopped;
             }
             (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
-                log::info!("{}: timeout sending Config-Requests", P::NAME);
+                log::info!("{}: timeout sending Config-Requests", p.name());
                 if self.close_reason.is_none() {
                     self.close_reason = Some("negotiation timed out");
                 }
@@ -398,8 +547,7 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
-    /// A packet of this protocol (from its Code field on).
-    pub fn receive(&mut self, now: Instant, packet: &[u8], outbox: &mut Outbox) {
+    fn receive(&mut self, p: &mut dyn Rules, now: Instant, packet: &[u8], outbox: &mut Outbox) {
         let Ok(view) = Packet::new_checked(packet) else {
             return;
         };
@@ -411,38 +559,33 @@ impl<P: Protocol> Fsm<P> {
             return;
         }
         match repr.code {
-            code::CONFIGURE_REQUEST => self.rcr(now, &repr, outbox),
-            code::CONFIGURE_ACK => self.rca(now, &repr, outbox),
-            code::CONFIGURE_NAK | code::CONFIGURE_REJECT => self.rcn(now, &repr, outbox),
-            code::TERMINATE_REQUEST => self.rtr(now, &repr, outbox),
-            code::TERMINATE_ACK => self.rta(now, outbox),
+            code::CONFIGURE_REQUEST => self.rcr(p, now, &repr, outbox),
+            code::CONFIGURE_ACK => self.rca(p, now, &repr, outbox),
+            code::CONFIGURE_NAK | code::CONFIGURE_REJECT => self.rcn(p, now, &repr, outbox),
+            code::TERMINATE_REQUEST => self.rtr(p, now, &repr, outbox),
+            code::TERMINATE_ACK => self.rta(p, now, outbox),
             code::CODE_REJECT => {
                 let rejected = repr.data.first().copied().unwrap_or(0);
                 if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected) {
-                    log::warn!("{}: Code-Reject of code {}", P::NAME, rejected);
-                    self.rxj_minus(now, outbox);
+                    log::warn!("{}: Code-Reject of code {}", p.name(), rejected);
+                    self.rxj_minus(p, now, outbox);
                 } else {
-                    self.protocol.code_rejected(rejected);
+                    p.code_rejected(rejected);
                 }
             }
             _ => {
                 let state = self.state;
-                let mut tx = Tx {
-                    protocol: P::PROTOCOL,
-                    next_id: &mut self.next_id,
-                    outbox,
-                };
-                match self.protocol.receive_other(now, state, &repr, &mut tx) {
+                match p.receive_other(now, state, &repr, &mut self.tx(outbox)) {
                     Other::Handled | Other::RejectPermitted => {}
-                    Other::Unknown => self.scj(packet, &repr, outbox),
-                    Other::RejectCatastrophic => self.rxj_minus(now, outbox),
+                    Other::Unknown => self.scj(p, packet, &repr, outbox),
+                    Other::RejectCatastrophic => self.rxj_minus(p, now, outbox),
                 }
             }
         }
     }
 
     /// Receive-Configure-Request: build the reply, then act on RCR+ / RCR-.
-    fn rcr(&mut self, now: Instant, request: &Repr, outbox: &mut Outbox) {
+    fn rcr(&mut self, p: &mut dyn Rules, now: Instant, request: &Repr, outbox: &mut Outbox) {
         match self.state {
             State::Closed => {
                 self.sta(request.identifier, outbox);
@@ -453,21 +596,21 @@ impl<P: Protocol> Fsm<P> {
         }
         if Options::validate(request.data).is_err() {
             // A request we cannot even split into options: discard it (pppd "bad packet").
-            log::debug!("{}: discarding malformed Configure-Request", P::NAME);
+            log::debug!("{}: discarding malformed Configure-Request", p.name());
             return;
         }
         if self.state == State::Opened {
-            self.tld();
-            self.scr(now, outbox);
+            self.tld(p);
+            self.scr(p, now, outbox);
         } else if self.state == State::Stopped {
             self.irc_configure();
-            self.scr(now, outbox);
+            self.scr(p, now, outbox);
         }
-        let good = self.reply_to_request(request, outbox);
+        let good = self.reply_to_request(p, request, outbox);
         match (self.state, good) {
             (State::AckRcvd, true) => {
                 self.state = State::Opened;
-                self.tlu(now, outbox);
+                self.tlu(p, now, outbox);
             }
             (_, true) => self.state = State::AckSent,
             (State::AckRcvd, false) => {}
@@ -476,7 +619,7 @@ impl<P: Protocol> Fsm<P> {
     }
 
     /// Send Configure-Ack/-Nak/-Reject for the peer's request; true when it was an Ack.
-    fn reply_to_request(&mut self, request: &Repr, outbox: &mut Outbox) -> bool {
+    fn reply_to_request(&mut self, p: &mut dyn Rules, request: &Repr, outbox: &mut Outbox) -> bool {
         let reject_if_disagree = self.naks_sent >= MAX_FAILURE;
         let mut rejects = [0u8; MAX_CONTROL_FRAME];
         let mut naks = [0u8; MAX_CONTROL_FRAME];
@@ -484,9 +627,9 @@ impl<P: Protocol> Fsm<P> {
         let mut naks = OptionWriter::new(&mut naks[..MAX_CONTROL_FRAME - HEADER_LEN]);
         let mut any_reject = false;
         let mut any_nak = false;
-        self.protocol.peer_request_start();
+        p.peer_request_start();
         for (ty, value) in Options::new(request.data).flatten() {
-            match self.protocol.peer_option(ty, value, reject_if_disagree) {
+            match p.peer_option(ty, value, reject_if_disagree) {
                 Verdict::Ack => {}
                 Verdict::Nak(suggested) => {
                     any_nak = true;
@@ -500,7 +643,7 @@ impl<P: Protocol> Fsm<P> {
         }
         if !any_reject {
             let before = naks.len();
-            self.protocol.peer_hints(&mut naks, reject_if_disagree);
+            p.peer_hints(&mut naks, reject_if_disagree);
             any_nak |= naks.len() > before;
         }
         let (reply_code, data) = if any_reject {
@@ -515,7 +658,7 @@ impl<P: Protocol> Fsm<P> {
             if self.naks_sent == MAX_FAILURE {
                 log::debug!(
                     "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
-                    P::NAME
+                    p.name()
                 );
             }
         } else if reply_code == code::CONFIGURE_ACK {
@@ -526,11 +669,11 @@ impl<P: Protocol> Fsm<P> {
             identifier: request.identifier,
             data,
         };
-        outbox.push_with(P::PROTOCOL, |buf| reply.emit(buf).ok());
+        outbox.push_with(self.number, |buf| reply.emit(buf).ok());
         reply_code == code::CONFIGURE_ACK
     }
 
-    fn rca(&mut self, now: Instant, ack: &Repr, outbox: &mut Outbox) {
+    fn rca(&mut self, p: &mut dyn Rules, now: Instant, ack: &Repr, outbox: &mut Outbox) {
         match self.state {
             State::Closed | State::Stopped => return self.sta(ack.identifier, outbox),
             State::Closing | State::Stopping => return,
@@ -538,10 +681,10 @@ impl<P: Protocol> Fsm<P> {
         }
         // RFC 1661 §5.2: the Identifier must match and the options must be exactly ours.
         if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
-            log::debug!("{}: discarding Configure-Ack that does not match", P::NAME);
+            log::debug!("{}: discarding Configure-Ack that does not match", p.name());
             return;
         }
-        self.protocol.own_options_acked(ack.data);
+        p.own_options_acked(ack.data);
         match self.state {
             State::ReqSent => {
                 self.irc_configure();
@@ -549,31 +692,34 @@ impl<P: Protocol> Fsm<P> {
             }
             State::AckRcvd => {
                 // Crossed connection.
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             State::AckSent => {
                 self.irc_configure();
                 self.state = State::Opened;
-                self.tlu(now, outbox);
+                self.tlu(p, now, outbox);
             }
             State::Opened => {
-                self.tld();
-                self.scr(now, outbox);
+                self.tld(p);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             _ => {}
         }
     }
 
-    fn rcn(&mut self, now: Instant, reply: &Repr, outbox: &mut Outbox) {
+    fn rcn(&mut self, p: &mut dyn Rules, now: Instant, reply: &Repr, outbox: &mut Outbox) {
         match self.state {
             State::Closed | State::Stopped => return self.sta(reply.identifier, outbox),
             State::Closing | State::Stopping => return,
             _ => {}
         }
         if reply.identifier != self.request_id {
-            log::debug!("{}: discarding Configure-Nak/Reject with wrong id", P::NAME);
+            log::debug!(
+                "{}: discarding Configure-Nak/Reject with wrong id",
+                p.name()
+            );
             return;
         }
         let rejected = reply.code == code::CONFIGURE_REJECT;
@@ -587,7 +733,7 @@ impl<P: Protocol> Fsm<P> {
             if self.naks_received == MAX_FAILURE + 1 {
                 log::info!(
                     "{}: peer keeps sending Configure-Nak, treating it as Configure-Reject",
-                    P::NAME
+                    p.name()
                 );
             }
         }
@@ -599,7 +745,7 @@ impl<P: Protocol> Fsm<P> {
         {
             log::debug!(
                 "{}: discarding Configure-Reject of options we did not send",
-                P::NAME
+                p.name()
             );
             return;
         }
@@ -609,31 +755,31 @@ impl<P: Protocol> Fsm<P> {
             if nak_as_reject && !self.sent_option(ty) {
                 continue; // a hint for an option we did not ask for: nothing to drop
             }
-            if let Err(reason) = self.protocol.own_option_nacked(ty, value, as_reject) {
+            if let Err(reason) = p.own_option_nacked(ty, value, as_reject) {
                 failure = Some(reason);
             }
         }
         if let Some(reason) = failure {
-            log::warn!("{}: {}", P::NAME, reason);
-            self.close(now, reason, outbox);
+            log::warn!("{}: {}", p.name(), reason);
+            self.close(p, now, reason, outbox);
             return;
         }
         match self.state {
             State::ReqSent => {
                 self.irc_configure();
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
             }
             State::AckRcvd => {
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             State::AckSent => {
                 self.irc_configure();
-                self.scr(now, outbox);
+                self.scr(p, now, outbox);
             }
             State::Opened => {
-                self.tld();
-                self.scr(now, outbox);
+                self.tld(p);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             _ => {}
@@ -646,15 +792,15 @@ impl<P: Protocol> Fsm<P> {
             .any(|(t, _)| t == ty)
     }
 
-    fn rtr(&mut self, now: Instant, request: &Repr, outbox: &mut Outbox) {
+    fn rtr(&mut self, p: &mut dyn Rules, now: Instant, request: &Repr, outbox: &mut Outbox) {
         match self.state {
             State::ReqSent | State::AckRcvd | State::AckSent => {
                 self.sta(request.identifier, outbox);
                 self.state = State::ReqSent;
             }
             State::Opened => {
-                log::info!("{} terminated by peer", P::NAME);
-                self.tld();
+                log::info!("{} terminated by peer", p.name());
+                self.tld(p);
                 // zrc: one restart interval for the peer to see our Ack, then Stopped.
                 self.restart_count = 0;
                 self.restart_at = Some(now + RESTART_INTERVAL);
@@ -665,7 +811,7 @@ impl<P: Protocol> Fsm<P> {
         }
     }
 
-    fn rta(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn rta(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         match self.state {
             State::Closing => {
                 self.restart_at = None;
@@ -679,21 +825,16 @@ impl<P: Protocol> Fsm<P> {
             }
             State::AckRcvd => self.state = State::ReqSent,
             State::Opened => {
-                self.tld();
-                self.scr(now, outbox);
+                self.tld(p);
+                self.scr(p, now, outbox);
                 self.state = State::ReqSent;
             }
             _ => {}
         }
     }
 
-    /// LCP reported a Protocol-Reject of this protocol (RXJ- for this automaton).
-    pub fn protocol_rejected(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.rxj_minus(now, outbox);
-    }
-
     /// RXJ-: the peer cannot do this protocol at all.
-    fn rxj_minus(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn rxj_minus(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         match self.state {
             State::Closed | State::Closing => {
                 self.restart_at = None;
@@ -706,7 +847,7 @@ impl<P: Protocol> Fsm<P> {
                 self.state = State::Stopped;
             }
             State::Opened => {
-                self.tld();
+                self.tld(p);
                 self.restart_count = MAX_TERMINATE;
                 self.str(now, outbox);
                 self.state = State::Stopping;
@@ -716,8 +857,8 @@ impl<P: Protocol> Fsm<P> {
     }
 
     /// Send-Code-Reject: the rejected packet from its Code field on, truncated to fit.
-    fn scj(&mut self, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
-        log::debug!("{}: Code-Reject of unknown code {}", P::NAME, repr.code);
+    fn scj(&mut self, p: &dyn Rules, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
+        log::debug!("{}: Code-Reject of unknown code {}", p.name(), repr.code);
         let rejected = &packet[..repr.buffer_len().min(packet.len())];
         let id = self.next_id();
         self.tx(outbox).send_data(code::CODE_REJECT, id, rejected);
@@ -734,14 +875,20 @@ impl<P: Protocol> Fsm<P> {
     }
 
     /// Send-Configure-Request (a retransmission keeps its Identifier, like pppd).
-    fn scr(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.send_request(now, false, outbox);
+    fn scr(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+        self.send_request(p, now, false, outbox);
     }
 
-    fn send_request(&mut self, now: Instant, retransmit: bool, outbox: &mut Outbox) {
+    fn send_request(
+        &mut self,
+        p: &mut dyn Rules,
+        now: Instant,
+        retransmit: bool,
+        outbox: &mut Outbox,
+    ) {
         let negotiating = matches!(self.state, State::ReqSent | State::AckRcvd | State::AckSent);
         if !negotiating {
-            self.protocol.reset();
+            p.reset();
             self.naks_sent = 0;
             self.naks_received = 0;
         }
@@ -750,13 +897,13 @@ impl<P: Protocol> Fsm<P> {
         }
         let mut options = [0u8; MAX_OWN_OPTIONS];
         let mut writer = OptionWriter::new(&mut options);
-        self.protocol.own_options(&mut writer);
+        p.own_options(&mut writer);
         let len = writer.len();
         self.request[..len].copy_from_slice(&options[..len]);
         self.request_len = len;
         let id = self.request_id;
         let request = &self.request[..len];
-        outbox.push_with(P::PROTOCOL, |buf| {
+        outbox.push_with(self.number, |buf| {
             Repr {
                 code: code::CONFIGURE_REQUEST,
                 identifier: id,
@@ -784,18 +931,18 @@ impl<P: Protocol> Fsm<P> {
             .send_data(code::TERMINATE_ACK, identifier, &[]);
     }
 
-    fn tlu(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn tlu(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
         // Opened runs no restart timer.
         self.restart_at = None;
         let _ = self.events.push_back(FsmEvent::Up);
-        if let Err(reason) = self.protocol.this_layer_up(now) {
-            log::warn!("{}: {}", P::NAME, reason);
-            self.close(now, reason, outbox);
+        if let Err(reason) = p.this_layer_up(now) {
+            log::warn!("{}: {}", p.name(), reason);
+            self.close(p, now, reason, outbox);
         }
     }
 
-    fn tld(&mut self) {
-        self.protocol.this_layer_down();
+    fn tld(&mut self, p: &mut dyn Rules) {
+        p.this_layer_down();
         let _ = self.events.push_back(FsmEvent::Down);
     }
 
