@@ -628,6 +628,7 @@ fn run(o: &Options) -> Result<(), String> {
             PacketDevice::open(&PacketConfig {
                 interface: name,
                 address: Some(plan.smoltcp),
+                prefix_len: config.daemon.address.map(|a| a.prefix_len()),
             })
             .map_err(|e| format!("packet socket on {name}: {e}"))?,
         ),
@@ -699,33 +700,26 @@ fn storage() -> Storage<'static> {
 
 /// Where smoltcp sits: behind the TUN with the kernel as its gateway, or on the Ethernet
 /// interface with the host's address, prefix and default gateway.
-fn net_config(plan: &Plan, config: &LoadedConfig, devices: &Devices) -> Result<NetConfig, String> {
+fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
     match (&plan.raw_interface, &devices.packet) {
         (Some(name), Some(packet)) => {
-            let ifname = IfName::new(name).map_err(|e| format!("{name}: {e}"))?;
-            let prefix_len = match config.daemon.address {
-                Some(a) => a.prefix_len(),
-                None => Control::open()
-                    .and_then(|c| c.prefix_len(&ifname))
-                    .map_err(|e| format!("netmask of {name}: {e}"))?,
-            };
             let gateway = interface::default_gateway(name);
             if gateway.is_none() {
                 log::warn!("no default route via {name}: only clients on its subnet can connect");
             }
-            Ok(NetConfig {
+            NetConfig {
                 hardware: HardwareAddress::Ethernet(EthernetAddress(packet.mac())),
                 address: plan.smoltcp,
-                prefix_len,
+                prefix_len: packet.prefix_len(),
                 gateway,
-            })
+            }
         }
-        _ => Ok(NetConfig {
+        _ => NetConfig {
             hardware: HardwareAddress::Ip,
             address: plan.smoltcp,
             prefix_len: 32,
             gateway: Some(plan.tun_address),
-        }),
+        },
     }
 }
 
@@ -741,7 +735,7 @@ fn serve(
 ) -> Result<Exit, String> {
     let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
     let mut rng = KernelRandom;
-    let net = net_config(plan, config, devices)?;
+    let net = net_config(plan, devices);
     let now = clock::now();
     // The packet socket in the raw backend, else the TUN: one device type for both.
     let server = Server::new(

@@ -19,8 +19,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    skip_reason, write_config, Backend, Lab, Netns, TempDir, DAEMON, DNS1, DNS2, LOCAL, NFT_TABLE,
-    PASSWORD, POOL_FIRST, TUN, USER,
+    skip_reason, write_config, Backend, Lab, Netns, TempDir, CLIENT_VETH, DAEMON, DNS1, DNS2,
+    LINK_PREFIX, LOCAL, NFT_TABLE, PASSWORD, POOL_FIRST, ROUTER, TUN, USER,
 };
 use smolpptp::limits::MAX_SESSIONS;
 use support::client::{ClientConfig, Failure, State};
@@ -256,6 +256,149 @@ fn tun_backend_session_carries_traffic_both_ways_and_hangs_up() {
 #[test]
 fn raw_backend_session_carries_traffic_both_ways_and_hangs_up() {
     session_through(Backend::Raw, "raw");
+}
+
+/// Clients on the router's own segment that already know its MAC (it is their gateway, or
+/// the daemon restarted and they all redial) send no ARP request, so the raw backend learns
+/// none of their addresses from ARP. Seven of them dial at once from seven addresses of one
+/// host that has ARPed for the router once (the lab's eighth and last session): all must
+/// come up about as fast as one client,
+/// not one a second behind smoltcp's ARP rate limit (nor never, behind a GRE packet queued
+/// for an unresolved neighbour).
+fn burst_of_clients_from_one_segment(backend: Backend, tag: &'static str) {
+    const CLIENTS: u8 = 7;
+    let Some(mut lab) = lab(tag) else { return };
+    let conf = write_config(&lab.dir, backend, "", "");
+    lab.start_daemon(&conf);
+    let sources: Vec<Ipv4Addr> = (0..CLIENTS)
+        .map(|i| Ipv4Addr::new(192, 0, 2, 20 + i))
+        .collect();
+    for &s in &sources {
+        add_client_address(&lab, s);
+    }
+    // One ordinary session first: the client host has ARPed for the router, from its
+    // primary address only.
+    let first = bring_up(&mut lab, ClientConfig::new(USER, PASSWORD), 0x5A00);
+    let client_ns = &lab.client;
+    let started = Instant::now();
+    let results: Vec<(Ipv4Addr, Result<Duration, String>)> = std::thread::scope(|s| {
+        let threads: Vec<_> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, &source)| {
+                s.spawn(move || {
+                    let connected = dial_from(client_ns, source, 0x5A01 + i as u16);
+                    let result = match connected {
+                        Ok(mut c) => {
+                            c.run_until(SETUP, |c| c.client.is_up() || c.client.is_finished());
+                            if c.client.is_up() {
+                                Ok(started.elapsed())
+                            } else {
+                                Err(format!("{:?}", c.client.state()))
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (source, result)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    drop(first);
+    lab.assert_daemon_running("after the burst");
+    let slowest = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().copied())
+        .max()
+        .unwrap_or_default();
+    eprintln!("[{tag}] {CLIENTS} clients dialling at once: the last was up after {slowest:?}");
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    assert!(failed.is_empty(), "not up within {SETUP:?}: {failed:?}");
+    // One ARP request a second would put the last client 6 s behind the first.
+    assert!(
+        slowest < Duration::from_secs(4),
+        "the last of {CLIENTS} clients took {slowest:?}: {results:?}"
+    );
+}
+
+/// A test client in `client_ns` dialling from `source` (an address of that namespace).
+fn dial_from(client_ns: &Netns, source: Ipv4Addr, call_id: u16) -> Result<KernelClient, String> {
+    let config = ClientConfig {
+        call_id,
+        ..ClientConfig::new(USER, PASSWORD)
+    };
+    let seed = 0xB0B0_0000 ^ u64::from(call_id);
+    client_ns
+        .enter(|| KernelClient::connect_from(Some(source), ROUTER, config, seed, SETUP, SETUP))
+        .map_err(|e| e.to_string())
+}
+
+/// Add `address` to the client end of the lab's link.
+fn add_client_address(lab: &Lab, address: Ipv4Addr) {
+    let cidr = format!("{address}/{LINK_PREFIX}");
+    lab.client
+        .ip(&["addr", "add", &cidr, "dev", CLIENT_VETH])
+        .unwrap();
+}
+
+#[test]
+fn tun_backend_brings_up_a_burst_of_clients_from_one_segment() {
+    burst_of_clients_from_one_segment(Backend::Tun, "tunmany");
+}
+
+#[test]
+fn raw_backend_brings_up_a_burst_of_clients_from_one_segment() {
+    burst_of_clients_from_one_segment(Backend::Raw, "rawmany");
+}
+
+/// A client on the router's segment that goes silent and then leaves it (a laptop shut)
+/// must not hold up anybody else. smoltcp keeps a packet it cannot resolve at the head of
+/// the GRE queue and retries it; so once the silent client's neighbour entry expired (60 s),
+/// traffic routed to its tunnel address stopped the GRE of every session. Now the daemon
+/// tells smoltcp the MAC it last saw that client at, and the packet goes out (to nobody).
+#[test]
+fn raw_backend_keeps_serving_when_a_client_leaves_the_segment() {
+    let Some(mut lab) = lab("rawgone") else {
+        return;
+    };
+    let conf = write_config(&lab.dir, Backend::Raw, "", "");
+    lab.start_daemon(&conf);
+    let (stays, leaves) = (Ipv4Addr::new(192, 0, 2, 30), Ipv4Addr::new(192, 0, 2, 31));
+    add_client_address(&lab, stays);
+    add_client_address(&lab, leaves);
+    let mut a = dial_from(&lab.client, stays, 0x5B01).unwrap();
+    a.run_until(SETUP, |c| c.client.is_up() || c.client.is_finished());
+    let mut b = dial_from(&lab.client, leaves, 0x5B02).unwrap();
+    b.run_until(SETUP, |c| c.client.is_up() || c.client.is_finished());
+    assert!(a.client.is_up() && b.client.is_up());
+    let udp = lab.router_udp(LOCAL, ROUTER_PORT);
+    exchange(&mut a, &udp, 4);
+    exchange(&mut b, &udp, 4);
+
+    // b leaves: no more frames from it, and nobody answers ARP for its address.
+    let cidr = format!("{leaves}/{LINK_PREFIX}");
+    lab.client
+        .ip(&["addr", "del", &cidr, "dev", CLIENT_VETH])
+        .unwrap();
+    let b_tunnel = b.client.assigned_address().unwrap();
+    // Past smoltcp's 60 s neighbour lifetime, with a's traffic flowing all along.
+    let until = Instant::now() + Duration::from_secs(63);
+    while Instant::now() < until {
+        exchange(&mut a, &udp, 1);
+        a.run_for(Duration::from_secs(2));
+    }
+    // Traffic for b now needs its (expired) neighbour entry; a's must still flow.
+    for seq in 0..4u32 {
+        udp.send_to(&packets::test_payload(seq, 100), (b_tunnel, CLIENT_PORT))
+            .expect("send to the departed client");
+    }
+    a.run_for(Duration::from_millis(200));
+    exchange(&mut a, &udp, 8);
+    lab.assert_daemon_running("after a client left the segment");
+    hang_up(&mut a);
+    assert_no_violations(&a);
+    drop(b);
 }
 
 /// A request that reaches the daemon while it is busy sending to the same client must be

@@ -4,7 +4,7 @@
 
 use smolpptp::wire::{chap, cp, gre, mppe, ppp, pptp, Error};
 
-const PARSERS: u8 = 6;
+const PARSERS: u8 = 7;
 
 pub fn run(data: &[u8]) {
     super::init_logging();
@@ -17,7 +17,8 @@ pub fn run(data: &[u8]) {
         2 => chap_packet(rest),
         3 => mppe_header(rest),
         4 => ppp_frame(rest),
-        _ => control_packet(rest),
+        5 => control_packet(rest),
+        _ => neighbour_frame(rest),
     }
 }
 
@@ -355,4 +356,43 @@ pub fn seeds() -> Vec<Vec<u8>> {
     // CCP Configure-Request for MPPE-128 stateless.
     seeds.push(with(5, &[1, 1, 0, 10, 18, 6, 1, 0, 0, 0x40]));
     seeds
+}
+
+/// An Ethernet frame as the raw backend's device reads or sends it: what it learns and the
+/// ARP reply it then hands smoltcp must be exactly the frame's sender.
+fn neighbour_frame(data: &[u8]) {
+    use smolpptp::linux::neighbours::{arp_request_target, Neighbours, HINT_LEN};
+    use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame};
+    let us = [0x02, 0, 0, 0, 0, 1];
+    let mut n = Neighbours::new(us, core::net::Ipv4Addr::new(192, 0, 2, 1), 24);
+    let now = smoltcp::time::Instant::from_secs(1);
+    if let Some(target) = arp_request_target(data) {
+        n.want(target);
+        let _ = n.take_wanted(now);
+    }
+    let Some(taught) = n.received(data, now) else {
+        return;
+    };
+    assert_eq!(taught.1[..], data[6..12]);
+    let mut hint = [0u8; HINT_LEN];
+    n.hint(taught, &mut hint);
+    let eth = EthernetFrame::new_checked(&hint[..]).expect("hint frame");
+    let repr = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).expect("hint ARP"))
+        .expect("hint parses");
+    let ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr,
+        source_protocol_addr,
+        target_protocol_addr,
+        ..
+    } = repr
+    else {
+        panic!("not IPv4 over Ethernet: {repr:?}");
+    };
+    assert_eq!(operation, ArpOperation::Reply);
+    assert_eq!(source_hardware_addr.0[..], data[6..12]);
+    assert_eq!(u32::from(source_protocol_addr), taught.0);
+    assert_eq!(target_protocol_addr, core::net::Ipv4Addr::new(192, 0, 2, 1));
+    // Taught once: the same frame again right away teaches nothing.
+    assert_eq!(n.received(data, now), None);
 }

@@ -290,6 +290,10 @@ pub fn run<S: Service>(
             }
             wake = earliest(wake, Some(deadline));
         }
+        // A neighbour hint waiting in the packet device is not on any fd.
+        if devices.packet.as_mut().is_some_and(|p| p.has_pending()) {
+            wake = Some(now);
+        }
         let timeout = poll_timeout(now, wake);
         for f in fds.iter_mut() {
             f.revents = 0;

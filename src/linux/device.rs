@@ -8,8 +8,10 @@
 //! Ethernet for the packet socket) is picked at run time: smoltcp reads the capabilities
 //! once in `Interface::new` and branches on the stored medium from then on.
 
+use super::neighbours::arp_request_target;
 use super::packet::PacketDevice;
 use super::tun::{Tun, TunDevice};
+use core::cell::Cell;
 use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 use std::os::fd::RawFd;
@@ -36,7 +38,8 @@ impl phy::RxToken for RxToken<'_> {
 #[derive(Clone, Copy)]
 pub(super) enum Sink<'a> {
     Tun(&'a Tun),
-    Packet(RawFd),
+    /// The packet socket, and where to note the address of an ARP request smoltcp sends.
+    Packet(RawFd, &'a Cell<Option<u32>>),
 }
 
 /// The device's transmit buffer and where it goes.
@@ -55,7 +58,12 @@ impl phy::TxToken for TxToken<'_> {
             Sink::Tun(tun) => {
                 tun.write_packet(packet);
             }
-            Sink::Packet(fd) => PacketDevice::send_frame(fd, packet),
+            Sink::Packet(fd, wanted) => {
+                if let Some(address) = arp_request_target(packet) {
+                    wanted.set(Some(address));
+                }
+                PacketDevice::send_frame(fd, packet)
+            }
         }
         r
     }
@@ -202,11 +210,13 @@ mod tests {
             let packet = PacketDevice::open(&PacketConfig {
                 interface: "smA",
                 address: None,
+                prefix_len: None,
             })
             .unwrap();
             let mut peer = PacketDevice::open(&PacketConfig {
                 interface: "smB",
                 address: Some(Ipv4Addr::new(10, 98, 0, 2)),
+                prefix_len: Some(24),
             })
             .unwrap();
             let mut devices = Devices {

@@ -20,6 +20,7 @@ pub mod firewall;
 pub mod hooks;
 pub mod host;
 pub mod interface;
+pub mod neighbours;
 pub mod packet;
 pub mod random;
 pub mod signals;

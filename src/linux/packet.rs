@@ -11,7 +11,9 @@
 
 use super::device::{RxToken, Sink, TxToken};
 use super::interface::{Control, IfName};
+use super::neighbours::{Neighbours, HINT_LEN};
 use crate::limits::DEVICE_MTU;
+use core::cell::Cell;
 use core::net::Ipv4Addr;
 use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -36,6 +38,8 @@ pub struct PacketConfig<'a> {
     pub interface: &'a str,
     /// Our IPv4 address there; None reads the interface's primary address.
     pub address: Option<Ipv4Addr>,
+    /// Its prefix length; None reads the interface's netmask.
+    pub prefix_len: Option<u8>,
 }
 
 // Classic BPF opcodes (linux/bpf_common.h).
@@ -83,11 +87,18 @@ pub struct PacketDevice {
     name: IfName,
     mac: [u8; 6],
     address: Ipv4Addr,
+    prefix_len: u8,
     mtu: usize,
     budget: u16,
     rx: [u8; MAX_FRAME],
     rx_len: usize,
+    /// `rx` holds a frame not handed to smoltcp yet (a hint went first).
+    held: bool,
     tx: [u8; MAX_FRAME],
+    neighbours: Neighbours,
+    hint: [u8; HINT_LEN],
+    /// The address of the last ARP request smoltcp sent (set by the `TxToken`).
+    wanted: Cell<Option<u32>>,
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -107,6 +118,10 @@ impl PacketDevice {
         let address = match config.address {
             Some(a) => a,
             None => ctl.address(&name)?,
+        };
+        let prefix_len = match config.prefix_len {
+            Some(p) => p,
+            None => ctl.prefix_len(&name)?,
         };
         let mtu = usize::from(ctl.mtu(&name)?).min(DEVICE_MTU) + ETHERNET_HEADER_LEN;
 
@@ -144,11 +159,16 @@ impl PacketDevice {
             name,
             mac,
             address,
+            prefix_len,
             mtu,
             budget: RECEIVE_BUDGET,
             rx: [0; MAX_FRAME],
             rx_len: 0,
+            held: false,
             tx: [0; MAX_FRAME],
+            neighbours: Neighbours::new(mac, address, prefix_len),
+            hint: [0; HINT_LEN],
+            wanted: Cell::new(None),
         })
     }
 
@@ -162,6 +182,19 @@ impl PacketDevice {
     /// The IPv4 address the filter passes: smoltcp's address.
     pub fn address(&self) -> Ipv4Addr {
         self.address
+    }
+    /// The prefix length of that address on the interface.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix_len
+    }
+
+    /// Whether `receive` has something for smoltcp without reading the socket: the loop
+    /// must not sleep on the fd then.
+    pub fn has_pending(&mut self) -> bool {
+        if let Some(address) = self.wanted.take() {
+            self.neighbours.want(address);
+        }
+        self.held || self.neighbours.has_wanted()
     }
 
     /// Allow another `RECEIVE_BUDGET` frames; the loop calls this once per turn.
@@ -230,18 +263,36 @@ impl Device for PacketDevice {
     where
         Self: 'a;
 
-    fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        if self.budget == 0 {
-            return None;
+    fn receive(&mut self, now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        // A neighbour smoltcp just asked for goes first (`neighbours.rs`).
+        if let Some(address) = self.wanted.take() {
+            self.neighbours.want(address);
         }
-        self.rx_len = self.read_frame()?;
-        self.budget -= 1;
-        let fd = self.fd.as_raw_fd();
+        let mut hint = self.neighbours.take_wanted(now);
+        if hint.is_none() && !self.held {
+            if self.budget == 0 {
+                return None;
+            }
+            self.rx_len = self.read_frame()?;
+            self.budget -= 1;
+            // A sender smoltcp does not know yet goes before its frame.
+            hint = self.neighbours.received(&self.rx[..self.rx_len], now);
+            self.held = hint.is_some();
+        } else if hint.is_none() {
+            self.held = false;
+        }
+        let frame = match hint {
+            Some(neighbour) => {
+                self.neighbours.hint(neighbour, &mut self.hint);
+                &self.hint[..]
+            }
+            None => &self.rx[..self.rx_len],
+        };
         Some((
-            RxToken(&self.rx[..self.rx_len]),
+            RxToken(frame),
             TxToken {
                 buf: &mut self.tx,
-                sink: Sink::Packet(fd),
+                sink: Sink::Packet(self.fd.as_raw_fd(), &self.wanted),
             },
         ))
     }
@@ -249,7 +300,7 @@ impl Device for PacketDevice {
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
         Some(TxToken {
             buf: &mut self.tx,
-            sink: Sink::Packet(self.fd.as_raw_fd()),
+            sink: Sink::Packet(self.fd.as_raw_fd(), &self.wanted),
         })
     }
 
@@ -326,6 +377,7 @@ mod tests {
             let mut dev = PacketDevice::open(&PacketConfig {
                 interface: "smA",
                 address: None,
+                prefix_len: None,
             })
             .expect("packet socket");
             assert_eq!(dev.address(), Ipv4Addr::new(10, 98, 0, 1), "read via ioctl");
@@ -334,6 +386,7 @@ mod tests {
             let mut peer = PacketDevice::open(&PacketConfig {
                 interface: "smB",
                 address: Some(Ipv4Addr::new(10, 98, 0, 2)),
+                prefix_len: Some(24),
             })
             .unwrap();
             let _ = collect(&mut dev); // IPv6 DAD and the like from bringing links up
@@ -355,9 +408,18 @@ mod tests {
                 let tx = peer.transmit(Instant::ZERO).unwrap();
                 tx.consume(f.len(), |b| b.copy_from_slice(f));
             }
+            // Before the first frame from 10.98.0.2, smoltcp is told where that is: a
+            // synthetic ARP reply from it to us (neighbours.rs).
+            let mut hint = OUR_MAC.to_vec();
+            hint.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xB, 0x08, 0x06]);
+            hint.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+            hint.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xB, 10, 98, 0, 2]);
+            hint.extend_from_slice(&OUR_MAC);
+            hint.extend_from_slice(&[10, 98, 0, 1]);
             let got = collect(&mut dev);
-            assert_eq!(got.len(), wanted.len(), "{got:02x?}");
-            for (g, w) in got.iter().zip(wanted.iter()) {
+            assert_eq!(got.len(), 1 + wanted.len(), "{got:02x?}");
+            assert_eq!(got[0], hint);
+            for (g, w) in got[1..].iter().zip(wanted.iter()) {
                 assert_eq!(&g[..w.len()], &w[..]);
             }
 
@@ -371,6 +433,59 @@ mod tests {
         });
     }
 
+    /// smoltcp's ARP request for a sender the device has seen is answered from its table on
+    /// the next receive, before anything from the wire and without waiting for the fd.
+    #[test]
+    fn an_arp_request_for_a_known_sender_is_answered_at_once() {
+        run("neighbour hints", || {
+            sh("ip link add smA address 02:00:00:00:00:0a type veth peer name smB address 02:00:00:00:00:0b");
+            sh("ip addr add 10.98.0.1/24 dev smA && ip link set smA up && ip link set smB up");
+            let mut dev = PacketDevice::open(&PacketConfig {
+                interface: "smA",
+                address: None,
+                prefix_len: None,
+            })
+            .unwrap();
+            let mut peer = PacketDevice::open(&PacketConfig {
+                interface: "smB",
+                address: Some(Ipv4Addr::new(10, 98, 0, 2)),
+                prefix_len: Some(24),
+            })
+            .unwrap();
+            let _ = collect(&mut dev);
+            let f = frame([10, 98, 0, 1], 47, 0, &[0x30, 0x81, 0x88, 0x0b]);
+            let tx = peer.transmit(Instant::ZERO).unwrap();
+            tx.consume(f.len(), |b| b.copy_from_slice(&f));
+            let got = collect(&mut dev);
+            assert_eq!(got.len(), 2, "hint and frame: {got:02x?}");
+            let hint = got[0].clone();
+            assert!(!dev.has_pending());
+
+            // smoltcp asks for 10.98.0.2, then for an address nobody sent from.
+            let mut request = vec![0xff; 6];
+            request.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xA, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+            request.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xA, 10, 98, 0, 1]);
+            request.extend_from_slice(&[0; 6]);
+            request.extend_from_slice(&[10, 98, 0, 2]);
+            let tx = dev.transmit(Instant::from_secs(1)).unwrap();
+            tx.consume(request.len(), |b| b.copy_from_slice(&request));
+            assert!(dev.has_pending());
+            let (rx, _) = dev.receive(Instant::from_secs(1)).expect("the hint");
+            assert!(rx.consume(|b| b == hint));
+            assert!(!dev.has_pending());
+            assert!(dev.receive(Instant::from_secs(1)).is_none());
+
+            request[41] = 9;
+            let tx = dev.transmit(Instant::from_secs(2)).unwrap();
+            tx.consume(request.len(), |b| b.copy_from_slice(&request));
+            assert!(!dev.has_pending());
+            assert!(dev.receive(Instant::from_secs(2)).is_none());
+            // The requests went out on the wire as smoltcp wrote them.
+            let sent = collect(&mut peer);
+            assert!(sent.iter().any(|f| f[..] == request[..]), "{sent:02x?}");
+        });
+    }
+
     #[test]
     fn receive_budget_bounds_one_poll() {
         run("AF_PACKET budget", || {
@@ -379,11 +494,13 @@ mod tests {
             let mut dev = PacketDevice::open(&PacketConfig {
                 interface: "smA",
                 address: None,
+                prefix_len: None,
             })
             .unwrap();
             let mut peer = PacketDevice::open(&PacketConfig {
                 interface: "smB",
                 address: Some(Ipv4Addr::new(10, 98, 0, 2)),
+                prefix_len: Some(24),
             })
             .unwrap();
             let f = arp();
@@ -440,6 +557,7 @@ mod tests {
             let mut dev = PacketDevice::open(&PacketConfig {
                 interface: "rt0",
                 address: None,
+                prefix_len: None,
             })
             .unwrap();
             let pool = AddressList::default();

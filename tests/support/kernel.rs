@@ -22,6 +22,93 @@ use super::packets;
 /// How long one [`KernelClient::run_until`] turn sleeps at most when nothing is due.
 const IDLE_POLL: StdDuration = StdDuration::from_millis(20);
 
+fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// A TCP connection to `to` from `source` (any when None), waiting at most `limit`.
+fn tcp_connect(
+    source: Option<Ipv4Addr>,
+    to: SocketAddrV4,
+    limit: StdDuration,
+) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect_timeout(&to.into(), limit);
+    };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let local = sockaddr_in(source, 0);
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&local as *const libc::sockaddr_in).cast(),
+            len,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    let remote = sockaddr_in(*to.ip(), to.port());
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&remote as *const libc::sockaddr_in).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = limit.as_millis().min(i32::MAX as u128) as libc::c_int;
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Err(io::Error::new(ErrorKind::TimedOut, "connect timed out"));
+        }
+        let mut err: libc::c_int = 0;
+        let mut err_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut err_len,
+            )
+        };
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(err));
+        }
+    }
+    Ok(TcpStream::from(fd))
+}
+
 /// A raw IPv4 socket for protocol 47 (GRE).
 pub struct GreSocket(OwnedFd);
 
@@ -41,16 +128,25 @@ impl GreSocket {
         Ok(GreSocket(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
+    /// Send from `source` and receive only what is addressed to it.
+    pub fn bind(&self, source: Ipv4Addr) -> io::Result<()> {
+        let addr = sockaddr_in(source, 0);
+        let r = unsafe {
+            libc::bind(
+                self.0.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Send one GRE packet (header and payload) to `to`; the kernel adds the IPv4 header.
     pub fn send_to(&self, packet: &[u8], to: Ipv4Addr) -> io::Result<()> {
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(to).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let addr = sockaddr_in(to, 0);
         let n = unsafe {
             libc::sendto(
                 self.0.as_raw_fd(),
@@ -143,10 +239,32 @@ impl KernelClient {
         seed: u64,
         within: StdDuration,
     ) -> io::Result<KernelClient> {
+        Self::connect_from(
+            None,
+            server,
+            config,
+            seed,
+            within,
+            StdDuration::from_secs(1),
+        )
+    }
+
+    /// [`connect`](Self::connect) from `source` (one of the namespace's addresses) when
+    /// given, so several clients in one namespace look like several hosts to the server;
+    /// each TCP attempt waits up to `attempt` for the handshake (the kernel's own SYN
+    /// retransmissions included), like a real client's connect().
+    pub fn connect_from(
+        source: Option<Ipv4Addr>,
+        server: Ipv4Addr,
+        config: ClientConfig,
+        seed: u64,
+        within: StdDuration,
+        attempt: StdDuration,
+    ) -> io::Result<KernelClient> {
         let to = SocketAddrV4::new(server, smolpptp::wire::pptp::PPTP_PORT);
         let end = StdInstant::now() + within;
         let tcp = loop {
-            match TcpStream::connect_timeout(&to.into(), StdDuration::from_secs(1)) {
+            match tcp_connect(source, to, attempt) {
                 Ok(s) => break s,
                 Err(e) if StdInstant::now() >= end => {
                     return Err(io::Error::new(
@@ -160,6 +278,9 @@ impl KernelClient {
         tcp.set_nodelay(true)?;
         tcp.set_nonblocking(true)?;
         let gre = GreSocket::open()?;
+        if let Some(source) = source {
+            gre.bind(source)?;
+        }
         Ok(KernelClient {
             client: Client::new(config, seed),
             server,
