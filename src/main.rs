@@ -19,6 +19,7 @@ use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode}
 use smolpptp::linux::hooks::{HookConfig, HookRunner};
 use smolpptp::linux::interface::{Control, IfName};
 use smolpptp::linux::packet::{PacketConfig, PacketDevice};
+use smolpptp::linux::proxy_arp::ProxyArp;
 use smolpptp::linux::random::KernelRandom;
 use smolpptp::linux::signals::Signals;
 use smolpptp::linux::tun::{self, Tun, TunConfig, TunDevice};
@@ -311,25 +312,7 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
             return Ok(c);
         }
     };
-    let mut c = conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())?;
-    warn_proxyarp(&mut c);
-    Ok(c)
-}
-
-/// pppd's `proxyarp` (Debian's pptpd-options has it) is parsed but not done by smolpptpd:
-/// say so, since a pool inside a LAN subnet is unreachable from the LAN without it.
-fn warn_proxyarp(c: &mut LoadedConfig) {
-    if !c.daemon.proxyarp {
-        return;
-    }
-    let file = c.daemon.options_file.clone().unwrap_or_default();
-    c.warnings.push(conf::ConfigWarning::new(
-        &file,
-        None,
-        "proxyarp: smolpptpd does not answer ARP for client addresses itself; if remoteip is \
-         inside a LAN subnet, run `sysctl -w net.ipv4.conf.LAN.proxy_arp=1` for that LAN \
-         interface (the kernel then answers, as it routes the pool to the TUN)",
-    ));
+    conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
@@ -585,7 +568,12 @@ fn run(o: &Options) -> Result<(), String> {
     } else {
         None
     };
-    let mut ops = Operations::new(control, hooks, wtmp);
+    let proxy_arp = if config.daemon.proxyarp {
+        Some(ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?)
+    } else {
+        None
+    };
+    let mut ops = Operations::new(control, hooks, wtmp, proxy_arp);
     KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| format!("getrandom: {e}"))?;
 
     let tun = Tun::open(&TunConfig {
@@ -801,19 +789,6 @@ mod tests {
             foreground,
             debug,
         }
-    }
-
-    #[test]
-    fn proxyarp_is_warned_about() {
-        let mut c = conf::embedded_default();
-        warn_proxyarp(&mut c);
-        assert!(c.warnings.is_empty());
-        c.daemon.proxyarp = true;
-        c.daemon.options_file = Some(PathBuf::from("/etc/ppp/pptpd-options"));
-        warn_proxyarp(&mut c);
-        let w = c.warnings[0].to_string();
-        assert!(w.starts_with("/etc/ppp/pptpd-options: proxyarp:"), "{w}");
-        assert!(w.contains("proxy_arp=1"));
     }
 
     #[test]

@@ -401,6 +401,101 @@ fn raw_backend_keeps_serving_when_a_client_leaves_the_segment() {
     drop(b);
 }
 
+/// pppd's `proxyarp` (Debian's pptpd-options has it): with `remoteip` inside a LAN subnet of
+/// the router, a host on that LAN reaches the client, because the router answers ARP for
+/// the client's address while the session is up; the entry goes when the session ends.
+fn lan_host_reaches_a_client_by_proxy_arp(backend: Backend, tag: &'static str) {
+    const LAN_HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 50);
+    const LAN_PORT: u16 = 7100;
+    let Some(mut lab) = lab(tag) else { return };
+    // The LAN: a third namespace on 198.51.100.0/24, the subnet the pool is in.
+    let lan = Netns::create(format!("{}-lan", lab.client.name)).unwrap();
+    let (router_end, lan_end) = ("vl0", "vh0");
+    common::netns::run(
+        "ip",
+        &[
+            "link",
+            "add",
+            router_end,
+            "netns",
+            &lab.router.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            lan_end,
+            "netns",
+            &lan.name,
+        ],
+    )
+    .unwrap();
+    lab.router
+        .ip(&["addr", "add", "198.51.100.254/24", "dev", router_end])
+        .unwrap();
+    lan.ip(&["addr", "add", &format!("{LAN_HOST}/24"), "dev", lan_end])
+        .unwrap();
+    lab.router.ip(&["link", "set", router_end, "up"]).unwrap();
+    lan.ip(&["link", "set", lan_end, "up"]).unwrap();
+    let conf = write_config(&lab.dir, backend, "", "proxyarp\n");
+    lab.start_daemon(&conf);
+    let mut c = bring_up(&mut lab, ClientConfig::new(USER, PASSWORD), 0x5C01);
+    let me = c.client.assigned_address().unwrap();
+    let proxies = lab.router.ip(&["-4", "neigh", "show", "proxy"]).unwrap();
+    assert!(
+        proxies.contains(&format!("{me} dev {router_end} proxy")),
+        "{proxies}"
+    );
+
+    // LAN host → client: its ARP for the client's address is answered by the router.
+    let socket = lan.enter(|| UdpSocket::bind((LAN_HOST, LAN_PORT))).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    socket
+        .send_to(&packets::test_payload(1, 64), (me, CLIENT_PORT))
+        .unwrap();
+    let arrived = c.run_until(DELIVERY, |c| {
+        while let Some(p) = c.client.recv_ip_packet() {
+            if packets::parse_ipv4(&p).is_some_and(|ip| ip.src == LAN_HOST)
+                && packets::test_sequence(&p) == Some(1)
+            {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(arrived, "nothing from the LAN host reached the client");
+    // Client → LAN host, back through the router.
+    let p = packets::ipv4_udp(me, LAN_HOST, CLIENT_PORT, LAN_PORT, 2, 64);
+    let now = c.now();
+    c.client.send_ip(now, &p).unwrap();
+    let mut buf = [0u8; 256];
+    let answered = c.run_until(DELIVERY, |_| {
+        matches!(socket.recv_from(&mut buf), Ok((n, from))
+            if from == SocketAddr::V4(SocketAddrV4::new(me, CLIENT_PORT))
+                && buf[..n] == packets::test_payload(2, 64)[..])
+    });
+    assert!(answered, "the LAN host got nothing from the client");
+
+    hang_up(&mut c);
+    let proxies = lab.router.ip(&["-4", "neigh", "show", "proxy"]).unwrap();
+    assert!(!proxies.contains(&me.to_string()), "left behind: {proxies}");
+    assert_no_violations(&c);
+    let log = lab.daemon().log();
+    assert!(
+        log.contains(&format!("found interface {router_end} for proxy arp")),
+        "{log}"
+    );
+}
+
+#[test]
+fn tun_backend_proxy_arp_lets_the_lan_reach_a_client() {
+    lan_host_reaches_a_client_by_proxy_arp(Backend::Tun, "tunparp");
+}
+
+#[test]
+fn raw_backend_proxy_arp_lets_the_lan_reach_a_client() {
+    lan_host_reaches_a_client_by_proxy_arp(Backend::Raw, "rawparp");
+}
+
 /// A request that reaches the daemon while it is busy sending to the same client must be
 /// answered at once, not when some later packet happens to wake the daemon up.
 ///

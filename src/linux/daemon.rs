@@ -15,6 +15,7 @@ use super::clock;
 use super::control_socket::{self, ControlSocket, ReplyBuffer, Request, SessionRecord};
 pub use super::device::Devices;
 use super::hooks::{HookEvent, HookRunner};
+use super::proxy_arp::ProxyArp;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun};
 use super::wtmp::{self, Wtmp};
@@ -119,6 +120,8 @@ pub struct Operations {
     pub control: Option<ControlSocket>,
     pub hooks: Option<HookRunner>,
     pub wtmp: Option<Wtmp>,
+    /// pppd's `proxyarp`.
+    pub proxy_arp: Option<ProxyArp>,
     /// Sessions ip-up was run (and wtmp login written) for: only those get the ip-down.
     up: heapless::Vec<u16, MAX_SESSIONS>,
 }
@@ -128,11 +131,13 @@ impl Operations {
         control: Option<ControlSocket>,
         hooks: Option<HookRunner>,
         wtmp: Option<Wtmp>,
+        proxy_arp: Option<ProxyArp>,
     ) -> Self {
         Operations {
             control,
             hooks,
             wtmp,
+            proxy_arp,
             up: heapless::Vec::new(),
         }
     }
@@ -154,6 +159,9 @@ impl Operations {
             },
         }
         let up = notice.kind == NoticeKind::Up;
+        if let Some(p) = self.proxy_arp.as_mut() {
+            proxy_arp(p, up, notice);
+        }
         let name = wtmp::session_name(notice.call_id);
         if let Some(w) = self.wtmp.as_mut() {
             let written = if up {
@@ -178,6 +186,24 @@ impl Operations {
                 bytes_received: notice.counters.bytes_in,
             });
         }
+    }
+}
+
+/// Publish or withdraw the client's address on its LAN, with pppd's log lines.
+fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
+    let client = notice.address;
+    if !up {
+        if let Err(e) = p.remove(notice.call_id) {
+            log::warn!("proxy ARP for {client}: removing: {e}");
+        }
+        return;
+    }
+    match p.add(notice.call_id, client) {
+        Ok(Some(lan)) => log::info!("found interface {lan} for proxy arp"),
+        Ok(None) => log::warn!(
+            "Cannot determine ethernet address for proxy ARP: no LAN subnet holds {client}"
+        ),
+        Err(e) => log::warn!("proxy ARP for {client}: {e}"),
     }
 }
 
@@ -523,10 +549,16 @@ mod tests {
             hooks_config.ip_pre_up = dir.join("none");
             hooks_config.ip_up = ip_up;
             hooks_config.ip_down = dir.join("none");
+            // A LAN whose subnet holds the client's address, for proxyarp.
+            crate::linux::testns::sh(
+                "ip link add lanA type veth peer name lanB && ip addr add 10.99.1.1/24 dev lanA \
+                 && ip link set lanA up && ip link set lanB up",
+            );
             let mut ops = Operations::new(
                 Some(ControlSocket::bind(&socket).unwrap()),
                 Some(HookRunner::spawn(hooks_config).unwrap()),
                 Some(Wtmp::open(&wtmp_path).unwrap()),
+                Some(ProxyArp::new().unwrap()),
             );
             let client_socket = socket.clone();
 
@@ -589,6 +621,9 @@ mod tests {
             );
             let login = wtmp::Record::parse(&records).unwrap();
             assert_eq!((login.line, login.user), (&b"pptp77"[..], &b"tomc"[..]));
+            // Published at ip-up, withdrawn at ip-down.
+            assert_eq!(ops.proxy_arp.as_ref().map(ProxyArp::published), Some(1));
+            assert_eq!(crate::linux::testns::sh("ip neigh show proxy").trim(), "");
             drop(ops);
             assert!(!socket.exists());
             let _ = std::fs::remove_dir_all(&dir);

@@ -129,7 +129,7 @@ impl Control {
         })
     }
 
-    fn ioctl<T>(&self, request: libc::c_ulong, arg: &mut T) -> io::Result<()> {
+    pub(crate) fn ioctl<T>(&self, request: libc::c_ulong, arg: &mut T) -> io::Result<()> {
         check(unsafe { libc::ioctl(self.fd.as_raw_fd(), request as libc::Ioctl, arg as *mut T) })
     }
 
@@ -187,6 +187,13 @@ impl Control {
         let mut req = name.ifreq();
         self.ioctl(libc::SIOCGIFMTU, &mut req)?;
         Ok(unsafe { req.ifr_ifru.ifru_mtu }.clamp(0, u16::MAX.into()) as u16)
+    }
+
+    /// IFF_* flags.
+    pub fn flags(&self, name: &IfName) -> io::Result<libc::c_int> {
+        let mut req = name.ifreq();
+        self.ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+        Ok(libc::c_int::from(unsafe { req.ifr_ifru.ifru_flags }) & 0xFFFF)
     }
 
     pub fn set_up(&self, name: &IfName, up: bool) -> io::Result<()> {

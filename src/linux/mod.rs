@@ -22,6 +22,7 @@ pub mod host;
 pub mod interface;
 pub mod neighbours;
 pub mod packet;
+pub mod proxy_arp;
 pub mod random;
 pub mod signals;
 pub mod spawn;
