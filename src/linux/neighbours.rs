@@ -53,6 +53,8 @@ pub struct Neighbours {
     entries: [Option<Entry>; NEIGHBOURS],
     /// The address smoltcp last sent an ARP request for, not yet looked up.
     wanted: Option<u32>,
+    /// The entry of the last sender.
+    last: usize,
 }
 
 /// The address an ARP request asks for: smoltcp sends one when it lacks that neighbour.
@@ -84,6 +86,7 @@ impl Neighbours {
             mask,
             entries: [None; NEIGHBOURS],
             wanted: None,
+            last: 0,
         }
     }
 
@@ -173,12 +176,15 @@ impl Neighbours {
         if !self.on_segment(address) {
             return None;
         }
-        if let Some(e) = self
-            .entries
-            .iter_mut()
-            .flatten()
-            .find(|e| e.address == address)
-        {
+        // Per packet on the GRE path: try the last sender's entry before the scan.
+        let last = self.last;
+        let hit = match self.entries[last] {
+            Some(e) if e.address == address => Some(last),
+            _ => self.find(address),
+        };
+        if let Some(i) = hit {
+            self.last = i;
+            let e = self.entries[i].as_mut()?;
             e.seen = now;
             if e.mac == mac && now < e.taught + REFRESH {
                 return None;
@@ -204,6 +210,7 @@ impl Neighbours {
             taught: now,
             seen: now,
         });
+        self.last = slot;
         teach.then_some((address, mac))
     }
 }
