@@ -433,6 +433,12 @@ fn check(o: &Options) -> ExitCode {
         println!("{}: {}", if f.ok { "ok" } else { "error" }, f.message);
         errors += usize::from(!f.ok);
     }
+    if d.proxyarp {
+        match host::check_proxyarp(&config.settings.remote) {
+            Ok(m) => println!("ok: {m}"),
+            Err(m) => println!("warning: {m}"),
+        }
+    }
     println!(
         "backend {}: TUN {} ({} peer {}), smoltcp at {}, {} client addresses, {} sessions",
         match plan.backend {

@@ -437,6 +437,15 @@ fn lan_host_reaches_a_client_by_proxy_arp(backend: Backend, tag: &'static str) {
     lab.router.ip(&["link", "set", router_end, "up"]).unwrap();
     lan.ip(&["link", "set", lan_end, "up"]).unwrap();
     let conf = write_config(&lab.dir, backend, "", "proxyarp\n");
+    let conf_arg = conf.display().to_string();
+    let check = lab.router.exec_output(DAEMON, &["check", "-c", &conf_arg]);
+    let said = text(&check.stdout);
+    assert!(
+        said.contains(&format!(
+            "ok: proxyarp: the router answers ARP for client addresses on {router_end}\n"
+        )),
+        "{said}"
+    );
     lab.start_daemon(&conf);
     let mut c = bring_up(&mut lab, ClientConfig::new(USER, PASSWORD), 0x5C01);
     let me = c.client.assigned_address().unwrap();

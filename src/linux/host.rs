@@ -3,6 +3,8 @@
 
 use super::firewall;
 use super::interface::{Control, IfName};
+use super::proxy_arp::ProxyArp;
+use crate::settings::AddressList;
 
 /// One finding of the host check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +94,40 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
     finding(true, format!("interface {name} exists{address}"))
 }
 
+/// With `proxyarp`, which LAN interface the router would answer ARP on for each `remoteip`
+/// range (looked up at its first and last address, like pppd at each ip-up). Err: some
+/// addresses are in no LAN subnet, so LAN hosts cannot reach those clients by ARP; the
+/// sessions still work, so this is a warning, as in pppd.
+pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
+    let p = ProxyArp::new().map_err(|e| format!("proxyarp: socket: {e}"))?;
+    let mut on = String::new();
+    for r in &remote.ranges {
+        for a in [r.first, r.last] {
+            match p.lan_for(a) {
+                Ok(Some(lan)) => {
+                    if !on.split(", ").any(|n| n == lan.name.as_str()) {
+                        if !on.is_empty() {
+                            on.push_str(", ");
+                        }
+                        on.push_str(lan.name.as_str());
+                    }
+                }
+                Ok(None) => {
+                    return Err(format!(
+                        "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts \
+                         cannot reach clients there (pppd: Cannot determine ethernet address \
+                         for proxy ARP)"
+                    ))
+                }
+                Err(e) => return Err(format!("proxyarp: interfaces: {e}")),
+            }
+        }
+    }
+    Ok(format!(
+        "proxyarp: the router answers ARP for client addresses on {on}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +144,19 @@ mod tests {
         assert!(check_ip_forward(true, true).ok, "we set it ourselves");
         let nft = check_nft(false);
         assert!(nft.ok);
+        // The loopback holds 127.0.0.0/8 but speaks no ARP.
+        let mut pool = AddressList::default();
+        pool.ranges
+            .push(crate::settings::AddressRange {
+                first: core::net::Ipv4Addr::new(127, 0, 0, 9),
+                last: core::net::Ipv4Addr::new(127, 0, 0, 12),
+            })
+            .unwrap();
+        let e = check_proxyarp(&pool).unwrap_err();
+        assert!(
+            e.contains("127.0.0.9") && e.contains("Cannot determine"),
+            "{e}"
+        );
         let tun = check_tun_device();
         assert_eq!(
             tun.ok,
