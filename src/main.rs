@@ -299,11 +299,12 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
         None if Path::new(DEFAULT_CONF).exists() => PathBuf::from(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
-            c.warnings.push(conf::ConfigWarning::new(
+            conf::ConfigWarning::push(
+                &mut c.warnings,
                 Path::new(DEFAULT_CONF),
                 None,
-                "not found: using the built-in configuration",
-            ));
+                format_args!("not found: using the built-in configuration"),
+            );
             // conf::load checks the secrets file; the built-in configuration needs it too.
             let mut secrets = c.chap_secrets().map_err(|e| e.to_string())?;
             c.warnings
@@ -323,13 +324,16 @@ fn warn_proxyarp(c: &mut LoadedConfig) {
         return;
     }
     let file = c.daemon.options_file.clone().unwrap_or_default();
-    c.warnings.push(conf::ConfigWarning::new(
+    conf::ConfigWarning::push(
+        &mut c.warnings,
         &file,
         None,
-        "proxyarp: smolpptpd does not answer ARP for client addresses itself; if remoteip is \
-         inside a LAN subnet, run `sysctl -w net.ipv4.conf.LAN.proxy_arp=1` for that LAN \
-         interface (the kernel then answers, as it routes the pool to the TUN)",
-    ));
+        format_args!(
+            "proxyarp: smolpptpd does not answer ARP for client addresses itself; if remoteip \
+             is inside a LAN subnet, run `sysctl -w net.ipv4.conf.LAN.proxy_arp=1` for that \
+             LAN interface (the kernel then answers, as it routes the pool to the TUN)"
+        ),
+    );
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
