@@ -29,12 +29,48 @@ use smolpptp::server::{NetConfig, Selector, Server, Storage};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Size classes over mmap instead of musl's malloc (see the module for why).
 #[global_allocator]
 static ALLOCATOR: ClassAllocator = ClassAllocator::new();
+
+/// `print!` and friends without std's `Stdout` (its lock, line buffer and thread ids): the
+/// text is formatted once and written whole to `fd`. Write errors are ignored: every command
+/// but the daemon runs with SIGPIPE at its default, so a closed pipe just ends it.
+fn write_out(fd: libc::c_int, args: fmt::Arguments<'_>, newline: bool) {
+    let mut text = fmt::format(args);
+    if newline {
+        text.push('\n');
+    }
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: the pointer and length describe `rest`, which lives across the call.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), false) };
+}
+macro_rules! println {
+    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), true) };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { write_out(2, format_args!($($arg)*), true) };
+}
+
+/// `smolpptpd: <error>` on stderr; the command failed.
+fn fail(e: &dyn fmt::Display) -> ExitCode {
+    eprintln!("smolpptpd: {e}");
+    ExitCode::FAILURE
+}
 
 /// pptpd's default configuration file.
 const DEFAULT_CONF: &str = conf::DEFAULT_PPTPD_CONF;
@@ -216,14 +252,11 @@ fn main() -> ExitCode {
         Command::Status(o) | Command::Kick(o) => admin(&o),
         Command::Run(o) => match run(&o) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                if syslog::installed() {
-                    log::error!("{e}");
-                } else {
-                    eprintln!("smolpptpd: {e}");
-                }
+            Err(e) if syslog::installed() => {
+                log::error!("{e}");
                 ExitCode::FAILURE
             }
+            Err(e) => fail(&e),
         },
     }
 }
@@ -250,10 +283,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
 fn admin(o: &AdminOptions) -> ExitCode {
     let path = match control_socket_path(o) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("smolpptpd: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&e),
     };
     let request = match o.target.as_deref() {
         None => Request::Status,
@@ -264,10 +294,7 @@ fn admin(o: &AdminOptions) -> ExitCode {
     };
     let reply = match control_socket::query(&path, request) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("smolpptpd: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&e),
     };
     match reply.kind {
         ReplyKind::Status if o.json => print!("{}", control_socket::render_json(&reply)),
@@ -276,17 +303,13 @@ fn admin(o: &AdminOptions) -> ExitCode {
             control_socket::render_text(&reply, &control_socket::utc_time)
         ),
         ReplyKind::Kick if reply.count == 0 => {
-            eprintln!(
-                "smolpptpd: no session matches {}",
+            return fail(&format_args!(
+                "no session matches {}",
                 o.target.as_deref().unwrap_or("")
-            );
-            return ExitCode::FAILURE;
+            ));
         }
         ReplyKind::Kick => println!("disconnecting {} session(s)", reply.count),
-        ReplyKind::Error => {
-            eprintln!("smolpptpd: the daemon refused the request");
-            return ExitCode::FAILURE;
-        }
+        ReplyKind::Error => return fail(&"the daemon refused the request"),
     }
     ExitCode::SUCCESS
 }
