@@ -15,6 +15,7 @@ use smolpptp::limits;
 use smolpptp::linux::allocator::ClassAllocator;
 use smolpptp::linux::control_socket::{self, ControlSocket, ReplyKind, Request};
 use smolpptp::linux::daemon::{self, Devices, Exit, Operations, Running};
+use smolpptp::linux::file;
 use smolpptp::linux::firewall::{self, Firewall, FirewallConfig, IpForward, Mode};
 use smolpptp::linux::hooks::{HookConfig, HookRunner};
 use smolpptp::linux::interface::{Control, IfName};
@@ -45,15 +46,7 @@ fn write_out(fd: libc::c_int, args: fmt::Arguments<'_>, newline: bool) {
     if newline {
         text.push('\n');
     }
-    let mut rest = text.as_bytes();
-    while !rest.is_empty() {
-        // SAFETY: the pointer and length describe `rest`, which lives across the call.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n <= 0 {
-            return;
-        }
-        rest = &rest[n as usize..];
-    }
+    let _ = file::write_all(fd, text.as_bytes());
 }
 
 macro_rules! print {
@@ -565,7 +558,7 @@ fn run(o: &Options) -> Result<(), String> {
         None
     } else {
         let path = config.daemon.pidfile.clone();
-        match std::fs::write(&path, format!("{}\n", std::process::id())) {
+        match file::write(&path, format!("{}\n", std::process::id()).as_bytes()) {
             Ok(()) => Some(PidFile(path)),
             Err(e) => {
                 log::warn!("pid file {}: {e}", path.display());

@@ -164,7 +164,7 @@ impl ChapSecrets {
                         ),
                     );
                 }
-                if let Ok(text) = std::fs::read(&self.path) {
+                if let Ok(text) = crate::linux::file::read(&self.path) {
                     lint(&self.path, &text, &mut warnings);
                 }
                 if meta.len() > self.file.len() as u64 {

@@ -157,7 +157,7 @@ pub fn load(
     pptpd_conf: &Path,
     options_override: Option<&Path>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read(pptpd_conf).map_err(|e| {
+    let text = crate::linux::file::read(pptpd_conf).map_err(|e| {
         ConfigError::at(
             pptpd_conf,
             None,

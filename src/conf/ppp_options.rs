@@ -440,7 +440,7 @@ impl Parser {
                         return Err(err(format_args!("file {v}: includes nested too deeply")));
                     }
                     let included = PathBuf::from(&v);
-                    let text = std::fs::read(&included)
+                    let text = crate::linux::file::read(&included)
                         .map_err(|e| err(format_args!("file {v}: cannot read: {e}")))?;
                     self.run(&included, &text, depth + 1)?;
                 }
@@ -569,7 +569,7 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
 
 /// Reads and parses an options file (pptpd: "PPP options file %s not readable").
 pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
-    let text = std::fs::read(path).map_err(|e| {
+    let text = crate::linux::file::read(path).map_err(|e| {
         ConfigError::at(
             path,
             None,
