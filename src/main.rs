@@ -112,89 +112,67 @@ enum Command {
     Help,
 }
 
-/// `status`/`kick` arguments (after the command word).
-fn parse_admin_args<I: Iterator<Item = String>>(kick: bool, args: I) -> Result<Command, String> {
-    let mut o = AdminOptions {
-        conf: None,
-        socket: None,
-        json: false,
-        target: None,
-    };
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || match inline.clone().or_else(|| args.next()) {
-            Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
-            _ => Err(format!("{name} needs a path")),
-        };
-        match name.as_str() {
-            "-c" | "--conf" => o.conf = Some(value()?),
-            "-s" | "--socket" => o.socket = Some(value()?),
-            "--json" if !kick && inline.is_none() => o.json = true,
-            _ if kick && !arg.starts_with('-') && o.target.is_none() => o.target = Some(arg),
-            _ => return Err(format!("unknown option '{arg}'")),
-        }
-    }
-    if kick {
-        if o.target.is_none() {
-            return Err("kick needs a user name or an address".into());
-        }
-        Ok(Command::Kick(o))
-    } else {
-        Ok(Command::Status(o))
-    }
-}
-
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
-/// and `--conf=FILE` like getopt_long does for pptpd.
-fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
-    let mut args = args.into_iter().peekable();
-    if let Some(word @ ("status" | "kick")) = args.peek().map(String::as_str) {
-        let kick = word == "kick";
-        args.next();
-        return parse_admin_args(kick, args);
-    }
-    let check = args.peek().map(String::as_str) == Some("check");
-    if check {
-        args.next();
-    }
+/// and `--conf=FILE` like getopt_long does for pptpd; `status` and `kick` take theirs after
+/// the command word.
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let word = args.first().map_or("", String::as_str);
+    let (word, args) = match word {
+        "status" | "kick" | "check" => (word, &args[1..]),
+        _ => ("", args),
+    };
+    let admin = word == "status" || word == "kick";
     let mut o = Options {
         conf: None,
         option: None,
         foreground: false,
         debug: false,
     };
-    while let Some(arg) = args.next() {
+    let mut a = AdminOptions {
+        conf: None,
+        socket: None,
+        json: false,
+        target: None,
+    };
+    let mut rest = args.iter().map(String::as_str);
+    while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ if arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--") => {
-                (arg[..2].to_string(), Some(arg[2..].to_string()))
-            }
-            _ => (arg.clone(), None),
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ if arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--") => arg
+                .split_at_checked(2)
+                .map_or((arg, None), |(n, v)| (n, Some(v))),
+            _ => (arg, None),
         };
-        let mut value = |what: &str| -> Result<String, String> {
-            match inline.clone().or_else(|| args.next()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!("{name} needs {what}")),
-            }
+        let flag = inline.is_none();
+        let mut value = || match inline.or_else(|| rest.next()) {
+            Some(v) if !v.is_empty() => Ok(Some(PathBuf::from(v))),
+            _ => Err(format!(
+                "{name} needs {}",
+                if admin { "a path" } else { "a file" }
+            )),
         };
-        match name.as_str() {
-            "-c" | "--conf" => o.conf = Some(PathBuf::from(value("a file")?)),
-            "-o" | "--option" => o.option = Some(PathBuf::from(value("a file")?)),
-            "-f" | "--fg" if inline.is_none() => o.foreground = true,
-            "-d" | "--debug" if inline.is_none() => o.debug = true,
-            "-v" | "--version" if inline.is_none() => return Ok(Command::Version),
-            "-h" | "--help" if inline.is_none() => return Ok(Command::Help),
+        match name {
+            "-c" | "--conf" if admin => a.conf = value()?,
+            "-s" | "--socket" if admin => a.socket = value()?,
+            "--json" if word == "status" && flag => a.json = true,
+            _ if word == "kick" && !arg.starts_with('-') && a.target.is_none() => {
+                a.target = Some(arg.to_string())
+            }
+            "-c" | "--conf" if !admin => o.conf = value()?,
+            "-o" | "--option" if !admin => o.option = value()?,
+            "-f" | "--fg" if !admin && flag => o.foreground = true,
+            "-d" | "--debug" if !admin && flag => o.debug = true,
+            "-v" | "--version" if !admin && flag => return Ok(Command::Version),
+            "-h" | "--help" if !admin && flag => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
         }
     }
-    Ok(if check {
-        Command::Check(o)
-    } else {
-        Command::Run(o)
+    Ok(match word {
+        "status" => Command::Status(a),
+        "kick" if a.target.is_none() => return Err("kick needs a user name or an address".into()),
+        "kick" => Command::Kick(a),
+        "check" => Command::Check(o),
+        _ => Command::Run(o),
     })
 }
 
@@ -219,7 +197,8 @@ fn print_version() {
 }
 
 fn main() -> ExitCode {
-    let command = match parse_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse_args(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("smolpptpd: {e}\n{USAGE}");
@@ -817,7 +796,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Command, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_args(&args)
     }
 
     fn opts(conf: Option<&str>, option: Option<&str>, foreground: bool, debug: bool) -> Options {
@@ -913,6 +893,18 @@ mod tests {
         assert!(parse(&["kick", "--json", "a"]).is_err());
         assert!(parse(&["status", "tomc"]).is_err());
         assert!(parse(&["status", "-s"]).is_err());
+        assert_eq!(
+            parse(&["status", "-s/tmp/s", "--conf=/etc/p.conf"]),
+            Ok(Command::Status(AdminOptions {
+                conf: Some(PathBuf::from("/etc/p.conf")),
+                ..admin(Some("/tmp/s"), false, None)
+            }))
+        );
+        assert!(
+            parse(&["status", "-o", "x"]).is_err(),
+            "run options are not admin ones"
+        );
+        assert!(parse(&["-s", "x"]).is_err(), "nor the other way round");
     }
 
     #[test]
@@ -929,6 +921,10 @@ mod tests {
         assert!(parse(&["-x"]).unwrap_err().contains("unknown option '-x'"));
         assert!(parse(&["--fg=1"]).is_err());
         assert!(parse(&["-dx"]).is_err());
+        assert!(
+            parse(&["-\u{e9}"]).is_err(),
+            "no panic on a split inside a character"
+        );
         assert!(parse(&["run"]).is_err());
         assert!(
             parse(&["-c", "a", "check"]).is_err(),
