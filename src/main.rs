@@ -115,6 +115,7 @@ enum Command {
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
 /// and `--conf=FILE` like getopt_long does for pptpd; `status` and `kick` take theirs after
 /// the command word.
+#[inline(never)]
 fn parse_args(args: &[String]) -> Result<Command, String> {
     let word = args.first().map_or("", String::as_str);
     let (word, args) = match word {
@@ -176,6 +177,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     })
 }
 
+#[inline(never)]
 fn print_version() {
     println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
     println!("board {} ({})", limits::BOARD, limits::TARGET);
@@ -196,6 +198,9 @@ fn print_version() {
     }
 }
 
+// The commands (parse_args, print_version, admin, check, run with load_config and serve) are
+// `#[inline(never)]`: inlined, they made main one 60 KB function whose frame held all their
+// locals at once (longer stack offsets, more spills); apart they are 1.3 KB smaller on i586.
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match parse_args(&args) {
@@ -252,6 +257,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
 }
 
 /// `smolpptpd status` / `smolpptpd kick`.
+#[inline(never)]
 fn admin(o: &AdminOptions) -> ExitCode {
     let path = match control_socket_path(o) {
         Ok(p) => p,
@@ -288,6 +294,7 @@ fn admin(o: &AdminOptions) -> ExitCode {
 
 /// pptpd.conf (+ options file + chap-secrets), or the embedded default when no `-c` was
 /// given and /etc/pptpd.conf does not exist.
+#[inline(never)]
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
     let path = match &o.conf {
         Some(p) => p.clone(),
@@ -413,6 +420,7 @@ impl Plan {
 }
 
 /// `smolpptpd check`: the files, the host, and the rules we would install.
+#[inline(never)]
 fn check(o: &Options) -> ExitCode {
     let mut errors = 0;
     let config = match load_config(o) {
@@ -522,6 +530,7 @@ impl Drop for PidFile {
     }
 }
 
+#[inline(never)]
 fn run(o: &Options) -> Result<(), String> {
     // Read the files before detaching, so errors reach the terminal.
     let mut config = load_config(o)?;
@@ -729,6 +738,7 @@ fn net_config(plan: &Plan, config: &LoadedConfig, devices: &Devices) -> Result<N
 }
 
 /// Build the protocol server and run the loop until a terminating signal.
+#[inline(never)]
 fn serve(
     config: &LoadedConfig,
     plan: &Plan,
