@@ -623,7 +623,7 @@ fn run(o: &Options) -> Result<(), String> {
             Ok(()) => log::info!(
                 "IPv6 in the tunnel: {} is {}",
                 tun.name(),
-                smolpptp::ppp::ipv6cp::link_local(id)
+                smolpptp::ppp::ipv6cp::LinkLocal(id)
             ),
             Err(e) => log::warn!(
                 "IPv6 on {}: {e} (IPv6 to clients will not work)",
