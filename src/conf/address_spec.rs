@@ -237,7 +237,7 @@ pub const HOSTS_FILE: &str = "/etc/hosts";
 /// Only names made of host-name characters are looked up, so a typo such as `10.0.0.1 # x`
 /// fails at once.
 pub fn resolve_host(name: &str) -> Option<Ipv4Addr> {
-    let hosts = std::fs::read_to_string(HOSTS_FILE).ok()?;
+    let hosts = crate::linux::file::read_to_string(std::path::Path::new(HOSTS_FILE)).ok()?;
     lookup_in_hosts(&hosts, name)
 }
 

@@ -110,10 +110,6 @@ fn read_into(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usize, ReadError>
     result
 }
 
-fn describe(e: i32) -> std::io::ErrorKind {
-    std::io::Error::from_raw_os_error(e).kind()
-}
-
 impl ChapSecrets {
     /// A store reading `path` with the default 64 KiB buffer. `strip_domain` is pppd's
     /// `chapms-strip-domain`: look up `user` for a client that sent `DOMAIN\user`.
@@ -126,8 +122,13 @@ impl ChapSecrets {
         strip_domain: bool,
         capacity: usize,
     ) -> Result<ChapSecrets, ConfigError> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| ConfigError::new(path, None, "chap-secrets path contains a NUL byte"))?;
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            ConfigError::at(
+                path,
+                None,
+                format_args!("chap-secrets path contains a NUL byte"),
+            )
+        })?;
         Ok(ChapSecrets {
             path: path.to_path_buf(),
             c_path,
@@ -146,27 +147,31 @@ impl ChapSecrets {
     pub fn check(&mut self) -> Result<Vec<ConfigWarning>, ConfigError> {
         let mut warnings = Vec::new();
         match std::fs::metadata(&self.path) {
-            Err(e) => warnings.push(ConfigWarning::new(
+            Err(e) => ConfigWarning::push(
+                &mut warnings,
                 &self.path,
                 None,
-                format!("Can't open chap secret file: {e}; every login fails until it exists"),
-            )),
+                format_args!("Can't open chap secret file: {e}; every login fails until it exists"),
+            ),
             Ok(meta) => {
                 if meta.permissions().mode() & 0o077 != 0 {
-                    warnings.push(ConfigWarning::new(
+                    ConfigWarning::push(
+                        &mut warnings,
                         &self.path,
                         None,
-                        "Warning - secret file has world and/or group access (chmod 600 it)",
-                    ));
+                        format_args!(
+                            "Warning - secret file has world and/or group access (chmod 600 it)"
+                        ),
+                    );
                 }
-                if let Ok(text) = std::fs::read(&self.path) {
+                if let Ok(text) = crate::linux::file::read(&self.path) {
                     lint(&self.path, &text, &mut warnings);
                 }
                 if meta.len() > self.file.len() as u64 {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::at(
                         &self.path,
                         None,
-                        format!(
+                        format_args!(
                             "chap-secrets is {} bytes; the daemon reads at most {}",
                             meta.len(),
                             self.file.len()
@@ -193,19 +198,17 @@ impl Secrets for ChapSecrets {
             Ok(len) => len,
             Err(ReadError::Open(e)) => {
                 log::error!(
-                    "Can't open chap secret file {}: {:?} (errno {})",
+                    "Can't open chap secret file {}: {}",
                     self.path.display(),
-                    describe(e),
-                    e
+                    std::io::Error::from_raw_os_error(e)
                 );
                 return None;
             }
             Err(ReadError::Read(e)) => {
                 log::error!(
-                    "Error reading {}: {:?} (errno {})",
+                    "Error reading {}: {}",
                     self.path.display(),
-                    describe(e),
-                    e
+                    std::io::Error::from_raw_os_error(e)
                 );
                 return None;
             }
@@ -240,17 +243,21 @@ fn lint(path: &Path, text: &[u8], warnings: &mut Vec<ConfigWarning>) {
     // (line of the record's first word, words in the record)
     let mut record: Option<(u32, usize)> = None;
     let mut flush = |record: Option<(u32, usize)>| match record {
-        Some((line, n)) if n < 3 => warnings.push(ConfigWarning::new(
+        Some((line, n)) if n < 3 => ConfigWarning::push(
+            warnings,
             path,
             Some(line),
-            "entry ignored: needs at least client, server and secret",
-        )),
-        Some((line, 3)) => warnings.push(ConfigWarning::new(
+            format_args!("entry ignored: needs at least client, server and secret"),
+        ),
+        Some((line, 3)) => ConfigWarning::push(
+            warnings,
             path,
             Some(line),
-            "entry has no address column: pppd would refuse every address, smolpptp uses \
-             remoteip (write '*' to say so)",
-        )),
+            format_args!(
+                "entry has no address column: pppd would refuse every address, smolpptp uses \
+                 remoteip (write '*' to say so)"
+            ),
+        ),
         _ => {}
     };
     let mut first = true;

@@ -35,6 +35,17 @@ fn write_located(
 }
 
 impl ConfigError {
+    /// With the message formatted here, once for every caller: each call site only passes
+    /// its pieces (`format_args!`), which keeps the many messages of the parsers small.
+    #[inline(never)]
+    pub fn at(path: &Path, line: Option<u32>, message: fmt::Arguments<'_>) -> ConfigError {
+        ConfigError {
+            path: path.to_path_buf(),
+            line,
+            message: fmt::format(message),
+        }
+    }
+
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             path: path.to_path_buf(),
@@ -45,6 +56,21 @@ impl ConfigError {
 }
 
 impl ConfigWarning {
+    /// Push a warning formatted from `message` (see [`ConfigError::at`]).
+    #[inline(never)]
+    pub fn push(
+        warnings: &mut Vec<ConfigWarning>,
+        path: &Path,
+        line: Option<u32>,
+        message: fmt::Arguments<'_>,
+    ) {
+        warnings.push(ConfigWarning {
+            path: path.to_path_buf(),
+            line,
+            message: fmt::format(message),
+        });
+    }
+
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigWarning {
         ConfigWarning {
             path: path.to_path_buf(),

@@ -157,8 +157,12 @@ pub fn load(
     pptpd_conf: &Path,
     options_override: Option<&Path>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read(pptpd_conf).map_err(|e| {
-        ConfigError::new(pptpd_conf, None, format!("Config file not readable: {e}"))
+    let text = crate::linux::file::read(pptpd_conf).map_err(|e| {
+        ConfigError::at(
+            pptpd_conf,
+            None,
+            format_args!("Config file not readable: {e}"),
+        )
     })?;
     let conf = pptpd_conf::parse(pptpd_conf, &text, &mut address_spec::resolve_host)?;
     let mut settings = conf.settings;
@@ -186,25 +190,27 @@ pub fn load(
                         .last();
                     let _ = settings.ppp.name.push_str(&host[..end.unwrap_or(0)]);
                 }
-                warnings.push(ConfigWarning::new(
+                ConfigWarning::push(
+                    &mut warnings,
                     path,
                     None,
-                    format!(
+                    format_args!(
                         "no 'name' option: using the host name '{}' as pppd does; chap-secrets \
                          entries need it or '*' in the second column",
                         settings.ppp.name
                     ),
-                ));
+                );
             }
         }
-        None => warnings.push(ConfigWarning::new(
+        None => ConfigWarning::push(
+            &mut warnings,
             pptpd_conf,
             None,
-            format!(
+            format_args!(
                 "no 'option' line: using built-in PPP settings (name {}, MS-CHAPv2, MPPE-128)",
                 settings.ppp.name
             ),
-        )),
+        ),
     }
     daemon.options_file = options_path;
 

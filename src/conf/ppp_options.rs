@@ -12,6 +12,7 @@
 //! off: `required` false and no key length allowed. OpenWrt's `mppe required,no40,...`
 //! spelling (the old MPPE-MPPC patch) is accepted next to pppd's.
 
+use core::fmt;
 use core::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -285,20 +286,23 @@ impl Parser {
         while let Some(word) = words.next_word(&mut buf) {
             let line = word.line;
             let option = String::from_utf8_lossy(&buf[..word.len]).into_owned();
-            let err = |msg: String| ConfigError::new(path, Some(line), msg);
+            let err = |msg: fmt::Arguments<'_>| ConfigError::at(path, Some(line), msg);
             let value = |words: &mut Words, buf: &mut [u8; MAX_WORD_LEN]| {
                 words
                     .next_word(buf)
                     .map(|w| String::from_utf8_lossy(&buf[..w.len]).into_owned())
-                    .ok_or_else(|| err(format!("option '{option}' needs a value")))
+                    .ok_or_else(|| err(format_args!("option '{option}' needs a value")))
             };
             let number = |v: &str| {
                 parse_number(v)
-                    .ok_or_else(|| err(format!("option '{option}': '{v}' is not a number")))
+                    .ok_or_else(|| err(format_args!("option '{option}': '{v}' is not a number")))
             };
             let address = |v: &str| {
-                v.parse::<Ipv4Addr>()
-                    .map_err(|_| err(format!("option '{option}': '{v}' is not an IPv4 address")))
+                v.parse::<Ipv4Addr>().map_err(|_| {
+                    err(format_args!(
+                        "option '{option}': '{v}' is not an IPv4 address"
+                    ))
+                })
             };
             let o = option.as_str();
             match o {
@@ -308,35 +312,34 @@ impl Parser {
                 }
                 "name" => {
                     let Some(w) = words.next_word(&mut buf) else {
-                        return Err(err("option 'name' needs a value".into()));
+                        return Err(err(format_args!("option 'name' needs a value")));
                     };
                     let name = core::str::from_utf8(&buf[..w.len])
-                        .map_err(|_| err("name is not valid UTF-8".into()))?;
+                        .map_err(|_| err(format_args!("name is not valid UTF-8")))?;
                     self.ppp.name.clear();
-                    self.ppp
-                        .name
-                        .push_str(name)
-                        .map_err(|_| err(format!("name is longer than {MAX_NAME_LEN} bytes")))?;
+                    self.ppp.name.push_str(name).map_err(|_| {
+                        err(format_args!("name is longer than {MAX_NAME_LEN} bytes"))
+                    })?;
                     self.name_given = true;
                 }
                 "noauth" => self.warn(
                     path,
                     line,
-                    "noauth ignored: smolpptp always authenticates clients",
+                    format_args!("noauth ignored: smolpptp always authenticates clients"),
                 ),
                 "require-mschap-v2" | "+mschap-v2" => {
                     self.ppp.auth.allow_mschap_v2 = true;
                     self.ppp.auth.require_auth = true;
                 }
                 "refuse-mschap-v2" | "-mschap-v2" => {
-                    return Err(err(format!(
+                    return Err(err(format_args!(
                         "{o} leaves no authentication method: smolpptp authenticates with \
                          MS-CHAPv2 only"
                     )))
                 }
                 "require-pap" | "require-chap" | "require-mschap" | "require-eap" | "+pap"
                 | "+chap" | "+mschap" | "+eap" => {
-                    return Err(err(format!(
+                    return Err(err(format_args!(
                         "{o} is not supported: smolpptp authenticates with MS-CHAPv2 only, the \
                          one method that yields MPPE keys and that every PPTP client has; use \
                          require-mschap-v2"
@@ -358,7 +361,8 @@ impl Parser {
                 "nomppe-stateful" => self.mppe.stateful = Stateful::Refuse,
                 "mppe" => {
                     let list = value(&mut words, &mut buf)?;
-                    self.openwrt_mppe(&list).map_err(err)?;
+                    self.openwrt_mppe(&list)
+                        .map_err(|m| err(format_args!("{m}")))?;
                 }
                 "noccp" | "-ccp" => self.noccp = Some((path.to_path_buf(), line)),
                 "ms-dns" => {
@@ -373,11 +377,15 @@ impl Parser {
                     let v = value(&mut words, &mut buf)?;
                     let n = number(&v)?;
                     if !(MIN_MRU..=MAX_MRU).contains(&n) {
-                        return Err(err(format!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
+                        return Err(err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
                     }
                     let mut n = n as u16;
                     if n > MAX_USEFUL_MRU {
-                        self.warn(path, line, &format!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
+                        self.warn(
+                            path,
+                            line,
+                            format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"),
+                        );
                         n = MAX_USEFUL_MRU;
                     }
                     if o == "mtu" {
@@ -402,7 +410,8 @@ impl Parser {
                 "noipv6" | "-ipv6" => self.ppp.ipv6.enabled = false,
                 "ipv6" => {
                     let v = value(&mut words, &mut buf)?;
-                    let (local, remote) = interface_ids(&v).map_err(err)?;
+                    let (local, remote) =
+                        interface_ids(&v).map_err(|m| err(format_args!("{m}")))?;
                     if local.is_some() {
                         self.ppp.ipv6.local_id = local;
                     }
@@ -420,7 +429,7 @@ impl Parser {
                 "noproxyarp" => self.proxyarp = false,
                 "plugin" => {
                     let v = value(&mut words, &mut buf)?;
-                    return Err(err(format!(
+                    return Err(err(format_args!(
                         "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
                          from chap-secrets only)"
                     )));
@@ -428,11 +437,11 @@ impl Parser {
                 "file" => {
                     let v = value(&mut words, &mut buf)?;
                     if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err(format!("file {v}: includes nested too deeply")));
+                        return Err(err(format_args!("file {v}: includes nested too deeply")));
                     }
                     let included = PathBuf::from(&v);
-                    let text = std::fs::read(&included)
-                        .map_err(|e| err(format!("file {v}: cannot read: {e}")))?;
+                    let text = crate::linux::file::read(&included)
+                        .map_err(|e| err(format_args!("file {v}: cannot read: {e}")))?;
                     self.run(&included, &text, depth + 1)?;
                 }
                 _ => {
@@ -442,7 +451,7 @@ impl Parser {
                         if takes_value {
                             value(&mut words, &mut buf)?;
                         }
-                        self.warn(path, line, &format!("{o} ignored: {why}"));
+                        self.warn(path, line, format_args!("{o} ignored: {why}"));
                     } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
                         // A tty speed or device: pptpd passes these to pppd itself.
                     } else if o.contains(':')
@@ -452,13 +461,13 @@ impl Parser {
                         self.warn(
                             path,
                             line,
-                            &format!(
+                            format_args!(
                                 "address pair '{o}' ignored: addresses come from \
                                  localip/remoteip"
                             ),
                         );
                     } else {
-                        return Err(err(format!("unknown option '{o}'")));
+                        return Err(err(format_args!("unknown option '{o}'")));
                     }
                 }
             }
@@ -501,9 +510,8 @@ impl Parser {
         Ok(())
     }
 
-    fn warn(&mut self, path: &Path, line: u32, msg: &str) {
-        self.warnings
-            .push(ConfigWarning::new(path, Some(line), msg.to_string()));
+    fn warn(&mut self, path: &Path, line: u32, msg: fmt::Arguments<'_>) {
+        ConfigWarning::push(&mut self.warnings, path, Some(line), msg);
     }
 
     fn finish(mut self, path: &Path) -> Result<PppOptions, ConfigError> {
@@ -512,12 +520,14 @@ impl Parser {
         self.ppp.wins = last_two(&self.wins);
         if let Some((noccp_path, line)) = &self.noccp {
             if self.ppp.mppe.required {
-                return Err(ConfigError::new(
+                return Err(ConfigError::at(
                     noccp_path,
                     Some(*line),
-                    "noccp turns off CCP, which MPPE is negotiated in, but MPPE is required \
-                     (require-mppe*, or smolpptp's default); remove noccp, or add nomppe to run \
-                     unencrypted",
+                    format_args!(
+                        "noccp turns off CCP, which MPPE is negotiated in, but MPPE is required \
+                         (require-mppe*, or smolpptp's default); remove noccp, or add nomppe to \
+                         run unencrypted"
+                    ),
                 ));
             }
             self.ppp.mppe.allow_40 = false;
@@ -526,17 +536,19 @@ impl Parser {
         }
         let m = self.ppp.mppe;
         if !(m.allow_40 || m.allow_56 || m.allow_128) {
-            self.warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut self.warnings,
                 path,
                 None,
-                "MPPE is off: tunnel traffic will not be encrypted",
-            ));
+                format_args!("MPPE is off: tunnel traffic will not be encrypted"),
+            );
         } else if !m.required {
-            self.warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut self.warnings,
                 path,
                 None,
-                "MPPE is optional: clients that do not ask for it run unencrypted",
-            ));
+                format_args!("MPPE is optional: clients that do not ask for it run unencrypted"),
+            );
         }
         Ok(PppOptions {
             ppp: self.ppp,
@@ -557,8 +569,13 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
 
 /// Reads and parses an options file (pptpd: "PPP options file %s not readable").
 pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
-    let text = std::fs::read(path)
-        .map_err(|e| ConfigError::new(path, None, format!("PPP options file not readable: {e}")))?;
+    let text = crate::linux::file::read(path).map_err(|e| {
+        ConfigError::at(
+            path,
+            None,
+            format_args!("PPP options file not readable: {e}"),
+        )
+    })?;
     parse(path, &text)
 }
 

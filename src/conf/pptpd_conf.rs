@@ -13,6 +13,7 @@
 //! - `delegate`, `bcrelay` and `vrf` are accepted with a warning and ignored;
 //! - a trailing CR (a file edited on Windows) is dropped from values.
 
+use core::fmt;
 use core::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -152,20 +153,22 @@ pub fn parse(
             continue;
         }
         if raw.len() > MAX_LINE_LEN {
-            warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut warnings,
                 path,
                 Some(line),
-                format!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
-            ));
+                format_args!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
+            );
             continue;
         }
         if raw.starts_with([' ', '\t']) {
             if !raw.trim().is_empty() {
-                warnings.push(ConfigWarning::new(
+                ConfigWarning::push(
+                    &mut warnings,
                     path,
                     Some(line),
-                    "line starts with a space: ignored (as pptpd does)",
-                ));
+                    format_args!("line starts with a space: ignored (as pptpd does)"),
+                );
             }
             continue;
         }
@@ -179,11 +182,12 @@ pub fn parse(
             continue;
         }
         if !KEYWORDS.contains(&keyword) {
-            warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut warnings,
                 path,
                 Some(line),
-                format!("unknown keyword '{keyword}' ignored"),
-            ));
+                format_args!("unknown keyword '{keyword}' ignored"),
+            );
             continue;
         }
         if keyword == "user-limit" {
@@ -197,9 +201,9 @@ pub fn parse(
         }
     }
     let get = |k: &str| entries.iter().find(|(key, _)| *key == k).map(|(_, l)| l);
-    let err = |l: &Line, msg: String| ConfigError::new(path, Some(l.line), msg);
-    let warn = |warnings: &mut Vec<ConfigWarning>, l: &Line, msg: String| {
-        warnings.push(ConfigWarning::new(path, Some(l.line), msg));
+    let err = |l: &Line, msg: fmt::Arguments<'_>| ConfigError::at(path, Some(l.line), msg);
+    let warn = |warnings: &mut Vec<ConfigWarning>, l: &Line, msg: fmt::Arguments<'_>| {
+        ConfigWarning::push(warnings, path, Some(l.line), msg);
     };
 
     let mut settings = Settings::default();
@@ -213,7 +217,7 @@ pub fn parse(
             warn(
                 &mut warnings,
                 l,
-                format!(
+                format_args!(
                     "connections '{}' is not a positive number: using pptpd's default {}",
                     l.value, connections
                 ),
@@ -221,7 +225,7 @@ pub fn parse(
         } else if n > MAX_SESSIONS as i64 {
             return Err(err(
                 l,
-                format!(
+                format_args!(
                     "connections {n} is more than this build supports ({MAX_SESSIONS}); lower it \
                      or rebuild with SMOLPPTP_MAX_SESSIONS={n}"
                 ),
@@ -239,7 +243,7 @@ pub fn parse(
             _ => warn(
                 &mut warnings,
                 l,
-                format!("stimeout '{}' is not a positive number: using 10", l.value),
+                format_args!("stimeout '{}' is not a positive number: using 10", l.value),
             ),
         }
     }
@@ -250,7 +254,7 @@ pub fn parse(
         if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(err(
                 l,
-                format!(
+                format_args!(
                     "max-per-source must be a number (0 = no limit), not '{}'",
                     l.value
                 ),
@@ -262,7 +266,7 @@ pub fn parse(
         settings.auth_throttle = on_off(l.value).ok_or_else(|| {
             err(
                 l,
-                format!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
+                format_args!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
             )
         })?;
     }
@@ -286,46 +290,53 @@ pub fn parse(
                     value: default,
                     line: 0,
                 };
-                warnings.push(ConfigWarning::new(
+                ConfigWarning::push(
+                    &mut warnings,
                     path,
                     None,
-                    format!("no {keyword}: using pptpd's built-in default {default}"),
-                ));
+                    format_args!("no {keyword}: using pptpd's built-in default {default}"),
+                );
                 &defaulted
             }
         };
         let side = if is_remote { "remote" } else { "local" };
         let line = (l.line > 0).then_some(l.line);
         let spec = address_spec::parse(l.value, connections, is_remote, resolve).map_err(|e| {
-            let msg = match e {
-                SpecError::BadAddress(a) => format!("Bad IP address ({a}) in {keyword}"),
-                SpecError::BadRange(r) => format!("Bad {side} IP range: {r}"),
-                SpecError::Duplicate(a) => {
-                    format!("Remote IP address {a} in config is a duplicate")
+            let at = |msg| ConfigError::at(path, line, msg);
+            match e {
+                SpecError::BadAddress(a) => at(format_args!("Bad IP address ({a}) in {keyword}")),
+                SpecError::BadRange(r) => at(format_args!("Bad {side} IP range: {r}")),
+                SpecError::Duplicate(a) => at(format_args!(
+                    "Remote IP address {a} in config is a duplicate"
+                )),
+                SpecError::TooManyRanges => {
+                    at(format_args!("{keyword} has too many separate ranges"))
                 }
-                SpecError::TooManyRanges => format!("{keyword} has too many separate ranges"),
-            };
-            ConfigError::new(path, line, msg)
+            }
         })?;
         // Cutting pptpd's built-in 100-address pools to this build's limit is no news.
         if spec.limit_reached && line.is_some() {
-            warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut warnings,
                 path,
                 line,
-                format!("connections limit ({connections}) reached, extra IP addresses ignored"),
-            ));
+                format_args!(
+                    "connections limit ({connections}) reached, extra IP addresses ignored"
+                ),
+            );
         }
         let count = spec.list.len();
         let shared_local = !is_remote && count == 1;
         if !shared_local && connections > count {
-            warnings.push(ConfigWarning::new(
+            ConfigWarning::push(
+                &mut warnings,
                 path,
                 line,
-                format!(
+                format_args!(
                     "Maximum of {connections} connections reduced to {count}, not enough IP \
                      addresses given in {keyword}"
                 ),
-            ));
+            );
             connections = count;
         }
         pools[slot] = spec.list;
@@ -339,9 +350,10 @@ pub fn parse(
         warn(
             &mut warnings,
             l,
-            "delegate is not supported: addresses come from localip/remoteip (and per-user \
-             addresses in chap-secrets); ignored"
-                .into(),
+            format_args!(
+                "delegate is not supported: addresses come from localip/remoteip (and per-user \
+                 addresses in chap-secrets); ignored"
+            ),
         );
     }
     daemon.logwtmp = get("logwtmp").is_some();
@@ -350,22 +362,26 @@ pub fn parse(
         warn(
             &mut warnings,
             l,
-            "bcrelay is not supported (no broadcast relay): ignored".into(),
+            format_args!("bcrelay is not supported (no broadcast relay): ignored"),
         );
     }
     if let Some(l) = get("vrf") {
-        warn(&mut warnings, l, "vrf is not supported: ignored".into());
+        warn(
+            &mut warnings,
+            l,
+            format_args!("vrf is not supported: ignored"),
+        );
     }
     daemon.debug = get("debug").is_some();
     if let Some(l) = get("listen") {
         let a = address_spec::inet_addr(l.value)
             .or_else(|| resolve(l.value))
-            .ok_or_else(|| err(l, format!("Invalid listening address: {}", l.value)))?;
+            .ok_or_else(|| err(l, format_args!("Invalid listening address: {}", l.value)))?;
         daemon.listen = Some(a);
     }
     if let Some(l) = get("pidfile") {
         if l.value.is_empty() {
-            return Err(err(l, "pidfile needs a path".into()));
+            return Err(err(l, format_args!("pidfile needs a path")));
         }
         daemon.pidfile = PathBuf::from(l.value);
     }
@@ -373,7 +389,7 @@ pub fn parse(
         Some(l) if l.value.is_empty() => {
             return Err(err(
                 l,
-                "option needs the path of a pppd options file".into(),
+                format_args!("option needs the path of a pppd options file"),
             ))
         }
         Some(l) => Some((PathBuf::from(l.value), l.line)),
@@ -384,7 +400,12 @@ pub fn parse(
         daemon.backend = match l.value {
             "tun" => Backend::Tun,
             "raw" => Backend::Raw,
-            v => return Err(err(l, format!("backend must be 'tun' or 'raw', not '{v}'"))),
+            v => {
+                return Err(err(
+                    l,
+                    format_args!("backend must be 'tun' or 'raw', not '{v}'"),
+                ))
+            }
         };
     }
     for (keyword, field) in [
@@ -395,7 +416,7 @@ pub fn parse(
             if !valid_ifname(l.value) {
                 return Err(err(
                     l,
-                    format!("{keyword}: '{}' is not an interface name", l.value),
+                    format_args!("{keyword}: '{}' is not an interface name", l.value),
                 ));
             }
             *field = Some(l.value.to_string());
@@ -409,7 +430,7 @@ pub fn parse(
             *field = on_off(l.value).ok_or_else(|| {
                 err(
                     l,
-                    format!("{keyword} must be 'on' or 'off', not '{}'", l.value),
+                    format_args!("{keyword} must be 'on' or 'off', not '{}'", l.value),
                 )
             })?;
         }
@@ -418,7 +439,7 @@ pub fn parse(
         daemon.address = Some(parse_cidr(l.value).ok_or_else(|| {
             err(
                 l,
-                format!(
+                format_args!(
                     "address must be an IPv4 address/prefix such as 10.0.0.1/24, not '{}'",
                     l.value
                 ),
@@ -427,13 +448,18 @@ pub fn parse(
     }
     if let Some(l) = get("chap-secrets") {
         if l.value.is_empty() {
-            return Err(err(l, "chap-secrets needs a path".into()));
+            return Err(err(l, format_args!("chap-secrets needs a path")));
         }
         daemon.chap_secrets = PathBuf::from(l.value);
     }
     if let Some(l) = get("control-socket") {
         daemon.control_socket = match l.value {
-            "" => return Err(err(l, "control-socket needs a path, or 'none'".into())),
+            "" => {
+                return Err(err(
+                    l,
+                    format_args!("control-socket needs a path, or 'none'"),
+                ))
+            }
             "none" | "off" => None,
             path => Some(PathBuf::from(path)),
         };
@@ -453,31 +479,42 @@ fn parse_user_limits<'a>(
     settings: &mut Settings,
     get: &dyn Fn(&str) -> Option<&'a Line<'a>>,
     user_lines: &[Line],
-    err: &dyn Fn(&Line, String) -> ConfigError,
+    err: &dyn Fn(&Line, fmt::Arguments<'_>) -> ConfigError,
 ) -> Result<(), ConfigError> {
     if let Some(l) = get("mss-clamp") {
-        settings.mss_clamp = user_limits::mss_clamp(l.value).map_err(|m| err(l, m))?;
+        settings.mss_clamp =
+            user_limits::mss_clamp(l.value).map_err(|m| err(l, format_args!("{m}")))?;
     }
     let global = &mut settings.user_limits.default;
     if let Some(l) = get("single-session") {
-        global.single_session = Some(user_limits::single_session(l.value).map_err(|m| err(l, m))?);
+        global.single_session =
+            Some(user_limits::single_session(l.value).map_err(|m| err(l, format_args!("{m}")))?);
     }
     if let Some(l) = get("session-timeout") {
-        global.session_timeout =
-            Some(user_limits::seconds("session-timeout", l.value).map_err(|m| err(l, m))?);
+        global.session_timeout = Some(
+            user_limits::seconds("session-timeout", l.value)
+                .map_err(|m| err(l, format_args!("{m}")))?,
+        );
     }
     if let Some(l) = get("rate-limit") {
-        global.rate = user_limits::rate(l.value).map_err(|m| err(l, m))?;
+        global.rate = user_limits::rate(l.value).map_err(|m| err(l, format_args!("{m}")))?;
     }
     for l in user_lines {
-        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| err(l, m))?;
+        let (name, limit) =
+            user_limits::user_limit(l.value).map_err(|m| err(l, format_args!("{m}")))?;
         let users = &mut settings.user_limits.users;
         if users.iter().any(|(n, _)| *n == name) {
-            return Err(err(l, format!("a second user-limit line for '{name}'")));
+            return Err(err(
+                l,
+                format_args!("a second user-limit line for '{name}'"),
+            ));
         }
-        users
-            .push((name, limit))
-            .map_err(|_| err(l, format!("more than {MAX_USER_LIMITS} user-limit lines")))?;
+        users.push((name, limit)).map_err(|_| {
+            err(
+                l,
+                format_args!("more than {MAX_USER_LIMITS} user-limit lines"),
+            )
+        })?;
     }
     Ok(())
 }

@@ -606,9 +606,9 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let bytes = path.as_os_str().as_bytes();
     if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
-        return Err(io::Error::new(
+        return Err(super::io_error(
             io::ErrorKind::InvalidInput,
-            "control socket path too long",
+            format_args!("control socket path too long"),
         ));
     }
     for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
@@ -671,9 +671,9 @@ impl ControlSocket {
     pub fn bind(path: &Path) -> io::Result<ControlSocket> {
         if let Ok(probe) = seqpacket(0) {
             if connect(&probe, path).is_ok() {
-                return Err(io::Error::new(
+                return Err(super::io_error(
                     io::ErrorKind::AddrInUse,
-                    format!("{}: another smolpptpd is running", path.display()),
+                    format_args!("{}: another smolpptpd is running", path.display()),
                 ));
             }
         }
@@ -843,9 +843,9 @@ impl Drop for ControlSocket {
 pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     let fd = seqpacket(0)?;
     connect(&fd, path).map_err(|e| {
-        io::Error::new(
+        super::io_error(
             e.kind(),
-            format!("{}: {e} (is smolpptpd running?)", path.display()),
+            format_args!("{}: {e} (is smolpptpd running?)", path.display()),
         )
     })?;
     let timeout = libc::timeval {
@@ -865,7 +865,7 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     let mut buf = [0u8; REQUEST_LEN];
     request
         .encode(&mut buf)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        .map_err(|e| super::io_error(io::ErrorKind::InvalidInput, format_args!("{e}")))?;
     // SAFETY: sending from a valid buffer.
     if unsafe {
         libc::send(
@@ -886,7 +886,7 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
         return Err(io::Error::last_os_error());
     }
     Reply::decode(&reply[..n as usize])
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        .map_err(|e| super::io_error(io::ErrorKind::InvalidData, format_args!("{e}")))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::settings::AddressList;
 use core::fmt::Write;
 use core::net::Ipv4Addr;
 use std::io;
+use std::path::Path;
 
 use super::spawn::{self, CStrings};
 
@@ -273,23 +274,26 @@ pub fn nft_available() -> bool {
 fn run_nft(script: &str) -> io::Result<()> {
     let out = nft_args(&["-f", "-"])
         .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
-        .map_err(|e| io::Error::new(e.kind(), format!("nft: {e}")))?;
+        .map_err(|e| super::io_error(e.kind(), format_args!("nft: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stderr = stderr.trim();
-        Err(io::Error::other(if stderr.is_empty() {
-            format!("nft -f -: {}", out.status)
+        let other = io::ErrorKind::Other;
+        Err(if stderr.is_empty() {
+            super::io_error(other, format_args!("nft -f -: {}", out.status))
         } else {
-            format!("nft -f -: {stderr}")
-        }))
+            super::io_error(other, format_args!("nft -f -: {stderr}"))
+        })
     }
 }
 
 /// `net.ipv4.ip_forward` as "0"/"1".
 pub fn ip_forward() -> io::Result<String> {
-    Ok(std::fs::read_to_string(IP_FORWARD)?.trim().to_string())
+    Ok(super::file::read_to_string(Path::new(IP_FORWARD))?
+        .trim()
+        .to_string())
 }
 
 /// `net.ipv4.ip_forward=1` while this lives; the old value comes back on drop.
@@ -303,7 +307,7 @@ impl IpForward {
         if old == "1" {
             return Ok(IpForward { restore: None });
         }
-        std::fs::write(IP_FORWARD, "1")?;
+        super::file::write(Path::new(IP_FORWARD), b"1")?;
         Ok(IpForward { restore: Some(old) })
     }
 }
@@ -311,7 +315,7 @@ impl IpForward {
 impl Drop for IpForward {
     fn drop(&mut self) {
         if let Some(old) = self.restore.take() {
-            if let Err(e) = std::fs::write(IP_FORWARD, old) {
+            if let Err(e) = super::file::write(Path::new(IP_FORWARD), old.as_bytes()) {
                 log::warn!("restoring net.ipv4.ip_forward: {e}");
             }
         }

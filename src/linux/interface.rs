@@ -4,6 +4,7 @@
 use core::net::Ipv4Addr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 
 /// A kernel interface name: at most 15 bytes (IFNAMSIZ - 1), NUL-terminated.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -21,9 +22,9 @@ impl IfName {
             || b.iter()
                 .any(|&c| c == 0 || c == b'/' || c.is_ascii_whitespace());
         if bad {
-            return Err(io::Error::new(
+            return Err(super::io_error(
                 io::ErrorKind::InvalidInput,
-                "bad interface name",
+                format_args!("bad interface name"),
             ));
         }
         let mut bytes = [0u8; libc::IFNAMSIZ];
@@ -216,9 +217,9 @@ impl Control {
         self.ioctl(libc::SIOCGIFHWADDR, &mut req)?;
         let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
         if sa.sa_family != libc::ARPHRD_ETHER {
-            return Err(io::Error::new(
+            return Err(super::io_error(
                 io::ErrorKind::Unsupported,
-                "not an Ethernet interface",
+                format_args!("not an Ethernet interface"),
             ));
         }
         let mut mac = [0u8; 6];
@@ -272,7 +273,10 @@ impl Control {
 /// The gateway of the main table's default route through `name`, from /proc/net/route
 /// (start-up only: it allocates).
 pub fn default_gateway(name: &str) -> Option<Ipv4Addr> {
-    parse_default_gateway(&std::fs::read_to_string("/proc/net/route").ok()?, name)
+    parse_default_gateway(
+        &super::file::read_to_string(Path::new("/proc/net/route")).ok()?,
+        name,
+    )
 }
 
 /// /proc/net/route: `Iface Destination Gateway Flags ...`, addresses as native-endian hex.

@@ -8,6 +8,7 @@
 //! - [`device`]: the daemon's one smoltcp `Device` over the backend's devices, and their tokens.
 //! - [`firewall`]: our own nftables table, and its text for `smolpptpd check`.
 //! - [`signals`], [`syslog`], [`clock`], [`random`]: process plumbing.
+//! - [`file`]: whole-file reads and writes without std's `OpenOptions`.
 //! - [`spawn`]: fork + exec for the hook scripts and `nft`, without std's `Command`.
 //! - [`daemon`]: the poll loop driving `server::Server`.
 
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod control_socket;
 pub mod daemon;
 pub mod device;
+pub mod file;
 pub mod firewall;
 pub mod hooks;
 pub mod host;
@@ -29,6 +31,31 @@ pub mod spawn;
 pub mod syslog;
 pub mod tun;
 pub mod wtmp;
+
+use std::{fmt, io};
+
+/// An `io::Error` of `kind` saying `message`. Not `io::Error::new(kind, "...")`: that boxes
+/// std's string error, whose derived `Debug` links the Unicode escaping tables (~2.5 KB).
+#[inline(never)]
+pub fn io_error(kind: io::ErrorKind, message: fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(kind, Message(fmt::format(message)))
+}
+
+struct Message(String);
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
 
 #[cfg(test)]
 pub(crate) mod testns {

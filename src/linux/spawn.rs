@@ -10,8 +10,7 @@
 //! threads (the tests do), and the child must not allocate or take locks.
 
 use std::ffi::CStr;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::c_char;
@@ -40,7 +39,7 @@ impl Default for CStrings {
 }
 
 fn invalid(what: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, what)
+    super::io_error(io::ErrorKind::InvalidInput, format_args!("{what}"))
 }
 
 impl CStrings {
@@ -244,14 +243,14 @@ pub fn run(
     if let (Some(fd), Some(data)) = (child.stdin.take(), input) {
         // A program that stops reading early (it failed) is not our error: its stderr and
         // status say what happened. SIGPIPE is ignored in the daemon, as by Rust's runtime.
-        match File::from(fd).write_all(data) {
+        match super::file::write_all(fd.as_raw_fd(), data) {
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => fed = Err(e),
             _ => {}
         }
     }
     let mut stderr = Vec::new();
     let read = match child.stderr.take() {
-        Some(fd) => File::from(fd).read_to_end(&mut stderr).map(drop),
+        Some(fd) => super::file::read_to_end(fd.as_raw_fd(), &mut stderr),
         None => Ok(()),
     };
     let status = child.wait()?;
@@ -329,7 +328,10 @@ fn search(program: &[u8], out: &mut [u8; PATH_BUF]) -> io::Result<usize> {
             return Ok(n);
         }
     }
-    Err(io::Error::new(io::ErrorKind::NotFound, "not found in PATH"))
+    Err(super::io_error(
+        io::ErrorKind::NotFound,
+        format_args!("not found in PATH"),
+    ))
 }
 
 /// Start `program` (a path, or a name looked up in `PATH`) with `args` as its argv
@@ -474,6 +476,8 @@ pub fn sleep_ms(ms: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
+    use std::io::Read;
 
     fn argv(list: &[&str]) -> CStrings {
         let mut a = CStrings::new();

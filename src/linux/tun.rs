@@ -23,6 +23,7 @@ use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 /// The TUN's name unless the configuration gives one (`interface` in the tun backend).
 pub const DEFAULT_NAME: &str = "smolpptp0";
@@ -92,9 +93,12 @@ impl Tun {
         };
         // The TUN carries IPv4 only unless `enable_ipv6` says otherwise: no IPv6
         // link-local chatter to read and drop.
-        let _ = std::fs::write(
-            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name),
-            "1",
+        let _ = super::file::write(
+            Path::new(&format!(
+                "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
+                tun.name
+            )),
+            b"1",
         );
         ctl.set_address(&tun.name, config.address)?;
         match config.peer {
@@ -121,8 +125,8 @@ impl Tun {
     pub fn enable_ipv6(&self, id: [u8; 8]) -> io::Result<()> {
         let conf = format!("/proc/sys/net/ipv6/conf/{}", self.name);
         // addr_gen_mode 1: no automatic link-local address (not present on old kernels).
-        let _ = std::fs::write(format!("{conf}/addr_gen_mode"), "1");
-        std::fs::write(format!("{conf}/disable_ipv6"), "0")?;
+        let _ = super::file::write(Path::new(&format!("{conf}/addr_gen_mode")), b"1");
+        super::file::write(Path::new(&format!("{conf}/disable_ipv6")), b"0")?;
         let index = Control::open()?.index(&self.name)?;
         let sock =
             unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

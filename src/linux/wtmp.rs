@@ -13,7 +13,7 @@
 
 use core::fmt::Write as _;
 use core::net::Ipv4Addr;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::Path;
 
@@ -122,7 +122,7 @@ impl Wtmp {
     /// Open `path` for appending. Like glibc's `updwtmp`, a missing file is not created:
     /// the admin (or the distribution) decides whether wtmp is kept.
     pub fn open(path: &Path) -> io::Result<Wtmp> {
-        let file = OpenOptions::new().append(true).open(path)?;
+        let file = File::from(super::file::open(path, libc::O_WRONLY | libc::O_APPEND)?);
         Ok(Wtmp {
             file,
             record: [0; RECORD_LEN],

@@ -31,6 +31,20 @@ pub fn link_local(id: InterfaceId) -> Ipv6Addr {
     Ipv6Addr::from(octets)
 }
 
+/// fe80::`id` for the log, the way pppd's `llv6_ntoa` writes it (`fe80::aabb:ccdd:0102:0304`):
+/// four fixed groups, without the general IPv6 formatter (zero runs, IPv4 forms).
+pub struct LinkLocal(pub InterfaceId);
+
+impl core::fmt::Display for LinkLocal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("fe80:")?;
+        for pair in self.0.chunks_exact(2) {
+            write!(f, ":{:02x}{:02x}", pair[0], pair[1])?;
+        }
+        Ok(())
+    }
+}
+
 /// The Interface-Identifier of a link-local address (fe80::/64), if it is one.
 pub fn link_local_id(address: &[u8]) -> Option<InterfaceId> {
     let bytes: &[u8; 16] = address.try_into().ok()?;
@@ -191,9 +205,9 @@ impl Protocol for Ipv6cp {
     }
 
     fn this_layer_up(&mut self, _now: smoltcp::time::Instant) -> Result<(), &'static str> {
-        log::info!("local  LL address {}", link_local(self.local));
+        log::info!("local  LL address {}", LinkLocal(self.local));
         if let Some(peer) = self.peer {
-            log::info!("remote LL address {}", link_local(peer));
+            log::info!("remote LL address {}", LinkLocal(peer));
         }
         Ok(())
     }
@@ -342,6 +356,9 @@ mod tests {
             "fe80::aabb:ccdd:102:304".parse::<Ipv6Addr>().unwrap()
         );
         assert_eq!(link_local_id(&link_local(PEERS).octets()), Some(PEERS));
+        let text = format!("{}", LinkLocal(PEERS));
+        assert_eq!(text, "fe80::aabb:ccdd:0102:0304", "pppd's llv6_ntoa form");
+        assert_eq!(text.parse::<Ipv6Addr>().unwrap(), link_local(PEERS));
         let global: Ipv6Addr = "2001:db8::aabb:ccdd:102:304".parse().unwrap();
         assert_eq!(link_local_id(&global.octets()), None);
         assert_eq!(link_local_id(&[0xFE, 0x80]), None);

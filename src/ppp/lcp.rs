@@ -214,8 +214,8 @@ impl Protocol for Lcp {
             option::AUTH_PROTOCOL => {
                 // We never fall back to PAP, CHAP-MD5, MS-CHAPv1 or EAP: keep asking.
                 log::info!(
-                    "LCP: peer wants to authenticate with {:02x?}, we insist on MS-CHAPv2",
-                    value
+                    "LCP: peer wants to authenticate with {}, we insist on MS-CHAPv2",
+                    Hex(value)
                 );
                 self.auth_naks = self.auth_naks.saturating_add(1);
                 if self.auth_naks >= MAX_FAILURE {
@@ -408,9 +408,31 @@ impl Fsm<Lcp> {
     }
 }
 
+/// An option value in the log as `[c2, 23, 05]` (what `{:02x?}` printed), without core's
+/// slice Debug and its pretty-printing adapter.
+struct Hex<'a>(&'a [u8]);
+
+impl core::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("[")?;
+        for (i, b) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{b:02x}")?;
+        }
+        f.write_str("]")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_reads_like_debug() {
+        let v = [0xc2u8, 0x23, 0x05];
+        assert_eq!(format!("{}", Hex(&v)), format!("{:02x?}", &v[..]));
+        assert_eq!(format!("{}", Hex(&[])), "[]");
+    }
     use crate::wire::cp::Packet;
 
     type Bytes = heapless::Vec<u8, 300>;

@@ -112,10 +112,15 @@ fn pass_up(
     if !own_source {
         counters.spoofed += 1;
         if counters.spoofed.is_power_of_two() {
+            // The address as text, not `{:?}`: Option's Debug pulls in core's debug builders.
+            let from: &dyn core::fmt::Display = match &address {
+                Some(a) => a,
+                None => &"a client without an address",
+            };
             log::warn!(
-                "Dropped {} packet(s) from {:?} not sent from its own address",
+                "Dropped {} packet(s) from {} not sent from its own address",
                 counters.spoofed,
-                address
+                from
             );
         }
         return;

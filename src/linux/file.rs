@@ -1,0 +1,122 @@
+//! Whole-file reads and writes over libc. std's `fs::read`/`fs::write` go through
+//! `OpenOptions` (access-mode checks, a boxed string error, a size probe with statx), about
+//! 3 KB of the router binary for what is an open and a read or write loop here.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// `open(2)` with `O_CLOEXEC`; a file `O_CREAT` makes gets mode 0666 less the umask, as with
+/// std.
+pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| super::io_error(io::ErrorKind::InvalidInput, format_args!("NUL in a path")))?;
+    loop {
+        // SAFETY: `path` is NUL-terminated and outlives the call.
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, 0o666) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just opened and is owned by nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The whole file, like `std::fs::read`.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let fd = open(path, libc::O_RDONLY)?;
+    let mut data = Vec::new();
+    read_to_end(fd.as_raw_fd(), &mut data)?;
+    Ok(data)
+}
+
+/// Append everything `fd` gives until end of file to `data`.
+pub fn read_to_end(fd: libc::c_int, data: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        data.reserve(4096);
+        let spare = data.spare_capacity_mut();
+        // SAFETY: `spare` is writable for its whole length.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+        if n == 0 {
+            return Ok(());
+        }
+        if n > 0 {
+            // SAFETY: read(2) initialised the first `n` bytes of the spare capacity.
+            unsafe { data.set_len(data.len() + n as usize) };
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The whole file as UTF-8, like `std::fs::read_to_string`.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    String::from_utf8(read(path)?).map_err(|_| {
+        super::io_error(
+            io::ErrorKind::InvalidData,
+            format_args!("{}: not UTF-8", path.display()),
+        )
+    })
+}
+
+/// Create or truncate `path` and write `data`, like `std::fs::write`.
+pub fn write(path: &Path, data: &[u8]) -> io::Result<()> {
+    let fd = open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+    write_all(fd.as_raw_fd(), data)
+}
+
+/// Write all of `data` to `fd`, retrying short writes and EINTR.
+pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: the pointer and length describe `data`.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n > 0 {
+            data = &data[n as usize..];
+            continue;
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read_back() {
+        let path = std::env::temp_dir().join(format!("smolpptp-file-{}", std::process::id()));
+        write(&path, b"one\n").unwrap();
+        write(&path, b"two").unwrap();
+        assert_eq!(read(&path).unwrap(), b"two");
+        assert_eq!(read_to_string(&path).unwrap(), "two");
+        let big: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        write(&path, &big).unwrap();
+        assert_eq!(read(&path).unwrap(), big);
+        write(&path, b"\xff").unwrap();
+        assert_eq!(
+            read_to_string(&path).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        std::fs::remove_file(&path).unwrap();
+        let e = read(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("No such file"), "{e}");
+        let nul = read(Path::new("a\0b")).unwrap_err();
+        assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
+    }
+}
