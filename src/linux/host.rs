@@ -99,33 +99,30 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
 /// addresses are in no LAN subnet, so LAN hosts cannot reach those clients by ARP; the
 /// sessions still work, so this is a warning, as in pppd.
 pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
-    let p = ProxyArp::new().map_err(|e| format!("proxyarp: socket: {e}"))?;
-    let mut on = String::new();
-    for r in &remote.ranges {
-        for a in [r.first, r.last] {
-            match p.lan_for(a) {
-                Ok(Some(lan)) => {
-                    if !on.split(", ").any(|n| n == lan.name.as_str()) {
-                        if !on.is_empty() {
-                            on.push_str(", ");
-                        }
-                        on.push_str(lan.name.as_str());
-                    }
+    let p = ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?;
+    let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
+    for a in remote.ranges.iter().flat_map(|r| [r.first, r.last]) {
+        match p.lan_for(a) {
+            Ok(Some(lan)) => {
+                if !names.contains(&lan.name) {
+                    let _ = names.push(lan.name);
                 }
-                Ok(None) => {
-                    return Err(format!(
-                        "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts \
-                         cannot reach clients there (pppd: Cannot determine ethernet address \
-                         for proxy ARP)"
-                    ))
-                }
-                Err(e) => return Err(format!("proxyarp: interfaces: {e}")),
             }
+            Ok(None) => {
+                return Err(format!(
+                    "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts cannot \
+                     reach clients there (pppd: Cannot determine ethernet address for proxy ARP)"
+                ))
+            }
+            Err(e) => return Err(format!("proxyarp: {e}")),
         }
     }
-    Ok(format!(
-        "proxyarp: the router answers ARP for client addresses on {on}"
-    ))
+    let mut message = String::from("proxyarp: the router answers ARP for client addresses on");
+    for (i, n) in names.iter().enumerate() {
+        message.push_str(if i == 0 { " " } else { ", " });
+        message.push_str(n.as_str());
+    }
+    Ok(message)
 }
 
 #[cfg(test)]

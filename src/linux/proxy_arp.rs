@@ -111,10 +111,7 @@ impl ProxyArp {
         if self.entries.push((call_id, client, lan.name)).is_err() {
             // More than the session table holds cannot happen; do not leave it behind.
             let _ = self.delete(client, &lan.name);
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "proxy ARP table full",
-            ));
+            return Err(io::ErrorKind::OutOfMemory.into());
         }
         self.published += 1;
         Ok(Some(lan.name))
