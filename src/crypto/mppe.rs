@@ -189,9 +189,14 @@ pub enum DecryptError {
     NeedReset,
     /// Stateful: still discarding after a loss, waiting for a packet with the A bit.
     AwaitingFlush,
+    /// Stateless: the plaintext is not what the peer sends (see
+    /// [`Decrypter::decrypt_checked`]), so the packet is forged or corrupt; the key chain did
+    /// not move.
+    Implausible,
 }
 
 /// The key chain of one direction: the start key and the current session key.
+#[derive(Clone)]
 struct KeyChain {
     start: [u8; 16],
     session: [u8; 16],
@@ -315,24 +320,46 @@ impl Decrypter {
 
     /// Decrypts `data` (everything after the MPPE header) in place. The result starts with
     /// the inner protocol field, which the peer may have PFC-compressed to one odd byte.
-    /// On error the packet must be dropped; `data` is then unchanged.
+    /// On error the packet must be dropped; `data` is then unchanged, except after
+    /// [`DecryptError::Implausible`].
     pub fn decrypt(&mut self, header: Header, data: &mut [u8]) -> Result<(), DecryptError> {
+        self.decrypt_checked(header, data, |_| true)
+    }
+
+    /// [`decrypt`](Self::decrypt), where in stateless mode the key chain only moves to the
+    /// packet's count if `plausible` accepts the plaintext. The MPPE header is not
+    /// authenticated: without this, one forged packet claiming a count far ahead moved the
+    /// chain there, and every real packet after it was "late" until the peer caught up.
+    /// Refusing is safe, because in stateless mode a dropped packet is a lost one and costs
+    /// the next packet nothing. A forged packet still costs the key changes it claims, as in
+    /// Linux. Stateful mode has one continuous keystream and is not checked.
+    pub fn decrypt_checked(
+        &mut self,
+        header: Header,
+        data: &mut [u8],
+        plausible: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<(), DecryptError> {
         if !header.encrypted {
             return Err(DecryptError::NotEncrypted);
         }
         let ccount = header.coherency_count % CCOUNT_MODULUS;
         if self.stateless {
-            self.sync_stateless(header.flushed, ccount)?;
-        } else {
-            self.sync_stateful(header.flushed, ccount)?;
+            return self.decrypt_stateless(header.flushed, ccount, data, plausible);
         }
+        self.sync_stateful(header.flushed, ccount)?;
         self.rc4.apply_keystream(data);
         Ok(())
     }
 
     /// Stateless (RFC 3078 §8.1): one key change per count elapsed, so lost packets cost
     /// nothing; late and duplicate packets are dropped before touching the key chain.
-    fn sync_stateless(&mut self, flushed: bool, ccount: u16) -> Result<(), DecryptError> {
+    fn decrypt_stateless(
+        &mut self,
+        flushed: bool,
+        ccount: u16,
+        data: &mut [u8],
+        plausible: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<(), DecryptError> {
         if !flushed {
             return Err(DecryptError::NotFlushed);
         }
@@ -340,11 +367,16 @@ impl Decrypter {
         if ahead == 0 || ahead > LATE_WINDOW {
             return Err(DecryptError::Late);
         }
+        let mut keys = self.keys.clone();
         for _ in 0..ahead {
-            self.keys.change();
+            keys.change();
         }
+        keys.cipher().apply_keystream(data);
+        if !plausible(data) {
+            return Err(DecryptError::Implausible);
+        }
+        self.keys = keys;
         self.ccount = ccount;
-        self.rc4 = self.keys.cipher();
         Ok(())
     }
 
@@ -738,6 +770,43 @@ mod tests {
         }
         assert!(delivered > 4700 && late >= 100);
         assert_eq!(dec.coherency_count(), 4999 % 4096);
+    }
+
+    /// A forged packet (the header is not authenticated) claiming a count far ahead: with
+    /// the check refusing its plaintext the chain stays, and the peer's next real packet
+    /// decrypts. Had the chain moved (no check), every real packet would be "late" for
+    /// about 1000 counts.
+    #[test]
+    fn stateless_forged_packet_does_not_move_the_key_chain() {
+        let is_ip = |plain: &[u8]| plain[..2] == [0x00, 0x21];
+        for checked in [true, false] {
+            let mut rng = XorShift(11);
+            let mut enc = Encrypter::new(&SERVER_SEND_START, KeyLength::Bits128, true);
+            let mut dec = Decrypter::new(&SERVER_SEND_START, KeyLength::Bits128, true);
+            for _ in 0..3 {
+                let p = send(&mut enc, &mut rng);
+                assert_eq!(receive(&mut dec, &p), Ok(()));
+            }
+            let mut forged = [0u8; 40];
+            rng.fill_bytes(&mut forged);
+            let header = Header {
+                flushed: true,
+                compressed_b: false,
+                compressed_c: false,
+                encrypted: true,
+                coherency_count: (dec.coherency_count() + 1000) % CCOUNT_MODULUS,
+            };
+            let r = dec.decrypt_checked(header, &mut forged, |p| !checked || is_ip(p));
+            let next = send(&mut enc, &mut rng);
+            if checked {
+                assert_eq!(r, Err(DecryptError::Implausible));
+                assert_eq!(dec.coherency_count(), 2);
+                assert_eq!(receive(&mut dec, &next), Ok(()));
+            } else {
+                assert_eq!(r, Ok(()));
+                assert_eq!(receive(&mut dec, &next), Err(DecryptError::Late));
+            }
+        }
     }
 
     #[test]

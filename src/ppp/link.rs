@@ -291,10 +291,11 @@ impl Link {
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
     /// the inner IPv4 or IPv6 packet within `data`.
     fn decrypt(&mut self, data: &mut [u8]) -> Option<(usize, usize)> {
+        let ipv6 = self.ipv6_up();
         let decrypter = self.decrypter.as_mut()?;
         let header = mppe::Header::parse(data).ok()?;
         let body = data.get_mut(mppe::HEADER_LEN..)?;
-        match decrypter.decrypt(header, body) {
+        match decrypter.decrypt_checked(header, body, |plain| plausible_ip(plain, ipv6)) {
             Ok(()) => {}
             Err(DecryptError::NeedReset) => {
                 self.ccp.send_reset_request(&mut self.outbox);
@@ -796,6 +797,25 @@ impl Link {
     }
 }
 
+/// Whether decrypted MPPE data is what a peer sends: an inner protocol of IPv4 (or IPv6 when
+/// it is up), PFC-compressed or not, and an IP header of that version; for IPv4 also a
+/// consistent length and a correct header checksum. A forged packet passes by chance about
+/// once in 10^9.
+fn plausible_ip(plain: &[u8], ipv6: bool) -> bool {
+    let (inner, ip) = match plain {
+        [b, rest @ ..] if b & 1 == 1 => (u16::from(*b), rest),
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+        _ => return false,
+    };
+    match (inner, ip.first().map(|v| v >> 4)) {
+        (protocol::IPV4, Some(4)) => {
+            smoltcp::wire::Ipv4Packet::new_checked(ip).is_ok_and(|p| p.verify_checksum())
+        }
+        (protocol::IPV6, Some(6)) => ipv6,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,7 +1091,42 @@ mod tests {
         ip.extend_from_slice(&CLIENT.octets());
         ip.extend_from_slice(&[8, 8, 8, 8]);
         ip.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 8, 0, 0]);
+        smoltcp::wire::Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
         ip
+    }
+
+    /// MPPE packets whose plaintext is not an IP packet (forged: any header, random bytes)
+    /// are dropped without moving the receive key chain, so the client's traffic carries on.
+    #[test]
+    fn forged_mppe_packets_do_not_cut_the_client_off() {
+        let mut h = Harness::new(PppSettings::default(), b"clientPass");
+        h.run();
+        let ip = ip_packet(1);
+        let packet = h.encrypted(&ip);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), Some(ip));
+        let mut rng = XorShift(99);
+        for ahead in [1u16, 2, 500, 2000] {
+            let mut forged = vec![0u8; 60];
+            rng.fill_bytes(&mut forged);
+            let count = (1 + ahead) % 4096;
+            forged[..2].copy_from_slice(&(0x9000 | count).to_be_bytes());
+            assert_eq!(h.send(protocol::COMPRESSED, &forged), None, "ahead {ahead}");
+        }
+        // An IPv4 header with a wrong checksum is not plausible either.
+        let mut bad = ip_packet(2);
+        bad[10] ^= 0xFF;
+        let packet = h.encrypted(&bad);
+        assert_eq!(h.send(protocol::COMPRESSED, &packet), None);
+        // The client's next packets: count 3, then 4.
+        for n in 3..5 {
+            let ip = ip_packet(n);
+            let packet = h.encrypted(&ip);
+            assert_eq!(
+                h.send(protocol::COMPRESSED, &packet),
+                Some(ip),
+                "packet {n}"
+            );
+        }
     }
 
     #[test]
