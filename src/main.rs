@@ -231,7 +231,7 @@ fn main() -> ExitCode {
         Command::Run(o) => match run(&o) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if syslog::installed() => {
-                log::error!("{e}");
+                smolpptp::error!("{e}");
                 ExitCode::FAILURE
             }
             Err(e) => fail(&e),
@@ -535,14 +535,14 @@ fn run(o: &Options) -> Result<(), String> {
         match file::write(&path, format!("{}\n", std::process::id()).as_bytes()) {
             Ok(()) => Some(PidFile(path)),
             Err(e) => {
-                log::warn!("pid file {}: {e}", path.display());
+                smolpptp::warn!("pid file {}: {e}", path.display());
                 None
             }
         }
     };
-    log::info!("MGR: Manager process started");
+    smolpptp::info!("MGR: Manager process started");
     for w in &config.warnings {
-        log::warn!("{w}");
+        smolpptp::warn!("{w}");
     }
     // The operator's side, before any device is open: the hook runner is a fork of us.
     let mut hook_config = HookConfig::etc_ppp(&plan.tun_name);
@@ -550,7 +550,7 @@ fn run(o: &Options) -> Result<(), String> {
     let hooks = match HookRunner::spawn(hook_config) {
         Ok(h) => Some(h),
         Err(e) => {
-            log::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
+            smolpptp::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
             None
         }
     };
@@ -559,7 +559,7 @@ fn run(o: &Options) -> Result<(), String> {
         Some(path) => match ControlSocket::bind(path) {
             Ok(c) => Some(c),
             Err(e) => {
-                log::warn!(
+                smolpptp::warn!(
                     "control socket {}: {e}: smolpptpd status/kick will not reach this daemon",
                     path.display()
                 );
@@ -572,7 +572,7 @@ fn run(o: &Options) -> Result<(), String> {
         match Wtmp::open(Path::new(wtmp::DEFAULT_PATH)) {
             Ok(w) => Some(w),
             Err(e) => {
-                log::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
+                smolpptp::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
                 None
             }
         }
@@ -603,7 +603,7 @@ fn run(o: &Options) -> Result<(), String> {
         routes: &config.settings.remote,
     })
     .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
-    log::info!("Using interface {}", tun.name());
+    smolpptp::info!("Using interface {}", tun.name());
     let ipv6 = &mut config.settings.ppp.ipv6;
     if ipv6.enabled {
         // One identifier for the TUN and every link; the server keeps it across reloads.
@@ -611,12 +611,12 @@ fn run(o: &Options) -> Result<(), String> {
             .local_id
             .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
         match tun.enable_ipv6(id) {
-            Ok(()) => log::info!(
+            Ok(()) => smolpptp::info!(
                 "IPv6 in the tunnel: {} is {}",
                 tun.name(),
                 smolpptp::ppp::ipv6cp::LinkLocal(id)
             ),
-            Err(e) => log::warn!(
+            Err(e) => smolpptp::warn!(
                 "IPv6 on {}: {e} (IPv6 to clients will not work)",
                 tun.name()
             ),
@@ -654,7 +654,7 @@ fn run(o: &Options) -> Result<(), String> {
         ),
         packet,
     });
-    log::info!(
+    smolpptp::info!(
         "MGR: Maximum of {} connections available",
         config.settings.connections
     );
@@ -668,7 +668,7 @@ fn run(o: &Options) -> Result<(), String> {
         &mut ops,
     )?;
     let Exit::Terminated(_) = exit;
-    log::info!("Exit.");
+    smolpptp::info!("Exit.");
     // Drops in reverse order: devices, firewall (and ip_forward), TUN, pid file.
     Ok(())
 }
@@ -704,7 +704,9 @@ fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
         (Some(name), Some(packet)) => {
             let gateway = interface::default_gateway(name);
             if gateway.is_none() {
-                log::warn!("no default route via {name}: only clients on its subnet can connect");
+                smolpptp::warn!(
+                    "no default route via {name}: only clients on its subnet can connect"
+                );
             }
             NetConfig {
                 hardware: HardwareAddress::Ethernet(EthernetAddress(packet.mac())),
@@ -756,32 +758,34 @@ fn serve(
         let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
             Ok(c) => c,
             Err(e) => {
-                log::error!("reload failed, keeping the running configuration: {e}");
+                smolpptp::error!("reload failed, keeping the running configuration: {e}");
                 return;
             }
         };
         let (new, new_plan) = new;
         if new_plan != *plan {
-            log::warn!("reload: backend, interface or address changes need a restart; ignored");
+            smolpptp::warn!(
+                "reload: backend, interface or address changes need a restart; ignored"
+            );
         }
         for w in &new.warnings {
-            log::warn!("{w}");
+            smolpptp::warn!("{w}");
         }
         match new.chap_secrets() {
             Ok(s) => running.secrets = s,
-            Err(e) => log::error!("reload: {e}; keeping the old secrets file"),
+            Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
         }
         if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
-            log::error!("reload: routes for the new pool: {e}");
+            smolpptp::error!("reload: routes for the new pool: {e}");
         }
         if let Some(fw) = firewall.as_deref_mut() {
             if let Err(e) = fw.update(&plan.firewall(&new)) {
-                log::error!("reload: firewall: {e}");
+                smolpptp::error!("reload: firewall: {e}");
             }
         }
         syslog::set_debug(o.debug || new.daemon.debug);
         running.server.reload(new.settings);
-        log::info!("configuration reloaded");
+        smolpptp::info!("configuration reloaded");
     };
     daemon::run(&mut running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
 }

@@ -775,7 +775,7 @@ impl ControlSocket {
             match self.pending.iter_mut().find(|p| p.is_none()) {
                 Some(slot) => *slot = Some(Pending { fd, since: now }),
                 None => {
-                    log::warn!("control socket: too many clients waiting, dropping one");
+                    crate::warn!("control socket: too many clients waiting, dropping one");
                     // SAFETY: fd came from accept4 and is ours.
                     unsafe { libc::close(fd) };
                 }
@@ -805,7 +805,7 @@ impl ControlSocket {
                 match Request::decode(&self.request[..n as usize]) {
                     Ok(request) => answer(request, &mut self.reply),
                     Err(e) => {
-                        log::warn!("control socket: bad request ({e})");
+                        crate::warn!("control socket: bad request ({e})");
                         self.reply.error(wall);
                     }
                 }

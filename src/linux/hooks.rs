@@ -216,7 +216,7 @@ impl HookRunner {
             )
         };
         if rc < 0 {
-            log::warn!(
+            crate::warn!(
                 "hook runner: {} for call {} not run: {}",
                 if event.up { "ip-up" } else { "ip-down" },
                 event.call_id,
@@ -296,7 +296,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 };
                 chain.running = run(config, script, &event);
                 if chain.running.is_none() {
-                    log::debug!(
+                    crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
                         chain.call_id
                     );
@@ -444,7 +444,7 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
         .push(path.as_os_str().as_bytes())
         .and_then(|()| script_args(config, event, &mut args, &mut env));
     if let Err(e) = built {
-        log::warn!("{}: {e}", path.display());
+        crate::warn!("{}: {e}", path.display());
         return None;
     }
     let options = spawn::Options {
@@ -464,7 +464,7 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
                 spawn::sleep_ms(50);
             }
             Err(e) => {
-                log::warn!("{}: {e}", path.display());
+                crate::warn!("{}: {e}", path.display());
                 return None;
             }
         }
