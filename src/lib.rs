@@ -38,14 +38,19 @@ pub mod linux;
 pub mod logging {
     pub use log::Level;
 
-    /// Is `level` logged? Checked at the call site, before the arguments are evaluated.
+    /// Is `level` logged?
     #[inline(always)]
     pub fn enabled(level: Level) -> bool {
         level <= log::STATIC_MAX_LEVEL && level <= log::max_level()
     }
 
+    /// Log `args` at `level` if that level is on. Errors, warnings and notices are always on in
+    /// the daemon, so their calls leave the check to this one place.
     #[inline(never)]
     pub fn emit(level: Level, args: core::fmt::Arguments<'_>) {
+        if !enabled(level) {
+            return;
+        }
         log::logger().log(&log::Record::builder().args(args).level(level).build());
     }
 }
@@ -53,29 +58,31 @@ pub mod logging {
 /// Like `log::error!`, without the call site's metadata (see [`logging`]).
 #[macro_export]
 macro_rules! error {
-    ($($arg:tt)+) => { $crate::__log!(Error, $($arg)+) };
+    ($($arg:tt)+) => {
+        $crate::logging::emit($crate::logging::Level::Error, format_args!($($arg)+))
+    };
 }
 /// Like `log::warn!`, without the call site's metadata (see [`logging`]).
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)+) => { $crate::__log!(Warn, $($arg)+) };
+    ($($arg:tt)+) => {
+        $crate::logging::emit($crate::logging::Level::Warn, format_args!($($arg)+))
+    };
 }
 /// Like `log::info!`, without the call site's metadata (see [`logging`]).
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)+) => { $crate::__log!(Info, $($arg)+) };
+    ($($arg:tt)+) => {
+        $crate::logging::emit($crate::logging::Level::Info, format_args!($($arg)+))
+    };
 }
-/// Like `log::debug!`, without the call site's metadata (see [`logging`]).
+/// Like `log::debug!`, without the call site's metadata (see [`logging`]). The level is
+/// checked before the arguments are evaluated: debug calls sit on the per-packet paths.
 #[macro_export]
 macro_rules! debug {
-    ($($arg:tt)+) => { $crate::__log!(Debug, $($arg)+) };
-}
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __log {
-    ($level:ident, $($arg:tt)+) => {
-        if $crate::logging::enabled($crate::logging::Level::$level) {
-            $crate::logging::emit($crate::logging::Level::$level, format_args!($($arg)+))
+    ($($arg:tt)+) => {
+        if $crate::logging::enabled($crate::logging::Level::Debug) {
+            $crate::logging::emit($crate::logging::Level::Debug, format_args!($($arg)+))
         }
     };
 }
