@@ -8,6 +8,9 @@
 //! smolpptpd --version                         version and compile-time limits
 //! ```
 
+// C's `main` below instead of std's start-up (see there); the test harness brings its own.
+#![cfg_attr(not(test), no_main)]
+
 use core::net::Ipv4Addr;
 use smolpptp::conf::ChapSecrets;
 use smolpptp::conf::{self, Backend, LoadedConfig};
@@ -33,7 +36,6 @@ use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// Size classes over mmap instead of musl's malloc (see the module for why).
 #[global_allocator]
@@ -58,6 +60,15 @@ macro_rules! println {
 }
 macro_rules! eprintln {
     ($($arg:tt)*) => { write_out(2, format_args!($($arg)*), true) };
+}
+
+/// The exit status. C's `main` returns an int, and std's `ExitCode` has no stable way to it.
+#[derive(Clone, Copy)]
+struct ExitCode(u8);
+
+impl ExitCode {
+    const SUCCESS: ExitCode = ExitCode(0);
+    const FAILURE: ExitCode = ExitCode(1);
 }
 
 /// `smolpptpd: <error>` on stderr; the command failed.
@@ -199,21 +210,55 @@ fn print_version() {
     }
 }
 
+/// The program's entry, called by musl's (or glibc's) start-up code. Rust's own `main` goes
+/// through std's runtime start-up first, which also names the main thread, installs a
+/// stack-overflow reporter, keeps argv for `std::env::args` and flushes std's `Stdout` at exit:
+/// 1.7 KB that this program, which prints with write(2), does not need. What of it the
+/// program does need is here.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // As std does: closed stdio descriptors get /dev/null (in order, so open() returns the one
+    // that is missing), so that no socket opened later becomes fd 2 and receives error text;
+    // and SIGPIPE is ignored, so socket writes fail with EPIPE instead of killing the daemon.
+    // SAFETY: no other thread exists yet; the path is NUL-terminated; SIG_IGN is valid.
+    unsafe {
+        for fd in 0..3 {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut args = Vec::new();
+    for i in 1..usize::try_from(argc).unwrap_or(0) {
+        // SAFETY: the C runtime hands over argc valid NUL-terminated strings in argv.
+        let arg = unsafe { core::ffi::CStr::from_ptr(*argv.add(i)) };
+        match arg.to_str() {
+            Ok(a) => args.push(a.to_string()),
+            Err(_) => {
+                eprintln!("smolpptpd: argument {i} is not UTF-8\n{USAGE}");
+                return 2;
+            }
+        }
+    }
+    i32::from(command(&args).0)
+}
+
 // The commands (parse_args, print_version, admin, check, run with load_config and serve) are
 // `#[inline(never)]`: inlined, they made main one 60 KB function whose frame held all their
 // locals at once (longer stack offsets, more spills); apart they are 1.3 KB smaller on i586.
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match parse_args(&args) {
+fn command(args: &[String]) -> ExitCode {
+    let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("smolpptpd: {e}\n{USAGE}");
-            return ExitCode::from(2);
+            return ExitCode(2);
         }
     };
     if !matches!(command, Command::Run(_)) {
-        // Rust ignores SIGPIPE, so `smolpptpd check | head` would panic on the closed pipe;
-        // a command-line tool should just end. The daemon keeps ignoring it (socket writes).
+        // SIGPIPE is ignored (see main), so `smolpptpd check | head` would fail on the
+        // closed pipe; a command-line tool should just end. The daemon keeps ignoring it (socket writes).
         // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
