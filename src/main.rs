@@ -293,7 +293,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
         .conf
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    if !conf.exists() {
+    if !file::exists(&conf) {
         return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
     }
     let c = conf::load(&conf, None).map_err(|e| e.to_string())?;
@@ -344,7 +344,7 @@ fn admin(o: &AdminOptions) -> ExitCode {
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
     let path = match &o.conf {
         Some(p) => p.clone(),
-        None if Path::new(DEFAULT_CONF).exists() => PathBuf::from(DEFAULT_CONF),
+        None if file::exists(Path::new(DEFAULT_CONF)) => PathBuf::from(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
             conf::ConfigWarning::push(
@@ -557,7 +557,7 @@ struct PidFile(PathBuf);
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = file::remove(&self.0);
     }
 }
 

@@ -29,7 +29,6 @@
 use core::net::Ipv4Addr;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use heapless::Vec as HVec;
@@ -146,15 +145,15 @@ impl ChapSecrets {
     /// file or one readable by group/others is a warning (pppd's wording).
     pub fn check(&mut self) -> Result<Vec<ConfigWarning>, ConfigError> {
         let mut warnings = Vec::new();
-        match std::fs::metadata(&self.path) {
+        match crate::linux::file::stat(&self.path) {
             Err(e) => ConfigWarning::push(
                 &mut warnings,
                 &self.path,
                 None,
                 format_args!("Can't open chap secret file: {e}; every login fails until it exists"),
             ),
-            Ok(meta) => {
-                if meta.permissions().mode() & 0o077 != 0 {
+            Ok(st) => {
+                if st.st_mode & 0o077 != 0 {
                     ConfigWarning::push(
                         &mut warnings,
                         &self.path,
@@ -167,13 +166,13 @@ impl ChapSecrets {
                 if let Ok(text) = crate::linux::file::read(&self.path) {
                     lint(&self.path, &text, &mut warnings);
                 }
-                if meta.len() > self.file.len() as u64 {
+                if st.st_size as u64 > self.file.len() as u64 {
                     return Err(ConfigError::at(
                         &self.path,
                         None,
                         format_args!(
                             "chap-secrets is {} bytes; the daemon reads at most {}",
-                            meta.len(),
+                            st.st_size,
                             self.file.len()
                         ),
                     ));

@@ -31,7 +31,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use super::spawn::{self, CStrings, Child};
@@ -350,7 +349,8 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
 
 /// pppd's check: a regular file with an execute bit.
 fn runnable(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    super::file::stat(path)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
 }
 
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
