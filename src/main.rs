@@ -8,6 +8,9 @@
 //! smolpptpd --version                         version and compile-time limits
 //! ```
 
+// C's `main` below instead of std's start-up (see there); the test harness brings its own.
+#![cfg_attr(not(test), no_main)]
+
 use core::net::Ipv4Addr;
 use smolpptp::conf::ChapSecrets;
 use smolpptp::conf::{self, Backend, LoadedConfig};
@@ -33,7 +36,6 @@ use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// Size classes over mmap instead of musl's malloc (see the module for why).
 #[global_allocator]
@@ -58,6 +60,15 @@ macro_rules! println {
 }
 macro_rules! eprintln {
     ($($arg:tt)*) => { write_out(2, format_args!($($arg)*), true) };
+}
+
+/// The exit status. C's `main` returns an int, and std's `ExitCode` has no stable way to it.
+#[derive(Clone, Copy)]
+struct ExitCode(u8);
+
+impl ExitCode {
+    const SUCCESS: ExitCode = ExitCode(0);
+    const FAILURE: ExitCode = ExitCode(1);
 }
 
 /// `smolpptpd: <error>` on stderr; the command failed.
@@ -199,21 +210,55 @@ fn print_version() {
     }
 }
 
+/// The program's entry, called by musl's (or glibc's) start-up code. Rust's own `main` goes
+/// through std's runtime start-up first, which also names the main thread, installs a
+/// stack-overflow reporter, keeps argv for `std::env::args` and flushes std's `Stdout` at exit:
+/// 1.7 KB that this program, which prints with write(2), does not need. What of it the
+/// program does need is here.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // As std does: closed stdio descriptors get /dev/null (in order, so open() returns the one
+    // that is missing), so that no socket opened later becomes fd 2 and receives error text;
+    // and SIGPIPE is ignored, so socket writes fail with EPIPE instead of killing the daemon.
+    // SAFETY: no other thread exists yet; the path is NUL-terminated; SIG_IGN is valid.
+    unsafe {
+        for fd in 0..3 {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut args = Vec::new();
+    for i in 1..usize::try_from(argc).unwrap_or(0) {
+        // SAFETY: the C runtime hands over argc valid NUL-terminated strings in argv.
+        let arg = unsafe { core::ffi::CStr::from_ptr(*argv.add(i)) };
+        match arg.to_str() {
+            Ok(a) => args.push(a.to_string()),
+            Err(_) => {
+                eprintln!("smolpptpd: argument {i} is not UTF-8\n{USAGE}");
+                return 2;
+            }
+        }
+    }
+    i32::from(command(&args).0)
+}
+
 // The commands (parse_args, print_version, admin, check, run with load_config and serve) are
 // `#[inline(never)]`: inlined, they made main one 60 KB function whose frame held all their
 // locals at once (longer stack offsets, more spills); apart they are 1.3 KB smaller on i586.
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match parse_args(&args) {
+fn command(args: &[String]) -> ExitCode {
+    let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("smolpptpd: {e}\n{USAGE}");
-            return ExitCode::from(2);
+            return ExitCode(2);
         }
     };
     if !matches!(command, Command::Run(_)) {
-        // Rust ignores SIGPIPE, so `smolpptpd check | head` would panic on the closed pipe;
-        // a command-line tool should just end. The daemon keeps ignoring it (socket writes).
+        // SIGPIPE is ignored (see main), so `smolpptpd check | head` would fail on the
+        // closed pipe; a command-line tool should just end. The daemon keeps ignoring it (socket writes).
         // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
@@ -231,7 +276,7 @@ fn main() -> ExitCode {
         Command::Run(o) => match run(&o) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if syslog::installed() => {
-                log::error!("{e}");
+                smolpptp::error!("{e}");
                 ExitCode::FAILURE
             }
             Err(e) => fail(&e),
@@ -248,7 +293,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
         .conf
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    if !conf.exists() {
+    if !file::exists(&conf) {
         return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
     }
     let c = conf::load(&conf, None).map_err(|e| e.to_string())?;
@@ -299,7 +344,7 @@ fn admin(o: &AdminOptions) -> ExitCode {
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
     let path = match &o.conf {
         Some(p) => p.clone(),
-        None if Path::new(DEFAULT_CONF).exists() => PathBuf::from(DEFAULT_CONF),
+        None if file::exists(Path::new(DEFAULT_CONF)) => PathBuf::from(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
             conf::ConfigWarning::push(
@@ -512,7 +557,7 @@ struct PidFile(PathBuf);
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = file::remove(&self.0);
     }
 }
 
@@ -535,14 +580,14 @@ fn run(o: &Options) -> Result<(), String> {
         match file::write(&path, format!("{}\n", std::process::id()).as_bytes()) {
             Ok(()) => Some(PidFile(path)),
             Err(e) => {
-                log::warn!("pid file {}: {e}", path.display());
+                smolpptp::warn!("pid file {}: {e}", path.display());
                 None
             }
         }
     };
-    log::info!("MGR: Manager process started");
+    smolpptp::info!("MGR: Manager process started");
     for w in &config.warnings {
-        log::warn!("{w}");
+        smolpptp::warn!("{w}");
     }
     // The operator's side, before any device is open: the hook runner is a fork of us.
     let mut hook_config = HookConfig::etc_ppp(&plan.tun_name);
@@ -550,7 +595,7 @@ fn run(o: &Options) -> Result<(), String> {
     let hooks = match HookRunner::spawn(hook_config) {
         Ok(h) => Some(h),
         Err(e) => {
-            log::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
+            smolpptp::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
             None
         }
     };
@@ -559,7 +604,7 @@ fn run(o: &Options) -> Result<(), String> {
         Some(path) => match ControlSocket::bind(path) {
             Ok(c) => Some(c),
             Err(e) => {
-                log::warn!(
+                smolpptp::warn!(
                     "control socket {}: {e}: smolpptpd status/kick will not reach this daemon",
                     path.display()
                 );
@@ -572,7 +617,7 @@ fn run(o: &Options) -> Result<(), String> {
         match Wtmp::open(Path::new(wtmp::DEFAULT_PATH)) {
             Ok(w) => Some(w),
             Err(e) => {
-                log::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
+                smolpptp::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
                 None
             }
         }
@@ -603,7 +648,7 @@ fn run(o: &Options) -> Result<(), String> {
         routes: &config.settings.remote,
     })
     .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
-    log::info!("Using interface {}", tun.name());
+    smolpptp::info!("Using interface {}", tun.name());
     let ipv6 = &mut config.settings.ppp.ipv6;
     if ipv6.enabled {
         // One identifier for the TUN and every link; the server keeps it across reloads.
@@ -611,12 +656,12 @@ fn run(o: &Options) -> Result<(), String> {
             .local_id
             .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
         match tun.enable_ipv6(id) {
-            Ok(()) => log::info!(
+            Ok(()) => smolpptp::info!(
                 "IPv6 in the tunnel: {} is {}",
                 tun.name(),
                 smolpptp::ppp::ipv6cp::LinkLocal(id)
             ),
-            Err(e) => log::warn!(
+            Err(e) => smolpptp::warn!(
                 "IPv6 on {}: {e} (IPv6 to clients will not work)",
                 tun.name()
             ),
@@ -654,7 +699,7 @@ fn run(o: &Options) -> Result<(), String> {
         ),
         packet,
     });
-    log::info!(
+    smolpptp::info!(
         "MGR: Maximum of {} connections available",
         config.settings.connections
     );
@@ -668,7 +713,7 @@ fn run(o: &Options) -> Result<(), String> {
         &mut ops,
     )?;
     let Exit::Terminated(_) = exit;
-    log::info!("Exit.");
+    smolpptp::info!("Exit.");
     // Drops in reverse order: devices, firewall (and ip_forward), TUN, pid file.
     Ok(())
 }
@@ -704,7 +749,9 @@ fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
         (Some(name), Some(packet)) => {
             let gateway = interface::default_gateway(name);
             if gateway.is_none() {
-                log::warn!("no default route via {name}: only clients on its subnet can connect");
+                smolpptp::warn!(
+                    "no default route via {name}: only clients on its subnet can connect"
+                );
             }
             NetConfig {
                 hardware: HardwareAddress::Ethernet(EthernetAddress(packet.mac())),
@@ -756,32 +803,34 @@ fn serve(
         let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
             Ok(c) => c,
             Err(e) => {
-                log::error!("reload failed, keeping the running configuration: {e}");
+                smolpptp::error!("reload failed, keeping the running configuration: {e}");
                 return;
             }
         };
         let (new, new_plan) = new;
         if new_plan != *plan {
-            log::warn!("reload: backend, interface or address changes need a restart; ignored");
+            smolpptp::warn!(
+                "reload: backend, interface or address changes need a restart; ignored"
+            );
         }
         for w in &new.warnings {
-            log::warn!("{w}");
+            smolpptp::warn!("{w}");
         }
         match new.chap_secrets() {
             Ok(s) => running.secrets = s,
-            Err(e) => log::error!("reload: {e}; keeping the old secrets file"),
+            Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
         }
         if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
-            log::error!("reload: routes for the new pool: {e}");
+            smolpptp::error!("reload: routes for the new pool: {e}");
         }
         if let Some(fw) = firewall.as_deref_mut() {
             if let Err(e) = fw.update(&plan.firewall(&new)) {
-                log::error!("reload: firewall: {e}");
+                smolpptp::error!("reload: firewall: {e}");
             }
         }
         syslog::set_debug(o.debug || new.daemon.debug);
         running.server.reload(new.settings);
-        log::info!("configuration reloaded");
+        smolpptp::info!("configuration reloaded");
     };
     daemon::run(&mut running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
 }

@@ -309,7 +309,7 @@ impl<'a> Server<'a> {
             if !selector.matches(session) || session.ended.is_some() {
                 continue;
             }
-            log::info!(
+            crate::info!(
                 "Disconnecting {} ({}, call id {}) at the administrator's request",
                 session.link.user(),
                 session.peer,
@@ -330,7 +330,7 @@ impl<'a> Server<'a> {
     fn push_notice(&mut self, notice: Option<SessionNotice>) {
         if let Some(notice) = notice {
             if self.notices.push_back(notice).is_err() {
-                log::warn!("Session notice queue full: an ip-up/ip-down or wtmp record is lost");
+                crate::warn!("Session notice queue full: an ip-up/ip-down or wtmp record is lost");
             }
         }
     }
@@ -523,7 +523,7 @@ impl<'a> Server<'a> {
         }
         if ipv4_mtu::dont_fragment(ip) {
             session.counters.too_big += 1;
-            log::debug!(
+            crate::debug!(
                 "{} bytes for {} do not fit its MTU {mtu}: ICMP fragmentation needed",
                 ip.len(),
                 Ipv4Packet::new_unchecked(ip).dst_addr()
@@ -596,7 +596,7 @@ impl<'a> Server<'a> {
             return;
         }
         self.shutdown_since = Some(now);
-        log::info!(
+        crate::info!(
             "Shutting down: disconnecting {} session(s)",
             self.table.len()
         );
@@ -658,7 +658,7 @@ impl<'a> Server<'a> {
                 let from_peer = self.control_connections_from(peer);
                 let max = self.settings.max_per_source;
                 if max > 0 && from_peer >= max {
-                    log::warn!(
+                    crate::warn!(
                         "CTRL: Client {peer} refused: already {from_peer} control connection(s) \
                          from this address (max-per-source {max})"
                     );
@@ -669,7 +669,7 @@ impl<'a> Server<'a> {
                 }
                 let socket = self.sockets.get_mut::<tcp::Socket>(handle);
                 socket.set_timeout(Some(CONNECTION_TIMEOUT));
-                log::info!("CTRL: Client {peer} control connection started");
+                crate::info!("CTRL: Client {peer} control connection started");
                 self.conns[c].peer = peer;
                 self.conns[c].control = Some(ControlConnection::new(
                     now,
@@ -694,7 +694,7 @@ impl<'a> Server<'a> {
                     Ok(Some(len)) => len,
                     Ok(None) => break,
                     Err(e) => {
-                        log::warn!(
+                        crate::warn!(
                             "CTRL: Client {}: bad control message ({e}), closing",
                             self.conns[c].peer
                         );
@@ -755,13 +755,13 @@ impl<'a> Server<'a> {
             .iter()
             .any(|slot| self.sockets.get::<tcp::Socket>(slot.handle).state() == tcp::State::Listen);
         if !listening && !self.pool_full {
-            log::warn!(
+            crate::warn!(
                 "CTRL: all {} control connection slots in use (MAX_CONTROL_CONNECTIONS): new \
                  connections are refused",
                 self.conns.len()
             );
         } else if listening && self.pool_full {
-            log::info!("CTRL: control connection slots free again");
+            crate::info!("CTRL: control connection slots free again");
         }
         self.pool_full = !listening;
     }
@@ -789,11 +789,11 @@ impl<'a> Server<'a> {
                 });
                 match found {
                     Some(i) => {
-                        log::info!("CTRL: Received CALL CLEAR request (call id {peer_call_id})");
+                        crate::info!("CTRL: Received CALL CLEAR request (call id {peer_call_id})");
                         self.end_session(now, i, EndReason::ClearRequest);
                     }
                     None => {
-                        log::debug!("CTRL: Call-Clear-Request for unknown call id {peer_call_id}")
+                        crate::debug!("CTRL: Call-Clear-Request for unknown call id {peer_call_id}")
                     }
                 }
             }
@@ -815,9 +815,9 @@ impl<'a> Server<'a> {
         if let Some(ControlEvent::Closed(reason)) = &out.event {
             match reason {
                 CloseReason::PeerStopped(_) | CloseReason::Stopped | CloseReason::Shutdown => {
-                    log::info!("CTRL: Client {}: {reason}", self.conns[c].peer)
+                    crate::info!("CTRL: Client {}: {reason}", self.conns[c].peer)
                 }
-                _ => log::warn!("CTRL: Client {}: {reason}", self.conns[c].peer),
+                _ => crate::warn!("CTRL: Client {}: {reason}", self.conns[c].peer),
             }
             self.close_connection(now, c, true);
             return None;
@@ -830,7 +830,7 @@ impl<'a> Server<'a> {
     fn write_control(&mut self, c: usize, len: usize) {
         let socket = self.sockets.get_mut::<tcp::Socket>(self.conns[c].handle);
         if socket.send_capacity() - socket.send_queue() < len {
-            log::warn!("CTRL: Client {}: not reading, closing", self.conns[c].peer);
+            crate::warn!("CTRL: Client {}: not reading, closing", self.conns[c].peer);
             socket.abort();
             return;
         }
@@ -854,7 +854,7 @@ impl<'a> Server<'a> {
             .iter()
             .any(|s| s.conn == c && s.peer_call_id == peer_call_id)
         {
-            log::warn!(
+            crate::warn!(
                 "CTRL: Client {peer}: call refused, call id {peer_call_id} already in use on this connection"
             );
             self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
@@ -867,7 +867,7 @@ impl<'a> Server<'a> {
             self.table.free_slot(limit)
         };
         let Some(slot) = free else {
-            log::warn!(
+            crate::warn!(
                 "CTRL: Client {peer}: call refused, all {limit} connections in use (connections / MAX_SESSIONS)"
             );
             self.refuse_call(c, peer_call_id, CallRefusal::NoResource);
@@ -875,7 +875,7 @@ impl<'a> Server<'a> {
         };
         if self.settings.auth_throttle {
             if let Some(left) = self.throttle.blocked_for(peer, now) {
-                log::warn!(
+                crate::warn!(
                     "CTRL: Client {peer}: call refused, too many authentication failures \
                      (refused for {} more s)",
                     left.secs().max(1)
@@ -887,7 +887,7 @@ impl<'a> Server<'a> {
         let max = self.settings.max_per_source;
         let calls_from_peer = self.table.iter().filter(|s| s.peer == peer).count();
         if max > 0 && calls_from_peer >= max {
-            log::warn!(
+            crate::warn!(
                 "CTRL: Client {peer}: call refused, already {calls_from_peer} call(s) from this \
                  address (max-per-source {max})"
             );
@@ -909,7 +909,7 @@ impl<'a> Server<'a> {
         if let Ok(len) = control::accept_call(call_id, call, &mut self.msg_out) {
             self.write_control(c, len);
         }
-        log::info!(
+        crate::info!(
             "CTRL: Starting call (call id {call_id}, peer call id {peer_call_id}) for {peer}"
         );
         let mut env = LinkEnv {
@@ -943,7 +943,7 @@ impl<'a> Server<'a> {
         for i in slots {
             self.end_session(now, i, EndReason::ControlLost);
         }
-        log::info!(
+        crate::info!(
             "CTRL: Client {} control connection finished",
             self.conns[c].peer
         );
@@ -1007,18 +1007,18 @@ impl<'a> Server<'a> {
             let Ok(repr) = gre::Packet::new_checked(&self.packet[start..end])
                 .and_then(|p| gre::Repr::parse(&p))
             else {
-                log::debug!("GRE: malformed packet from {src}");
+                crate::debug!("GRE: malformed packet from {src}");
                 continue;
             };
             let Some(slot) = self.table.by_call_id(repr.call_id) else {
-                log::debug!("GRE: unknown call id {} from {src}", repr.call_id);
+                crate::debug!("GRE: unknown call id {} from {src}", repr.call_id);
                 continue;
             };
             let Some(session) = self.table.get_mut(slot) else {
                 continue;
             };
             if session.peer != src {
-                log::debug!(
+                crate::debug!(
                     "GRE: call id {} from {src}, expected {}",
                     repr.call_id,
                     session.peer
@@ -1089,7 +1089,7 @@ impl<'a> Server<'a> {
                 &mut self.packet,
                 len,
             ) {
-                log::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
+                crate::debug!("GRE: send queue full, {len} bytes for {peer} deferred");
                 break;
             }
         }
@@ -1112,7 +1112,7 @@ impl<'a> Server<'a> {
                         }
                     }
                     Err(e) => {
-                        log::warn!("No IP address for the client: {e:?}");
+                        crate::warn!("No IP address for the client: {e:?}");
                         if let Some(s) = self.table.get_mut(i) {
                             s.link.close(now, "No address available");
                         }
@@ -1127,7 +1127,7 @@ impl<'a> Server<'a> {
                     return;
                 }
                 if let Some(block) = self.throttle.record_failure(peer, now) {
-                    log::warn!(
+                    crate::warn!(
                         "Too many authentication failures from {peer}: refusing its calls for {} s",
                         block.secs()
                     );
@@ -1168,7 +1168,7 @@ impl<'a> Server<'a> {
             .collect();
         match limits.single_session {
             SingleSession::Deny if !others.is_empty() => {
-                log::warn!(
+                crate::warn!(
                     "User {user} is already logged in: refusing the second session from {peer} \
                      (single-session deny)"
                 );
@@ -1180,7 +1180,7 @@ impl<'a> Server<'a> {
             }
             SingleSession::Replace => {
                 for j in others {
-                    log::info!(
+                    crate::info!(
                         "User {user} logged in again from {peer}: ending the older session \
                          (single-session replace)"
                     );
@@ -1234,8 +1234,8 @@ impl<'a> Server<'a> {
         // tenths of a minute, rounded.
         if session.address.is_some() {
             let tenths = session.connect_time(now).secs().saturating_add(5) / 6;
-            log::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
-            log::info!(
+            crate::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            crate::info!(
                 "Sent {} bytes, received {} bytes.",
                 session.counters.bytes_out,
                 session.counters.bytes_in
@@ -1243,7 +1243,7 @@ impl<'a> Server<'a> {
         }
         let notice = SessionNotice::new(NoticeKind::Down, &session, self.local_address(), now);
         self.push_notice(notice);
-        log::info!(
+        crate::info!(
             "CTRL: Call {} for {} ended ({:?})",
             session.call_id,
             session.peer,

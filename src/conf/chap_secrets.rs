@@ -29,7 +29,6 @@
 use core::net::Ipv4Addr;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use heapless::Vec as HVec;
@@ -146,15 +145,15 @@ impl ChapSecrets {
     /// file or one readable by group/others is a warning (pppd's wording).
     pub fn check(&mut self) -> Result<Vec<ConfigWarning>, ConfigError> {
         let mut warnings = Vec::new();
-        match std::fs::metadata(&self.path) {
+        match crate::linux::file::stat(&self.path) {
             Err(e) => ConfigWarning::push(
                 &mut warnings,
                 &self.path,
                 None,
                 format_args!("Can't open chap secret file: {e}; every login fails until it exists"),
             ),
-            Ok(meta) => {
-                if meta.permissions().mode() & 0o077 != 0 {
+            Ok(st) => {
+                if st.st_mode & 0o077 != 0 {
                     ConfigWarning::push(
                         &mut warnings,
                         &self.path,
@@ -167,13 +166,13 @@ impl ChapSecrets {
                 if let Ok(text) = crate::linux::file::read(&self.path) {
                     lint(&self.path, &text, &mut warnings);
                 }
-                if meta.len() > self.file.len() as u64 {
+                if st.st_size as u64 > self.file.len() as u64 {
                     return Err(ConfigError::at(
                         &self.path,
                         None,
                         format_args!(
                             "chap-secrets is {} bytes; the daemon reads at most {}",
-                            meta.len(),
+                            st.st_size,
                             self.file.len()
                         ),
                     ));
@@ -197,7 +196,7 @@ impl Secrets for ChapSecrets {
         let len = match read_into(&self.c_path, &mut self.file) {
             Ok(len) => len,
             Err(ReadError::Open(e)) => {
-                log::error!(
+                crate::error!(
                     "Can't open chap secret file {}: {}",
                     self.path.display(),
                     std::io::Error::from_raw_os_error(e)
@@ -205,7 +204,7 @@ impl Secrets for ChapSecrets {
                 return None;
             }
             Err(ReadError::Read(e)) => {
-                log::error!(
+                crate::error!(
                     "Error reading {}: {}",
                     self.path.display(),
                     std::io::Error::from_raw_os_error(e)
@@ -213,7 +212,7 @@ impl Secrets for ChapSecrets {
                 return None;
             }
             Err(ReadError::TooLarge) => {
-                log::error!(
+                crate::error!(
                     "{} is larger than {} bytes: not read",
                     self.path.display(),
                     self.file.len()
@@ -226,7 +225,7 @@ impl Secrets for ChapSecrets {
             read_indirect(path, indirect)
         });
         if found.is_none() {
-            log::error!(
+            crate::error!(
                 "No CHAP secret found for authenticating {}",
                 Printable(client)
             );
@@ -303,13 +302,13 @@ fn read_indirect(path: &[u8], buf: &mut [u8]) -> Option<HVec<u8, MAX_SECRET_LEN>
         // The secret is the first word: a longer file is fine.
         Err(ReadError::TooLarge) => buf.len(),
         Err(_) => {
-            log::warn!("can't open indirect secret file {}", Printable(path));
+            crate::warn!("can't open indirect secret file {}", Printable(path));
             return None;
         }
     };
     let mut word = [0u8; MAX_WORD_LEN];
     let Some(w) = Words::new(&buf[..len]).next_word(&mut word) else {
-        log::warn!("no secret in indirect secret file {}", Printable(path));
+        crate::warn!("no secret in indirect secret file {}", Printable(path));
         return None;
     };
     Some(secret_bytes(&word[..w.len]))
@@ -319,7 +318,7 @@ fn secret_bytes(word: &[u8]) -> HVec<u8, MAX_SECRET_LEN> {
     let mut secret = HVec::new();
     let n = word.len().min(MAX_SECRET_LEN);
     if n < word.len() {
-        log::error!("Secret is too long: cut to {MAX_SECRET_LEN} bytes");
+        crate::error!("Secret is too long: cut to {MAX_SECRET_LEN} bytes");
     }
     // Cannot fail: n <= capacity.
     let _ = secret.extend_from_slice(&word[..n]);

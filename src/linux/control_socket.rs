@@ -677,7 +677,7 @@ impl ControlSocket {
                 ));
             }
         }
-        match std::fs::remove_file(path) {
+        match super::file::remove(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
@@ -698,8 +698,7 @@ impl ControlSocket {
         if rc < 0 || unsafe { libc::listen(listener.as_raw_fd(), PENDING as libc::c_int) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        super::file::chmod(path, 0o600)?;
         Ok(ControlSocket {
             listener,
             path: path.to_path_buf(),
@@ -775,7 +774,7 @@ impl ControlSocket {
             match self.pending.iter_mut().find(|p| p.is_none()) {
                 Some(slot) => *slot = Some(Pending { fd, since: now }),
                 None => {
-                    log::warn!("control socket: too many clients waiting, dropping one");
+                    crate::warn!("control socket: too many clients waiting, dropping one");
                     // SAFETY: fd came from accept4 and is ours.
                     unsafe { libc::close(fd) };
                 }
@@ -805,7 +804,7 @@ impl ControlSocket {
                 match Request::decode(&self.request[..n as usize]) {
                     Ok(request) => answer(request, &mut self.reply),
                     Err(e) => {
-                        log::warn!("control socket: bad request ({e})");
+                        crate::warn!("control socket: bad request ({e})");
                         self.reply.error(wall);
                     }
                 }
@@ -835,7 +834,7 @@ impl Drop for ControlSocket {
             // SAFETY: the fds are ours.
             unsafe { libc::close(p.fd) };
         }
-        let _ = std::fs::remove_file(&self.path);
+        let _ = super::file::remove(&self.path);
     }
 }
 

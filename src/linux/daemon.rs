@@ -170,7 +170,7 @@ impl Operations {
                 w.logout(&name)
             };
             if let Err(e) = written {
-                log::warn!("wtmp: {e}");
+                crate::warn!("wtmp: {e}");
             }
         }
         if let Some(hooks) = self.hooks.as_mut() {
@@ -194,16 +194,16 @@ fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
     let client = notice.address;
     if !up {
         if let Err(e) = p.remove(notice.call_id) {
-            log::warn!("proxy ARP for {client}: removing: {e}");
+            crate::warn!("proxy ARP for {client}: removing: {e}");
         }
         return;
     }
     match p.add(notice.call_id, client) {
-        Ok(Some(lan)) => log::info!("found interface {lan} for proxy arp"),
-        Ok(None) => log::warn!(
+        Ok(Some(lan)) => crate::info!("found interface {lan} for proxy arp"),
+        Ok(None) => crate::warn!(
             "Cannot determine ethernet address for proxy ARP: no LAN subnet holds {client}"
         ),
-        Err(e) => log::warn!("proxy ARP for {client}: {e}"),
+        Err(e) => crate::warn!("proxy ARP for {client}: {e}"),
     }
 }
 
@@ -262,13 +262,13 @@ pub fn run<S: Service>(
         while let Some(signal) = signals.read() {
             match signal {
                 Signal::Reload if terminating.is_none() => {
-                    log::info!("Hangup (SIGHUP): reloading configuration");
+                    crate::info!("Hangup (SIGHUP): reloading configuration");
                     reload(service);
                 }
                 Signal::Reload => {}
                 Signal::Terminate(signo) => {
                     if terminating.is_none() {
-                        log::info!("Terminating on signal {signo}");
+                        crate::info!("Terminating on signal {signo}");
                         service.shutdown(now);
                         terminating = Some((signo, now + SHUTDOWN_GRACE));
                     }

@@ -316,7 +316,7 @@ impl Drop for IpForward {
     fn drop(&mut self) {
         if let Some(old) = self.restore.take() {
             if let Err(e) = super::file::write(Path::new(IP_FORWARD), old.as_bytes()) {
-                log::warn!("restoring net.ipv4.ip_forward: {e}");
+                crate::warn!("restoring net.ipv4.ip_forward: {e}");
             }
         }
     }
@@ -365,7 +365,7 @@ impl Drop for Firewall {
         if self.installed {
             self.installed = false;
             if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
-                log::warn!("removing firewall table {TABLE}: {e}");
+                crate::warn!("removing firewall table {TABLE}: {e}");
             }
         }
     }

@@ -31,7 +31,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use super::spawn::{self, CStrings, Child};
@@ -216,7 +215,7 @@ impl HookRunner {
             )
         };
         if rc < 0 {
-            log::warn!(
+            crate::warn!(
                 "hook runner: {} for call {} not run: {}",
                 if event.up { "ip-up" } else { "ip-down" },
                 event.call_id,
@@ -296,7 +295,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 };
                 chain.running = run(config, script, &event);
                 if chain.running.is_none() {
-                    log::debug!(
+                    crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
                         chain.call_id
                     );
@@ -350,7 +349,8 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
 
 /// pppd's check: a regular file with an execute bit.
 fn runnable(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    super::file::stat(path)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
 }
 
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
@@ -444,7 +444,7 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
         .push(path.as_os_str().as_bytes())
         .and_then(|()| script_args(config, event, &mut args, &mut env));
     if let Err(e) = built {
-        log::warn!("{}: {e}", path.display());
+        crate::warn!("{}: {e}", path.display());
         return None;
     }
     let options = spawn::Options {
@@ -464,7 +464,7 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
                 spawn::sleep_ms(50);
             }
             Err(e) => {
-                log::warn!("{}: {e}", path.display());
+                crate::warn!("{}: {e}", path.display());
                 return None;
             }
         }

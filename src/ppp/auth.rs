@@ -140,16 +140,16 @@ impl ChapAuthenticator {
                 name,
             }) => (identifier, value, name),
             Ok(other) => {
-                log::debug!("MS-CHAP-V2: ignoring CHAP code {} from peer", other.code());
+                crate::debug!("MS-CHAP-V2: ignoring CHAP code {} from peer", other.code());
                 return AuthStatus::Pending;
             }
             Err(e) => {
-                log::debug!("MS-CHAP-V2: dropping {e} CHAP packet");
+                crate::debug!("MS-CHAP-V2: dropping {e} CHAP packet");
                 return AuthStatus::Pending;
             }
         };
         if identifier != self.identifier {
-            log::debug!(
+            crate::debug!(
                 "MS-CHAP-V2: ignoring Response id {identifier}, expected {}",
                 self.identifier
             );
@@ -163,12 +163,12 @@ impl ChapAuthenticator {
                 return AuthStatus::Pending;
             }
             State::Idle | State::GaveUp => {
-                log::debug!("MS-CHAP-V2: ignoring Response, no Challenge outstanding");
+                crate::debug!("MS-CHAP-V2: ignoring Response, no Challenge outstanding");
                 return AuthStatus::Pending;
             }
         }
         let Ok(response) = MsChapV2Response::new_checked(value) else {
-            log::debug!(
+            crate::debug!(
                 "MS-CHAP-V2: ignoring Response with value size {}",
                 value.len()
             );
@@ -178,7 +178,7 @@ impl ChapAuthenticator {
         let user = printable(user_name);
         match self.verify(&response, user_name, &user, secrets, peer, name) {
             Some((keys, address)) => {
-                log::info!("MS-CHAP-V2 peer authentication succeeded for {user}");
+                crate::info!("MS-CHAP-V2 peer authentication succeeded for {user}");
                 self.send_verdict(chap::code::SUCCESS, outbox);
                 self.state = State::Answered {
                     code: chap::code::SUCCESS,
@@ -190,7 +190,7 @@ impl ChapAuthenticator {
                 })
             }
             None => {
-                log::warn!("MS-CHAP-V2 peer authentication failed for {user}");
+                crate::warn!("MS-CHAP-V2 peer authentication failed for {user}");
                 self.set_failure_message();
                 self.send_verdict(chap::code::FAILURE, outbox);
                 self.state = State::Answered {
@@ -212,7 +212,7 @@ impl ChapAuthenticator {
         our_name: &[u8],
     ) -> Option<(StartKeys, AddressRule)> {
         let Some(mut secret) = secrets.lookup(user_name, our_name, peer) else {
-            log::warn!("No CHAP secret found for authenticating {user}");
+            crate::warn!("No CHAP secret found for authenticating {user}");
             return None;
         };
         let mut password_hash = nt_password_hash(&secret.password);
@@ -224,10 +224,10 @@ impl ChapAuthenticator {
             &password_hash,
         );
         let result = if !ct_eq(&expected, response.nt_response()) {
-            log::debug!("MS-CHAP-V2: wrong NT-Response from {user}");
+            crate::debug!("MS-CHAP-V2: wrong NT-Response from {user}");
             None
         } else if secret.address == AddressRule::Deny {
-            log::warn!("MS-CHAP-V2: {user} is not allowed any address (\"-\" in chap-secrets)");
+            crate::warn!("MS-CHAP-V2: {user} is not allowed any address (\"-\" in chap-secrets)");
             None
         } else {
             let auth = generate_authenticator_response(
@@ -284,7 +284,7 @@ impl ChapAuthenticator {
             return AuthStatus::Pending;
         }
         if sent >= MAX_CHALLENGES {
-            log::warn!("Peer failed to respond to MS-CHAP-V2 challenge");
+            crate::warn!("Peer failed to respond to MS-CHAP-V2 challenge");
             self.state = State::GaveUp;
             return AuthStatus::Failed;
         }

@@ -150,7 +150,7 @@ impl Protocol for Ccp {
             return Ok(());
         }
         if rejected {
-            log::warn!("CCP: peer rejected MPPE");
+            crate::warn!("CCP: peer rejected MPPE");
             if self.policy.required {
                 return Err(MPPE_REQUIRED_FAILED);
             }
@@ -213,7 +213,7 @@ impl Protocol for Ccp {
             (Some(ours), Some(theirs)) => match (Mppe::from_bits(ours), Mppe::from_bits(theirs)) {
                 (Some(a), Some(b)) if a == b => Some(a),
                 _ => {
-                    log::warn!("CCP: MPPE differs between directions");
+                    crate::warn!("CCP: MPPE differs between directions");
                     return Err(self.failure());
                 }
             },

@@ -536,7 +536,7 @@ impl Automaton {
                 self.state = State::Stopped;
             }
             (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
-                log::info!("{}: timeout sending Config-Requests", p.name());
+                crate::info!("{}: timeout sending Config-Requests", p.name());
                 if self.close_reason.is_none() {
                     self.close_reason = Some("negotiation timed out");
                 }
@@ -567,7 +567,7 @@ impl Automaton {
             code::CODE_REJECT => {
                 let rejected = repr.data.first().copied().unwrap_or(0);
                 if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected) {
-                    log::warn!("{}: Code-Reject of code {}", p.name(), rejected);
+                    crate::warn!("{}: Code-Reject of code {}", p.name(), rejected);
                     self.rxj_minus(p, now, outbox);
                 } else {
                     p.code_rejected(rejected);
@@ -596,7 +596,7 @@ impl Automaton {
         }
         if Options::validate(request.data).is_err() {
             // A request we cannot even split into options: discard it (pppd "bad packet").
-            log::debug!("{}: discarding malformed Configure-Request", p.name());
+            crate::debug!("{}: discarding malformed Configure-Request", p.name());
             return;
         }
         if self.state == State::Opened {
@@ -656,7 +656,7 @@ impl Automaton {
         if reply_code == code::CONFIGURE_NAK {
             self.naks_sent = self.naks_sent.saturating_add(1);
             if self.naks_sent == MAX_FAILURE {
-                log::debug!(
+                crate::debug!(
                     "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
                     p.name()
                 );
@@ -681,7 +681,7 @@ impl Automaton {
         }
         // RFC 1661 §5.2: the Identifier must match and the options must be exactly ours.
         if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
-            log::debug!("{}: discarding Configure-Ack that does not match", p.name());
+            crate::debug!("{}: discarding Configure-Ack that does not match", p.name());
             return;
         }
         p.own_options_acked(ack.data);
@@ -716,7 +716,7 @@ impl Automaton {
             _ => {}
         }
         if reply.identifier != self.request_id {
-            log::debug!(
+            crate::debug!(
                 "{}: discarding Configure-Nak/Reject with wrong id",
                 p.name()
             );
@@ -731,7 +731,7 @@ impl Automaton {
             self.naks_received = self.naks_received.saturating_add(1);
             nak_as_reject = self.naks_received > MAX_FAILURE;
             if self.naks_received == MAX_FAILURE + 1 {
-                log::info!(
+                crate::info!(
                     "{}: peer keeps sending Configure-Nak, treating it as Configure-Reject",
                     p.name()
                 );
@@ -743,7 +743,7 @@ impl Automaton {
                 .flatten()
                 .all(|(ty, _)| self.sent_option(ty))
         {
-            log::debug!(
+            crate::debug!(
                 "{}: discarding Configure-Reject of options we did not send",
                 p.name()
             );
@@ -760,7 +760,7 @@ impl Automaton {
             }
         }
         if let Some(reason) = failure {
-            log::warn!("{}: {}", p.name(), reason);
+            crate::warn!("{}: {}", p.name(), reason);
             self.close(p, now, reason, outbox);
             return;
         }
@@ -799,7 +799,7 @@ impl Automaton {
                 self.state = State::ReqSent;
             }
             State::Opened => {
-                log::info!("{} terminated by peer", p.name());
+                crate::info!("{} terminated by peer", p.name());
                 self.tld(p);
                 // zrc: one restart interval for the peer to see our Ack, then Stopped.
                 self.restart_count = 0;
@@ -858,7 +858,7 @@ impl Automaton {
 
     /// Send-Code-Reject: the rejected packet from its Code field on, truncated to fit.
     fn scj(&mut self, p: &dyn Rules, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
-        log::debug!("{}: Code-Reject of unknown code {}", p.name(), repr.code);
+        crate::debug!("{}: Code-Reject of unknown code {}", p.name(), repr.code);
         let rejected = &packet[..repr.buffer_len().min(packet.len())];
         let id = self.next_id();
         self.tx(outbox).send_data(code::CODE_REJECT, id, rejected);
@@ -936,7 +936,7 @@ impl Automaton {
         self.restart_at = None;
         let _ = self.events.push_back(FsmEvent::Up);
         if let Err(reason) = p.this_layer_up(now) {
-            log::warn!("{}: {}", p.name(), reason);
+            crate::warn!("{}: {}", p.name(), reason);
             self.close(p, now, reason, outbox);
         }
     }

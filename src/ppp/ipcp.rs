@@ -132,7 +132,7 @@ impl Protocol for Ipcp {
                     Verdict::Ack
                 } else {
                     if address != [0; 4] {
-                        log::debug!(
+                        crate::debug!(
                             "IPCP: peer asked for {}, Nak with its address {assigned}",
                             Ipv4Addr::from(address)
                         );

@@ -205,9 +205,9 @@ impl Protocol for Ipv6cp {
     }
 
     fn this_layer_up(&mut self, _now: smoltcp::time::Instant) -> Result<(), &'static str> {
-        log::info!("local  LL address {}", LinkLocal(self.local));
+        crate::info!("local  LL address {}", LinkLocal(self.local));
         if let Some(peer) = self.peer {
-            log::info!("remote LL address {}", LinkLocal(peer));
+            crate::info!("remote LL address {}", LinkLocal(peer));
         }
         Ok(())
     }

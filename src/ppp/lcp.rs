@@ -213,7 +213,7 @@ impl Protocol for Lcp {
             }
             option::AUTH_PROTOCOL => {
                 // We never fall back to PAP, CHAP-MD5, MS-CHAPv1 or EAP: keep asking.
-                log::info!(
+                crate::info!(
                     "LCP: peer wants to authenticate with {}, we insist on MS-CHAPv2",
                     Hex(value)
                 );
@@ -257,7 +257,7 @@ impl Protocol for Lcp {
                 if magic == 0 || (self.request_magic && magic == self.magic) {
                     // Looped back (or invalid): suggest another, even after Max-Failure
                     // (pppd makes the same exception).
-                    log::warn!("LCP: peer's magic number equals ours (looped-back link?)");
+                    crate::warn!("LCP: peer's magic number equals ours (looped-back link?)");
                     let suggestion = self.magic_source.next_u32() | 1;
                     Verdict::nak(&suggestion.to_be_bytes())
                 } else {
@@ -307,7 +307,7 @@ impl Protocol for Lcp {
             code::ECHO_REPLY => {
                 if opened && packet.data.len() >= 4 {
                     if packet.data[..4] == self.magic.to_be_bytes() {
-                        log::warn!("LCP: appear to have received our own echo-reply!");
+                        crate::warn!("LCP: appear to have received our own echo-reply!");
                     } else {
                         self.echos_pending = 0;
                     }
@@ -325,10 +325,10 @@ impl Protocol for Lcp {
                 }
                 let rejected = u16::from_be_bytes([rejected[0], rejected[1]]);
                 if rejected == protocol::LCP {
-                    log::warn!("Received Protocol-Reject for LCP!");
+                    crate::warn!("Received Protocol-Reject for LCP!");
                     Other::RejectCatastrophic
                 } else {
-                    log::info!("LCP: peer rejected protocol 0x{:04x}", rejected);
+                    crate::info!("LCP: peer rejected protocol 0x{:04x}", rejected);
                     if self.rejected.is_full() {
                         self.rejected.pop_front();
                     }
@@ -369,7 +369,7 @@ impl Protocol for Lcp {
             return Ok(());
         }
         if self.echo_failure > 0 && self.echos_pending >= self.echo_failure {
-            log::info!(
+            crate::info!(
                 "No response to {} echo-requests; Serial link appears to be disconnected.",
                 self.echos_pending
             );

@@ -216,7 +216,7 @@ impl Link {
             }
             (protocol::COMPRESSED, _) => {}
             (_, Phase::Network | Phase::Running) => {
-                log::debug!("Protocol-Reject for unsupported protocol 0x{:04x}", proto);
+                crate::debug!("Protocol-Reject for unsupported protocol 0x{:04x}", proto);
                 self.lcp
                     .send_protocol_reject(proto, &frame[offset..], &mut self.outbox)
             }
@@ -302,7 +302,7 @@ impl Link {
                 return None;
             }
             Err(e) => {
-                log::debug!("MPPE: dropping packet ({:?})", e);
+                crate::debug!("MPPE: dropping packet ({:?})", e);
                 return None;
             }
         }
@@ -312,7 +312,7 @@ impl Link {
             b => (u16::from_be_bytes([b, *body.get(1)?]), 2),
         };
         if inner != protocol::IPV4 && !(inner == protocol::IPV6 && self.ipv6_up()) {
-            log::debug!("MPPE: dropping inner protocol 0x{:04x}", inner);
+            crate::debug!("MPPE: dropping inner protocol 0x{:04x}", inner);
             return None;
         }
         let start = mppe::HEADER_LEN + len;
@@ -460,7 +460,7 @@ impl Link {
             if core::mem::take(&mut self.sent_traffic) {
                 self.last_traffic = now;
             } else {
-                log::info!(
+                crate::info!(
                     "Terminating connection due to lack of activity ({} s).",
                     self.settings.idle
                 );
@@ -479,7 +479,7 @@ impl Link {
             self.finish();
             return;
         }
-        log::info!("Closing link: {}", reason);
+        crate::info!("Closing link: {}", reason);
         self.lcp.close(now, reason, &mut self.outbox);
         if self.phase != Phase::Dead {
             self.phase = Phase::Terminate;
@@ -542,7 +542,7 @@ impl Link {
                 if self.phase != Phase::Authenticate {
                     return;
                 }
-                log::warn!("MS-CHAP-V2 peer authentication failed for {}", self.user);
+                crate::warn!("MS-CHAP-V2 peer authentication failed for {}", self.user);
                 let _ = self.events.push_back(LinkEvent::AuthFailed);
                 self.close(now, "Authentication failed");
             }
@@ -555,10 +555,10 @@ impl Link {
         let mppe = self.settings.mppe;
         let mppe_possible = mppe.allow_128 || mppe.allow_40 || mppe.allow_56;
         if !mppe_possible {
-            log::info!("MPPE disabled by configuration: IP will pass unencrypted");
+            crate::info!("MPPE disabled by configuration: IP will pass unencrypted");
         }
         if mppe.required && (self.keys.is_none() || !mppe_possible) {
-            log::warn!("MPPE required, but keys are not available");
+            crate::warn!("MPPE required, but keys are not available");
             self.close(now, MPPE_REQUIRED_FAILED);
             return;
         }
@@ -637,7 +637,7 @@ impl Link {
             && self.ccp.close_reason().is_some()
             && !matches!(self.phase, Phase::Terminate | Phase::Dead)
         {
-            log::warn!("{}", MPPE_REQUIRED_FAILED);
+            crate::warn!("{}", MPPE_REQUIRED_FAILED);
             self.close(now, MPPE_REQUIRED_FAILED);
         }
         if self.ccp.protocol_mut().take_reset_request() {
@@ -652,7 +652,7 @@ impl Link {
         // IPv6 rides on a Running link: nothing to do on its events but note the end.
         while let Some(event) = self.ipv6cp.poll_event() {
             if event == FsmEvent::Finished {
-                log::info!("IPV6CP finished: no IPv6 on this link");
+                crate::info!("IPV6CP finished: no IPv6 on this link");
             }
         }
         self.drain_lcp(now, None);
@@ -692,7 +692,7 @@ impl Link {
                     if renegotiating {
                         // The peer restarted LCP mid-session. pppd would authenticate
                         // again; PPTP clients do not do this, so end the call cleanly.
-                        log::warn!("LCP renegotiation requested by peer; closing");
+                        crate::warn!("LCP renegotiation requested by peer; closing");
                         self.lcp.close(now, "LCP renegotiation", &mut self.outbox);
                     }
                 }
@@ -711,7 +711,7 @@ impl Link {
         self.encrypter = None;
         self.decrypter = None;
         self.keys = None;
-        log::info!("Connection terminated.");
+        crate::info!("Connection terminated.");
         let _ = self.events.push_back(LinkEvent::Down);
     }
 
@@ -724,7 +724,7 @@ impl Link {
                 }
                 self.ccp_pending = false;
                 let Some(mppe) = self.ccp.protocol().negotiated() else {
-                    log::info!("CCP up without MPPE: IP passes unencrypted");
+                    crate::info!("CCP up without MPPE: IP passes unencrypted");
                     self.run_if_ready(now);
                     return;
                 };
@@ -734,7 +734,7 @@ impl Link {
                 };
                 self.encrypter = Some(Encrypter::new(&keys.send, mppe.key_length, mppe.stateless));
                 self.decrypter = Some(Decrypter::new(&keys.recv, mppe.key_length, mppe.stateless));
-                log::info!(
+                crate::info!(
                     "MPPE {}-bit {} compression enabled",
                     mppe.key_bits(),
                     if mppe.stateless {
@@ -759,11 +759,11 @@ impl Link {
                 self.ccp_pending = false;
                 if self.settings.mppe.required {
                     if self.phase != Phase::Terminate {
-                        log::warn!("{}", MPPE_REQUIRED_FAILED);
+                        crate::warn!("{}", MPPE_REQUIRED_FAILED);
                         self.close(now, MPPE_REQUIRED_FAILED);
                     }
                 } else if matches!(self.phase, Phase::Network | Phase::Running) {
-                    log::warn!("MPPE not negotiated: IP passes unencrypted");
+                    crate::warn!("MPPE not negotiated: IP passes unencrypted");
                     self.run_if_ready(now);
                 }
             }
@@ -775,9 +775,9 @@ impl Link {
         match event {
             FsmEvent::Up => {
                 let ipcp = self.ipcp.protocol();
-                log::info!("local  IP address {}", ipcp.local_address());
+                crate::info!("local  IP address {}", ipcp.local_address());
                 if let Some(remote) = ipcp.peer_address() {
-                    log::info!("remote IP address {}", remote);
+                    crate::info!("remote IP address {}", remote);
                 }
                 self.run_if_ready(now);
             }
@@ -788,7 +788,7 @@ impl Link {
             }
             FsmEvent::Finished => {
                 if self.phase != Phase::Terminate && self.phase != Phase::Dead {
-                    log::info!("No network protocols running");
+                    crate::info!("No network protocols running");
                     self.close(now, "No network protocols running");
                 }
             }

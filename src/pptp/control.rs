@@ -210,7 +210,7 @@ impl ControlConnection {
         // Any message is a sign of life and answers our Echo-Request (pptpd resets on any).
         self.last_received = now;
         self.echo_sent_at = None;
-        log::debug!("CTRL: received {}", repr.message_type());
+        crate::debug!("CTRL: received {}", repr.message_type());
 
         match repr {
             Repr::StartControlConnectionRequest {
@@ -242,7 +242,7 @@ impl ControlConnection {
                 self.close(CloseReason::Stopped)
             }
             Repr::OutgoingCallRequest { call_id, .. } if self.state == State::Idle => {
-                log::debug!("CTRL: Outgoing-Call-Request before Start-Control-Connection");
+                crate::debug!("CTRL: Outgoing-Call-Request before Start-Control-Connection");
                 send(
                     reply,
                     &call_reply(
@@ -286,7 +286,7 @@ impl ControlConnection {
                 recv_accm,
             } if self.state == State::Established => {
                 if send_accm != u32::MAX || recv_accm != u32::MAX {
-                    log::debug!("CTRL: Ignored a SET LINK INFO packet with real ACCMs!");
+                    crate::debug!("CTRL: Ignored a SET LINK INFO packet with real ACCMs!");
                 }
                 Output::event(ControlEvent::SetLinkInfo {
                     call_id: peer_call_id,
@@ -299,7 +299,7 @@ impl ControlConnection {
             // requests we never sent, and call messages outside Established, are ignored
             // rather than fatal, as pptpd does.
             other => {
-                log::debug!(
+                crate::debug!(
                     "CTRL: ignored {} in state {:?}",
                     other.message_type(),
                     self.state
@@ -314,7 +314,7 @@ impl ControlConnection {
             State::Idle if version == pptp::PROTOCOL_VERSION => start_result::SUCCESS,
             State::Idle => start_result::BAD_VERSION,
             _ => {
-                log::debug!(
+                crate::debug!(
                     "CTRL: second Start-Control-Connection-Request, answered Already-Exists"
                 );
                 start_result::ALREADY_EXISTS
@@ -381,7 +381,7 @@ impl ControlConnection {
                     let identifier = self.next_echo_id;
                     self.next_echo_id = identifier.wrapping_add(1);
                     self.echo_sent_at = Some(now);
-                    log::debug!("CTRL: sending Echo-Request {identifier}");
+                    crate::debug!("CTRL: sending Echo-Request {identifier}");
                     send(out, &Repr::EchoRequest { identifier })
                 }
                 _ => Output::NONE,
@@ -426,7 +426,7 @@ fn send(buf: &mut [u8], repr: &Repr) -> Output {
             event: None,
         },
         Err(_) => {
-            log::error!(
+            crate::error!(
                 "CTRL: {}-byte buffer too small for {}",
                 buf.len(),
                 repr.message_type()

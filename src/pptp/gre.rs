@@ -233,7 +233,7 @@ impl GreChannel {
         };
         if payload.len() > MAX_PPP_FRAME {
             self.stats.oversized = self.stats.oversized.wrapping_add(1);
-            log::debug!("GRE: discarding {}-byte packet, too long", payload.len());
+            crate::debug!("GRE: discarding {}-byte packet, too long", payload.len());
             return;
         }
         // Expired gaps first, so a late arrival cannot overtake what already timed out.
@@ -246,9 +246,11 @@ impl GreChannel {
             self.drain(now, deliver);
         } else if (ahead as i32) < 0 || self.is_buffered(sequence) {
             self.stats.duplicates = self.stats.duplicates.wrapping_add(1);
-            log::debug!("GRE: discarding duplicate or old packet {sequence} (expected {expected})");
+            crate::debug!(
+                "GRE: discarding duplicate or old packet {sequence} (expected {expected})"
+            );
         } else if ahead >= MISSING_WINDOW {
-            log::debug!("GRE: packet {sequence} far ahead of {expected}, resynchronising");
+            crate::debug!("GRE: packet {sequence} far ahead of {expected}, resynchronising");
             while let Some(next) = self.earliest_buffered() {
                 self.skip_to(next);
                 self.drain(now, deliver);
@@ -351,7 +353,7 @@ impl GreChannel {
             let gap = sequence.wrapping_sub(expected);
             if gap as i32 > 0 {
                 self.stats.lost = self.stats.lost.wrapping_add(u64::from(gap));
-                log::debug!("GRE: {gap} packet(s) lost before {sequence}");
+                crate::debug!("GRE: {gap} packet(s) lost before {sequence}");
             }
         }
         self.expected = Some(sequence);

@@ -54,7 +54,7 @@ impl Counters {
     pub fn note_rate_drop(&mut self, direction: &str) {
         self.rate_dropped += 1;
         if self.rate_dropped.is_power_of_two() {
-            log::info!(
+            crate::info!(
                 "Rate limit: {} packet(s) dropped so far (last {direction})",
                 self.rate_dropped
             );
@@ -117,7 +117,7 @@ fn pass_up(
                 Some(a) => a,
                 None => &"a client without an address",
             };
-            log::warn!(
+            crate::warn!(
                 "Dropped {} packet(s) from {} not sent from its own address",
                 counters.spoofed,
                 from
@@ -306,7 +306,7 @@ impl Session {
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv, tunnel: &mut dyn Tunnel) {
         if self.setup_deadline().is_some_and(|t| now >= t) {
-            log::warn!(
+            crate::warn!(
                 "Call {} from {}: PPP negotiation not finished in {} s, closing",
                 self.call_id,
                 self.peer,
@@ -318,8 +318,8 @@ impl Session {
         if self.deadline.is_some_and(|t| now >= t) {
             self.deadline = None;
             // pppd's words for `maxconnect`.
-            log::info!("Connect time expired");
-            log::info!(
+            crate::info!("Connect time expired");
+            crate::info!(
                 "Session timeout: closing the session of {} (call id {})",
                 self.link.user(),
                 self.call_id

@@ -170,7 +170,7 @@ impl AuthThrottle {
         };
         let i = oldest(false).or_else(|| oldest(true)).unwrap_or(0);
         if let Some(r) = records[i].take() {
-            log::debug!("Auth throttle: table full, forgetting {}", r.address);
+            crate::debug!("Auth throttle: table full, forgetting {}", r.address);
         }
         i
     }
