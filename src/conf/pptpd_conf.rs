@@ -84,14 +84,19 @@ pub struct PptpdConf {
 
 /// C `atoi`: optional leading whitespace and sign, then digits; anything else stops it.
 fn atoi(s: &str) -> i64 {
-    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, digits) = match s.as_bytes().first() {
+    let s = s.as_bytes();
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .unwrap_or(s.len());
+    let s = &s[start..];
+    let (negative, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
     let mut n: i64 = 0;
-    for c in digits.bytes().take_while(u8::is_ascii_digit) {
+    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
         n = n.saturating_mul(10).saturating_add(i64::from(c - b'0'));
     }
     if negative {
@@ -133,6 +138,16 @@ fn parse_cidr(value: &str) -> Option<Ipv4Cidr> {
 struct Line<'a> {
     value: &'a str,
     line: u32,
+}
+
+/// `"{keyword} must be {expected}, not '{value}'"` at the line (see [`user_limits::must_be`]).
+#[inline(never)]
+fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError {
+    ConfigError::new(
+        path,
+        Some(l.line),
+        user_limits::must_be(keyword, expected, l.value),
+    )
 }
 
 /// Parses pptpd.conf text. `path` is used in messages; `resolve` looks up host names in
@@ -252,23 +267,18 @@ pub fn parse(
     if let Some(l) = get("max-per-source") {
         let n = atoi(l.value);
         if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(err(
+            return Err(must_be(
+                path,
                 l,
-                format_args!(
-                    "max-per-source must be a number (0 = no limit), not '{}'",
-                    l.value
-                ),
+                "max-per-source",
+                "a number (0 = no limit)",
             ));
         }
         settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(l) = get("auth-throttle") {
-        settings.auth_throttle = on_off(l.value).ok_or_else(|| {
-            err(
-                l,
-                format_args!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
-            )
-        })?;
+        settings.auth_throttle =
+            on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
     }
 
     parse_user_limits(&mut settings, &get, &user_lines, &err)?;
@@ -400,12 +410,7 @@ pub fn parse(
         daemon.backend = match l.value {
             "tun" => Backend::Tun,
             "raw" => Backend::Raw,
-            v => {
-                return Err(err(
-                    l,
-                    format_args!("backend must be 'tun' or 'raw', not '{v}'"),
-                ))
-            }
+            _ => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
         };
     }
     for (keyword, field) in [
@@ -427,22 +432,16 @@ pub fn parse(
         ("forwarding", &mut daemon.forwarding),
     ] {
         if let Some(l) = get(keyword) {
-            *field = on_off(l.value).ok_or_else(|| {
-                err(
-                    l,
-                    format_args!("{keyword} must be 'on' or 'off', not '{}'", l.value),
-                )
-            })?;
+            *field = on_off(l.value).ok_or_else(|| must_be(path, l, keyword, "'on' or 'off'"))?;
         }
     }
     if let Some(l) = get("address") {
         daemon.address = Some(parse_cidr(l.value).ok_or_else(|| {
-            err(
+            must_be(
+                path,
                 l,
-                format_args!(
-                    "address must be an IPv4 address/prefix such as 10.0.0.1/24, not '{}'",
-                    l.value
-                ),
+                "address",
+                "an IPv4 address/prefix such as 10.0.0.1/24",
             )
         })?);
     }
