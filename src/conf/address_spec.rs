@@ -158,6 +158,7 @@ impl Builder {
 /// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
 /// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
 /// duplicate check (pptpd 1.5.0 allows repeated local addresses).
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn parse(
     spec: &str,
     limit: usize,

@@ -140,14 +140,16 @@ struct Line<'a> {
     line: u32,
 }
 
+/// A message from [`user_limits`], located at the line.
+#[inline(never)]
+fn located(path: &Path, l: &Line, message: String) -> ConfigError {
+    ConfigError::new(path, Some(l.line), message)
+}
+
 /// `"{keyword} must be {expected}, not '{value}'"` at the line (see [`user_limits::must_be`]).
 #[inline(never)]
 fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError {
-    ConfigError::new(
-        path,
-        Some(l.line),
-        user_limits::must_be(keyword, expected, l.value),
-    )
+    located(path, l, user_limits::must_be(keyword, expected, l.value))
 }
 
 /// Parses pptpd.conf text. `path` is used in messages; `resolve` looks up host names in
@@ -281,7 +283,7 @@ pub fn parse(
             on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
     }
 
-    parse_user_limits(&mut settings, &get, &user_lines, &err)?;
+    parse_user_limits(&mut settings, path, &get, &user_lines, &err)?;
 
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
     let mut pools: [AddressList; 2] = Default::default();
@@ -476,31 +478,29 @@ pub fn parse(
 /// (see [`user_limits`]).
 fn parse_user_limits<'a>(
     settings: &mut Settings,
+    path: &Path,
     get: &dyn Fn(&str) -> Option<&'a Line<'a>>,
     user_lines: &[Line],
     err: &dyn Fn(&Line, fmt::Arguments<'_>) -> ConfigError,
 ) -> Result<(), ConfigError> {
     if let Some(l) = get("mss-clamp") {
-        settings.mss_clamp =
-            user_limits::mss_clamp(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+        settings.mss_clamp = user_limits::mss_clamp(l.value).map_err(|m| located(path, l, m))?;
     }
     let global = &mut settings.user_limits.default;
     if let Some(l) = get("single-session") {
         global.single_session =
-            Some(user_limits::single_session(l.value).map_err(|m| err(l, format_args!("{m}")))?);
+            Some(user_limits::single_session(l.value).map_err(|m| located(path, l, m))?);
     }
     if let Some(l) = get("session-timeout") {
         global.session_timeout = Some(
-            user_limits::seconds("session-timeout", l.value)
-                .map_err(|m| err(l, format_args!("{m}")))?,
+            user_limits::seconds("session-timeout", l.value).map_err(|m| located(path, l, m))?,
         );
     }
     if let Some(l) = get("rate-limit") {
-        global.rate = user_limits::rate(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+        global.rate = user_limits::rate(l.value).map_err(|m| located(path, l, m))?;
     }
     for l in user_lines {
-        let (name, limit) =
-            user_limits::user_limit(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| located(path, l, m))?;
         let users = &mut settings.user_limits.users;
         if users.iter().any(|(n, _)| *n == name) {
             return Err(err(

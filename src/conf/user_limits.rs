@@ -100,6 +100,7 @@ pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
 }
 
 /// `NAME key=value ...` of a `user-limit` line.
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLimit), String> {
     let mut words = value.split_ascii_whitespace();
     let Some(name) = words.next().filter(|n| !n.contains('=')) else {
