@@ -140,6 +140,100 @@ const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
     ("mp", false, "multilink is not supported"),
 ];
 
+/// What an option with its own handling does (see [`Parser::apply`]).
+#[derive(Clone, Copy)]
+enum Action {
+    Name,
+    NoAuth,
+    RequireMschapV2,
+    RefuseMschapV2,
+    OtherAuth,
+    RequireMppe,
+    RequireMppe40,
+    RequireMppe128,
+    NoMppe,
+    NoMppe40,
+    NoMppe56,
+    NoMppe128,
+    MppeStateful,
+    NoMppeStateful,
+    OpenwrtMppe,
+    NoCcp,
+    MsDns,
+    MsWins,
+    MtuMru,
+    LcpEchoInterval,
+    LcpEchoFailure,
+    Idle,
+    Ipv6On,
+    Ipv6Off,
+    Ipv6Ids,
+    MaxConnect,
+    Debug,
+    StripDomain,
+    ProxyArp,
+    NoProxyArp,
+    Plugin,
+    File,
+}
+
+/// The options with their own handling, by name: one table searched by one loop is smaller
+/// than a match on strings, which compiles to a comparison call per name.
+const OPTIONS: &[(&str, Action)] = &[
+    ("name", Action::Name),
+    ("noauth", Action::NoAuth),
+    ("require-mschap-v2", Action::RequireMschapV2),
+    ("+mschap-v2", Action::RequireMschapV2),
+    ("refuse-mschap-v2", Action::RefuseMschapV2),
+    ("-mschap-v2", Action::RefuseMschapV2),
+    ("require-pap", Action::OtherAuth),
+    ("require-chap", Action::OtherAuth),
+    ("require-mschap", Action::OtherAuth),
+    ("require-eap", Action::OtherAuth),
+    ("+pap", Action::OtherAuth),
+    ("+chap", Action::OtherAuth),
+    ("+mschap", Action::OtherAuth),
+    ("+eap", Action::OtherAuth),
+    ("require-mppe", Action::RequireMppe),
+    ("+mppe", Action::RequireMppe),
+    ("require-mppe-40", Action::RequireMppe40),
+    ("+mppe-40", Action::RequireMppe40),
+    ("require-mppe-128", Action::RequireMppe128),
+    ("+mppe-128", Action::RequireMppe128),
+    ("nomppe", Action::NoMppe),
+    ("-mppe", Action::NoMppe),
+    ("nomppe-40", Action::NoMppe40),
+    ("-mppe-40", Action::NoMppe40),
+    ("nomppe-56", Action::NoMppe56),
+    ("-mppe-56", Action::NoMppe56),
+    ("nomppe-128", Action::NoMppe128),
+    ("-mppe-128", Action::NoMppe128),
+    ("mppe-stateful", Action::MppeStateful),
+    ("nomppe-stateful", Action::NoMppeStateful),
+    ("mppe", Action::OpenwrtMppe),
+    ("noccp", Action::NoCcp),
+    ("-ccp", Action::NoCcp),
+    ("ms-dns", Action::MsDns),
+    ("ms-wins", Action::MsWins),
+    ("mtu", Action::MtuMru),
+    ("mru", Action::MtuMru),
+    ("lcp-echo-interval", Action::LcpEchoInterval),
+    ("lcp-echo-failure", Action::LcpEchoFailure),
+    ("idle", Action::Idle),
+    ("+ipv6", Action::Ipv6On),
+    ("noipv6", Action::Ipv6Off),
+    ("-ipv6", Action::Ipv6Off),
+    ("ipv6", Action::Ipv6Ids),
+    ("maxconnect", Action::MaxConnect),
+    ("debug", Action::Debug),
+    ("-d", Action::Debug),
+    ("chapms-strip-domain", Action::StripDomain),
+    ("proxyarp", Action::ProxyArp),
+    ("noproxyarp", Action::NoProxyArp),
+    ("plugin", Action::Plugin),
+    ("file", Action::File),
+];
+
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PppOptions {
@@ -362,12 +456,18 @@ impl Parser {
     #[inline(never)]
     fn apply(&mut self, option: &mut Current, depth: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        match o {
-            _ if HARMLESS_FLAGS.contains(&o) => {}
-            _ if HARMLESS_WITH_VALUE.contains(&o) => {
-                option.value()?;
-            }
-            "name" => {
+        if HARMLESS_FLAGS.contains(&o) {
+            return Ok(());
+        }
+        if HARMLESS_WITH_VALUE.contains(&o) {
+            option.value()?;
+            return Ok(());
+        }
+        let Some(&(_, action)) = OPTIONS.iter().find(|(n, _)| *n == o) else {
+            return self.other(option);
+        };
+        match action {
+            Action::Name => {
                 let len = option.raw_value()?;
                 let name = core::str::from_utf8(&option.buf[..len])
                     .map_err(|_| option.err(format_args!("name is not valid UTF-8")))?;
@@ -377,50 +477,49 @@ impl Parser {
                 })?;
                 self.name_given = true;
             }
-            "noauth" => self.warn(
+            Action::NoAuth => self.warn(
                 option,
                 format_args!("noauth ignored: smolpptp always authenticates clients"),
             ),
-            "require-mschap-v2" | "+mschap-v2" => {
+            Action::RequireMschapV2 => {
                 self.ppp.auth.allow_mschap_v2 = true;
                 self.ppp.auth.require_auth = true;
             }
-            "refuse-mschap-v2" | "-mschap-v2" => {
+            Action::RefuseMschapV2 => {
                 return Err(option.err(format_args!(
                     "{o} leaves no authentication method: smolpptp authenticates with \
                      MS-CHAPv2 only"
                 )))
             }
-            "require-pap" | "require-chap" | "require-mschap" | "require-eap" | "+pap"
-            | "+chap" | "+mschap" | "+eap" => {
+            Action::OtherAuth => {
                 return Err(option.err(format_args!(
                     "{o} is not supported: smolpptp authenticates with MS-CHAPv2 only, the \
                      one method that yields MPPE keys and that every PPTP client has; use \
                      require-mschap-v2"
                 )))
             }
-            "require-mppe" | "+mppe" => self.mppe.require(true, true),
-            "require-mppe-40" | "+mppe-40" => self.mppe.require(true, false),
-            "require-mppe-128" | "+mppe-128" => self.mppe.require(false, true),
-            "nomppe" | "-mppe" => {
+            Action::RequireMppe => self.mppe.require(true, true),
+            Action::RequireMppe40 => self.mppe.require(true, false),
+            Action::RequireMppe128 => self.mppe.require(false, true),
+            Action::NoMppe => {
                 self.mppe.explicit = true;
                 self.mppe.allow_40 = false;
                 self.mppe.allow_56 = false;
                 self.mppe.allow_128 = false;
             }
-            "nomppe-40" | "-mppe-40" => self.mppe.allow_40 = false,
-            "nomppe-56" | "-mppe-56" => self.mppe.allow_56 = false,
-            "nomppe-128" | "-mppe-128" => self.mppe.allow_128 = false,
-            "mppe-stateful" => self.mppe.stateful = Stateful::Allow,
-            "nomppe-stateful" => self.mppe.stateful = Stateful::Refuse,
-            "mppe" => {
+            Action::NoMppe40 => self.mppe.allow_40 = false,
+            Action::NoMppe56 => self.mppe.allow_56 = false,
+            Action::NoMppe128 => self.mppe.allow_128 = false,
+            Action::MppeStateful => self.mppe.stateful = Stateful::Allow,
+            Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
+            Action::OpenwrtMppe => {
                 let list = option.value()?;
                 self.openwrt_mppe(&list).map_err(|m| option.message(m))?;
             }
-            "noccp" | "-ccp" => self.noccp = Some((option.path.to_path_buf(), option.line)),
-            "ms-dns" => self.dns.push(option.address()?),
-            "ms-wins" => self.wins.push(option.address()?),
-            "mtu" | "mru" => {
+            Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
+            Action::MsDns => self.dns.push(option.address()?),
+            Action::MsWins => self.wins.push(option.address()?),
+            Action::MtuMru => {
                 let n = option.number()?;
                 if !(MIN_MRU..=MAX_MRU).contains(&n) {
                     return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
@@ -436,12 +535,12 @@ impl Parser {
                     self.ppp.mru = n;
                 }
             }
-            "lcp-echo-interval" => self.ppp.lcp_echo_interval = option.number()?,
-            "lcp-echo-failure" => self.ppp.lcp_echo_failure = option.number()?,
-            "idle" => self.ppp.idle = option.number()?,
-            "+ipv6" => self.ppp.ipv6.enabled = true,
-            "noipv6" | "-ipv6" => self.ppp.ipv6.enabled = false,
-            "ipv6" => {
+            Action::LcpEchoInterval => self.ppp.lcp_echo_interval = option.number()?,
+            Action::LcpEchoFailure => self.ppp.lcp_echo_failure = option.number()?,
+            Action::Idle => self.ppp.idle = option.number()?,
+            Action::Ipv6On => self.ppp.ipv6.enabled = true,
+            Action::Ipv6Off => self.ppp.ipv6.enabled = false,
+            Action::Ipv6Ids => {
                 let v = option.value()?;
                 let (local, remote) = interface_ids(&v).map_err(|m| option.message(m))?;
                 if local.is_some() {
@@ -451,19 +550,19 @@ impl Parser {
                     self.ppp.ipv6.remote_id = remote;
                 }
             }
-            "maxconnect" => self.ppp.maxconnect = option.number()?,
-            "debug" | "-d" => self.ppp.debug = true,
-            "chapms-strip-domain" => self.strip_domain = true,
-            "proxyarp" => self.proxyarp = true,
-            "noproxyarp" => self.proxyarp = false,
-            "plugin" => {
+            Action::MaxConnect => self.ppp.maxconnect = option.number()?,
+            Action::Debug => self.ppp.debug = true,
+            Action::StripDomain => self.strip_domain = true,
+            Action::ProxyArp => self.proxyarp = true,
+            Action::NoProxyArp => self.proxyarp = false,
+            Action::Plugin => {
                 let v = option.value()?;
                 return Err(option.err(format_args!(
                     "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
                      from chap-secrets only)"
                 )));
             }
-            "file" => {
+            Action::File => {
                 let v = option.value()?;
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(option.err(format_args!("file {v}: includes nested too deeply")));
@@ -473,30 +572,32 @@ impl Parser {
                     .map_err(|e| option.err(format_args!("file {v}: cannot read: {e}")))?;
                 self.run(&included, &text, depth + 1)?;
             }
-            _ => {
-                if let Some(&(_, takes_value, why)) =
-                    IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
-                {
-                    if takes_value {
-                        option.value()?;
-                    }
-                    self.warn(option, format_args!("{o} ignored: {why}"));
-                } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
-                    // A tty speed or device: pptpd passes these to pppd itself.
-                } else if o.contains(':')
-                    && o.bytes()
-                        .all(|c| c.is_ascii_digit() || c == b'.' || c == b':')
-                {
-                    self.warn(
-                        option,
-                        format_args!(
-                            "address pair '{o}' ignored: addresses come from localip/remoteip"
-                        ),
-                    );
-                } else {
-                    return Err(option.err(format_args!("unknown option '{o}'")));
-                }
+        }
+        Ok(())
+    }
+
+    /// An option without its own handling: ignored with a warning, a tty speed or device, an
+    /// address pair, or unknown.
+    fn other(&mut self, option: &mut Current) -> Result<(), ConfigError> {
+        let o = option.name;
+        if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
+        {
+            if takes_value {
+                option.value()?;
             }
+            self.warn(option, format_args!("{o} ignored: {why}"));
+        } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
+            // A tty speed or device: pptpd passes these to pppd itself.
+        } else if o.contains(':')
+            && o.bytes()
+                .all(|c| c.is_ascii_digit() || c == b'.' || c == b':')
+        {
+            self.warn(
+                option,
+                format_args!("address pair '{o}' ignored: addresses come from localip/remoteip"),
+            );
+        } else {
+            return Err(option.err(format_args!("unknown option '{o}'")));
         }
         Ok(())
     }
