@@ -127,12 +127,15 @@ fn on_off(value: &str) -> Option<bool> {
 
 /// `a.b.c.d/n`, or a bare address meaning /32.
 fn parse_cidr(value: &str) -> Option<Ipv4Cidr> {
-    let (addr, bits) = match value.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u8>().ok().filter(|&b| b <= 32)?),
-        None => (value, 32),
-    };
-    let addr: Ipv4Addr = addr.parse().ok()?;
-    Some(Ipv4Cidr::new(addr, bits))
+    let (addr, bits) = value.split_once('/').unwrap_or((value, "32"));
+    // u32 like the other numbers here (one parser in the binary).
+    let bits = bits.parse::<u32>().ok().filter(|&b| b <= 32)?;
+    Some(Ipv4Cidr::new(addr.parse().ok()?, bits as u8))
+}
+
+/// pptpd's separators: space and TAB.
+fn is_blank(c: &u8) -> bool {
+    *c == b' ' || *c == b'\t'
 }
 
 struct Line<'a> {
@@ -178,7 +181,7 @@ pub fn parse(
             );
             continue;
         }
-        if raw.starts_with([' ', '\t']) {
+        if raw.as_bytes().first().is_some_and(is_blank) {
             if !raw.trim().is_empty() {
                 ConfigWarning::push(
                     &mut warnings,
@@ -190,11 +193,17 @@ pub fn parse(
             continue;
         }
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let (keyword, rest) = match raw.find([' ', '\t']) {
-            Some(i) => (&raw[..i], &raw[i..]),
-            None => (raw, ""),
-        };
-        let value = rest.trim_matches([' ', '\t']);
+        // `keyword value`, the value without the blanks around it (bytes: blanks are ASCII).
+        let bytes = raw.as_bytes();
+        let split = bytes.iter().position(is_blank).unwrap_or(bytes.len());
+        let start = split + bytes[split..].iter().take_while(|c| is_blank(c)).count();
+        let end = bytes.len()
+            - bytes[start..]
+                .iter()
+                .rev()
+                .take_while(|c| is_blank(c))
+                .count();
+        let (keyword, value) = (&raw[..split], &raw[start..end]);
         if keyword.is_empty() {
             continue;
         }
