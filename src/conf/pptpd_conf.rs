@@ -35,8 +35,46 @@ pub const PPTPD_DEFAULT_REMOTEIP: &str = "192.168.1.1-100";
 /// pptpd's `MAX_CONFIG_STRING_SIZE` (512) less the newline and NUL of its `fgets`.
 const MAX_LINE_LEN: usize = 510;
 
-/// Every keyword this parser reads; anything else is ignored with a warning.
-const KEYWORDS: &[&str] = &[
+/// Every keyword this parser reads; anything else is ignored with a warning. A keyword's
+/// number indexes [`KEYWORDS`] (its name) and the lines found for it.
+#[derive(Clone, Copy)]
+enum Keyword {
+    // pptpd
+    Option,
+    Debug,
+    Stimeout,
+    Noipparam,
+    Logwtmp,
+    Bcrelay,
+    Delegate,
+    Connections,
+    Localip,
+    Remoteip,
+    Listen,
+    Vrf,
+    Pidfile,
+    Speed,
+    Ppp,
+    // smolpptp
+    Backend,
+    Interface,
+    Firewall,
+    Forwarding,
+    Wan,
+    Address,
+    ChapSecrets,
+    MaxPerSource,
+    AuthThrottle,
+    MssClamp,
+    SingleSession,
+    SessionTimeout,
+    RateLimit,
+    UserLimit,
+    ControlSocket,
+}
+
+/// The keywords' names, in [`Keyword`] order.
+const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
     // pptpd
     "option",
     "debug",
@@ -70,6 +108,12 @@ const KEYWORDS: &[&str] = &[
     "user-limit",
     "control-socket",
 ];
+
+impl Keyword {
+    fn name(self) -> &'static str {
+        KEYWORDS[self as usize]
+    }
+}
 
 /// What pptpd.conf says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +182,7 @@ fn is_blank(c: &u8) -> bool {
     *c == b' ' || *c == b'\t'
 }
 
+#[derive(Clone, Copy)]
 struct Line<'a> {
     value: &'a str,
     line: u32,
@@ -164,7 +209,8 @@ pub fn parse(
 ) -> Result<PptpdConf, ConfigError> {
     let mut warnings = Vec::new();
     let lossy = String::from_utf8_lossy(text);
-    let mut entries: Vec<(&str, Line)> = Vec::new();
+    // The line of each keyword, by its number.
+    let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
     // `user-limit` may appear once per user.
     let mut user_lines: Vec<Line> = Vec::new();
     for (index, raw) in lossy.split('\n').enumerate() {
@@ -207,7 +253,7 @@ pub fn parse(
         if keyword.is_empty() {
             continue;
         }
-        if !KEYWORDS.contains(&keyword) {
+        let Some(index) = KEYWORDS.iter().position(|k| *k == keyword) else {
             ConfigWarning::push(
                 &mut warnings,
                 path,
@@ -215,18 +261,16 @@ pub fn parse(
                 format_args!("unknown keyword '{keyword}' ignored"),
             );
             continue;
-        }
-        if keyword == "user-limit" {
+        };
+        if index == Keyword::UserLimit as usize {
             user_lines.push(Line { value, line });
             continue;
         }
         // The first occurrence wins (OpenWrt's init script appends lines that an earlier
         // one in the admin's file must beat).
-        if !entries.iter().any(|(k, _)| *k == keyword) {
-            entries.push((keyword, Line { value, line }));
-        }
+        found[index].get_or_insert(Line { value, line });
     }
-    let get = |k: &str| entries.iter().find(|(key, _)| *key == k).map(|(_, l)| l);
+    let get = |k: Keyword| found[k as usize].as_ref();
     let err = |l: &Line, msg: fmt::Arguments<'_>| ConfigError::at(path, Some(l.line), msg);
     let warn = |warnings: &mut Vec<ConfigWarning>, l: &Line, msg: fmt::Arguments<'_>| {
         ConfigWarning::push(warnings, path, Some(l.line), msg);
@@ -237,7 +281,7 @@ pub fn parse(
 
     // connections
     let mut connections = PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS);
-    if let Some(l) = get("connections") {
+    if let Some(l) = get(Keyword::Connections) {
         let n = atoi(l.value);
         if n <= 0 {
             warn(
@@ -262,7 +306,7 @@ pub fn parse(
     }
 
     // stimeout
-    if let Some(l) = get("stimeout") {
+    if let Some(l) = get(Keyword::Stimeout) {
         let n = atoi(l.value);
         match u32::try_from(n) {
             Ok(n) if n > 0 => settings.stimeout = n,
@@ -275,7 +319,7 @@ pub fn parse(
     }
 
     // max-per-source: 0 turns the limit off.
-    if let Some(l) = get("max-per-source") {
+    if let Some(l) = get(Keyword::MaxPerSource) {
         let n = atoi(l.value);
         if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(must_be(
@@ -287,7 +331,7 @@ pub fn parse(
         }
         settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    if let Some(l) = get("auth-throttle") {
+    if let Some(l) = get(Keyword::AuthThrottle) {
         settings.auth_throttle =
             on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
     }
@@ -297,8 +341,8 @@ pub fn parse(
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
     let mut pools: [AddressList; 2] = Default::default();
     for (slot, (keyword, default, is_remote)) in [
-        ("remoteip", PPTPD_DEFAULT_REMOTEIP, true),
-        ("localip", PPTPD_DEFAULT_LOCALIP, false),
+        (Keyword::Remoteip, PPTPD_DEFAULT_REMOTEIP, true),
+        (Keyword::Localip, PPTPD_DEFAULT_LOCALIP, false),
     ]
     .into_iter()
     .enumerate()
@@ -315,13 +359,17 @@ pub fn parse(
                     &mut warnings,
                     path,
                     None,
-                    format_args!("no {keyword}: using pptpd's built-in default {default}"),
+                    format_args!(
+                        "no {}: using pptpd's built-in default {default}",
+                        keyword.name()
+                    ),
                 );
                 &defaulted
             }
         };
         let side = if is_remote { "remote" } else { "local" };
         let line = (l.line > 0).then_some(l.line);
+        let keyword = keyword.name();
         let spec = address_spec::parse(l.value, connections, is_remote, resolve).map_err(|e| {
             let at = |msg| ConfigError::at(path, line, msg);
             match e {
@@ -367,7 +415,7 @@ pub fn parse(
     settings.local = local;
     settings.connections = connections;
 
-    if let Some(l) = get("delegate") {
+    if let Some(l) = get(Keyword::Delegate) {
         warn(
             &mut warnings,
             l,
@@ -377,36 +425,36 @@ pub fn parse(
             ),
         );
     }
-    daemon.logwtmp = get("logwtmp").is_some();
-    daemon.noipparam = get("noipparam").is_some();
-    if let Some(l) = get("bcrelay") {
+    daemon.logwtmp = get(Keyword::Logwtmp).is_some();
+    daemon.noipparam = get(Keyword::Noipparam).is_some();
+    if let Some(l) = get(Keyword::Bcrelay) {
         warn(
             &mut warnings,
             l,
             format_args!("bcrelay is not supported (no broadcast relay): ignored"),
         );
     }
-    if let Some(l) = get("vrf") {
+    if let Some(l) = get(Keyword::Vrf) {
         warn(
             &mut warnings,
             l,
             format_args!("vrf is not supported: ignored"),
         );
     }
-    daemon.debug = get("debug").is_some();
-    if let Some(l) = get("listen") {
+    daemon.debug = get(Keyword::Debug).is_some();
+    if let Some(l) = get(Keyword::Listen) {
         let a = address_spec::inet_addr(l.value)
             .or_else(|| resolve(l.value))
             .ok_or_else(|| err(l, format_args!("Invalid listening address: {}", l.value)))?;
         daemon.listen = Some(a);
     }
-    if let Some(l) = get("pidfile") {
+    if let Some(l) = get(Keyword::Pidfile) {
         if l.value.is_empty() {
             return Err(err(l, format_args!("pidfile needs a path")));
         }
         daemon.pidfile = PathBuf::from(l.value);
     }
-    let option = match get("option") {
+    let option = match get(Keyword::Option) {
         Some(l) if l.value.is_empty() => {
             return Err(err(
                 l,
@@ -417,7 +465,7 @@ pub fn parse(
         None => None,
     };
 
-    if let Some(l) = get("backend") {
+    if let Some(l) = get(Keyword::Backend) {
         daemon.backend = match l.value {
             "tun" => Backend::Tun,
             "raw" => Backend::Raw,
@@ -425,28 +473,29 @@ pub fn parse(
         };
     }
     for (keyword, field) in [
-        ("interface", &mut daemon.interface),
-        ("wan", &mut daemon.wan),
+        (Keyword::Interface, &mut daemon.interface),
+        (Keyword::Wan, &mut daemon.wan),
     ] {
         if let Some(l) = get(keyword) {
             if !valid_ifname(l.value) {
                 return Err(err(
                     l,
-                    format_args!("{keyword}: '{}' is not an interface name", l.value),
+                    format_args!("{}: '{}' is not an interface name", keyword.name(), l.value),
                 ));
             }
             *field = Some(l.value.to_string());
         }
     }
     for (keyword, field) in [
-        ("firewall", &mut daemon.firewall),
-        ("forwarding", &mut daemon.forwarding),
+        (Keyword::Firewall, &mut daemon.firewall),
+        (Keyword::Forwarding, &mut daemon.forwarding),
     ] {
         if let Some(l) = get(keyword) {
-            *field = on_off(l.value).ok_or_else(|| must_be(path, l, keyword, "'on' or 'off'"))?;
+            *field =
+                on_off(l.value).ok_or_else(|| must_be(path, l, keyword.name(), "'on' or 'off'"))?;
         }
     }
-    if let Some(l) = get("address") {
+    if let Some(l) = get(Keyword::Address) {
         daemon.address = Some(parse_cidr(l.value).ok_or_else(|| {
             must_be(
                 path,
@@ -456,13 +505,13 @@ pub fn parse(
             )
         })?);
     }
-    if let Some(l) = get("chap-secrets") {
+    if let Some(l) = get(Keyword::ChapSecrets) {
         if l.value.is_empty() {
             return Err(err(l, format_args!("chap-secrets needs a path")));
         }
         daemon.chap_secrets = PathBuf::from(l.value);
     }
-    if let Some(l) = get("control-socket") {
+    if let Some(l) = get(Keyword::ControlSocket) {
         daemon.control_socket = match l.value {
             "" => {
                 return Err(err(
@@ -488,24 +537,24 @@ pub fn parse(
 fn parse_user_limits<'a>(
     settings: &mut Settings,
     path: &Path,
-    get: &dyn Fn(&str) -> Option<&'a Line<'a>>,
+    get: &dyn Fn(Keyword) -> Option<&'a Line<'a>>,
     user_lines: &[Line],
     err: &dyn Fn(&Line, fmt::Arguments<'_>) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    if let Some(l) = get("mss-clamp") {
+    if let Some(l) = get(Keyword::MssClamp) {
         settings.mss_clamp = user_limits::mss_clamp(l.value).map_err(|m| located(path, l, m))?;
     }
     let global = &mut settings.user_limits.default;
-    if let Some(l) = get("single-session") {
+    if let Some(l) = get(Keyword::SingleSession) {
         global.single_session =
             Some(user_limits::single_session(l.value).map_err(|m| located(path, l, m))?);
     }
-    if let Some(l) = get("session-timeout") {
+    if let Some(l) = get(Keyword::SessionTimeout) {
         global.session_timeout = Some(
             user_limits::seconds("session-timeout", l.value).map_err(|m| located(path, l, m))?,
         );
     }
-    if let Some(l) = get("rate-limit") {
+    if let Some(l) = get(Keyword::RateLimit) {
         global.rate = user_limits::rate(l.value).map_err(|m| located(path, l, m))?;
     }
     for l in user_lines {
@@ -542,6 +591,44 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn keyword_numbers_match_names() {
+        for (keyword, name) in [
+            (Keyword::Option, "option"),
+            (Keyword::Debug, "debug"),
+            (Keyword::Stimeout, "stimeout"),
+            (Keyword::Noipparam, "noipparam"),
+            (Keyword::Logwtmp, "logwtmp"),
+            (Keyword::Bcrelay, "bcrelay"),
+            (Keyword::Delegate, "delegate"),
+            (Keyword::Connections, "connections"),
+            (Keyword::Localip, "localip"),
+            (Keyword::Remoteip, "remoteip"),
+            (Keyword::Listen, "listen"),
+            (Keyword::Vrf, "vrf"),
+            (Keyword::Pidfile, "pidfile"),
+            (Keyword::Speed, "speed"),
+            (Keyword::Ppp, "ppp"),
+            (Keyword::Backend, "backend"),
+            (Keyword::Interface, "interface"),
+            (Keyword::Firewall, "firewall"),
+            (Keyword::Forwarding, "forwarding"),
+            (Keyword::Wan, "wan"),
+            (Keyword::Address, "address"),
+            (Keyword::ChapSecrets, "chap-secrets"),
+            (Keyword::MaxPerSource, "max-per-source"),
+            (Keyword::AuthThrottle, "auth-throttle"),
+            (Keyword::MssClamp, "mss-clamp"),
+            (Keyword::SingleSession, "single-session"),
+            (Keyword::SessionTimeout, "session-timeout"),
+            (Keyword::RateLimit, "rate-limit"),
+            (Keyword::UserLimit, "user-limit"),
+            (Keyword::ControlSocket, "control-socket"),
+        ] {
+            assert_eq!(keyword.name(), name);
+        }
     }
 
     #[test]
