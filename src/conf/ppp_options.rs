@@ -373,16 +373,17 @@ impl Current<'_, '_> {
 
 /// pppd's `number_option`: strtoul base 0 (decimal, 0octal, 0xhex), all of it.
 fn parse_number(s: &str) -> Option<u32> {
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return u32::from_str_radix(&s[1..], 8).ok();
-    }
-    if !s.bytes().all(|c| c.is_ascii_digit()) {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else if s.bytes().all(|c| c.is_ascii_digit()) {
+        (s, 10)
+    } else {
         return None;
-    }
-    s.parse().ok()
+    };
+    // One call for every base: the parser is in the binary once.
+    u32::from_str_radix(digits, radix).ok()
 }
 
 /// pppd's `ipv6 <local>,<remote>`: Interface-Identifiers written as IPv6 addresses whose
