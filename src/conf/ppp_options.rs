@@ -161,7 +161,8 @@ enum Action {
     NoCcp,
     MsDns,
     MsWins,
-    MtuMru,
+    Mtu,
+    Mru,
     LcpEchoInterval,
     LcpEchoFailure,
     Idle,
@@ -215,8 +216,8 @@ const OPTIONS: &[(&str, Action)] = &[
     ("-ccp", Action::NoCcp),
     ("ms-dns", Action::MsDns),
     ("ms-wins", Action::MsWins),
-    ("mtu", Action::MtuMru),
-    ("mru", Action::MtuMru),
+    ("mtu", Action::Mtu),
+    ("mru", Action::Mru),
     ("lcp-echo-interval", Action::LcpEchoInterval),
     ("lcp-echo-failure", Action::LcpEchoFailure),
     ("idle", Action::Idle),
@@ -520,7 +521,7 @@ impl Parser {
             Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
             Action::MsDns => self.dns.push(option.address()?),
             Action::MsWins => self.wins.push(option.address()?),
-            Action::MtuMru => {
+            Action::Mtu | Action::Mru => {
                 let n = option.number()?;
                 if !(MIN_MRU..=MAX_MRU).contains(&n) {
                     return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
@@ -530,7 +531,7 @@ impl Parser {
                     self.warn(option, format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
                     n = MAX_USEFUL_MRU;
                 }
-                if o == "mtu" {
+                if matches!(action, Action::Mtu) {
                     self.ppp.mtu = n;
                 } else {
                     self.ppp.mru = n;

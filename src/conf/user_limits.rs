@@ -40,7 +40,7 @@ pub fn seconds(keyword: &str, value: &str) -> Result<u32, String> {
 
 /// One rate: `512kbit`, `2m`, `100000` (kbit/s) ... in bits per second.
 fn bits_per_sec(value: &str) -> Option<u32> {
-    const UNITS: [(&str, u64); 8] = [
+    const UNITS: [(&str, u32); 8] = [
         ("", 1_000),
         ("k", 1_000),
         ("kbit", 1_000),
@@ -55,11 +55,10 @@ fn bits_per_sec(value: &str) -> Option<u32> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(value.len());
     let (digits, unit) = value.split_at(split);
-    // More than u32::MAX is too fast whatever the unit.
+    // More than u32::MAX bits per second is too fast whatever the unit.
     let n: u32 = digits.parse().ok()?;
     let (_, scale) = UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit))?;
-    let bps = u64::from(n) * scale;
-    (bps >= 8).then(|| u32::try_from(bps).ok()).flatten()
+    n.checked_mul(*scale).filter(|&bps| bps >= 8)
 }
 
 /// `off`, `RATE` (both directions) or `DOWN/UP`.
