@@ -24,7 +24,7 @@ use super::error::{ConfigError, ConfigWarning};
 use super::user_limits;
 use super::{Backend, DaemonConfig};
 use crate::limits::MAX_SESSIONS;
-use crate::settings::{AddressList, Settings, MAX_USER_LIMITS};
+use crate::settings::{Settings, MAX_USER_LIMITS};
 
 /// pptpd's `CONNECTIONS_DEFAULT`.
 pub const PPTPD_DEFAULT_CONNECTIONS: usize = 100;
@@ -321,7 +321,7 @@ pub fn parse(
     // max-per-source: 0 turns the limit off.
     if let Some(l) = get(Keyword::MaxPerSource) {
         let n = atoi(l.value);
-        if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
+        if n < 0 || !l.value.as_bytes().first().is_some_and(u8::is_ascii_digit) {
             return Err(must_be(
                 path,
                 l,
@@ -339,14 +339,16 @@ pub fn parse(
     parse_user_limits(&mut settings, path, &get, &user_lines, &err)?;
 
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
-    let mut pools: [AddressList; 2] = Default::default();
-    for (slot, (keyword, default, is_remote)) in [
-        (Keyword::Remoteip, PPTPD_DEFAULT_REMOTEIP, true),
-        (Keyword::Localip, PPTPD_DEFAULT_LOCALIP, false),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for is_remote in [true, false] {
+        let (keyword, default, pool) = if is_remote {
+            (
+                Keyword::Remoteip,
+                PPTPD_DEFAULT_REMOTEIP,
+                &mut settings.remote,
+            )
+        } else {
+            (Keyword::Localip, PPTPD_DEFAULT_LOCALIP, &mut settings.local)
+        };
         let defaulted;
         let l = match get(keyword) {
             Some(l) => l,
@@ -408,11 +410,8 @@ pub fn parse(
             );
             connections = count;
         }
-        pools[slot] = spec.list;
+        *pool = spec.list;
     }
-    let [remote, local] = pools;
-    settings.remote = remote;
-    settings.local = local;
     settings.connections = connections;
 
     if let Some(l) = get(Keyword::Delegate) {
