@@ -162,10 +162,13 @@ fn valid_ifname(name: &str) -> bool {
 }
 
 fn on_off(value: &str) -> Option<bool> {
-    match value {
-        "on" | "yes" | "true" | "1" => Some(true),
-        "off" | "no" | "false" | "0" => Some(false),
-        _ => None,
+    // Lists, not a match: their search is shared code, a match compares name by name.
+    if ["on", "yes", "true", "1"].contains(&value) {
+        Some(true)
+    } else if ["off", "no", "false", "0"].contains(&value) {
+        Some(false)
+    } else {
+        None
     }
 }
 

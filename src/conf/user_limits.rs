@@ -16,11 +16,16 @@ use crate::settings::{MssClamp, Rate, SingleSession, UserLimit, MAX_NAME_LEN};
 use crate::wire::tcp_mss::IPV4_TCP_HEADERS;
 
 pub fn single_session(value: &str) -> Result<SingleSession, String> {
-    match value {
-        "off" | "no" | "allow" => Ok(SingleSession::Allow),
-        "replace" => Ok(SingleSession::Replace),
-        "deny" => Ok(SingleSession::Deny),
-        _ => Err(must_be("single-session", "off, replace or deny", value)),
+    const NAMES: [(&str, SingleSession); 5] = [
+        ("off", SingleSession::Allow),
+        ("no", SingleSession::Allow),
+        ("allow", SingleSession::Allow),
+        ("replace", SingleSession::Replace),
+        ("deny", SingleSession::Deny),
+    ];
+    match NAMES.iter().find(|(name, _)| *name == value) {
+        Some(&(_, policy)) => Ok(policy),
+        None => Err(must_be("single-session", "off, replace or deny", value)),
     }
 }
 
