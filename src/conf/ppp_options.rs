@@ -413,6 +413,7 @@ fn interface_ids(value: &str) -> Result<(Option<InterfaceId>, Option<InterfaceId
 }
 
 /// pppd keeps the last two `ms-dns` values; with one it is both primary and secondary.
+#[inline(never)] // called twice
 fn last_two(values: &[Ipv4Addr]) -> [Option<Ipv4Addr>; 2] {
     match values {
         [] => [None, None],
