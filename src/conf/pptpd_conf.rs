@@ -53,7 +53,10 @@ enum Keyword {
     Listen,
     Vrf,
     Pidfile,
+    // Accepted and ignored, as by pptpd: never looked up.
+    #[allow(dead_code)]
     Speed,
+    #[allow(dead_code)]
     Ppp,
     // smolpptp
     Backend,
