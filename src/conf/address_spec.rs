@@ -65,15 +65,11 @@ pub fn inet_addr(s: &str) -> Option<Ipv4Addr> {
         } else {
             (10, i)
         };
-        let mut value: u64 = 0;
+        // u32: over 0xffff_ffff is invalid anyway.
+        let mut value: u32 = 0;
         let mut j = start;
         while let Some(d) = b.get(j).and_then(|&c| (c as char).to_digit(radix)) {
-            value = value
-                .checked_mul(u64::from(radix))?
-                .checked_add(u64::from(d))?;
-            if value > 0xffff_ffff {
-                return None;
-            }
+            value = value.checked_mul(radix)?.checked_add(d)?;
             j += 1;
         }
         i = j;
@@ -81,11 +77,11 @@ pub fn inet_addr(s: &str) -> Option<Ipv4Addr> {
             if n > 2 || value > 0xff {
                 return None;
             }
-            parts[n] = value as u32;
+            parts[n] = value;
             n += 1;
             i += 1;
         } else {
-            last = value as u32;
+            last = value;
             break;
         }
     }
@@ -158,6 +154,7 @@ impl Builder {
 /// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
 /// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
 /// duplicate check (pptpd 1.5.0 allows repeated local addresses).
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn parse(
     spec: &str,
     limit: usize,

@@ -195,17 +195,15 @@ impl Secrets for ChapSecrets {
         };
         let len = match read_into(&self.c_path, &mut self.file) {
             Ok(len) => len,
-            Err(ReadError::Open(e)) => {
+            // pppd's two messages, from one call.
+            Err(error @ (ReadError::Open(e) | ReadError::Read(e))) => {
+                let failed = if matches!(error, ReadError::Open(_)) {
+                    "Can't open chap secret file"
+                } else {
+                    "Error reading"
+                };
                 crate::error!(
-                    "Can't open chap secret file {}: {}",
-                    self.path.display(),
-                    std::io::Error::from_raw_os_error(e)
-                );
-                return None;
-            }
-            Err(ReadError::Read(e)) => {
-                crate::error!(
-                    "Error reading {}: {}",
+                    "{failed} {}: {}",
                     self.path.display(),
                     std::io::Error::from_raw_os_error(e)
                 );

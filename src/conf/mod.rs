@@ -184,11 +184,12 @@ pub fn load(
                 // match it (or be `*`).
                 if let Some(host) = host_name() {
                     settings.ppp.name.clear();
-                    let cut = host.char_indices().map(|(i, _)| i).chain([host.len()]);
-                    let end = cut
-                        .take_while(|&i| i <= settings.ppp.name.capacity())
-                        .last();
-                    let _ = settings.ppp.name.push_str(&host[..end.unwrap_or(0)]);
+                    // As much as fits, cut at a character boundary.
+                    let mut end = host.len().min(settings.ppp.name.capacity());
+                    while !host.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let _ = settings.ppp.name.push_str(&host[..end]);
                 }
                 ConfigWarning::push(
                     &mut warnings,

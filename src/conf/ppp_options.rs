@@ -140,6 +140,101 @@ const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
     ("mp", false, "multilink is not supported"),
 ];
 
+/// What an option with its own handling does (see [`Parser::apply`]).
+#[derive(Clone, Copy)]
+enum Action {
+    Name,
+    NoAuth,
+    RequireMschapV2,
+    RefuseMschapV2,
+    OtherAuth,
+    RequireMppe,
+    RequireMppe40,
+    RequireMppe128,
+    NoMppe,
+    NoMppe40,
+    NoMppe56,
+    NoMppe128,
+    MppeStateful,
+    NoMppeStateful,
+    OpenwrtMppe,
+    NoCcp,
+    MsDns,
+    MsWins,
+    Mtu,
+    Mru,
+    LcpEchoInterval,
+    LcpEchoFailure,
+    Idle,
+    Ipv6On,
+    Ipv6Off,
+    Ipv6Ids,
+    MaxConnect,
+    Debug,
+    StripDomain,
+    ProxyArp,
+    NoProxyArp,
+    Plugin,
+    File,
+}
+
+/// The options with their own handling, by name: one table searched by one loop is smaller
+/// than a match on strings, which compiles to a comparison call per name.
+const OPTIONS: &[(&str, Action)] = &[
+    ("name", Action::Name),
+    ("noauth", Action::NoAuth),
+    ("require-mschap-v2", Action::RequireMschapV2),
+    ("+mschap-v2", Action::RequireMschapV2),
+    ("refuse-mschap-v2", Action::RefuseMschapV2),
+    ("-mschap-v2", Action::RefuseMschapV2),
+    ("require-pap", Action::OtherAuth),
+    ("require-chap", Action::OtherAuth),
+    ("require-mschap", Action::OtherAuth),
+    ("require-eap", Action::OtherAuth),
+    ("+pap", Action::OtherAuth),
+    ("+chap", Action::OtherAuth),
+    ("+mschap", Action::OtherAuth),
+    ("+eap", Action::OtherAuth),
+    ("require-mppe", Action::RequireMppe),
+    ("+mppe", Action::RequireMppe),
+    ("require-mppe-40", Action::RequireMppe40),
+    ("+mppe-40", Action::RequireMppe40),
+    ("require-mppe-128", Action::RequireMppe128),
+    ("+mppe-128", Action::RequireMppe128),
+    ("nomppe", Action::NoMppe),
+    ("-mppe", Action::NoMppe),
+    ("nomppe-40", Action::NoMppe40),
+    ("-mppe-40", Action::NoMppe40),
+    ("nomppe-56", Action::NoMppe56),
+    ("-mppe-56", Action::NoMppe56),
+    ("nomppe-128", Action::NoMppe128),
+    ("-mppe-128", Action::NoMppe128),
+    ("mppe-stateful", Action::MppeStateful),
+    ("nomppe-stateful", Action::NoMppeStateful),
+    ("mppe", Action::OpenwrtMppe),
+    ("noccp", Action::NoCcp),
+    ("-ccp", Action::NoCcp),
+    ("ms-dns", Action::MsDns),
+    ("ms-wins", Action::MsWins),
+    ("mtu", Action::Mtu),
+    ("mru", Action::Mru),
+    ("lcp-echo-interval", Action::LcpEchoInterval),
+    ("lcp-echo-failure", Action::LcpEchoFailure),
+    ("idle", Action::Idle),
+    ("+ipv6", Action::Ipv6On),
+    ("noipv6", Action::Ipv6Off),
+    ("-ipv6", Action::Ipv6Off),
+    ("ipv6", Action::Ipv6Ids),
+    ("maxconnect", Action::MaxConnect),
+    ("debug", Action::Debug),
+    ("-d", Action::Debug),
+    ("chapms-strip-domain", Action::StripDomain),
+    ("proxyarp", Action::ProxyArp),
+    ("noproxyarp", Action::NoProxyArp),
+    ("plugin", Action::Plugin),
+    ("file", Action::File),
+];
+
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PppOptions {
@@ -217,18 +312,79 @@ struct Parser {
     warnings: Vec<ConfigWarning>,
 }
 
+/// The option being applied: where it is (for messages) and the words after it.
+struct Current<'o, 'text> {
+    words: &'o mut Words<'text>,
+    buf: &'o mut [u8; MAX_WORD_LEN],
+    path: &'o Path,
+    line: u32,
+    name: &'o str,
+}
+
+// Helpers shared by every option instead of repeated per match arm.
+impl Current<'_, '_> {
+    #[inline(never)]
+    fn err(&self, msg: fmt::Arguments<'_>) -> ConfigError {
+        ConfigError::at(self.path, Some(self.line), msg)
+    }
+
+    /// An error whose message is already formatted.
+    fn message(&self, message: String) -> ConfigError {
+        ConfigError::new(self.path, Some(self.line), message)
+    }
+
+    /// Reads the value word into `buf`; its length.
+    #[inline(never)]
+    fn raw_value(&mut self) -> Result<usize, ConfigError> {
+        match self.words.next_word(self.buf) {
+            Some(w) => Ok(w.len),
+            None => Err(self.err(format_args!("option '{}' needs a value", self.name))),
+        }
+    }
+
+    #[inline(never)]
+    fn value(&mut self) -> Result<String, ConfigError> {
+        let len = self.raw_value()?;
+        Ok(String::from_utf8_lossy(&self.buf[..len]).into_owned())
+    }
+
+    /// A number value, the way pppd reads it ([`parse_number`]).
+    #[inline(never)]
+    fn number(&mut self) -> Result<u32, ConfigError> {
+        let v = self.value()?;
+        parse_number(&v).ok_or_else(|| {
+            self.err(format_args!(
+                "option '{}': '{v}' is not a number",
+                self.name
+            ))
+        })
+    }
+
+    #[inline(never)]
+    fn address(&mut self) -> Result<Ipv4Addr, ConfigError> {
+        let v = self.value()?;
+        v.parse().map_err(|_| {
+            self.err(format_args!(
+                "option '{}': '{v}' is not an IPv4 address",
+                self.name
+            ))
+        })
+    }
+}
+
 /// pppd's `number_option`: strtoul base 0 (decimal, 0octal, 0xhex), all of it.
 fn parse_number(s: &str) -> Option<u32> {
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return u32::from_str_radix(&s[1..], 8).ok();
-    }
-    if !s.bytes().all(|c| c.is_ascii_digit()) {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else if s.bytes().all(|c| c.is_ascii_digit()) {
+        (s, 10)
+    } else {
         return None;
-    }
-    s.parse().ok()
+    };
+    // One call for every base: the parser is in the binary once.
+    u32::from_str_radix(digits, radix).ok()
 }
 
 /// pppd's `ipv6 <local>,<remote>`: Interface-Identifiers written as IPv6 addresses whose
@@ -257,6 +413,7 @@ fn interface_ids(value: &str) -> Result<(Option<InterfaceId>, Option<InterfaceId
 }
 
 /// pppd keeps the last two `ms-dns` values; with one it is both primary and secondary.
+#[inline(never)] // called twice
 fn last_two(values: &[Ipv4Addr]) -> [Option<Ipv4Addr>; 2] {
     match values {
         [] => [None, None],
@@ -284,193 +441,166 @@ impl Parser {
         let mut words = Words::new(text);
         let mut buf = [0u8; MAX_WORD_LEN];
         while let Some(word) = words.next_word(&mut buf) {
-            let line = word.line;
-            let option = String::from_utf8_lossy(&buf[..word.len]).into_owned();
-            let err = |msg: fmt::Arguments<'_>| ConfigError::at(path, Some(line), msg);
-            let value = |words: &mut Words, buf: &mut [u8; MAX_WORD_LEN]| {
-                words
-                    .next_word(buf)
-                    .map(|w| String::from_utf8_lossy(&buf[..w.len]).into_owned())
-                    .ok_or_else(|| err(format_args!("option '{option}' needs a value")))
+            let name = String::from_utf8_lossy(&buf[..word.len]).into_owned();
+            let mut option = Current {
+                words: &mut words,
+                buf: &mut buf,
+                path,
+                line: word.line,
+                name: &name,
             };
-            let number = |v: &str| {
-                parse_number(v)
-                    .ok_or_else(|| err(format_args!("option '{option}': '{v}' is not a number")))
-            };
-            let address = |v: &str| {
-                v.parse::<Ipv4Addr>().map_err(|_| {
-                    err(format_args!(
-                        "option '{option}': '{v}' is not an IPv4 address"
-                    ))
-                })
-            };
-            let o = option.as_str();
-            match o {
-                _ if HARMLESS_FLAGS.contains(&o) => {}
-                _ if HARMLESS_WITH_VALUE.contains(&o) => {
-                    value(&mut words, &mut buf)?;
+            self.apply(&mut option, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one option, reading its value if it takes one. Not inlined into the loop of
+    /// [`Self::run`], where LLVM would hoist and spill this match's constants (~1 KB).
+    #[inline(never)]
+    fn apply(&mut self, option: &mut Current, depth: usize) -> Result<(), ConfigError> {
+        let o = option.name;
+        if HARMLESS_FLAGS.contains(&o) {
+            return Ok(());
+        }
+        if HARMLESS_WITH_VALUE.contains(&o) {
+            option.value()?;
+            return Ok(());
+        }
+        let Some(&(_, action)) = OPTIONS.iter().find(|(n, _)| *n == o) else {
+            return self.other(option);
+        };
+        match action {
+            Action::Name => {
+                let len = option.raw_value()?;
+                let name = core::str::from_utf8(&option.buf[..len])
+                    .map_err(|_| option.err(format_args!("name is not valid UTF-8")))?;
+                self.ppp.name.clear();
+                self.ppp.name.push_str(name).map_err(|_| {
+                    option.err(format_args!("name is longer than {MAX_NAME_LEN} bytes"))
+                })?;
+                self.name_given = true;
+            }
+            Action::NoAuth => self.warn(
+                option,
+                format_args!("noauth ignored: smolpptp always authenticates clients"),
+            ),
+            Action::RequireMschapV2 => {
+                self.ppp.auth.allow_mschap_v2 = true;
+                self.ppp.auth.require_auth = true;
+            }
+            Action::RefuseMschapV2 => {
+                return Err(option.err(format_args!(
+                    "{o} leaves no authentication method: smolpptp authenticates with \
+                     MS-CHAPv2 only"
+                )))
+            }
+            Action::OtherAuth => {
+                return Err(option.err(format_args!(
+                    "{o} is not supported: smolpptp authenticates with MS-CHAPv2 only, the \
+                     one method that yields MPPE keys and that every PPTP client has; use \
+                     require-mschap-v2"
+                )))
+            }
+            Action::RequireMppe => self.mppe.require(true, true),
+            Action::RequireMppe40 => self.mppe.require(true, false),
+            Action::RequireMppe128 => self.mppe.require(false, true),
+            Action::NoMppe => {
+                self.mppe.explicit = true;
+                self.mppe.allow_40 = false;
+                self.mppe.allow_56 = false;
+                self.mppe.allow_128 = false;
+            }
+            Action::NoMppe40 => self.mppe.allow_40 = false,
+            Action::NoMppe56 => self.mppe.allow_56 = false,
+            Action::NoMppe128 => self.mppe.allow_128 = false,
+            Action::MppeStateful => self.mppe.stateful = Stateful::Allow,
+            Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
+            Action::OpenwrtMppe => {
+                let list = option.value()?;
+                self.openwrt_mppe(&list).map_err(|m| option.message(m))?;
+            }
+            Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
+            Action::MsDns => self.dns.push(option.address()?),
+            Action::MsWins => self.wins.push(option.address()?),
+            Action::Mtu | Action::Mru => {
+                let n = option.number()?;
+                if !(MIN_MRU..=MAX_MRU).contains(&n) {
+                    return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
                 }
-                "name" => {
-                    let Some(w) = words.next_word(&mut buf) else {
-                        return Err(err(format_args!("option 'name' needs a value")));
-                    };
-                    let name = core::str::from_utf8(&buf[..w.len])
-                        .map_err(|_| err(format_args!("name is not valid UTF-8")))?;
-                    self.ppp.name.clear();
-                    self.ppp.name.push_str(name).map_err(|_| {
-                        err(format_args!("name is longer than {MAX_NAME_LEN} bytes"))
-                    })?;
-                    self.name_given = true;
+                let mut n = n as u16;
+                if n > MAX_USEFUL_MRU {
+                    self.warn(option, format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
+                    n = MAX_USEFUL_MRU;
                 }
-                "noauth" => self.warn(
-                    path,
-                    line,
-                    format_args!("noauth ignored: smolpptp always authenticates clients"),
-                ),
-                "require-mschap-v2" | "+mschap-v2" => {
-                    self.ppp.auth.allow_mschap_v2 = true;
-                    self.ppp.auth.require_auth = true;
-                }
-                "refuse-mschap-v2" | "-mschap-v2" => {
-                    return Err(err(format_args!(
-                        "{o} leaves no authentication method: smolpptp authenticates with \
-                         MS-CHAPv2 only"
-                    )))
-                }
-                "require-pap" | "require-chap" | "require-mschap" | "require-eap" | "+pap"
-                | "+chap" | "+mschap" | "+eap" => {
-                    return Err(err(format_args!(
-                        "{o} is not supported: smolpptp authenticates with MS-CHAPv2 only, the \
-                         one method that yields MPPE keys and that every PPTP client has; use \
-                         require-mschap-v2"
-                    )))
-                }
-                "require-mppe" | "+mppe" => self.mppe.require(true, true),
-                "require-mppe-40" | "+mppe-40" => self.mppe.require(true, false),
-                "require-mppe-128" | "+mppe-128" => self.mppe.require(false, true),
-                "nomppe" | "-mppe" => {
-                    self.mppe.explicit = true;
-                    self.mppe.allow_40 = false;
-                    self.mppe.allow_56 = false;
-                    self.mppe.allow_128 = false;
-                }
-                "nomppe-40" | "-mppe-40" => self.mppe.allow_40 = false,
-                "nomppe-56" | "-mppe-56" => self.mppe.allow_56 = false,
-                "nomppe-128" | "-mppe-128" => self.mppe.allow_128 = false,
-                "mppe-stateful" => self.mppe.stateful = Stateful::Allow,
-                "nomppe-stateful" => self.mppe.stateful = Stateful::Refuse,
-                "mppe" => {
-                    let list = value(&mut words, &mut buf)?;
-                    self.openwrt_mppe(&list)
-                        .map_err(|m| err(format_args!("{m}")))?;
-                }
-                "noccp" | "-ccp" => self.noccp = Some((path.to_path_buf(), line)),
-                "ms-dns" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.dns.push(address(&v)?);
-                }
-                "ms-wins" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.wins.push(address(&v)?);
-                }
-                "mtu" | "mru" => {
-                    let v = value(&mut words, &mut buf)?;
-                    let n = number(&v)?;
-                    if !(MIN_MRU..=MAX_MRU).contains(&n) {
-                        return Err(err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
-                    }
-                    let mut n = n as u16;
-                    if n > MAX_USEFUL_MRU {
-                        self.warn(
-                            path,
-                            line,
-                            format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"),
-                        );
-                        n = MAX_USEFUL_MRU;
-                    }
-                    if o == "mtu" {
-                        self.ppp.mtu = n;
-                    } else {
-                        self.ppp.mru = n;
-                    }
-                }
-                "lcp-echo-interval" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.ppp.lcp_echo_interval = number(&v)?;
-                }
-                "lcp-echo-failure" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.ppp.lcp_echo_failure = number(&v)?;
-                }
-                "idle" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.ppp.idle = number(&v)?;
-                }
-                "+ipv6" => self.ppp.ipv6.enabled = true,
-                "noipv6" | "-ipv6" => self.ppp.ipv6.enabled = false,
-                "ipv6" => {
-                    let v = value(&mut words, &mut buf)?;
-                    let (local, remote) =
-                        interface_ids(&v).map_err(|m| err(format_args!("{m}")))?;
-                    if local.is_some() {
-                        self.ppp.ipv6.local_id = local;
-                    }
-                    if remote.is_some() {
-                        self.ppp.ipv6.remote_id = remote;
-                    }
-                }
-                "maxconnect" => {
-                    let v = value(&mut words, &mut buf)?;
-                    self.ppp.maxconnect = number(&v)?;
-                }
-                "debug" | "-d" => self.ppp.debug = true,
-                "chapms-strip-domain" => self.strip_domain = true,
-                "proxyarp" => self.proxyarp = true,
-                "noproxyarp" => self.proxyarp = false,
-                "plugin" => {
-                    let v = value(&mut words, &mut buf)?;
-                    return Err(err(format_args!(
-                        "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
-                         from chap-secrets only)"
-                    )));
-                }
-                "file" => {
-                    let v = value(&mut words, &mut buf)?;
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err(format_args!("file {v}: includes nested too deeply")));
-                    }
-                    let included = PathBuf::from(&v);
-                    let text = crate::linux::file::read(&included)
-                        .map_err(|e| err(format_args!("file {v}: cannot read: {e}")))?;
-                    self.run(&included, &text, depth + 1)?;
-                }
-                _ => {
-                    if let Some(&(_, takes_value, why)) =
-                        IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
-                    {
-                        if takes_value {
-                            value(&mut words, &mut buf)?;
-                        }
-                        self.warn(path, line, format_args!("{o} ignored: {why}"));
-                    } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
-                        // A tty speed or device: pptpd passes these to pppd itself.
-                    } else if o.contains(':')
-                        && o.bytes()
-                            .all(|c| c.is_ascii_digit() || c == b'.' || c == b':')
-                    {
-                        self.warn(
-                            path,
-                            line,
-                            format_args!(
-                                "address pair '{o}' ignored: addresses come from \
-                                 localip/remoteip"
-                            ),
-                        );
-                    } else {
-                        return Err(err(format_args!("unknown option '{o}'")));
-                    }
+                if matches!(action, Action::Mtu) {
+                    self.ppp.mtu = n;
+                } else {
+                    self.ppp.mru = n;
                 }
             }
+            Action::LcpEchoInterval => self.ppp.lcp_echo_interval = option.number()?,
+            Action::LcpEchoFailure => self.ppp.lcp_echo_failure = option.number()?,
+            Action::Idle => self.ppp.idle = option.number()?,
+            Action::Ipv6On => self.ppp.ipv6.enabled = true,
+            Action::Ipv6Off => self.ppp.ipv6.enabled = false,
+            Action::Ipv6Ids => {
+                let v = option.value()?;
+                let (local, remote) = interface_ids(&v).map_err(|m| option.message(m))?;
+                if local.is_some() {
+                    self.ppp.ipv6.local_id = local;
+                }
+                if remote.is_some() {
+                    self.ppp.ipv6.remote_id = remote;
+                }
+            }
+            Action::MaxConnect => self.ppp.maxconnect = option.number()?,
+            Action::Debug => self.ppp.debug = true,
+            Action::StripDomain => self.strip_domain = true,
+            Action::ProxyArp => self.proxyarp = true,
+            Action::NoProxyArp => self.proxyarp = false,
+            Action::Plugin => {
+                let v = option.value()?;
+                return Err(option.err(format_args!(
+                    "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
+                     from chap-secrets only)"
+                )));
+            }
+            Action::File => {
+                let v = option.value()?;
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(option.err(format_args!("file {v}: includes nested too deeply")));
+                }
+                let included = PathBuf::from(&v);
+                let text = crate::linux::file::read(&included)
+                    .map_err(|e| option.err(format_args!("file {v}: cannot read: {e}")))?;
+                self.run(&included, &text, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An option without its own handling: ignored with a warning, a tty speed or device, an
+    /// address pair, or unknown.
+    fn other(&mut self, option: &mut Current) -> Result<(), ConfigError> {
+        let o = option.name;
+        if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
+        {
+            if takes_value {
+                option.value()?;
+            }
+            self.warn(option, format_args!("{o} ignored: {why}"));
+        } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
+            // A tty speed or device: pptpd passes these to pppd itself.
+        } else if o.contains(':')
+            && o.bytes()
+                .all(|c| c.is_ascii_digit() || c == b'.' || c == b':')
+        {
+            self.warn(
+                option,
+                format_args!("address pair '{o}' ignored: addresses come from localip/remoteip"),
+            );
+        } else {
+            return Err(option.err(format_args!("unknown option '{o}'")));
         }
         Ok(())
     }
@@ -510,8 +640,8 @@ impl Parser {
         Ok(())
     }
 
-    fn warn(&mut self, path: &Path, line: u32, msg: fmt::Arguments<'_>) {
-        ConfigWarning::push(&mut self.warnings, path, Some(line), msg);
+    fn warn(&mut self, option: &Current, msg: fmt::Arguments<'_>) {
+        ConfigWarning::push(&mut self.warnings, option.path, Some(option.line), msg);
     }
 
     fn finish(mut self, path: &Path) -> Result<PppOptions, ConfigError> {

@@ -24,7 +24,7 @@ use super::error::{ConfigError, ConfigWarning};
 use super::user_limits;
 use super::{Backend, DaemonConfig};
 use crate::limits::MAX_SESSIONS;
-use crate::settings::{AddressList, Settings, MAX_USER_LIMITS};
+use crate::settings::{Settings, MAX_USER_LIMITS};
 
 /// pptpd's `CONNECTIONS_DEFAULT`.
 pub const PPTPD_DEFAULT_CONNECTIONS: usize = 100;
@@ -35,8 +35,49 @@ pub const PPTPD_DEFAULT_REMOTEIP: &str = "192.168.1.1-100";
 /// pptpd's `MAX_CONFIG_STRING_SIZE` (512) less the newline and NUL of its `fgets`.
 const MAX_LINE_LEN: usize = 510;
 
-/// Every keyword this parser reads; anything else is ignored with a warning.
-const KEYWORDS: &[&str] = &[
+/// Every keyword this parser reads; anything else is ignored with a warning. A keyword's
+/// number indexes [`KEYWORDS`] (its name) and the lines found for it.
+#[derive(Clone, Copy)]
+enum Keyword {
+    // pptpd
+    Option,
+    Debug,
+    Stimeout,
+    Noipparam,
+    Logwtmp,
+    Bcrelay,
+    Delegate,
+    Connections,
+    Localip,
+    Remoteip,
+    Listen,
+    Vrf,
+    Pidfile,
+    // Accepted and ignored, as by pptpd: never looked up.
+    #[allow(dead_code)]
+    Speed,
+    #[allow(dead_code)]
+    Ppp,
+    // smolpptp
+    Backend,
+    Interface,
+    Firewall,
+    Forwarding,
+    Wan,
+    Address,
+    ChapSecrets,
+    MaxPerSource,
+    AuthThrottle,
+    MssClamp,
+    SingleSession,
+    SessionTimeout,
+    RateLimit,
+    UserLimit,
+    ControlSocket,
+}
+
+/// The keywords' names, in [`Keyword`] order.
+const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
     // pptpd
     "option",
     "debug",
@@ -71,6 +112,12 @@ const KEYWORDS: &[&str] = &[
     "control-socket",
 ];
 
+impl Keyword {
+    fn name(self) -> &'static str {
+        KEYWORDS[self as usize]
+    }
+}
+
 /// What pptpd.conf says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PptpdConf {
@@ -84,14 +131,19 @@ pub struct PptpdConf {
 
 /// C `atoi`: optional leading whitespace and sign, then digits; anything else stops it.
 fn atoi(s: &str) -> i64 {
-    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, digits) = match s.as_bytes().first() {
+    let s = s.as_bytes();
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .unwrap_or(s.len());
+    let s = &s[start..];
+    let (negative, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
     let mut n: i64 = 0;
-    for c in digits.bytes().take_while(u8::is_ascii_digit) {
+    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
         n = n.saturating_mul(10).saturating_add(i64::from(c - b'0'));
     }
     if negative {
@@ -113,26 +165,45 @@ fn valid_ifname(name: &str) -> bool {
 }
 
 fn on_off(value: &str) -> Option<bool> {
-    match value {
-        "on" | "yes" | "true" | "1" => Some(true),
-        "off" | "no" | "false" | "0" => Some(false),
-        _ => None,
+    // Lists, not a match: their search is shared code, a match compares name by name.
+    if ["on", "yes", "true", "1"].contains(&value) {
+        Some(true)
+    } else if ["off", "no", "false", "0"].contains(&value) {
+        Some(false)
+    } else {
+        None
     }
 }
 
 /// `a.b.c.d/n`, or a bare address meaning /32.
 fn parse_cidr(value: &str) -> Option<Ipv4Cidr> {
-    let (addr, bits) = match value.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u8>().ok().filter(|&b| b <= 32)?),
-        None => (value, 32),
-    };
-    let addr: Ipv4Addr = addr.parse().ok()?;
-    Some(Ipv4Cidr::new(addr, bits))
+    let (addr, bits) = value.split_once('/').unwrap_or((value, "32"));
+    // u32 like the other numbers here (one parser in the binary).
+    let bits = bits.parse::<u32>().ok().filter(|&b| b <= 32)?;
+    Some(Ipv4Cidr::new(addr.parse().ok()?, bits as u8))
 }
 
+/// pptpd's separators: space and TAB.
+fn is_blank(c: &u8) -> bool {
+    *c == b' ' || *c == b'\t'
+}
+
+#[derive(Clone, Copy)]
 struct Line<'a> {
     value: &'a str,
     line: u32,
+}
+
+/// A message from [`user_limits`], located at the line.
+#[inline(never)]
+fn located(path: &Path, l: &Line, message: String) -> ConfigError {
+    ConfigError::new(path, Some(l.line), message)
+}
+
+/// `"{keyword} must be {expected}, not '{value}'"` at the line (see [`user_limits::must_be`]).
+#[inline(never)]
+fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError {
+    located(path, l, user_limits::must_be(keyword, expected, l.value))
 }
 
 /// Parses pptpd.conf text. `path` is used in messages; `resolve` looks up host names in
@@ -144,7 +215,8 @@ pub fn parse(
 ) -> Result<PptpdConf, ConfigError> {
     let mut warnings = Vec::new();
     let lossy = String::from_utf8_lossy(text);
-    let mut entries: Vec<(&str, Line)> = Vec::new();
+    // The line of each keyword, by its number.
+    let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
     // `user-limit` may appear once per user.
     let mut user_lines: Vec<Line> = Vec::new();
     for (index, raw) in lossy.split('\n').enumerate() {
@@ -161,7 +233,7 @@ pub fn parse(
             );
             continue;
         }
-        if raw.starts_with([' ', '\t']) {
+        if raw.as_bytes().first().is_some_and(is_blank) {
             if !raw.trim().is_empty() {
                 ConfigWarning::push(
                     &mut warnings,
@@ -173,15 +245,21 @@ pub fn parse(
             continue;
         }
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let (keyword, rest) = match raw.find([' ', '\t']) {
-            Some(i) => (&raw[..i], &raw[i..]),
-            None => (raw, ""),
-        };
-        let value = rest.trim_matches([' ', '\t']);
+        // `keyword value`, the value without the blanks around it (bytes: blanks are ASCII).
+        let bytes = raw.as_bytes();
+        let split = bytes.iter().position(is_blank).unwrap_or(bytes.len());
+        let start = split + bytes[split..].iter().take_while(|c| is_blank(c)).count();
+        let end = bytes.len()
+            - bytes[start..]
+                .iter()
+                .rev()
+                .take_while(|c| is_blank(c))
+                .count();
+        let (keyword, value) = (&raw[..split], &raw[start..end]);
         if keyword.is_empty() {
             continue;
         }
-        if !KEYWORDS.contains(&keyword) {
+        let Some(index) = KEYWORDS.iter().position(|k| *k == keyword) else {
             ConfigWarning::push(
                 &mut warnings,
                 path,
@@ -189,18 +267,16 @@ pub fn parse(
                 format_args!("unknown keyword '{keyword}' ignored"),
             );
             continue;
-        }
-        if keyword == "user-limit" {
+        };
+        if index == Keyword::UserLimit as usize {
             user_lines.push(Line { value, line });
             continue;
         }
         // The first occurrence wins (OpenWrt's init script appends lines that an earlier
         // one in the admin's file must beat).
-        if !entries.iter().any(|(k, _)| *k == keyword) {
-            entries.push((keyword, Line { value, line }));
-        }
+        found[index].get_or_insert(Line { value, line });
     }
-    let get = |k: &str| entries.iter().find(|(key, _)| *key == k).map(|(_, l)| l);
+    let get = |k: Keyword| found[k as usize].as_ref();
     let err = |l: &Line, msg: fmt::Arguments<'_>| ConfigError::at(path, Some(l.line), msg);
     let warn = |warnings: &mut Vec<ConfigWarning>, l: &Line, msg: fmt::Arguments<'_>| {
         ConfigWarning::push(warnings, path, Some(l.line), msg);
@@ -211,7 +287,7 @@ pub fn parse(
 
     // connections
     let mut connections = PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS);
-    if let Some(l) = get("connections") {
+    if let Some(l) = get(Keyword::Connections) {
         let n = atoi(l.value);
         if n <= 0 {
             warn(
@@ -236,7 +312,7 @@ pub fn parse(
     }
 
     // stimeout
-    if let Some(l) = get("stimeout") {
+    if let Some(l) = get(Keyword::Stimeout) {
         let n = atoi(l.value);
         match u32::try_from(n) {
             Ok(n) if n > 0 => settings.stimeout = n,
@@ -249,39 +325,36 @@ pub fn parse(
     }
 
     // max-per-source: 0 turns the limit off.
-    if let Some(l) = get("max-per-source") {
+    if let Some(l) = get(Keyword::MaxPerSource) {
         let n = atoi(l.value);
-        if n < 0 || !l.value.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(err(
+        if n < 0 || !l.value.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+            return Err(must_be(
+                path,
                 l,
-                format_args!(
-                    "max-per-source must be a number (0 = no limit), not '{}'",
-                    l.value
-                ),
+                "max-per-source",
+                "a number (0 = no limit)",
             ));
         }
         settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    if let Some(l) = get("auth-throttle") {
-        settings.auth_throttle = on_off(l.value).ok_or_else(|| {
-            err(
-                l,
-                format_args!("auth-throttle must be 'on' or 'off', not '{}'", l.value),
-            )
-        })?;
+    if let Some(l) = get(Keyword::AuthThrottle) {
+        settings.auth_throttle =
+            on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
     }
 
-    parse_user_limits(&mut settings, &get, &user_lines, &err)?;
+    parse_user_limits(&mut settings, path, &get, &user_lines, &err)?;
 
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
-    let mut pools: [AddressList; 2] = Default::default();
-    for (slot, (keyword, default, is_remote)) in [
-        ("remoteip", PPTPD_DEFAULT_REMOTEIP, true),
-        ("localip", PPTPD_DEFAULT_LOCALIP, false),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for is_remote in [true, false] {
+        let (keyword, default, pool) = if is_remote {
+            (
+                Keyword::Remoteip,
+                PPTPD_DEFAULT_REMOTEIP,
+                &mut settings.remote,
+            )
+        } else {
+            (Keyword::Localip, PPTPD_DEFAULT_LOCALIP, &mut settings.local)
+        };
         let defaulted;
         let l = match get(keyword) {
             Some(l) => l,
@@ -294,13 +367,17 @@ pub fn parse(
                     &mut warnings,
                     path,
                     None,
-                    format_args!("no {keyword}: using pptpd's built-in default {default}"),
+                    format_args!(
+                        "no {}: using pptpd's built-in default {default}",
+                        keyword.name()
+                    ),
                 );
                 &defaulted
             }
         };
         let side = if is_remote { "remote" } else { "local" };
         let line = (l.line > 0).then_some(l.line);
+        let keyword = keyword.name();
         let spec = address_spec::parse(l.value, connections, is_remote, resolve).map_err(|e| {
             let at = |msg| ConfigError::at(path, line, msg);
             match e {
@@ -339,14 +416,11 @@ pub fn parse(
             );
             connections = count;
         }
-        pools[slot] = spec.list;
+        *pool = spec.list;
     }
-    let [remote, local] = pools;
-    settings.remote = remote;
-    settings.local = local;
     settings.connections = connections;
 
-    if let Some(l) = get("delegate") {
+    if let Some(l) = get(Keyword::Delegate) {
         warn(
             &mut warnings,
             l,
@@ -356,36 +430,36 @@ pub fn parse(
             ),
         );
     }
-    daemon.logwtmp = get("logwtmp").is_some();
-    daemon.noipparam = get("noipparam").is_some();
-    if let Some(l) = get("bcrelay") {
+    daemon.logwtmp = get(Keyword::Logwtmp).is_some();
+    daemon.noipparam = get(Keyword::Noipparam).is_some();
+    if let Some(l) = get(Keyword::Bcrelay) {
         warn(
             &mut warnings,
             l,
             format_args!("bcrelay is not supported (no broadcast relay): ignored"),
         );
     }
-    if let Some(l) = get("vrf") {
+    if let Some(l) = get(Keyword::Vrf) {
         warn(
             &mut warnings,
             l,
             format_args!("vrf is not supported: ignored"),
         );
     }
-    daemon.debug = get("debug").is_some();
-    if let Some(l) = get("listen") {
+    daemon.debug = get(Keyword::Debug).is_some();
+    if let Some(l) = get(Keyword::Listen) {
         let a = address_spec::inet_addr(l.value)
             .or_else(|| resolve(l.value))
             .ok_or_else(|| err(l, format_args!("Invalid listening address: {}", l.value)))?;
         daemon.listen = Some(a);
     }
-    if let Some(l) = get("pidfile") {
+    if let Some(l) = get(Keyword::Pidfile) {
         if l.value.is_empty() {
             return Err(err(l, format_args!("pidfile needs a path")));
         }
         daemon.pidfile = PathBuf::from(l.value);
     }
-    let option = match get("option") {
+    let option = match get(Keyword::Option) {
         Some(l) if l.value.is_empty() => {
             return Err(err(
                 l,
@@ -396,63 +470,53 @@ pub fn parse(
         None => None,
     };
 
-    if let Some(l) = get("backend") {
+    if let Some(l) = get(Keyword::Backend) {
         daemon.backend = match l.value {
             "tun" => Backend::Tun,
             "raw" => Backend::Raw,
-            v => {
-                return Err(err(
-                    l,
-                    format_args!("backend must be 'tun' or 'raw', not '{v}'"),
-                ))
-            }
+            _ => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
         };
     }
     for (keyword, field) in [
-        ("interface", &mut daemon.interface),
-        ("wan", &mut daemon.wan),
+        (Keyword::Interface, &mut daemon.interface),
+        (Keyword::Wan, &mut daemon.wan),
     ] {
         if let Some(l) = get(keyword) {
             if !valid_ifname(l.value) {
                 return Err(err(
                     l,
-                    format_args!("{keyword}: '{}' is not an interface name", l.value),
+                    format_args!("{}: '{}' is not an interface name", keyword.name(), l.value),
                 ));
             }
             *field = Some(l.value.to_string());
         }
     }
     for (keyword, field) in [
-        ("firewall", &mut daemon.firewall),
-        ("forwarding", &mut daemon.forwarding),
+        (Keyword::Firewall, &mut daemon.firewall),
+        (Keyword::Forwarding, &mut daemon.forwarding),
     ] {
         if let Some(l) = get(keyword) {
-            *field = on_off(l.value).ok_or_else(|| {
-                err(
-                    l,
-                    format_args!("{keyword} must be 'on' or 'off', not '{}'", l.value),
-                )
-            })?;
+            *field =
+                on_off(l.value).ok_or_else(|| must_be(path, l, keyword.name(), "'on' or 'off'"))?;
         }
     }
-    if let Some(l) = get("address") {
+    if let Some(l) = get(Keyword::Address) {
         daemon.address = Some(parse_cidr(l.value).ok_or_else(|| {
-            err(
+            must_be(
+                path,
                 l,
-                format_args!(
-                    "address must be an IPv4 address/prefix such as 10.0.0.1/24, not '{}'",
-                    l.value
-                ),
+                "address",
+                "an IPv4 address/prefix such as 10.0.0.1/24",
             )
         })?);
     }
-    if let Some(l) = get("chap-secrets") {
+    if let Some(l) = get(Keyword::ChapSecrets) {
         if l.value.is_empty() {
             return Err(err(l, format_args!("chap-secrets needs a path")));
         }
         daemon.chap_secrets = PathBuf::from(l.value);
     }
-    if let Some(l) = get("control-socket") {
+    if let Some(l) = get(Keyword::ControlSocket) {
         daemon.control_socket = match l.value {
             "" => {
                 return Err(err(
@@ -477,31 +541,29 @@ pub fn parse(
 /// (see [`user_limits`]).
 fn parse_user_limits<'a>(
     settings: &mut Settings,
-    get: &dyn Fn(&str) -> Option<&'a Line<'a>>,
+    path: &Path,
+    get: &dyn Fn(Keyword) -> Option<&'a Line<'a>>,
     user_lines: &[Line],
     err: &dyn Fn(&Line, fmt::Arguments<'_>) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    if let Some(l) = get("mss-clamp") {
-        settings.mss_clamp =
-            user_limits::mss_clamp(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+    if let Some(l) = get(Keyword::MssClamp) {
+        settings.mss_clamp = user_limits::mss_clamp(l.value).map_err(|m| located(path, l, m))?;
     }
     let global = &mut settings.user_limits.default;
-    if let Some(l) = get("single-session") {
+    if let Some(l) = get(Keyword::SingleSession) {
         global.single_session =
-            Some(user_limits::single_session(l.value).map_err(|m| err(l, format_args!("{m}")))?);
+            Some(user_limits::single_session(l.value).map_err(|m| located(path, l, m))?);
     }
-    if let Some(l) = get("session-timeout") {
+    if let Some(l) = get(Keyword::SessionTimeout) {
         global.session_timeout = Some(
-            user_limits::seconds("session-timeout", l.value)
-                .map_err(|m| err(l, format_args!("{m}")))?,
+            user_limits::seconds("session-timeout", l.value).map_err(|m| located(path, l, m))?,
         );
     }
-    if let Some(l) = get("rate-limit") {
-        global.rate = user_limits::rate(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+    if let Some(l) = get(Keyword::RateLimit) {
+        global.rate = user_limits::rate(l.value).map_err(|m| located(path, l, m))?;
     }
     for l in user_lines {
-        let (name, limit) =
-            user_limits::user_limit(l.value).map_err(|m| err(l, format_args!("{m}")))?;
+        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| located(path, l, m))?;
         let users = &mut settings.user_limits.users;
         if users.iter().any(|(n, _)| *n == name) {
             return Err(err(
@@ -534,6 +596,44 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn keyword_numbers_match_names() {
+        for (keyword, name) in [
+            (Keyword::Option, "option"),
+            (Keyword::Debug, "debug"),
+            (Keyword::Stimeout, "stimeout"),
+            (Keyword::Noipparam, "noipparam"),
+            (Keyword::Logwtmp, "logwtmp"),
+            (Keyword::Bcrelay, "bcrelay"),
+            (Keyword::Delegate, "delegate"),
+            (Keyword::Connections, "connections"),
+            (Keyword::Localip, "localip"),
+            (Keyword::Remoteip, "remoteip"),
+            (Keyword::Listen, "listen"),
+            (Keyword::Vrf, "vrf"),
+            (Keyword::Pidfile, "pidfile"),
+            (Keyword::Speed, "speed"),
+            (Keyword::Ppp, "ppp"),
+            (Keyword::Backend, "backend"),
+            (Keyword::Interface, "interface"),
+            (Keyword::Firewall, "firewall"),
+            (Keyword::Forwarding, "forwarding"),
+            (Keyword::Wan, "wan"),
+            (Keyword::Address, "address"),
+            (Keyword::ChapSecrets, "chap-secrets"),
+            (Keyword::MaxPerSource, "max-per-source"),
+            (Keyword::AuthThrottle, "auth-throttle"),
+            (Keyword::MssClamp, "mss-clamp"),
+            (Keyword::SingleSession, "single-session"),
+            (Keyword::SessionTimeout, "session-timeout"),
+            (Keyword::RateLimit, "rate-limit"),
+            (Keyword::UserLimit, "user-limit"),
+            (Keyword::ControlSocket, "control-socket"),
+        ] {
+            assert_eq!(keyword.name(), name);
+        }
     }
 
     #[test]

@@ -16,40 +16,54 @@ use crate::settings::{MssClamp, Rate, SingleSession, UserLimit, MAX_NAME_LEN};
 use crate::wire::tcp_mss::IPV4_TCP_HEADERS;
 
 pub fn single_session(value: &str) -> Result<SingleSession, String> {
-    match value {
-        "off" | "no" | "allow" => Ok(SingleSession::Allow),
-        "replace" => Ok(SingleSession::Replace),
-        "deny" => Ok(SingleSession::Deny),
-        _ => Err(format!(
-            "single-session must be off, replace or deny, not '{value}'"
-        )),
+    const NAMES: [(&str, SingleSession); 5] = [
+        ("off", SingleSession::Allow),
+        ("no", SingleSession::Allow),
+        ("allow", SingleSession::Allow),
+        ("replace", SingleSession::Replace),
+        ("deny", SingleSession::Deny),
+    ];
+    match NAMES.iter().find(|(name, _)| *name == value) {
+        Some(&(_, policy)) => Ok(policy),
+        None => Err(must_be("single-session", "off, replace or deny", value)),
     }
+}
+
+/// `"{keyword} must be {expected}, not '{value}'"`: the one shape of most value errors,
+/// formatted here once instead of at every site.
+#[inline(never)]
+pub fn must_be(keyword: &str, expected: &str, value: &str) -> String {
+    format!("{keyword} must be {expected}, not '{value}'")
 }
 
 /// Seconds, 0 = off.
 pub fn seconds(keyword: &str, value: &str) -> Result<u32, String> {
     value
         .parse()
-        .map_err(|_| format!("{keyword} must be a number of seconds, not '{value}'"))
+        .map_err(|_| must_be(keyword, "a number of seconds", value))
 }
 
 /// One rate: `512kbit`, `2m`, `100000` (kbit/s) ... in bits per second.
 fn bits_per_sec(value: &str) -> Option<u32> {
-    let lower = value.trim();
-    let split = lower
+    const UNITS: [(&str, u32); 8] = [
+        ("", 1_000),
+        ("k", 1_000),
+        ("kbit", 1_000),
+        ("m", 1_000_000),
+        ("mbit", 1_000_000),
+        ("g", 1_000_000_000),
+        ("gbit", 1_000_000_000),
+        ("bit", 1),
+    ];
+    let value = value.trim();
+    let split = value
         .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "k" | "kbit" => 1_000,
-        "m" | "mbit" => 1_000_000,
-        "g" | "gbit" => 1_000_000_000,
-        "bit" => 1,
-        _ => return None,
-    };
-    let bps = n.checked_mul(scale)?;
-    (bps >= 8).then(|| u32::try_from(bps).ok()).flatten()
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    // More than u32::MAX bits per second is too fast whatever the unit.
+    let n: u32 = digits.parse().ok()?;
+    let (_, scale) = UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit))?;
+    n.checked_mul(*scale).filter(|&bps| bps >= 8)
 }
 
 /// `off`, `RATE` (both directions) or `DOWN/UP`.
@@ -60,28 +74,37 @@ pub fn rate(value: &str) -> Result<Option<Rate>, String> {
     let (down, up) = value.split_once('/').unwrap_or((value, value));
     match (bits_per_sec(down), bits_per_sec(up)) {
         (Some(down_bps), Some(up_bps)) => Ok(Some(Rate { down_bps, up_bps })),
-        _ => Err(format!(
-            "rate must be off, a rate such as 512kbit or 2mbit, or down/up such as \
-             2mbit/512kbit, not '{value}'"
+        _ => Err(must_be(
+            "rate",
+            "off, a rate such as 512kbit or 2mbit, or down/up such as 2mbit/512kbit",
+            value,
         )),
     }
 }
+
+/// The MSS of a full 1500-byte Ethernet packet; the message above spells it out.
+const MAX_MSS: u32 = 1500 - IPV4_TCP_HEADERS as u32;
+const _: () = assert!(MAX_MSS == 1460);
 
 pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
     match value {
         "off" | "no" => Ok(MssClamp::Off),
         "auto" | "on" | "yes" => Ok(MssClamp::Auto),
-        n => match n.parse::<u16>() {
-            Ok(mss) if (88..=1460).contains(&mss) => Ok(MssClamp::Fixed(mss)),
-            _ => Err(format!(
-                "mss-clamp must be off, auto or an MSS from 88 to {}, not '{value}'",
-                1500 - IPV4_TCP_HEADERS
+        // u32 like the other numbers here (one parser in the binary); the range check
+        // rejects what u16 would not hold.
+        n => match n.parse::<u32>() {
+            Ok(mss @ 88..=MAX_MSS) => Ok(MssClamp::Fixed(mss as u16)),
+            _ => Err(must_be(
+                "mss-clamp",
+                "off, auto or an MSS from 88 to 1460",
+                value,
             )),
         },
     }
 }
 
 /// `NAME key=value ...` of a `user-limit` line.
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLimit), String> {
     let mut words = value.split_ascii_whitespace();
     let Some(name) = words.next().filter(|n| !n.contains('=')) else {
