@@ -220,10 +220,13 @@ pub fn frame_len(buffered: &[u8]) -> Result<Option<usize>> {
 // Bounds-checked big-endian field access. `Packet::new_checked` guarantees the exact
 // length of each message type, so the fallbacks (0 / no write) are never taken for a checked
 // packet; they keep an unchecked one from panicking.
+// The multi-byte ones stay out of line: parse and emit touch about a hundred fields, and
+// a call per field is much smaller than a bounds check and byte shuffle inlined at each.
 fn get_u8(buf: &[u8], off: usize) -> u8 {
     buf.get(off).copied().unwrap_or(0)
 }
 
+#[inline(never)]
 fn get_u16(buf: &[u8], off: usize) -> u16 {
     match buf.get(off..off + 2) {
         Some(b) => u16::from_be_bytes([b[0], b[1]]),
@@ -231,6 +234,7 @@ fn get_u16(buf: &[u8], off: usize) -> u16 {
     }
 }
 
+#[inline(never)]
 fn get_u32(buf: &[u8], off: usize) -> u32 {
     match buf.get(off..off + 4) {
         Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -239,6 +243,7 @@ fn get_u32(buf: &[u8], off: usize) -> u32 {
 }
 
 /// A NUL-padded string field, trimmed at the first NUL.
+#[inline(never)]
 fn get_str(buf: &[u8], off: usize, len: usize) -> &[u8] {
     let field = buf.get(off..off + len).unwrap_or(&[]);
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
@@ -255,15 +260,18 @@ fn set_u8(buf: &mut [u8], off: usize, value: u8) {
     set_bytes(buf, off, &[value]);
 }
 
+#[inline(never)]
 fn set_u16(buf: &mut [u8], off: usize, value: u16) {
     set_bytes(buf, off, &value.to_be_bytes());
 }
 
+#[inline(never)]
 fn set_u32(buf: &mut [u8], off: usize, value: u32) {
     set_bytes(buf, off, &value.to_be_bytes());
 }
 
 /// Write `value` NUL-padded into a `len`-byte field (truncated if longer).
+#[inline(never)]
 fn set_str(buf: &mut [u8], off: usize, len: usize, value: &[u8]) {
     if let Some(field) = buf.get_mut(off..off + len) {
         field.fill(0);
