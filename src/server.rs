@@ -570,20 +570,15 @@ impl<'a> Server<'a> {
     /// When `poll` next needs to run, at the latest.
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let mut at = self.iface.poll_at(now, &self.sockets);
-        let mut earliest = |t: Option<Instant>| {
-            if let Some(t) = t {
-                at = Some(at.map_or(t, |a| a.min(t)));
-            }
-        };
         for slot in &self.conns {
-            earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
+            at = crate::earliest(at, slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        earliest(self.table.poll_at());
+        at = crate::earliest(at, self.table.poll_at());
         if let Some(since) = self.shutdown_since {
-            earliest(Some(since + SHUTDOWN_GRACE));
+            at = crate::earliest(at, Some(since + SHUTDOWN_GRACE));
         }
         if !self.icmp.is_empty() {
-            earliest(Some(now));
+            at = crate::earliest(at, Some(now));
         }
         at
     }

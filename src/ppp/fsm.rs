@@ -500,10 +500,7 @@ impl Automaton {
     }
 
     fn poll_at(&self, p: &dyn Rules) -> Option<Instant> {
-        match (self.restart_at, p.poll_at(self.state)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        crate::earliest(self.restart_at, p.poll_at(self.state))
     }
 
     fn handle_timeout(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
