@@ -828,6 +828,9 @@ impl<'a> Server<'a> {
         let _ = socket.send_slice(&self.msg_out[..len]);
     }
 
+    // Out of line: the new session (7 KB) is built in this function's stack frame, which
+    // would otherwise join the daemon loop's (see `smolpptpd::serve`).
+    #[inline(never)]
     fn start_call(
         &mut self,
         now: Instant,
