@@ -29,6 +29,21 @@ pub mod conf;
 #[cfg(feature = "std")]
 pub mod linux;
 
+/// The earlier of two optional deadlines (`None`: no deadline). Every `poll_at` combines its
+/// timers with this one out-of-line function: an inlined compare of two `Option<Instant>`
+/// (a 64-bit value and a tag) is large on 32-bit targets.
+#[inline(never)]
+pub fn earliest(
+    a: Option<smoltcp::time::Instant>,
+    b: Option<smoltcp::time::Instant>,
+) -> Option<smoltcp::time::Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 /// `log`'s macros without the call site's metadata. `log::info!` and friends hand the logger a
 /// target, module path, file and line at every call: about 40 bytes of .rodata and a few
 /// pushes per call on 32-bit targets, 64 bytes on x86_64, for about 140 calls. No logger here

@@ -435,20 +435,17 @@ impl<'a> Server<'a> {
 
     /// End every call whose PPP link is dead. Returns whether any ended.
     fn reap_sessions(&mut self, now: Instant) -> bool {
-        let dead: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
-            .table
-            .slots()
-            .filter(|&i| self.table.get(i).is_some_and(|s| s.link.is_dead()))
-            .collect();
-        for &i in &dead {
-            let reason = self
-                .table
-                .get(i)
-                .and_then(|s| s.ended)
-                .unwrap_or(EndReason::LinkDown);
+        let mut any = false;
+        // By index: ending one session leaves the others' slots as they are.
+        for i in 0..self.table.capacity() {
+            let Some(session) = self.table.get(i).filter(|s| s.link.is_dead()) else {
+                continue;
+            };
+            let reason = session.ended.unwrap_or(EndReason::LinkDown);
             self.end_session(now, i, reason);
+            any = true;
         }
-        !dead.is_empty()
+        any
     }
 
     /// A packet from the network for a client: find the session by destination address,
@@ -570,20 +567,15 @@ impl<'a> Server<'a> {
     /// When `poll` next needs to run, at the latest.
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let mut at = self.iface.poll_at(now, &self.sockets);
-        let mut earliest = |t: Option<Instant>| {
-            if let Some(t) = t {
-                at = Some(at.map_or(t, |a| a.min(t)));
-            }
-        };
         for slot in &self.conns {
-            earliest(slot.control.as_ref().and_then(|c| c.poll_at()));
+            at = crate::earliest(at, slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        earliest(self.table.poll_at());
+        at = crate::earliest(at, self.table.poll_at());
         if let Some(since) = self.shutdown_since {
-            earliest(Some(since + SHUTDOWN_GRACE));
+            at = crate::earliest(at, Some(since + SHUTDOWN_GRACE));
         }
         if !self.icmp.is_empty() {
-            earliest(Some(now));
+            at = crate::earliest(at, Some(now));
         }
         at
     }
@@ -600,12 +592,11 @@ impl<'a> Server<'a> {
             "Shutting down: disconnecting {} session(s)",
             self.table.len()
         );
-        let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> =
-            self.table.slots().collect();
-        for i in slots {
-            if let Some(s) = self.table.get_mut(i) {
-                s.link.close(now, "Server shutdown");
-            }
+        for i in 0..self.table.capacity() {
+            let Some(s) = self.table.get_mut(i) else {
+                continue;
+            };
+            s.link.close(now, "Server shutdown");
             // The LCP Terminate-Request goes out before the call is cleared.
             self.flush_session(now, i);
             self.end_session(now, i, EndReason::Admin);
@@ -837,6 +828,9 @@ impl<'a> Server<'a> {
         let _ = socket.send_slice(&self.msg_out[..len]);
     }
 
+    // Out of line: the new session (7 KB) is built in this function's stack frame, which
+    // would otherwise join the daemon loop's (see `smolpptpd::serve`).
+    #[inline(never)]
     fn start_call(
         &mut self,
         now: Instant,
@@ -935,13 +929,10 @@ impl<'a> Server<'a> {
         if self.conns[c].control.take().is_none() {
             return;
         }
-        let slots: heapless::Vec<usize, { crate::limits::MAX_SESSIONS }> = self
-            .table
-            .slots()
-            .filter(|&i| self.table.get(i).is_some_and(|s| s.conn == c))
-            .collect();
-        for i in slots {
-            self.end_session(now, i, EndReason::ControlLost);
+        for i in 0..self.table.capacity() {
+            if self.table.get(i).is_some_and(|s| s.conn == c) {
+                self.end_session(now, i, EndReason::ControlLost);
+            }
         }
         crate::info!(
             "CTRL: Client {} control connection finished",

@@ -19,6 +19,7 @@ use super::proxy_arp::ProxyArp;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun};
 use super::wtmp::{self, Wtmp};
+use crate::earliest;
 use crate::limits::MAX_SESSIONS;
 use crate::rand::Random;
 use crate::server::{NoticeKind, Server, SessionNotice};
@@ -224,14 +225,6 @@ pub fn poll_timeout(now: Instant, at: Option<Instant>) -> libc::c_int {
             let micros = (at - now).total_micros();
             micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int
         }
-    }
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
     }
 }
 

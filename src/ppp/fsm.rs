@@ -14,6 +14,7 @@ use smoltcp::time::{Duration, Instant};
 
 use super::Outbox;
 use crate::limits::MAX_CONTROL_FRAME;
+use crate::logging::Level;
 use crate::wire::cp::{code, emit_header, OptionWriter, Options, Packet, Repr, HEADER_LEN};
 
 /// Restart timer (RFC 1661 §4.6, pppd `DEFTIMEOUT`).
@@ -500,10 +501,7 @@ impl Automaton {
     }
 
     fn poll_at(&self, p: &dyn Rules) -> Option<Instant> {
-        match (self.restart_at, p.poll_at(self.state)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        crate::earliest(self.restart_at, p.poll_at(self.state))
     }
 
     fn handle_timeout(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
@@ -536,7 +534,7 @@ impl Automaton {
                 self.state = State::Stopped;
             }
             (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
-                crate::info!("{}: timeout sending Config-Requests", p.name());
+                log_named(Level::Info, p, "timeout sending Config-Requests");
                 if self.close_reason.is_none() {
                     self.close_reason = Some("negotiation timed out");
                 }
@@ -596,7 +594,7 @@ impl Automaton {
         }
         if Options::validate(request.data).is_err() {
             // A request we cannot even split into options: discard it (pppd "bad packet").
-            crate::debug!("{}: discarding malformed Configure-Request", p.name());
+            log_named(Level::Debug, p, "discarding malformed Configure-Request");
             return;
         }
         if self.state == State::Opened {
@@ -681,7 +679,11 @@ impl Automaton {
         }
         // RFC 1661 §5.2: the Identifier must match and the options must be exactly ours.
         if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
-            crate::debug!("{}: discarding Configure-Ack that does not match", p.name());
+            log_named(
+                Level::Debug,
+                p,
+                "discarding Configure-Ack that does not match",
+            );
             return;
         }
         p.own_options_acked(ack.data);
@@ -716,9 +718,10 @@ impl Automaton {
             _ => {}
         }
         if reply.identifier != self.request_id {
-            crate::debug!(
-                "{}: discarding Configure-Nak/Reject with wrong id",
-                p.name()
+            log_named(
+                Level::Debug,
+                p,
+                "discarding Configure-Nak/Reject with wrong id",
             );
             return;
         }
@@ -731,9 +734,10 @@ impl Automaton {
             self.naks_received = self.naks_received.saturating_add(1);
             nak_as_reject = self.naks_received > MAX_FAILURE;
             if self.naks_received == MAX_FAILURE + 1 {
-                crate::info!(
-                    "{}: peer keeps sending Configure-Nak, treating it as Configure-Reject",
-                    p.name()
+                log_named(
+                    Level::Info,
+                    p,
+                    "peer keeps sending Configure-Nak, treating it as Configure-Reject",
                 );
             }
         }
@@ -743,9 +747,10 @@ impl Automaton {
                 .flatten()
                 .all(|(ty, _)| self.sent_option(ty))
         {
-            crate::debug!(
-                "{}: discarding Configure-Reject of options we did not send",
-                p.name()
+            log_named(
+                Level::Debug,
+                p,
+                "discarding Configure-Reject of options we did not send",
             );
             return;
         }
@@ -760,7 +765,7 @@ impl Automaton {
             }
         }
         if let Some(reason) = failure {
-            crate::warn!("{}: {}", p.name(), reason);
+            log_named(Level::Warn, p, reason);
             self.close(p, now, reason, outbox);
             return;
         }
@@ -936,7 +941,7 @@ impl Automaton {
         self.restart_at = None;
         let _ = self.events.push_back(FsmEvent::Up);
         if let Err(reason) = p.this_layer_up(now) {
-            crate::warn!("{}: {}", p.name(), reason);
+            log_named(Level::Warn, p, reason);
             self.close(p, now, reason, outbox);
         }
     }
@@ -952,6 +957,15 @@ impl Automaton {
 
     fn tlf(&mut self) {
         let _ = self.events.push_back(FsmEvent::Finished);
+    }
+}
+
+/// Log "<protocol>: <what>", the automaton's messages with nothing else to format: one
+/// out-of-line call instead of a format site each.
+#[inline(never)]
+fn log_named(level: Level, p: &dyn Rules, what: &str) {
+    if crate::logging::enabled(level) {
+        crate::logging::emit(level, format_args!("{}: {}", p.name(), what));
     }
 }
 

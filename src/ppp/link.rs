@@ -400,20 +400,19 @@ impl Link {
         if self.ipcp_ready() {
             return Some(Instant::ZERO);
         }
-        let mut at = [
-            self.lcp.poll_at(),
+        let auth = match self.phase {
+            Phase::Authenticate => self.auth.poll_at(),
+            _ => None,
+        };
+        [
             self.ccp.poll_at(),
             self.ipcp.poll_at(),
             self.ipv6cp.poll_at(),
-            (self.phase == Phase::Authenticate)
-                .then(|| self.auth.poll_at())
-                .flatten(),
+            auth,
             self.idle_deadline(),
         ]
         .into_iter()
-        .flatten();
-        let first = at.next()?;
-        Some(at.fold(first, Instant::min))
+        .fold(self.lcp.poll_at(), crate::earliest)
     }
 
     /// IP traffic went to the peer at `now` (callers that know the time): the `idle` timer

@@ -352,6 +352,7 @@ impl ControlConnection {
         }
     }
 
+    #[inline(never)]
     fn close(&mut self, reason: CloseReason) -> Output {
         self.state = State::Closed;
         Output::event(ControlEvent::Closed(reason))

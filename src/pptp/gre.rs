@@ -176,17 +176,12 @@ impl GreChannel {
 
     /// When [`Self::handle_timeout`] or [`Self::poll_ack_only`] next has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        let reorder = self
-            .slots
+        let ack = self.ack_pending_since.map(|t| t + ACK_DELAY);
+        self.slots
             .iter()
             .filter(|s| s.used)
-            .map(|s| s.arrived + REORDER_TIMEOUT)
-            .min();
-        let ack = self.ack_pending_since.map(|t| t + ACK_DELAY);
-        match (reorder, ack) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            .map(|s| Some(s.arrived + REORDER_TIMEOUT))
+            .fold(ack, crate::earliest)
     }
 
     /// Give up waiting for gaps older than [`REORDER_TIMEOUT`] and deliver what follows

@@ -203,6 +203,8 @@ impl<'a> SessionTable<'a> {
         Some(session)
     }
 
+    // Out of line: called from a dozen places in the server.
+    #[inline(never)]
     pub fn get(&self, slot: usize) -> Option<&Session> {
         self.slots.get(slot).and_then(|s| s.as_ref())
     }

@@ -159,16 +159,18 @@ impl AuthThrottle {
             records[i] = None;
             return i;
         }
-        let oldest = |blocked_ok: bool| {
-            records
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.map(|r| (i, r)))
-                .filter(|(_, r)| blocked_ok || !r.is_blocked(now))
-                .min_by_key(|(_, r)| r.last_seen)
-                .map(|(i, _)| i)
-        };
-        let i = oldest(false).or_else(|| oldest(true)).unwrap_or(0);
+        // One pass, ordered by (blocked, last seen): unblocked addresses first; on a tie the
+        // first slot wins.
+        let mut oldest: Option<(usize, (bool, Instant))> = None;
+        for (i, r) in records.iter().enumerate() {
+            if let Some(r) = r {
+                let key = (r.is_blocked(now), r.last_seen);
+                if oldest.is_none_or(|(_, k)| key < k) {
+                    oldest = Some((i, key));
+                }
+            }
+        }
+        let i = oldest.map_or(0, |(i, _)| i);
         if let Some(r) = records[i].take() {
             crate::debug!("Auth throttle: table full, forgetting {}", r.address);
         }

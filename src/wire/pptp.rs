@@ -251,10 +251,6 @@ fn set_bytes(buf: &mut [u8], off: usize, value: &[u8]) {
     }
 }
 
-fn set_u8(buf: &mut [u8], off: usize, value: u8) {
-    set_bytes(buf, off, &[value]);
-}
-
 fn set_u16(buf: &mut [u8], off: usize, value: u16) {
     set_bytes(buf, off, &value.to_be_bytes());
 }
@@ -263,12 +259,97 @@ fn set_u32(buf: &mut [u8], off: usize, value: u32) {
     set_bytes(buf, off, &value.to_be_bytes());
 }
 
-/// Write `value` NUL-padded into a `len`-byte field (truncated if longer).
-fn set_str(buf: &mut [u8], off: usize, len: usize, value: &[u8]) {
-    if let Some(field) = buf.get_mut(off..off + len) {
-        field.fill(0);
-        let n = value.len().min(len);
-        field[..n].copy_from_slice(&value[..n]);
+/// Reads a message body field after field, in the order of the RFC's tables. The readers
+/// stay out of line: [`Repr::parse`] reads about seventy fields, and a call per field is
+/// much smaller than a bounds check and byte shuffle inlined at each.
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// At the first byte after the header.
+    fn body(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            at: HEADER_LEN,
+        }
+    }
+
+    /// Pass over a reserved field (or one [`Repr`] does not keep).
+    fn skip(&mut self, len: usize) {
+        self.at += len;
+    }
+
+    #[inline(never)]
+    fn u8(&mut self) -> u8 {
+        let value = get_u8(self.buf, self.at);
+        self.at += 1;
+        value
+    }
+
+    #[inline(never)]
+    fn u16(&mut self) -> u16 {
+        let value = get_u16(self.buf, self.at);
+        self.at += 2;
+        value
+    }
+
+    #[inline(never)]
+    fn u32(&mut self) -> u32 {
+        let value = get_u32(self.buf, self.at);
+        self.at += 4;
+        value
+    }
+
+    /// A NUL-padded `len`-byte string field, trimmed at the first NUL.
+    #[inline(never)]
+    fn str(&mut self, len: usize) -> &'a [u8] {
+        let value = get_str(self.buf, self.at, len);
+        self.at += len;
+        value
+    }
+}
+
+/// Writes a message body field after field, the counterpart of [`Reader`]. The buffer is
+/// zeroed beforehand, so reserved fields are skipped.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn skip(&mut self, len: usize) {
+        self.at += len;
+    }
+
+    #[inline(never)]
+    fn u8(&mut self, value: u8) {
+        set_bytes(self.buf, self.at, &[value]);
+        self.at += 1;
+    }
+
+    #[inline(never)]
+    fn u16(&mut self, value: u16) {
+        set_u16(self.buf, self.at, value);
+        self.at += 2;
+    }
+
+    #[inline(never)]
+    fn u32(&mut self, value: u32) {
+        set_u32(self.buf, self.at, value);
+        self.at += 4;
+    }
+
+    /// `value` NUL-padded into a `len`-byte field (truncated if longer).
+    #[inline(never)]
+    fn str(&mut self, len: usize, value: &[u8]) {
+        if let Some(field) = self.buf.get_mut(self.at..self.at + len) {
+            field.fill(0);
+            let n = value.len().min(len);
+            field[..n].copy_from_slice(&value[..n]);
+        }
+        self.at += len;
     }
 }
 
@@ -497,112 +578,136 @@ impl<'a> Repr<'a> {
         packet.check()?;
         let b: &'a [u8] = packet.buffer.as_ref();
         let kind = packet.message_type().ok_or(Error::Unsupported)?;
+        let mut r = Reader::body(b);
+        // Fields in the order they lie in the message (struct fields are evaluated in the
+        // order written); the offset of each is in the comment.
         Ok(match kind {
             MessageType::StartControlConnectionRequest => Repr::StartControlConnectionRequest {
-                protocol_version: get_u16(b, 12),
-                framing_capabilities: get_u32(b, 16),
-                bearer_capabilities: get_u32(b, 20),
-                maximum_channels: get_u16(b, 24),
-                firmware_revision: get_u16(b, 26),
-                host_name: get_str(b, 28, NAME_LEN),
-                vendor: get_str(b, 92, NAME_LEN),
+                protocol_version: r.u16(), // 12
+                framing_capabilities: {
+                    r.skip(2); // Reserved1
+                    r.u32() // 16
+                },
+                bearer_capabilities: r.u32(), // 20
+                maximum_channels: r.u16(),    // 24
+                firmware_revision: r.u16(),   // 26
+                host_name: r.str(NAME_LEN),   // 28
+                vendor: r.str(NAME_LEN),      // 92
             },
             MessageType::StartControlConnectionReply => Repr::StartControlConnectionReply {
-                protocol_version: get_u16(b, 12),
-                result_code: get_u8(b, 14),
-                error_code: get_u8(b, 15),
-                framing_capabilities: get_u32(b, 16),
-                bearer_capabilities: get_u32(b, 20),
-                maximum_channels: get_u16(b, 24),
-                firmware_revision: get_u16(b, 26),
-                host_name: get_str(b, 28, NAME_LEN),
-                vendor: get_str(b, 92, NAME_LEN),
+                protocol_version: r.u16(),     // 12
+                result_code: r.u8(),           // 14
+                error_code: r.u8(),            // 15
+                framing_capabilities: r.u32(), // 16
+                bearer_capabilities: r.u32(),  // 20
+                maximum_channels: r.u16(),     // 24
+                firmware_revision: r.u16(),    // 26
+                host_name: r.str(NAME_LEN),    // 28
+                vendor: r.str(NAME_LEN),       // 92
             },
             MessageType::StopControlConnectionRequest => Repr::StopControlConnectionRequest {
-                reason: get_u8(b, 12),
+                reason: r.u8(), // 12
             },
             MessageType::StopControlConnectionReply => Repr::StopControlConnectionReply {
-                result_code: get_u8(b, 12),
-                error_code: get_u8(b, 13),
+                result_code: r.u8(), // 12
+                error_code: r.u8(),  // 13
             },
             MessageType::EchoRequest => Repr::EchoRequest {
-                identifier: get_u32(b, 12),
+                identifier: r.u32(), // 12
             },
             MessageType::EchoReply => Repr::EchoReply {
-                identifier: get_u32(b, 12),
-                result_code: get_u8(b, 16),
-                error_code: get_u8(b, 17),
+                identifier: r.u32(), // 12
+                result_code: r.u8(), // 16
+                error_code: r.u8(),  // 17
             },
             MessageType::OutgoingCallRequest => Repr::OutgoingCallRequest {
-                call_id: get_u16(b, 12),
-                call_serial: get_u16(b, 14),
-                minimum_bps: get_u32(b, 16),
-                maximum_bps: get_u32(b, 20),
-                bearer_type: get_u32(b, 24),
-                framing_type: get_u32(b, 28),
-                recv_window: get_u16(b, 32),
-                processing_delay: get_u16(b, 34),
-                phone_number: get_str(b, 40, NAME_LEN),
-                subaddress: get_str(b, 104, NAME_LEN),
+                call_id: r.u16(),          // 12
+                call_serial: r.u16(),      // 14
+                minimum_bps: r.u32(),      // 16
+                maximum_bps: r.u32(),      // 20
+                bearer_type: r.u32(),      // 24
+                framing_type: r.u32(),     // 28
+                recv_window: r.u16(),      // 32
+                processing_delay: r.u16(), // 34
+                phone_number: {
+                    r.skip(4); // Phone Number Length, Reserved1
+                    r.str(NAME_LEN) // 40
+                },
+                subaddress: r.str(NAME_LEN), // 104
             },
             MessageType::OutgoingCallReply => Repr::OutgoingCallReply {
-                call_id: get_u16(b, 12),
-                peer_call_id: get_u16(b, 14),
-                result_code: get_u8(b, 16),
-                error_code: get_u8(b, 17),
-                cause_code: get_u16(b, 18),
-                connect_speed: get_u32(b, 20),
-                recv_window: get_u16(b, 24),
-                processing_delay: get_u16(b, 26),
-                physical_channel_id: get_u32(b, 28),
+                call_id: r.u16(),             // 12
+                peer_call_id: r.u16(),        // 14
+                result_code: r.u8(),          // 16
+                error_code: r.u8(),           // 17
+                cause_code: r.u16(),          // 18
+                connect_speed: r.u32(),       // 20
+                recv_window: r.u16(),         // 24
+                processing_delay: r.u16(),    // 26
+                physical_channel_id: r.u32(), // 28
             },
             MessageType::IncomingCallRequest => Repr::IncomingCallRequest {
-                call_id: get_u16(b, 12),
-                call_serial: get_u16(b, 14),
-                bearer_type: get_u32(b, 16),
-                physical_channel_id: get_u32(b, 20),
-                dialed_number: get_str(b, 28, NAME_LEN),
-                dialing_number: get_str(b, 92, NAME_LEN),
-                subaddress: get_str(b, 156, NAME_LEN),
+                call_id: r.u16(),             // 12
+                call_serial: r.u16(),         // 14
+                bearer_type: r.u32(),         // 16
+                physical_channel_id: r.u32(), // 20
+                dialed_number: {
+                    r.skip(4); // Dialed Number Length, Dialing Number Length
+                    r.str(NAME_LEN) // 28
+                },
+                dialing_number: r.str(NAME_LEN), // 92
+                subaddress: r.str(NAME_LEN),     // 156
             },
             MessageType::IncomingCallReply => Repr::IncomingCallReply {
-                call_id: get_u16(b, 12),
-                peer_call_id: get_u16(b, 14),
-                result_code: get_u8(b, 16),
-                error_code: get_u8(b, 17),
-                recv_window: get_u16(b, 18),
-                transmit_delay: get_u16(b, 20),
+                call_id: r.u16(),        // 12
+                peer_call_id: r.u16(),   // 14
+                result_code: r.u8(),     // 16
+                error_code: r.u8(),      // 17
+                recv_window: r.u16(),    // 18
+                transmit_delay: r.u16(), // 20
             },
             MessageType::IncomingCallConnected => Repr::IncomingCallConnected {
-                peer_call_id: get_u16(b, 12),
-                connect_speed: get_u32(b, 16),
-                recv_window: get_u16(b, 20),
-                transmit_delay: get_u16(b, 22),
-                framing_type: get_u32(b, 24),
+                peer_call_id: r.u16(), // 12
+                connect_speed: {
+                    r.skip(2); // Reserved1
+                    r.u32() // 16
+                },
+                recv_window: r.u16(),    // 20
+                transmit_delay: r.u16(), // 22
+                framing_type: r.u32(),   // 24
             },
             MessageType::CallClearRequest => Repr::CallClearRequest {
-                call_id: get_u16(b, 12),
+                call_id: r.u16(), // 12
             },
             MessageType::CallDisconnectNotify => Repr::CallDisconnectNotify {
-                call_id: get_u16(b, 12),
-                result_code: get_u8(b, 14),
-                error_code: get_u8(b, 15),
-                cause_code: get_u16(b, 16),
-                call_statistics: get_str(b, 20, STATISTICS_LEN),
+                call_id: r.u16(),    // 12
+                result_code: r.u8(), // 14
+                error_code: r.u8(),  // 15
+                cause_code: r.u16(), // 16
+                call_statistics: {
+                    r.skip(2); // Reserved1
+                    r.str(STATISTICS_LEN) // 20
+                },
             },
             MessageType::WanErrorNotify => Repr::WanErrorNotify {
-                peer_call_id: get_u16(b, 12),
-                crc_errors: get_u32(b, 16),
-                framing_errors: get_u32(b, 20),
-                hardware_overruns: get_u32(b, 24),
-                buffer_overruns: get_u32(b, 28),
-                timeout_errors: get_u32(b, 32),
-                alignment_errors: get_u32(b, 36),
+                peer_call_id: r.u16(), // 12
+                crc_errors: {
+                    r.skip(2); // Reserved1
+                    r.u32() // 16
+                },
+                framing_errors: r.u32(),    // 20
+                hardware_overruns: r.u32(), // 24
+                buffer_overruns: r.u32(),   // 28
+                timeout_errors: r.u32(),    // 32
+                alignment_errors: r.u32(),  // 36
             },
             MessageType::SetLinkInfo => Repr::SetLinkInfo {
-                peer_call_id: get_u16(b, 12),
-                send_accm: get_u32(b, 16),
-                recv_accm: get_u32(b, 20),
+                peer_call_id: r.u16(), // 12
+                send_accm: {
+                    r.skip(2); // Reserved1
+                    r.u32() // 16
+                },
+                recv_accm: r.u32(), // 20
             },
         })
     }
@@ -645,7 +750,11 @@ impl<'a> Repr<'a> {
             b[..end].fill(0);
         }
         packet.emit_header(kind);
-        let b = packet.buffer.as_mut();
+        let mut w = Writer {
+            buf: packet.buffer.as_mut(),
+            at: HEADER_LEN,
+        };
+        // Fields in message order, as in `parse`; the offset of each is in the comment.
         match *self {
             Repr::StartControlConnectionRequest {
                 protocol_version,
@@ -656,7 +765,7 @@ impl<'a> Repr<'a> {
                 host_name,
                 vendor,
             } => emit_start(
-                b,
+                &mut w,
                 protocol_version,
                 (0, 0),
                 (framing_capabilities, bearer_capabilities),
@@ -676,7 +785,7 @@ impl<'a> Repr<'a> {
                 host_name,
                 vendor,
             } => emit_start(
-                b,
+                &mut w,
                 protocol_version,
                 (result_code, error_code),
                 (framing_capabilities, bearer_capabilities),
@@ -685,23 +794,23 @@ impl<'a> Repr<'a> {
                 host_name,
                 vendor,
             ),
-            Repr::StopControlConnectionRequest { reason } => set_u8(b, 12, reason),
+            Repr::StopControlConnectionRequest { reason } => w.u8(reason), // 12
             Repr::StopControlConnectionReply {
                 result_code,
                 error_code,
             } => {
-                set_u8(b, 12, result_code);
-                set_u8(b, 13, error_code);
+                w.u8(result_code); // 12
+                w.u8(error_code); // 13
             }
-            Repr::EchoRequest { identifier } => set_u32(b, 12, identifier),
+            Repr::EchoRequest { identifier } => w.u32(identifier), // 12
             Repr::EchoReply {
                 identifier,
                 result_code,
                 error_code,
             } => {
-                set_u32(b, 12, identifier);
-                set_u8(b, 16, result_code);
-                set_u8(b, 17, error_code);
+                w.u32(identifier); // 12
+                w.u8(result_code); // 16
+                w.u8(error_code); // 17
             }
             Repr::OutgoingCallRequest {
                 call_id,
@@ -715,17 +824,18 @@ impl<'a> Repr<'a> {
                 phone_number,
                 subaddress,
             } => {
-                set_u16(b, 12, call_id);
-                set_u16(b, 14, call_serial);
-                set_u32(b, 16, minimum_bps);
-                set_u32(b, 20, maximum_bps);
-                set_u32(b, 24, bearer_type);
-                set_u32(b, 28, framing_type);
-                set_u16(b, 32, recv_window);
-                set_u16(b, 34, processing_delay);
-                set_u16(b, 36, phone_number.len().min(NAME_LEN) as u16);
-                set_str(b, 40, NAME_LEN, phone_number);
-                set_str(b, 104, NAME_LEN, subaddress);
+                w.u16(call_id); // 12
+                w.u16(call_serial); // 14
+                w.u32(minimum_bps); // 16
+                w.u32(maximum_bps); // 20
+                w.u32(bearer_type); // 24
+                w.u32(framing_type); // 28
+                w.u16(recv_window); // 32
+                w.u16(processing_delay); // 34
+                w.u16(phone_number.len().min(NAME_LEN) as u16); // 36
+                w.skip(2); // Reserved1
+                w.str(NAME_LEN, phone_number); // 40
+                w.str(NAME_LEN, subaddress); // 104
             }
             Repr::OutgoingCallReply {
                 call_id,
@@ -738,15 +848,15 @@ impl<'a> Repr<'a> {
                 processing_delay,
                 physical_channel_id,
             } => {
-                set_u16(b, 12, call_id);
-                set_u16(b, 14, peer_call_id);
-                set_u8(b, 16, result_code);
-                set_u8(b, 17, error_code);
-                set_u16(b, 18, cause_code);
-                set_u32(b, 20, connect_speed);
-                set_u16(b, 24, recv_window);
-                set_u16(b, 26, processing_delay);
-                set_u32(b, 28, physical_channel_id);
+                w.u16(call_id); // 12
+                w.u16(peer_call_id); // 14
+                w.u8(result_code); // 16
+                w.u8(error_code); // 17
+                w.u16(cause_code); // 18
+                w.u32(connect_speed); // 20
+                w.u16(recv_window); // 24
+                w.u16(processing_delay); // 26
+                w.u32(physical_channel_id); // 28
             }
             Repr::IncomingCallRequest {
                 call_id,
@@ -757,15 +867,15 @@ impl<'a> Repr<'a> {
                 dialing_number,
                 subaddress,
             } => {
-                set_u16(b, 12, call_id);
-                set_u16(b, 14, call_serial);
-                set_u32(b, 16, bearer_type);
-                set_u32(b, 20, physical_channel_id);
-                set_u16(b, 24, dialed_number.len().min(NAME_LEN) as u16);
-                set_u16(b, 26, dialing_number.len().min(NAME_LEN) as u16);
-                set_str(b, 28, NAME_LEN, dialed_number);
-                set_str(b, 92, NAME_LEN, dialing_number);
-                set_str(b, 156, NAME_LEN, subaddress);
+                w.u16(call_id); // 12
+                w.u16(call_serial); // 14
+                w.u32(bearer_type); // 16
+                w.u32(physical_channel_id); // 20
+                w.u16(dialed_number.len().min(NAME_LEN) as u16); // 24
+                w.u16(dialing_number.len().min(NAME_LEN) as u16); // 26
+                w.str(NAME_LEN, dialed_number); // 28
+                w.str(NAME_LEN, dialing_number); // 92
+                w.str(NAME_LEN, subaddress); // 156
             }
             Repr::IncomingCallReply {
                 call_id,
@@ -775,12 +885,12 @@ impl<'a> Repr<'a> {
                 recv_window,
                 transmit_delay,
             } => {
-                set_u16(b, 12, call_id);
-                set_u16(b, 14, peer_call_id);
-                set_u8(b, 16, result_code);
-                set_u8(b, 17, error_code);
-                set_u16(b, 18, recv_window);
-                set_u16(b, 20, transmit_delay);
+                w.u16(call_id); // 12
+                w.u16(peer_call_id); // 14
+                w.u8(result_code); // 16
+                w.u8(error_code); // 17
+                w.u16(recv_window); // 18
+                w.u16(transmit_delay); // 20
             }
             Repr::IncomingCallConnected {
                 peer_call_id,
@@ -789,13 +899,14 @@ impl<'a> Repr<'a> {
                 transmit_delay,
                 framing_type,
             } => {
-                set_u16(b, 12, peer_call_id);
-                set_u32(b, 16, connect_speed);
-                set_u16(b, 20, recv_window);
-                set_u16(b, 22, transmit_delay);
-                set_u32(b, 24, framing_type);
+                w.u16(peer_call_id); // 12
+                w.skip(2); // Reserved1
+                w.u32(connect_speed); // 16
+                w.u16(recv_window); // 20
+                w.u16(transmit_delay); // 22
+                w.u32(framing_type); // 24
             }
-            Repr::CallClearRequest { call_id } => set_u16(b, 12, call_id),
+            Repr::CallClearRequest { call_id } => w.u16(call_id), // 12
             Repr::CallDisconnectNotify {
                 call_id,
                 result_code,
@@ -803,11 +914,12 @@ impl<'a> Repr<'a> {
                 cause_code,
                 call_statistics,
             } => {
-                set_u16(b, 12, call_id);
-                set_u8(b, 14, result_code);
-                set_u8(b, 15, error_code);
-                set_u16(b, 16, cause_code);
-                set_str(b, 20, STATISTICS_LEN, call_statistics);
+                w.u16(call_id); // 12
+                w.u8(result_code); // 14
+                w.u8(error_code); // 15
+                w.u16(cause_code); // 16
+                w.skip(2); // Reserved1
+                w.str(STATISTICS_LEN, call_statistics); // 20
             }
             Repr::WanErrorNotify {
                 peer_call_id,
@@ -818,22 +930,24 @@ impl<'a> Repr<'a> {
                 timeout_errors,
                 alignment_errors,
             } => {
-                set_u16(b, 12, peer_call_id);
-                set_u32(b, 16, crc_errors);
-                set_u32(b, 20, framing_errors);
-                set_u32(b, 24, hardware_overruns);
-                set_u32(b, 28, buffer_overruns);
-                set_u32(b, 32, timeout_errors);
-                set_u32(b, 36, alignment_errors);
+                w.u16(peer_call_id); // 12
+                w.skip(2); // Reserved1
+                w.u32(crc_errors); // 16
+                w.u32(framing_errors); // 20
+                w.u32(hardware_overruns); // 24
+                w.u32(buffer_overruns); // 28
+                w.u32(timeout_errors); // 32
+                w.u32(alignment_errors); // 36
             }
             Repr::SetLinkInfo {
                 peer_call_id,
                 send_accm,
                 recv_accm,
             } => {
-                set_u16(b, 12, peer_call_id);
-                set_u32(b, 16, send_accm);
-                set_u32(b, 20, recv_accm);
+                w.u16(peer_call_id); // 12
+                w.skip(2); // Reserved1
+                w.u32(send_accm); // 16
+                w.u32(recv_accm); // 20
             }
         }
     }
@@ -852,7 +966,7 @@ impl<'a> Repr<'a> {
 /// result/error bytes are Reserved1 and written as 0).
 #[allow(clippy::too_many_arguments)]
 fn emit_start(
-    b: &mut [u8],
+    w: &mut Writer,
     protocol_version: u16,
     (result_code, error_code): (u8, u8),
     (framing_capabilities, bearer_capabilities): (u32, u32),
@@ -861,15 +975,15 @@ fn emit_start(
     host_name: &[u8],
     vendor: &[u8],
 ) {
-    set_u16(b, 12, protocol_version);
-    set_u8(b, 14, result_code);
-    set_u8(b, 15, error_code);
-    set_u32(b, 16, framing_capabilities);
-    set_u32(b, 20, bearer_capabilities);
-    set_u16(b, 24, maximum_channels);
-    set_u16(b, 26, firmware_revision);
-    set_str(b, 28, NAME_LEN, host_name);
-    set_str(b, 92, NAME_LEN, vendor);
+    w.u16(protocol_version); // 12
+    w.u8(result_code); // 14
+    w.u8(error_code); // 15
+    w.u32(framing_capabilities); // 16
+    w.u32(bearer_capabilities); // 20
+    w.u16(maximum_channels); // 24
+    w.u16(firmware_revision); // 26
+    w.str(NAME_LEN, host_name); // 28
+    w.str(NAME_LEN, vendor); // 92
 }
 
 #[cfg(test)]
