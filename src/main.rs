@@ -793,22 +793,17 @@ fn serve(
         now,
         &mut rng,
     );
-    let running = Running {
-        server,
-        secrets,
-        rng,
-    };
     // The whole poll loop (daemon::run, the server, smoltcp) is inlined into this function
     // and keeps its state in this stack frame. With the 28 KB server in it too, the frame
     // outgrew the 32 KiB a MIPS load or store reaches from the stack pointer, and every far
-    // access took two extra instructions (about 9 KB of code on mipsel; -464 B on aarch64,
-    // -48 B on armv7). So the server lives on the heap, except on x86, which
-    // addresses any frame offset directly: there the extra pointer only costs registers
-    // (+480 B on i586).
-    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-    let mut running = Box::new(running);
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    let mut running = running;
+    // access took two extra instructions (about 9 KB of code on mipsel). So the server lives
+    // on the heap: one allocation at start-up (x86, which addresses any frame offset
+    // directly, pays about 0.5 KB for the pointer; one code path for every board is worth it).
+    let mut running = Box::new(Running {
+        server,
+        secrets,
+        rng,
+    });
     let tun = devices.tun.tun();
     let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
         let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
@@ -843,9 +838,7 @@ fn serve(
         running.server.reload(new.settings);
         smolpptp::info!("configuration reloaded");
     };
-    use std::borrow::BorrowMut;
-    let running: &mut Running<ChapSecrets, KernelRandom> = running.borrow_mut();
-    daemon::run(running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
+    daemon::run(&mut *running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
 }
 
 #[cfg(test)]
