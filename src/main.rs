@@ -124,6 +124,31 @@ enum Command {
     Help,
 }
 
+/// The options, by what they set: one table lookup instead of a string match per arm.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Conf,
+    Socket,
+    Json,
+    Option,
+    Foreground,
+    Debug,
+    Version,
+    Help,
+}
+
+/// Each option's short and long spelling (`--json` has no short one).
+const OPTIONS: [(&str, &str, Opt); 8] = [
+    ("-c", "--conf", Opt::Conf),
+    ("-s", "--socket", Opt::Socket),
+    ("--json", "--json", Opt::Json),
+    ("-o", "--option", Opt::Option),
+    ("-f", "--fg", Opt::Foreground),
+    ("-d", "--debug", Opt::Debug),
+    ("-v", "--version", Opt::Version),
+    ("-h", "--help", Opt::Help),
+];
+
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
 /// and `--conf=FILE` like getopt_long does for pptpd; `status` and `kick` take theirs after
 /// the command word.
@@ -134,7 +159,9 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "status" | "kick" | "check" => (word, &args[1..]),
         _ => ("", args),
     };
-    let admin = word == "status" || word == "kick";
+    let status = word == "status";
+    let kick = word == "kick";
+    let admin = status || kick;
     let mut o = Options {
         conf: None,
         option: None,
@@ -164,19 +191,23 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 if admin { "a path" } else { "a file" }
             )),
         };
-        match name {
-            "-c" | "--conf" if admin => a.conf = value()?,
-            "-s" | "--socket" if admin => a.socket = value()?,
-            "--json" if word == "status" && flag => a.json = true,
-            _ if word == "kick" && !arg.starts_with('-') && a.target.is_none() => {
+        let opt = OPTIONS
+            .iter()
+            .find(|(short, long, _)| name == *short || name == *long)
+            .map(|&(_, _, opt)| opt);
+        match opt {
+            Some(Opt::Conf) if admin => a.conf = value()?,
+            Some(Opt::Socket) if admin => a.socket = value()?,
+            Some(Opt::Json) if status && flag => a.json = true,
+            _ if kick && !arg.starts_with('-') && a.target.is_none() => {
                 a.target = Some(arg.to_string())
             }
-            "-c" | "--conf" if !admin => o.conf = value()?,
-            "-o" | "--option" if !admin => o.option = value()?,
-            "-f" | "--fg" if !admin && flag => o.foreground = true,
-            "-d" | "--debug" if !admin && flag => o.debug = true,
-            "-v" | "--version" if !admin && flag => return Ok(Command::Version),
-            "-h" | "--help" if !admin && flag => return Ok(Command::Help),
+            Some(Opt::Conf) if !admin => o.conf = value()?,
+            Some(Opt::Option) if !admin => o.option = value()?,
+            Some(Opt::Foreground) if !admin && flag => o.foreground = true,
+            Some(Opt::Debug) if !admin && flag => o.debug = true,
+            Some(Opt::Version) if !admin && flag => return Ok(Command::Version),
+            Some(Opt::Help) if !admin && flag => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
         }
     }
