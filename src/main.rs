@@ -583,6 +583,12 @@ fn daemonize() -> std::io::Result<()> {
     Ok(())
 }
 
+/// `<what><name>: <error>`, why a start-up step failed: one formatting site for them all.
+#[inline(never)]
+fn failed(what: &str, name: &str, e: std::io::Error) -> String {
+    format!("{what}{name}: {e}")
+}
+
 /// Removes the pid file at exit.
 struct PidFile(PathBuf);
 
@@ -598,10 +604,10 @@ fn run(o: &Options) -> Result<(), String> {
     let mut config = load_config(o)?;
     let plan = Plan::new(&config)?;
     if !o.foreground {
-        daemonize().map_err(|e| format!("fork: {e}"))?;
+        daemonize().map_err(|e| failed("fork", "", e))?;
     }
     // Before anything else could start a thread: the mask is per thread.
-    let mut signals = Signals::install().map_err(|e| format!("signalfd: {e}"))?;
+    let mut signals = Signals::install().map_err(|e| failed("signalfd", "", e))?;
     syslog::init(o.foreground, o.debug || config.daemon.debug)
         .map_err(|e| format!("logger: {e}"))?;
     let _pidfile = if o.foreground {
@@ -656,12 +662,12 @@ fn run(o: &Options) -> Result<(), String> {
         None
     };
     let proxy_arp = if config.daemon.proxyarp {
-        Some(ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?)
+        Some(ProxyArp::new().map_err(|e| failed("proxyarp", "", e))?)
     } else {
         None
     };
     let mut ops = Operations::new(control, hooks, wtmp, proxy_arp);
-    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| format!("getrandom: {e}"))?;
+    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| failed("getrandom", "", e))?;
 
     let tun = Tun::open(&TunConfig {
         name: &plan.tun_name,
@@ -678,7 +684,7 @@ fn run(o: &Options) -> Result<(), String> {
         },
         routes: &config.settings.remote,
     })
-    .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
+    .map_err(|e| failed("TUN ", &plan.tun_name, e))?;
     smolpptp::info!("Using interface {}", tun.name());
     let ipv6 = &mut config.settings.ppp.ipv6;
     if ipv6.enabled {
@@ -705,18 +711,18 @@ fn run(o: &Options) -> Result<(), String> {
                 address: Some(plan.smoltcp),
                 prefix_len: config.daemon.address.map(|a| a.prefix_len()),
             })
-            .map_err(|e| format!("packet socket on {name}: {e}"))?,
+            .map_err(|e| failed("packet socket on ", name, e))?,
         ),
         None => None,
     };
     let fw_config = plan.firewall(&config);
     let mut firewall_rules = if config.daemon.firewall {
-        Some(Firewall::install(&fw_config).map_err(|e| format!("firewall: {e}"))?)
+        Some(Firewall::install(&fw_config).map_err(|e| failed("firewall", "", e))?)
     } else {
         None
     };
     let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
-        Some(IpForward::enable().map_err(|e| format!("ip_forward: {e}"))?)
+        Some(IpForward::enable().map_err(|e| failed("ip_forward", "", e))?)
     } else {
         None
     };

@@ -439,7 +439,10 @@ impl Reply {
 
 /// Seconds as `1d02:03:04` or `02:03:04`.
 pub fn format_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let d = secs / 86400;
+    // The rest of the day in 32 bits: 64-bit division is a library call on 32-bit targets.
+    let rest = (secs - d * 86400) as u32;
+    let (h, m, s) = (rest / 3600, rest / 60 % 60, rest % 60);
     if d > 0 {
         format!("{d}d{h:02}:{m:02}:{s:02}")
     } else {
@@ -451,23 +454,37 @@ pub fn format_duration(secs: u64) -> String {
 /// code is 5 KiB of a router binary, and the TIME column gives the session's age anyway.
 pub fn utc_time(unix: u64) -> String {
     let days = unix / 86_400;
-    let secs = unix % 86_400;
+    // Below a day, and below an era further down, the numbers fit 32 bits, whose division
+    // 32-bit targets do in one instruction rather than a library call.
+    let secs = (unix - days * 86_400) as u32;
     // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
     let z = days + 719_468;
     let era = z / 146_097;
-    let doe = z % 146_097;
+    let doe = (z - era * 146_097) as u32;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let year = u64::from(yoe) + era * 400 + u64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// A value, or `text` in its place (padded like the value would be) when there is none.
+struct Or<T>(Option<T>, &'static str);
+
+impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.pad(self.1),
+        }
+    }
 }
 
 /// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
@@ -494,19 +511,20 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
     );
     for s in &reply.sessions {
         // A user name is the client's choice: no control characters on the admin's terminal.
-        let user: String = match s.user.as_str() {
-            "" => "-".into(),
-            u => u
-                .chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect(),
-        };
+        // '?' is never longer than the character it replaces, so the name still fits.
+        let mut user = heapless::String::<MAX_NAME_LEN>::new();
+        for c in s.user.chars() {
+            let _ = user.push(if c.is_control() { '?' } else { c });
+        }
+        if user.is_empty() {
+            let _ = user.push('-');
+        }
         let _ = writeln!(
             out,
             "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} {}",
             user,
             s.client,
-            s.address.map_or("-".to_string(), |a| a.to_string()),
+            Or(s.address, "-"),
             time(reply.wall_clock.saturating_sub(s.connected.secs())),
             format_duration(s.connected.secs()),
             s.counters.bytes_in,
@@ -514,7 +532,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
             s.counters.bytes_out,
             s.counters.packets_out,
             s.state.as_str(),
-            s.mppe.map_or("none".to_string(), |m| m.to_string()),
+            Or(s.mppe, "none"),
         );
     }
     out
