@@ -220,23 +220,26 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     })
 }
 
+/// The compile-time limits `--version` reports, as a table in read-only data.
+const LIMITS: [(&str, usize); 11] = [
+    ("max_sessions", limits::MAX_SESSIONS),
+    ("max_control_connections", limits::MAX_CONTROL_CONNECTIONS),
+    ("tcp_rx_buffer", limits::TCP_RX_BUFFER),
+    ("tcp_tx_buffer", limits::TCP_TX_BUFFER),
+    ("gre_rx_packets", limits::GRE_RX_PACKETS),
+    ("gre_rx_buffer", limits::GRE_RX_BUFFER),
+    ("gre_tx_packets", limits::GRE_TX_PACKETS),
+    ("gre_tx_buffer", limits::GRE_TX_BUFFER),
+    ("device_mtu", limits::DEVICE_MTU),
+    ("reorder_slots", limits::REORDER_SLOTS),
+    ("control_queue", limits::CONTROL_QUEUE),
+];
+
 #[inline(never)]
 fn print_version() {
     println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
     println!("board {} ({})", limits::BOARD, limits::TARGET);
-    for (name, value) in [
-        ("max_sessions", limits::MAX_SESSIONS),
-        ("max_control_connections", limits::MAX_CONTROL_CONNECTIONS),
-        ("tcp_rx_buffer", limits::TCP_RX_BUFFER),
-        ("tcp_tx_buffer", limits::TCP_TX_BUFFER),
-        ("gre_rx_packets", limits::GRE_RX_PACKETS),
-        ("gre_rx_buffer", limits::GRE_RX_BUFFER),
-        ("gre_tx_packets", limits::GRE_TX_PACKETS),
-        ("gre_tx_buffer", limits::GRE_TX_BUFFER),
-        ("device_mtu", limits::DEVICE_MTU),
-        ("reorder_slots", limits::REORDER_SLOTS),
-        ("control_queue", limits::CONTROL_QUEUE),
-    ] {
+    for (name, value) in &LIMITS {
         println!("{name} = {value}");
     }
 }

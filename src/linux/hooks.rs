@@ -353,6 +353,34 @@ fn runnable(path: &std::path::Path) -> bool {
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
 }
 
+/// The scripts' environment variables, in the order [`script_args`] gives their values.
+const ENV_NAMES: [&str; 24] = [
+    "PATH",
+    "IFNAME",
+    "DEVICE",
+    "SPEED",
+    "LINKNAME",
+    "PEERNAME",
+    "IPLOCAL",
+    "IPREMOTE",
+    "IPPARAM",
+    "REMOTENUMBER",
+    "PPTP_CALL_ID",
+    "PPPD_PID",
+    "ORIG_UID",
+    "PPPLOGNAME",
+    "PPP_IFACE",
+    "PPP_TTY",
+    "PPP_SPEED",
+    "PPP_LOCAL",
+    "PPP_REMOTE",
+    "PPP_IPPARAM",
+    "PPP_TTYNAME",
+    "CONNECT_TIME",
+    "BYTES_SENT",
+    "BYTES_RCVD",
+];
+
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
 /// `env`.
 pub fn script_args(
@@ -389,40 +417,36 @@ pub fn script_args(
     args.push_fmt(format_args!("{ipparam}"))?;
     // SAFETY: getppid/getuid cannot fail.
     let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
-    let vars: [(&str, &dyn core::fmt::Display); 21] = [
-        ("PATH", &SCRIPT_PATH),
-        ("IFNAME", &ifname),
-        ("DEVICE", &tty),
-        ("SPEED", &SPEED),
-        ("LINKNAME", &tty),
-        ("PEERNAME", &event.user.as_str()),
-        ("IPLOCAL", &local),
-        ("IPREMOTE", &remote),
-        ("IPPARAM", &ipparam),
-        ("REMOTENUMBER", &event.peer),
-        ("PPTP_CALL_ID", &event.call_id),
-        ("PPPD_PID", &ppid),
-        ("ORIG_UID", &uid),
-        ("PPPLOGNAME", &"root"),
-        ("PPP_IFACE", &ifname),
-        ("PPP_TTY", &tty),
-        ("PPP_SPEED", &SPEED),
-        ("PPP_LOCAL", &local),
-        ("PPP_REMOTE", &remote),
-        ("PPP_IPPARAM", &ipparam),
-        ("PPP_TTYNAME", &tty),
+    // Only the values are built at run time; the names are a table in read-only data.
+    let values: [&dyn core::fmt::Display; ENV_NAMES.len()] = [
+        &SCRIPT_PATH,
+        &ifname,
+        &tty,
+        &SPEED,
+        &tty,
+        &event.user.as_str(),
+        &local,
+        &remote,
+        &ipparam,
+        &event.peer,
+        &event.call_id,
+        &ppid,
+        &uid,
+        &"root",
+        &ifname,
+        &tty,
+        &SPEED,
+        &local,
+        &remote,
+        &ipparam,
+        &tty,
+        &event.connect_secs,
+        &event.bytes_sent,
+        &event.bytes_received,
     ];
-    let counters: [(&str, &dyn core::fmt::Display); 3] = [
-        ("CONNECT_TIME", &event.connect_secs),
-        ("BYTES_SENT", &event.bytes_sent),
-        ("BYTES_RCVD", &event.bytes_received),
-    ];
-    let down = if event.up {
-        &counters[..0]
-    } else {
-        &counters[..]
-    };
-    for (key, value) in vars.iter().chain(down) {
+    // The last three, the session's totals, only for ip-down.
+    let count = ENV_NAMES.len() - if event.up { 3 } else { 0 };
+    for (key, value) in ENV_NAMES.iter().zip(values).take(count) {
         env.push_fmt(format_args!("{key}={value}"))?;
     }
     Ok(())
