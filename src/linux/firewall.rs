@@ -61,6 +61,34 @@ impl FirewallConfig<'_> {
     }
 }
 
+/// A rule's match on the interface PPTP comes in or goes out by: the WAN's name after
+/// `.1`, else the TUN's after `.2` (anything but the TUN); `.3` closes either.
+struct WanMatch<'a>(&'a FirewallConfig<'a>, &'static str, &'static str, &'static str);
+
+impl core::fmt::Display for WanMatch<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (prefix, name) = match self.0.wan {
+            Some(wan) => (self.1, wan),
+            None => (self.2, self.0.tun),
+        };
+        f.write_str(prefix)?;
+        f.write_str(name)?;
+        f.write_str(self.3)
+    }
+}
+
+/// `.1` and the address, or `.2` without one.
+struct Either(Option<Ipv4Addr>, &'static str, &'static str);
+
+impl core::fmt::Display for Either {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{}{a}", self.1),
+            None => f.write_str(self.2),
+        }
+    }
+}
+
 /// `{ a-b, c }` for nft.
 fn nft_pool(pool: &AddressList) -> String {
     let mut s = String::from("{ ");
@@ -90,18 +118,9 @@ pub fn nft_script(c: &FirewallConfig) -> String {
 /// The table itself, in `nft list` syntax (what `smolpptpd check` prints).
 pub fn nft_ruleset(c: &FirewallConfig) -> String {
     let tun = c.tun;
-    let from_wan = match c.wan {
-        Some(w) => format!("iifname \"{w}\""),
-        None => format!("iifname != \"{tun}\""),
-    };
-    let to_wan = match c.wan {
-        Some(w) => format!("oifname \"{w}\""),
-        None => format!("oifname != \"{tun}\""),
-    };
-    let to_us = match c.listen {
-        Some(a) => format!("ip daddr {a}"),
-        None => "fib daddr type local".to_string(),
-    };
+    let from_wan = WanMatch(c, "iifname \"", "iifname != \"", "\"");
+    let to_wan = WanMatch(c, "oifname \"", "oifname != \"", "\"");
+    let to_us = Either(c.listen, "ip daddr ", "fib daddr type local");
     let mut s = String::new();
     let _ = writeln!(s, "table ip {TABLE} {{");
     match c.mode {
@@ -166,10 +185,7 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n",
         );
         if let Some(smoltcp) = gre_snat {
-            let action = match c.public_address {
-                Some(a) => format!("snat to {a}"),
-                None => "masquerade".to_string(),
-            };
+            let action = Either(c.public_address, "snat to ", "masquerade");
             let _ = writeln!(
                 s,
                 "\t\tip saddr {smoltcp} ip protocol gre {to_wan} {action}"
@@ -191,27 +207,19 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
 /// The same rules as iptables commands, for hosts without nft (printed, never run).
 pub fn iptables_commands(c: &FirewallConfig) -> String {
     let tun = c.tun;
-    let (from_wan, to_wan) = match c.wan {
-        Some(w) => (format!("-i {w}"), format!("-o {w}")),
-        None => (format!("! -i {tun}"), format!("! -o {tun}")),
-    };
+    let from_wan = WanMatch(c, "-i ", "! -i ", "");
+    let to_wan = WanMatch(c, "-o ", "! -o ", "");
     let mut s = String::new();
     match c.mode {
         Mode::Tun { smoltcp } => {
-            let to_us = match c.listen {
-                Some(a) => format!("-d {a}"),
-                None => "-m addrtype --dst-type LOCAL".to_string(),
-            };
+            let to_us = Either(c.listen, "-d ", "-m addrtype --dst-type LOCAL");
             for proto in ["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
                     "iptables -t nat -I PREROUTING {from_wan} {to_us} {proto} -j DNAT --to-destination {smoltcp}"
                 );
             }
-            let action = match c.public_address {
-                Some(a) => format!("SNAT --to-source {a}"),
-                None => "MASQUERADE".to_string(),
-            };
+            let action = Either(c.public_address, "SNAT --to-source ", "MASQUERADE");
             let _ = writeln!(
                 s,
                 "iptables -t nat -I POSTROUTING -s {smoltcp} -p gre {to_wan} -j {action}"
