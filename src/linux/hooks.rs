@@ -27,7 +27,6 @@
 //! is skipped silently.
 
 use core::net::Ipv4Addr;
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -272,7 +271,8 @@ enum Script {
 struct Chain {
     call_id: u16,
     running: Option<Child>,
-    queue: VecDeque<(Script, HookEvent)>,
+    /// Oldest first; a handful at most, so taking from the front of a Vec is cheap.
+    queue: Vec<(Script, HookEvent)>,
 }
 
 /// The runner's loop: read requests until the daemon closes its end, run each session's
@@ -290,9 +290,10 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 }
             }
             while chain.running.is_none() {
-                let Some((script, event)) = chain.queue.pop_front() else {
+                if chain.queue.is_empty() {
                     break;
-                };
+                }
+                let (script, event) = chain.queue.remove(0);
                 chain.running = run(config, script, &event);
                 if chain.running.is_none() {
                     crate::debug!(
@@ -332,17 +333,17 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 chains.push(Chain {
                     call_id: event.call_id,
                     running: None,
-                    queue: VecDeque::new(),
+                    queue: Vec::new(),
                 });
                 chains.len() - 1
             }
         };
         let chain = &mut chains[at];
         if event.up {
-            chain.queue.push_back((Script::PreUp, event.clone()));
-            chain.queue.push_back((Script::Up, event));
+            chain.queue.push((Script::PreUp, event.clone()));
+            chain.queue.push((Script::Up, event));
         } else {
-            chain.queue.push_back((Script::Down, event));
+            chain.queue.push((Script::Down, event));
         }
     }
 }
