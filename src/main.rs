@@ -330,7 +330,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
     if !file::exists(&conf) {
         return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
     }
-    let c = conf::load(&conf, None).map_err(|e| e.to_string())?;
+    let c = conf::load(&conf, None).map_err(config_error)?;
     c.daemon
         .control_socket
         .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
@@ -388,13 +388,12 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
                 format_args!("not found: using the built-in configuration"),
             );
             // conf::load checks the secrets file; the built-in configuration needs it too.
-            let mut secrets = c.chap_secrets().map_err(|e| e.to_string())?;
-            c.warnings
-                .extend(secrets.check().map_err(|e| e.to_string())?);
+            let mut secrets = c.chap_secrets().map_err(config_error)?;
+            c.warnings.extend(secrets.check().map_err(config_error)?);
             return Ok(c);
         }
     };
-    conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())
+    conf::load(&path, o.option.as_deref()).map_err(config_error)
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
@@ -530,10 +529,13 @@ fn check(o: &Options) -> ExitCode {
         },
         plan.tun_name,
         plan.tun_address,
-        match plan.backend {
-            Backend::Tun => plan.smoltcp.to_string(),
-            Backend::Raw => "none".into(),
-        },
+        smolpptp::linux::Or(
+            match plan.backend {
+                Backend::Tun => Some(plan.smoltcp),
+                Backend::Raw => None,
+            },
+            "none"
+        ),
         plan.smoltcp,
         config.settings.remote.len(),
         config.settings.connections,
@@ -584,6 +586,12 @@ fn daemonize() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A configuration error's text (and the error dropped), in one place for every caller.
+#[inline(never)]
+fn config_error(e: conf::ConfigError) -> String {
+    e.to_string()
 }
 
 /// `<what><name>: <error>`, why a start-up step failed: one formatting site for them all.
@@ -820,7 +828,7 @@ fn serve(
     mut firewall: Option<&mut Firewall>,
     ops: &mut Operations,
 ) -> Result<Exit, String> {
-    let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
+    let secrets = config.chap_secrets().map_err(config_error)?;
     let mut rng = KernelRandom;
     let net = net_config(plan, devices);
     let now = clock::now();

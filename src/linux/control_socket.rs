@@ -475,18 +475,6 @@ pub fn utc_time(unix: u64) -> String {
     )
 }
 
-/// A value, or `text` in its place (padded like the value would be) when there is none.
-struct Or<T>(Option<T>, &'static str);
-
-impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-        match &self.0 {
-            Some(v) => v.fmt(f),
-            None => f.pad(self.1),
-        }
-    }
-}
-
 /// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
 /// command).
 pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
@@ -524,7 +512,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
             "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} {}",
             user,
             s.client,
-            Or(s.address, "-"),
+            super::Or(s.address, "-"),
             time(reply.wall_clock.saturating_sub(s.connected.secs())),
             format_duration(s.connected.secs()),
             s.counters.bytes_in,
@@ -532,7 +520,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
             s.counters.bytes_out,
             s.counters.packets_out,
             s.state.as_str(),
-            Or(s.mppe, "none"),
+            super::Or(s.mppe, "none"),
         );
     }
     out

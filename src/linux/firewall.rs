@@ -63,7 +63,12 @@ impl FirewallConfig<'_> {
 
 /// A rule's match on the interface PPTP comes in or goes out by: the WAN's name after
 /// `.1`, else the TUN's after `.2` (anything but the TUN); `.3` closes either.
-struct WanMatch<'a>(&'a FirewallConfig<'a>, &'static str, &'static str, &'static str);
+struct WanMatch<'a>(
+    &'a FirewallConfig<'a>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 impl core::fmt::Display for WanMatch<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
