@@ -227,7 +227,10 @@ impl HookRunner {
     /// asked for (after that it carries on alone). True if it exited.
     pub fn finish(&mut self, grace: std::time::Duration) -> bool {
         self.fd = None;
-        let start = std::time::Instant::now();
+        // The daemon's own monotonic clock rather than std's Instant (its arithmetic is
+        // code this binary otherwise does without).
+        let grace = smoltcp::time::Duration::from_micros(grace.as_micros() as u64);
+        let start = super::clock::now();
         loop {
             let mut status = 0;
             // SAFETY: waiting for our own child.
@@ -235,7 +238,7 @@ impl HookRunner {
             if rc == self.pid || rc < 0 {
                 return true;
             }
-            if start.elapsed() >= grace {
+            if super::clock::now() - start >= grace {
                 return false;
             }
             spawn::sleep_ms(20);
