@@ -687,7 +687,7 @@ impl ControlSocket {
             }
         }
         match super::file::remove(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
             _ => {}
         }
         let listener = seqpacket(libc::SOCK_NONBLOCK)?;
@@ -804,7 +804,7 @@ impl ControlSocket {
                 )
             };
             let would_block =
-                n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+                n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
             if would_block && now < p.since + REQUEST_TIMEOUT {
                 continue;
             }
@@ -850,9 +850,11 @@ impl Drop for ControlSocket {
 /// The client side: send `request` to the daemon at `path` and read its reply.
 pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     let fd = seqpacket(0)?;
+    // Kind Other rather than the cause's: only the text reaches anyone, and `kind()` would
+    // link io::Error's errno table for nothing.
     connect(&fd, path).map_err(|e| {
         super::io_error(
-            e.kind(),
+            io::ErrorKind::Other,
             format_args!("{}: {e} (is smolpptpd running?)", path.display()),
         )
     })?;

@@ -287,7 +287,8 @@ pub fn nft_available() -> bool {
 fn run_nft(script: &str) -> io::Result<()> {
     let out = nft_args(&["-f", "-"])
         .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
-        .map_err(|e| super::io_error(e.kind(), format_args!("nft: {e}")))?;
+        // Kind Other, not the cause's: only the text is used (see control_socket::query).
+        .map_err(|e| super::io_error(io::ErrorKind::Other, format_args!("nft: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
