@@ -195,21 +195,33 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             .iter()
             .find(|(short, long, _)| name == *short || name == *long)
             .map(|&(_, _, opt)| opt);
-        match opt {
-            Some(Opt::Conf) if admin => a.conf = value()?,
-            Some(Opt::Socket) if admin => a.socket = value()?,
-            Some(Opt::Json) if status && flag => a.json = true,
-            _ if kick && !arg.starts_with('-') && a.target.is_none() => {
-                a.target = Some(arg.to_string())
+        // The options that take a path say where it goes; one call reads it for all.
+        let slot = match opt {
+            Some(Opt::Conf) if admin => &mut a.conf,
+            Some(Opt::Socket) if admin => &mut a.socket,
+            Some(Opt::Json) if status && flag => {
+                a.json = true;
+                continue;
             }
-            Some(Opt::Conf) if !admin => o.conf = value()?,
-            Some(Opt::Option) if !admin => o.option = value()?,
-            Some(Opt::Foreground) if !admin && flag => o.foreground = true,
-            Some(Opt::Debug) if !admin && flag => o.debug = true,
+            _ if kick && !arg.starts_with('-') && a.target.is_none() => {
+                a.target = Some(arg.to_string());
+                continue;
+            }
+            Some(Opt::Conf) if !admin => &mut o.conf,
+            Some(Opt::Option) if !admin => &mut o.option,
+            Some(Opt::Foreground) if !admin && flag => {
+                o.foreground = true;
+                continue;
+            }
+            Some(Opt::Debug) if !admin && flag => {
+                o.debug = true;
+                continue;
+            }
             Some(Opt::Version) if !admin && flag => return Ok(Command::Version),
             Some(Opt::Help) if !admin && flag => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
-        }
+        };
+        *slot = value()?;
     }
     Ok(match word {
         "status" => Command::Status(a),
