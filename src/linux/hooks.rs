@@ -413,12 +413,10 @@ pub fn script_args(
     let tty = Tty(event.call_id);
     let ipparam = IpParam((!config.noipparam).then_some(event.peer));
     let (local, remote) = (event.local, event.remote);
-    args.push(ifname.as_bytes())?;
-    args.push_fmt(format_args!("{tty}"))?;
-    args.push(SPEED.as_bytes())?;
-    args.push_fmt(format_args!("{local}"))?;
-    args.push_fmt(format_args!("{remote}"))?;
-    args.push_fmt(format_args!("{ipparam}"))?;
+    let argv: [&dyn core::fmt::Display; 6] = [&ifname, &tty, &SPEED, &local, &remote, &ipparam];
+    for value in &argv {
+        args.push_fmt(format_args!("{value}"))?;
+    }
     // SAFETY: getppid/getuid cannot fail.
     let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
     // Only the values are built at run time; the names are a table in read-only data.
@@ -450,7 +448,7 @@ pub fn script_args(
     ];
     // The last three, the session's totals, only for ip-down.
     let count = ENV_NAMES.len() - if event.up { 3 } else { 0 };
-    for (key, value) in ENV_NAMES.iter().zip(values).take(count) {
+    for (key, value) in ENV_NAMES.iter().zip(&values).take(count) {
         env.push_fmt(format_args!("{key}={value}"))?;
     }
     Ok(())
