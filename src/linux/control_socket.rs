@@ -478,6 +478,12 @@ pub fn utc_time(unix: u64) -> String {
     )
 }
 
+/// The status table's header line, already padded to the columns of [`render_text`]'s rows
+/// (a test checks it against them).
+const STATUS_HEADER: &str =
+    "USER             CLIENT          TUNNEL          SINCE (UTC)               \
+                              TIME     BYTES IN   PKTS IN    BYTES OUT  PKTS OUT STATE    MPPE\n";
+
 /// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
 /// command).
 pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
@@ -486,20 +492,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
         out.push_str("no sessions\n");
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} MPPE",
-        "USER",
-        "CLIENT",
-        "TUNNEL",
-        "SINCE (UTC)",
-        "TIME",
-        "BYTES IN",
-        "PKTS IN",
-        "BYTES OUT",
-        "PKTS OUT",
-        "STATE"
-    );
+    out.push_str(STATUS_HEADER);
     for s in &reply.sessions {
         // A user name is the client's choice: no control characters on the admin's terminal.
         // '?' is never longer than the character it replaces, so the name still fits.
@@ -1107,6 +1100,24 @@ mod tests {
         );
         assert!(lines[2].contains(" - ") && lines[2].ends_with("starting none"));
         assert_eq!(format_duration(90061), "1d01:01:01");
+    }
+
+    #[test]
+    fn status_header_matches_the_row_format() {
+        let header = format!(
+            "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} MPPE\n",
+            "USER",
+            "CLIENT",
+            "TUNNEL",
+            "SINCE (UTC)",
+            "TIME",
+            "BYTES IN",
+            "PKTS IN",
+            "BYTES OUT",
+            "PKTS OUT",
+            "STATE"
+        );
+        assert_eq!(STATUS_HEADER, header);
     }
 
     #[test]
