@@ -24,8 +24,15 @@ use std::path::Path;
 
 use super::spawn::{self, CStrings};
 
+/// The name of our nftables table, as a literal so that the fixed lines naming it are
+/// whole literals too.
+macro_rules! table {
+    () => {
+        "smolpptp"
+    };
+}
 /// The name of our nftables table.
-pub const TABLE: &str = "smolpptp";
+pub const TABLE: &str = table!();
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +122,13 @@ fn nft_pool(pool: &AddressList) -> String {
 /// leftover table from a crashed run is replaced, not added to.
 pub fn nft_script(c: &FirewallConfig) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "table ip {TABLE}\ndelete table ip {TABLE}");
+    s.push_str(concat!(
+        "table ip ",
+        table!(),
+        "\ndelete table ip ",
+        table!(),
+        "\n"
+    ));
     s.push_str(&nft_ruleset(c));
     s
 }
@@ -127,7 +140,7 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
     let to_wan = WanMatch(c, "oifname \"", "oifname != \"", "\"");
     let to_us = Either(c.listen, "ip daddr ", "fib daddr type local");
     let mut s = String::new();
-    let _ = writeln!(s, "table ip {TABLE} {{");
+    s.push_str(concat!("table ip ", table!(), " {\n"));
     match c.mode {
         Mode::Tun { smoltcp } => {
             let _ = writeln!(
@@ -378,7 +391,7 @@ impl Drop for Firewall {
     fn drop(&mut self) {
         if self.installed {
             self.installed = false;
-            if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
+            if let Err(e) = run_nft(concat!("delete table ip ", table!(), "\n")) {
                 crate::warn!("removing firewall table {TABLE}: {e}");
             }
         }
