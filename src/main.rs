@@ -41,25 +41,25 @@ use std::path::{Path, PathBuf};
 #[global_allocator]
 static ALLOCATOR: ClassAllocator = ClassAllocator::new();
 
-/// `print!` and friends without std's `Stdout` (its lock, line buffer and thread ids): the
-/// text is formatted once and written whole to `fd`. Write errors are ignored: every command
-/// but the daemon runs with SIGPIPE at its default, so a closed pipe just ends it.
-fn write_out(fd: libc::c_int, args: fmt::Arguments<'_>, newline: bool) {
+/// `println!` and `eprintln!` without std's `Stdout` (its lock, line buffer and thread ids):
+/// the line is formatted once and written whole to `fd`. Write errors are ignored: every
+/// command but the daemon runs with SIGPIPE at its default, so a closed pipe just ends it.
+fn write_line(fd: libc::c_int, args: fmt::Arguments<'_>) {
     let mut text = fmt::format(args);
-    if newline {
-        text.push('\n');
-    }
+    text.push('\n');
     let _ = file::write_all(fd, text.as_bytes());
 }
 
-macro_rules! print {
-    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), false) };
+/// Text that is already made, to stdout as it is (no second copy through the formatter).
+fn print_text(text: &str) {
+    let _ = file::write_all(1, text.as_bytes());
 }
+
 macro_rules! println {
-    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), true) };
+    ($($arg:tt)*) => { write_line(1, format_args!($($arg)*)) };
 }
 macro_rules! eprintln {
-    ($($arg:tt)*) => { write_out(2, format_args!($($arg)*), true) };
+    ($($arg:tt)*) => { write_line(2, format_args!($($arg)*)) };
 }
 
 /// The exit status. C's `main` returns an int, and std's `ExitCode` has no stable way to it.
@@ -310,7 +310,7 @@ fn command(args: &[String]) -> ExitCode {
     }
     match command {
         Command::Help => {
-            print!("{USAGE}");
+            print_text(USAGE);
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -367,11 +367,11 @@ fn admin(o: &AdminOptions) -> ExitCode {
         Err(e) => return fail(&e),
     };
     match reply.kind {
-        ReplyKind::Status if o.json => print!("{}", control_socket::render_json(&reply)),
-        ReplyKind::Status => print!(
-            "{}",
-            control_socket::render_text(&reply, &control_socket::utc_time)
-        ),
+        ReplyKind::Status if o.json => print_text(&control_socket::render_json(&reply)),
+        ReplyKind::Status => print_text(&control_socket::render_text(
+            &reply,
+            &control_socket::utc_time,
+        )),
         ReplyKind::Kick if reply.count == 0 => {
             return fail(&format_args!(
                 "no session matches {}",
@@ -512,20 +512,22 @@ fn check(o: &Options) -> ExitCode {
     };
     let d = &config.daemon;
     let fw = plan.firewall(&config);
-    let mut findings = vec![
-        host::check_tun_device(),
-        host::check_nft(d.firewall),
-        host::check_ip_forward(fw.needs_ip_forward(), d.firewall || d.forwarding),
-    ];
-    if let Some(i) = &plan.raw_interface {
-        findings.push(host::check_interface(i, true));
-    }
-    if let Some(w) = &d.wan {
-        findings.push(host::check_interface(w, false));
-    }
-    for f in &findings {
+    // Each finding printed as it comes (the checks print nothing themselves): no list.
+    let mut report = |f: host::Finding| {
         println!("{}: {}", if f.ok { "ok" } else { "error" }, f.message);
         errors += usize::from(!f.ok);
+    };
+    report(host::check_tun_device());
+    report(host::check_nft(d.firewall));
+    report(host::check_ip_forward(
+        fw.needs_ip_forward(),
+        d.firewall || d.forwarding,
+    ));
+    if let Some(i) = &plan.raw_interface {
+        report(host::check_interface(i, true));
+    }
+    if let Some(w) = &d.wan {
+        report(host::check_interface(w, false));
     }
     if d.proxyarp {
         match host::check_proxyarp(&config.settings.remote) {
@@ -561,9 +563,9 @@ fn check(o: &Options) -> ExitCode {
             " to install yourself"
         }
     );
-    print!("{}", firewall::nft_ruleset(&fw));
+    print_text(&firewall::nft_ruleset(&fw));
     println!("\n# the same with iptables");
-    print!("{}", firewall::iptables_commands(&fw));
+    print_text(&firewall::iptables_commands(&fw));
     println!(
         "\n# These accept rules do not override a drop in another table (every base chain sees\n\
          # the packet): with a default-drop firewall such as OpenWrt's fw4, also put {} in a zone\n\
