@@ -335,14 +335,11 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
     if let Some(s) = &o.socket {
         return Ok(s.clone());
     }
-    let conf = o
-        .conf
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    if !file::exists(&conf) {
+    let conf = o.conf.as_deref().unwrap_or(Path::new(DEFAULT_CONF));
+    if !file::exists(conf) {
         return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
     }
-    let c = conf::load(&conf, None).map_err(config_error)?;
+    let c = conf::load(conf, None).map_err(config_error)?;
     c.daemon
         .control_socket
         .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
@@ -389,8 +386,8 @@ fn admin(o: &AdminOptions) -> ExitCode {
 #[inline(never)]
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
     let path = match &o.conf {
-        Some(p) => p.clone(),
-        None if file::exists(Path::new(DEFAULT_CONF)) => PathBuf::from(DEFAULT_CONF),
+        Some(p) => p.as_path(),
+        None if file::exists(Path::new(DEFAULT_CONF)) => Path::new(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
             conf::ConfigWarning::push(
@@ -405,7 +402,7 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
             return Ok(c);
         }
     };
-    conf::load(&path, o.option.as_deref()).map_err(config_error)
+    conf::load(path, o.option.as_deref()).map_err(config_error)
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
