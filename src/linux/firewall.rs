@@ -231,7 +231,7 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
     match c.mode {
         Mode::Tun { smoltcp } => {
             let to_us = Either(c.listen, "-d ", "-m addrtype --dst-type LOCAL");
-            for proto in ["-p tcp --dport 1723", "-p gre"] {
+            for proto in &["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
                     "iptables -t nat -I PREROUTING {from_wan} {to_us} {proto} -j DNAT --to-destination {smoltcp}"
@@ -249,7 +249,7 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
             let _ = writeln!(s, "iptables -I FORWARD -s {smoltcp} -j ACCEPT");
         }
         Mode::Raw { address } => {
-            for proto in ["-p tcp --dport 1723", "-p gre"] {
+            for proto in &["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
                     "iptables -I INPUT {from_wan} -d {address} {proto} -j DROP"
