@@ -758,7 +758,7 @@ impl ControlSocket {
             // The whole reply must fit the socket's send buffer (one datagram); as root the
             // daemon may raise it past net.core.wmem_max.
             let size = MAX_REPLY_LEN as libc::c_int + 4096;
-            for option in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+            for &option in &[libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
                 // SAFETY: setsockopt with a valid int.
                 let rc = unsafe {
                     libc::setsockopt(

@@ -447,7 +447,7 @@ unsafe fn child(
                 }
             }
         }
-        for (target, fd) in stdio.into_iter().enumerate() {
+        for (target, &fd) in stdio.iter().enumerate() {
             if libc::dup2(fd, target as RawFd) < 0 {
                 fail(report);
             }
