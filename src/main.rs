@@ -184,8 +184,9 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
             _ => (arg, None),
         };
         let flag = inline.is_none();
+        // Path::to_path_buf, which the binary has anyway, rather than PathBuf::from(&str).
         let mut value = || match inline.or_else(|| rest.next()) {
-            Some(v) if !v.is_empty() => Ok(Some(PathBuf::from(v))),
+            Some(v) if !v.is_empty() => Ok(Some(Path::new(v).to_path_buf())),
             _ => Err(format!(
                 "{name} needs {}",
                 if admin { "a path" } else { "a file" }
@@ -337,7 +338,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
     }
     let conf = o.conf.as_deref().unwrap_or(Path::new(DEFAULT_CONF));
     if !file::exists(conf) {
-        return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
+        return Ok(Path::new(control_socket::DEFAULT_PATH).to_path_buf());
     }
     let c = conf::load(conf, None).map_err(config_error)?;
     c.daemon
