@@ -430,7 +430,10 @@ impl Plan {
         match d.backend {
             Backend::Tun => Ok(Plan {
                 backend: Backend::Tun,
-                tun_name: d.interface.clone().unwrap_or(tun::DEFAULT_NAME.into()),
+                tun_name: d
+                    .interface
+                    .clone()
+                    .unwrap_or_else(|| tun::DEFAULT_NAME.into()),
                 tun_address,
                 smoltcp: d
                     .address
