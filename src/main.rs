@@ -41,25 +41,25 @@ use std::path::{Path, PathBuf};
 #[global_allocator]
 static ALLOCATOR: ClassAllocator = ClassAllocator::new();
 
-/// `print!` and friends without std's `Stdout` (its lock, line buffer and thread ids): the
-/// text is formatted once and written whole to `fd`. Write errors are ignored: every command
-/// but the daemon runs with SIGPIPE at its default, so a closed pipe just ends it.
-fn write_out(fd: libc::c_int, args: fmt::Arguments<'_>, newline: bool) {
+/// `println!` and `eprintln!` without std's `Stdout` (its lock, line buffer and thread ids):
+/// the line is formatted once and written whole to `fd`. Write errors are ignored: every
+/// command but the daemon runs with SIGPIPE at its default, so a closed pipe just ends it.
+fn write_line(fd: libc::c_int, args: fmt::Arguments<'_>) {
     let mut text = fmt::format(args);
-    if newline {
-        text.push('\n');
-    }
+    text.push('\n');
     let _ = file::write_all(fd, text.as_bytes());
 }
 
-macro_rules! print {
-    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), false) };
+/// Text that is already made, to stdout as it is (no second copy through the formatter).
+fn print_text(text: &str) {
+    let _ = file::write_all(1, text.as_bytes());
 }
+
 macro_rules! println {
-    ($($arg:tt)*) => { write_out(1, format_args!($($arg)*), true) };
+    ($($arg:tt)*) => { write_line(1, format_args!($($arg)*)) };
 }
 macro_rules! eprintln {
-    ($($arg:tt)*) => { write_out(2, format_args!($($arg)*), true) };
+    ($($arg:tt)*) => { write_line(2, format_args!($($arg)*)) };
 }
 
 /// The exit status. C's `main` returns an int, and std's `ExitCode` has no stable way to it.
@@ -124,17 +124,44 @@ enum Command {
     Help,
 }
 
+/// The options, by what they set: one table lookup instead of a string match per arm.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Conf,
+    Socket,
+    Json,
+    Option,
+    Foreground,
+    Debug,
+    Version,
+    Help,
+}
+
+/// Each option's short and long spelling (`--json` has no short one).
+const OPTIONS: [(&str, &str, Opt); 8] = [
+    ("-c", "--conf", Opt::Conf),
+    ("-s", "--socket", Opt::Socket),
+    ("--json", "--json", Opt::Json),
+    ("-o", "--option", Opt::Option),
+    ("-f", "--fg", Opt::Foreground),
+    ("-d", "--debug", Opt::Debug),
+    ("-v", "--version", Opt::Version),
+    ("-h", "--help", Opt::Help),
+];
+
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
 /// and `--conf=FILE` like getopt_long does for pptpd; `status` and `kick` take theirs after
 /// the command word.
 #[inline(never)]
-fn parse_args(args: &[String]) -> Result<Command, String> {
-    let word = args.first().map_or("", String::as_str);
+fn parse_args(args: &[&str]) -> Result<Command, String> {
+    let word = args.first().copied().unwrap_or("");
     let (word, args) = match word {
         "status" | "kick" | "check" => (word, &args[1..]),
         _ => ("", args),
     };
-    let admin = word == "status" || word == "kick";
+    let status = word == "status";
+    let kick = word == "kick";
+    let admin = status || kick;
     let mut o = Options {
         conf: None,
         option: None,
@@ -147,7 +174,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         json: false,
         target: None,
     };
-    let mut rest = args.iter().map(String::as_str);
+    let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v)),
@@ -157,28 +184,45 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             _ => (arg, None),
         };
         let flag = inline.is_none();
+        // Path::to_path_buf, which the binary has anyway, rather than PathBuf::from(&str).
         let mut value = || match inline.or_else(|| rest.next()) {
-            Some(v) if !v.is_empty() => Ok(Some(PathBuf::from(v))),
+            Some(v) if !v.is_empty() => Ok(Some(Path::new(v).to_path_buf())),
             _ => Err(format!(
                 "{name} needs {}",
                 if admin { "a path" } else { "a file" }
             )),
         };
-        match name {
-            "-c" | "--conf" if admin => a.conf = value()?,
-            "-s" | "--socket" if admin => a.socket = value()?,
-            "--json" if word == "status" && flag => a.json = true,
-            _ if word == "kick" && !arg.starts_with('-') && a.target.is_none() => {
-                a.target = Some(arg.to_string())
+        let opt = OPTIONS
+            .iter()
+            .find(|(short, long, _)| name == *short || name == *long)
+            .map(|&(_, _, opt)| opt);
+        // The options that take a path say where it goes; one call reads it for all.
+        let slot = match opt {
+            Some(Opt::Conf) if admin => &mut a.conf,
+            Some(Opt::Socket) if admin => &mut a.socket,
+            Some(Opt::Json) if status && flag => {
+                a.json = true;
+                continue;
             }
-            "-c" | "--conf" if !admin => o.conf = value()?,
-            "-o" | "--option" if !admin => o.option = value()?,
-            "-f" | "--fg" if !admin && flag => o.foreground = true,
-            "-d" | "--debug" if !admin && flag => o.debug = true,
-            "-v" | "--version" if !admin && flag => return Ok(Command::Version),
-            "-h" | "--help" if !admin && flag => return Ok(Command::Help),
+            _ if kick && !arg.starts_with('-') && a.target.is_none() => {
+                a.target = Some(arg.to_string());
+                continue;
+            }
+            Some(Opt::Conf) if !admin => &mut o.conf,
+            Some(Opt::Option) if !admin => &mut o.option,
+            Some(Opt::Foreground) if !admin && flag => {
+                o.foreground = true;
+                continue;
+            }
+            Some(Opt::Debug) if !admin && flag => {
+                o.debug = true;
+                continue;
+            }
+            Some(Opt::Version) if !admin && flag => return Ok(Command::Version),
+            Some(Opt::Help) if !admin && flag => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
-        }
+        };
+        *slot = value()?;
     }
     Ok(match word {
         "status" => Command::Status(a),
@@ -189,23 +233,26 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     })
 }
 
+/// The compile-time limits `--version` reports, as a table in read-only data.
+const LIMITS: [(&str, usize); 11] = [
+    ("max_sessions", limits::MAX_SESSIONS),
+    ("max_control_connections", limits::MAX_CONTROL_CONNECTIONS),
+    ("tcp_rx_buffer", limits::TCP_RX_BUFFER),
+    ("tcp_tx_buffer", limits::TCP_TX_BUFFER),
+    ("gre_rx_packets", limits::GRE_RX_PACKETS),
+    ("gre_rx_buffer", limits::GRE_RX_BUFFER),
+    ("gre_tx_packets", limits::GRE_TX_PACKETS),
+    ("gre_tx_buffer", limits::GRE_TX_BUFFER),
+    ("device_mtu", limits::DEVICE_MTU),
+    ("reorder_slots", limits::REORDER_SLOTS),
+    ("control_queue", limits::CONTROL_QUEUE),
+];
+
 #[inline(never)]
 fn print_version() {
     println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
     println!("board {} ({})", limits::BOARD, limits::TARGET);
-    for (name, value) in [
-        ("max_sessions", limits::MAX_SESSIONS),
-        ("max_control_connections", limits::MAX_CONTROL_CONNECTIONS),
-        ("tcp_rx_buffer", limits::TCP_RX_BUFFER),
-        ("tcp_tx_buffer", limits::TCP_TX_BUFFER),
-        ("gre_rx_packets", limits::GRE_RX_PACKETS),
-        ("gre_rx_buffer", limits::GRE_RX_BUFFER),
-        ("gre_tx_packets", limits::GRE_TX_PACKETS),
-        ("gre_tx_buffer", limits::GRE_TX_BUFFER),
-        ("device_mtu", limits::DEVICE_MTU),
-        ("reorder_slots", limits::REORDER_SLOTS),
-        ("control_queue", limits::CONTROL_QUEUE),
-    ] {
+    for (name, value) in &LIMITS {
         println!("{name} = {value}");
     }
 }
@@ -235,7 +282,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
         // SAFETY: the C runtime hands over argc valid NUL-terminated strings in argv.
         let arg = unsafe { core::ffi::CStr::from_ptr(*argv.add(i)) };
         match arg.to_str() {
-            Ok(a) => args.push(a.to_string()),
+            Ok(a) => args.push(a),
             Err(_) => {
                 eprintln!("smolpptpd: argument {i} is not UTF-8\n{USAGE}");
                 return 2;
@@ -248,7 +295,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
 // The commands (parse_args, print_version, admin, check, run with load_config and serve) are
 // `#[inline(never)]`: inlined, they made main one 60 KB function whose frame held all their
 // locals at once (longer stack offsets, more spills); apart they are 1.3 KB smaller on i586.
-fn command(args: &[String]) -> ExitCode {
+fn command(args: &[&str]) -> ExitCode {
     let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -264,7 +311,7 @@ fn command(args: &[String]) -> ExitCode {
     }
     match command {
         Command::Help => {
-            print!("{USAGE}");
+            print_text(USAGE);
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -289,14 +336,11 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
     if let Some(s) = &o.socket {
         return Ok(s.clone());
     }
-    let conf = o
-        .conf
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    if !file::exists(&conf) {
-        return Ok(PathBuf::from(control_socket::DEFAULT_PATH));
+    let conf = o.conf.as_deref().unwrap_or(Path::new(DEFAULT_CONF));
+    if !file::exists(conf) {
+        return Ok(Path::new(control_socket::DEFAULT_PATH).to_path_buf());
     }
-    let c = conf::load(&conf, None).map_err(|e| e.to_string())?;
+    let c = conf::load(conf, None).map_err(config_error)?;
     c.daemon
         .control_socket
         .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
@@ -321,11 +365,11 @@ fn admin(o: &AdminOptions) -> ExitCode {
         Err(e) => return fail(&e),
     };
     match reply.kind {
-        ReplyKind::Status if o.json => print!("{}", control_socket::render_json(&reply)),
-        ReplyKind::Status => print!(
-            "{}",
-            control_socket::render_text(&reply, &control_socket::utc_time)
-        ),
+        ReplyKind::Status if o.json => print_text(&control_socket::render_json(&reply)),
+        ReplyKind::Status => print_text(&control_socket::render_text(
+            &reply,
+            &control_socket::utc_time,
+        )),
         ReplyKind::Kick if reply.count == 0 => {
             return fail(&format_args!(
                 "no session matches {}",
@@ -343,8 +387,8 @@ fn admin(o: &AdminOptions) -> ExitCode {
 #[inline(never)]
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
     let path = match &o.conf {
-        Some(p) => p.clone(),
-        None if file::exists(Path::new(DEFAULT_CONF)) => PathBuf::from(DEFAULT_CONF),
+        Some(p) => p.as_path(),
+        None if file::exists(Path::new(DEFAULT_CONF)) => Path::new(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
             conf::ConfigWarning::push(
@@ -354,13 +398,12 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
                 format_args!("not found: using the built-in configuration"),
             );
             // conf::load checks the secrets file; the built-in configuration needs it too.
-            let mut secrets = c.chap_secrets().map_err(|e| e.to_string())?;
-            c.warnings
-                .extend(secrets.check().map_err(|e| e.to_string())?);
+            let mut secrets = c.chap_secrets().map_err(config_error)?;
+            c.warnings.extend(secrets.check().map_err(config_error)?);
             return Ok(c);
         }
     };
-    conf::load(&path, o.option.as_deref()).map_err(|e| e.to_string())
+    conf::load(path, o.option.as_deref()).map_err(config_error)
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
@@ -387,7 +430,10 @@ impl Plan {
         match d.backend {
             Backend::Tun => Ok(Plan {
                 backend: Backend::Tun,
-                tun_name: d.interface.clone().unwrap_or(tun::DEFAULT_NAME.into()),
+                tun_name: d
+                    .interface
+                    .clone()
+                    .unwrap_or_else(|| tun::DEFAULT_NAME.into()),
                 tun_address,
                 smoltcp: d
                     .address
@@ -467,20 +513,22 @@ fn check(o: &Options) -> ExitCode {
     };
     let d = &config.daemon;
     let fw = plan.firewall(&config);
-    let mut findings = vec![
-        host::check_tun_device(),
-        host::check_nft(d.firewall),
-        host::check_ip_forward(fw.needs_ip_forward(), d.firewall || d.forwarding),
-    ];
-    if let Some(i) = &plan.raw_interface {
-        findings.push(host::check_interface(i, true));
-    }
-    if let Some(w) = &d.wan {
-        findings.push(host::check_interface(w, false));
-    }
-    for f in &findings {
+    // Each finding printed as it comes (the checks print nothing themselves): no list.
+    let mut report = |f: host::Finding| {
         println!("{}: {}", if f.ok { "ok" } else { "error" }, f.message);
         errors += usize::from(!f.ok);
+    };
+    report(host::check_tun_device());
+    report(host::check_nft(d.firewall));
+    report(host::check_ip_forward(
+        fw.needs_ip_forward(),
+        d.firewall || d.forwarding,
+    ));
+    if let Some(i) = &plan.raw_interface {
+        report(host::check_interface(i, true));
+    }
+    if let Some(w) = &d.wan {
+        report(host::check_interface(w, false));
     }
     if d.proxyarp {
         match host::check_proxyarp(&config.settings.remote) {
@@ -496,10 +544,13 @@ fn check(o: &Options) -> ExitCode {
         },
         plan.tun_name,
         plan.tun_address,
-        match plan.backend {
-            Backend::Tun => plan.smoltcp.to_string(),
-            Backend::Raw => "none".into(),
-        },
+        smolpptp::linux::Or(
+            match plan.backend {
+                Backend::Tun => Some(plan.smoltcp),
+                Backend::Raw => None,
+            },
+            "none"
+        ),
         plan.smoltcp,
         config.settings.remote.len(),
         config.settings.connections,
@@ -513,9 +564,9 @@ fn check(o: &Options) -> ExitCode {
             " to install yourself"
         }
     );
-    print!("{}", firewall::nft_ruleset(&fw));
-    println!("\n# the same with iptables");
-    print!("{}", firewall::iptables_commands(&fw));
+    print_text(&firewall::nft_ruleset(&fw));
+    print_text("\n# the same with iptables\n");
+    print_text(&firewall::iptables_commands(&fw));
     println!(
         "\n# These accept rules do not override a drop in another table (every base chain sees\n\
          # the packet): with a default-drop firewall such as OpenWrt's fw4, also put {} in a zone\n\
@@ -552,6 +603,18 @@ fn daemonize() -> std::io::Result<()> {
     Ok(())
 }
 
+/// A configuration error's text (and the error dropped), in one place for every caller.
+#[inline(never)]
+fn config_error(e: conf::ConfigError) -> String {
+    e.to_string()
+}
+
+/// `<what><name>: <error>`, why a start-up step failed: one formatting site for them all.
+#[inline(never)]
+fn failed(what: &str, name: &str, e: std::io::Error) -> String {
+    format!("{what}{name}: {e}")
+}
+
 /// Removes the pid file at exit.
 struct PidFile(PathBuf);
 
@@ -567,10 +630,10 @@ fn run(o: &Options) -> Result<(), String> {
     let mut config = load_config(o)?;
     let plan = Plan::new(&config)?;
     if !o.foreground {
-        daemonize().map_err(|e| format!("fork: {e}"))?;
+        daemonize().map_err(|e| failed("fork", "", e))?;
     }
     // Before anything else could start a thread: the mask is per thread.
-    let mut signals = Signals::install().map_err(|e| format!("signalfd: {e}"))?;
+    let mut signals = Signals::install().map_err(|e| failed("signalfd", "", e))?;
     syslog::init(o.foreground, o.debug || config.daemon.debug)
         .map_err(|e| format!("logger: {e}"))?;
     let _pidfile = if o.foreground {
@@ -625,12 +688,12 @@ fn run(o: &Options) -> Result<(), String> {
         None
     };
     let proxy_arp = if config.daemon.proxyarp {
-        Some(ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?)
+        Some(ProxyArp::new().map_err(|e| failed("proxyarp", "", e))?)
     } else {
         None
     };
     let mut ops = Operations::new(control, hooks, wtmp, proxy_arp);
-    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| format!("getrandom: {e}"))?;
+    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| failed("getrandom", "", e))?;
 
     let tun = Tun::open(&TunConfig {
         name: &plan.tun_name,
@@ -647,7 +710,7 @@ fn run(o: &Options) -> Result<(), String> {
         },
         routes: &config.settings.remote,
     })
-    .map_err(|e| format!("TUN {}: {e}", plan.tun_name))?;
+    .map_err(|e| failed("TUN ", &plan.tun_name, e))?;
     smolpptp::info!("Using interface {}", tun.name());
     let ipv6 = &mut config.settings.ppp.ipv6;
     if ipv6.enabled {
@@ -674,18 +737,18 @@ fn run(o: &Options) -> Result<(), String> {
                 address: Some(plan.smoltcp),
                 prefix_len: config.daemon.address.map(|a| a.prefix_len()),
             })
-            .map_err(|e| format!("packet socket on {name}: {e}"))?,
+            .map_err(|e| failed("packet socket on ", name, e))?,
         ),
         None => None,
     };
     let fw_config = plan.firewall(&config);
     let mut firewall_rules = if config.daemon.firewall {
-        Some(Firewall::install(&fw_config).map_err(|e| format!("firewall: {e}"))?)
+        Some(Firewall::install(&fw_config).map_err(|e| failed("firewall", "", e))?)
     } else {
         None
     };
     let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
-        Some(IpForward::enable().map_err(|e| format!("ip_forward: {e}"))?)
+        Some(IpForward::enable().map_err(|e| failed("ip_forward", "", e))?)
     } else {
         None
     };
@@ -780,7 +843,7 @@ fn serve(
     mut firewall: Option<&mut Firewall>,
     ops: &mut Operations,
 ) -> Result<Exit, String> {
-    let secrets = config.chap_secrets().map_err(|e| e.to_string())?;
+    let secrets = config.chap_secrets().map_err(config_error)?;
     let mut rng = KernelRandom;
     let net = net_config(plan, devices);
     let now = clock::now();
@@ -846,8 +909,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Command, String> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        parse_args(&args)
+        parse_args(args)
     }
 
     fn opts(conf: Option<&str>, option: Option<&str>, foreground: bool, debug: bool) -> Options {

@@ -267,12 +267,15 @@ impl SessionRecord {
     pub fn decode(buf: &[u8]) -> Result<SessionRecord, ProtocolError> {
         let b = buf.get(..RECORD_LEN).ok_or(ProtocolError::Truncated)?;
         let addr = |at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
-        let number = |i: usize| {
-            let at = 80 + 8 * i;
+        // One loop for the six numbers: each inlined copy of the byte swap is long on
+        // 32-bit targets without one instruction for it.
+        let mut numbers = [0u64; 6];
+        for (n, bytes) in numbers.iter_mut().zip(b[80..].chunks_exact(8)) {
             let mut v = [0u8; 8];
-            v.copy_from_slice(&b[at..at + 8]);
-            u64::from_be_bytes(v)
-        };
+            v.copy_from_slice(bytes);
+            *n = u64::from_be_bytes(v);
+        }
+        let number = |i: usize| numbers[i];
         let state = match b[12] {
             0 => LinkState::Starting,
             1 => LinkState::Up,
@@ -439,7 +442,10 @@ impl Reply {
 
 /// Seconds as `1d02:03:04` or `02:03:04`.
 pub fn format_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let d = secs / 86400;
+    // The rest of the day in 32 bits: 64-bit division is a library call on 32-bit targets.
+    let rest = (secs - d * 86400) as u32;
+    let (h, m, s) = (rest / 3600, rest / 60 % 60, rest % 60);
     if d > 0 {
         format!("{d}d{h:02}:{m:02}:{s:02}")
     } else {
@@ -451,17 +457,19 @@ pub fn format_duration(secs: u64) -> String {
 /// code is 5 KiB of a router binary, and the TIME column gives the session's age anyway.
 pub fn utc_time(unix: u64) -> String {
     let days = unix / 86_400;
-    let secs = unix % 86_400;
+    // Below a day, and below an era further down, the numbers fit 32 bits, whose division
+    // 32-bit targets do in one instruction rather than a library call.
+    let secs = (unix - days * 86_400) as u32;
     // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
     let z = days + 719_468;
     let era = z / 146_097;
-    let doe = z % 146_097;
+    let doe = (z - era * 146_097) as u32;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let year = u64::from(yoe) + era * 400 + u64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         secs / 3600,
@@ -469,6 +477,12 @@ pub fn utc_time(unix: u64) -> String {
         secs % 60
     )
 }
+
+/// The status table's header line, already padded to the columns of [`render_text`]'s rows
+/// (a test checks it against them).
+const STATUS_HEADER: &str =
+    "USER             CLIENT          TUNNEL          SINCE (UTC)               \
+                              TIME     BYTES IN   PKTS IN    BYTES OUT  PKTS OUT STATE    MPPE\n";
 
 /// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
 /// command).
@@ -478,35 +492,23 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
         out.push_str("no sessions\n");
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} MPPE",
-        "USER",
-        "CLIENT",
-        "TUNNEL",
-        "SINCE (UTC)",
-        "TIME",
-        "BYTES IN",
-        "PKTS IN",
-        "BYTES OUT",
-        "PKTS OUT",
-        "STATE"
-    );
+    out.push_str(STATUS_HEADER);
     for s in &reply.sessions {
         // A user name is the client's choice: no control characters on the admin's terminal.
-        let user: String = match s.user.as_str() {
-            "" => "-".into(),
-            u => u
-                .chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect(),
-        };
+        // '?' is never longer than the character it replaces, so the name still fits.
+        let mut user = heapless::String::<MAX_NAME_LEN>::new();
+        for c in s.user.chars() {
+            let _ = user.push(if c.is_control() { '?' } else { c });
+        }
+        if user.is_empty() {
+            let _ = user.push('-');
+        }
         let _ = writeln!(
             out,
             "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} {}",
             user,
             s.client,
-            s.address.map_or("-".to_string(), |a| a.to_string()),
+            super::Or(s.address, "-"),
             time(reply.wall_clock.saturating_sub(s.connected.secs())),
             format_duration(s.connected.secs()),
             s.counters.bytes_in,
@@ -514,7 +516,7 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
             s.counters.bytes_out,
             s.counters.packets_out,
             s.state.as_str(),
-            s.mppe.map_or("none".to_string(), |m| m.to_string()),
+            super::Or(s.mppe, "none"),
         );
     }
     out
@@ -678,7 +680,7 @@ impl ControlSocket {
             }
         }
         match super::file::remove(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
             _ => {}
         }
         let listener = seqpacket(libc::SOCK_NONBLOCK)?;
@@ -756,7 +758,7 @@ impl ControlSocket {
             // The whole reply must fit the socket's send buffer (one datagram); as root the
             // daemon may raise it past net.core.wmem_max.
             let size = MAX_REPLY_LEN as libc::c_int + 4096;
-            for option in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+            for &option in &[libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
                 // SAFETY: setsockopt with a valid int.
                 let rc = unsafe {
                     libc::setsockopt(
@@ -795,7 +797,7 @@ impl ControlSocket {
                 )
             };
             let would_block =
-                n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+                n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
             if would_block && now < p.since + REQUEST_TIMEOUT {
                 continue;
             }
@@ -841,9 +843,11 @@ impl Drop for ControlSocket {
 /// The client side: send `request` to the daemon at `path` and read its reply.
 pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     let fd = seqpacket(0)?;
+    // Kind Other rather than the cause's: only the text reaches anyone, and `kind()` would
+    // link io::Error's errno table for nothing.
     connect(&fd, path).map_err(|e| {
         super::io_error(
-            e.kind(),
+            io::ErrorKind::Other,
             format_args!("{}: {e} (is smolpptpd running?)", path.display()),
         )
     })?;
@@ -1096,6 +1100,24 @@ mod tests {
         );
         assert!(lines[2].contains(" - ") && lines[2].ends_with("starting none"));
         assert_eq!(format_duration(90061), "1d01:01:01");
+    }
+
+    #[test]
+    fn status_header_matches_the_row_format() {
+        let header = format!(
+            "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} MPPE\n",
+            "USER",
+            "CLIENT",
+            "TUNNEL",
+            "SINCE (UTC)",
+            "TIME",
+            "BYTES IN",
+            "PKTS IN",
+            "BYTES OUT",
+            "PKTS OUT",
+            "STATE"
+        );
+        assert_eq!(STATUS_HEADER, header);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
+        // The errno, not `kind()`: kind() links io::Error's errno-to-kind table (0.5 KB).
+        if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
     }
@@ -58,7 +59,7 @@ pub fn read_to_end(fd: libc::c_int, data: &mut Vec<u8>) -> io::Result<()> {
             continue;
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
+        if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
     }
@@ -93,7 +94,7 @@ pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
             return Err(io::ErrorKind::WriteZero.into());
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
+        if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
     }

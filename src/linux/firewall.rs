@@ -24,8 +24,15 @@ use std::path::Path;
 
 use super::spawn::{self, CStrings};
 
+/// The name of our nftables table, as a literal so that the fixed lines naming it are
+/// whole literals too.
+macro_rules! table {
+    () => {
+        "smolpptp"
+    };
+}
 /// The name of our nftables table.
-pub const TABLE: &str = "smolpptp";
+pub const TABLE: &str = table!();
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +68,39 @@ impl FirewallConfig<'_> {
     }
 }
 
+/// A rule's match on the interface PPTP comes in or goes out by: the WAN's name after
+/// `.1`, else the TUN's after `.2` (anything but the TUN); `.3` closes either.
+struct WanMatch<'a>(
+    &'a FirewallConfig<'a>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+impl core::fmt::Display for WanMatch<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (prefix, name) = match self.0.wan {
+            Some(wan) => (self.1, wan),
+            None => (self.2, self.0.tun),
+        };
+        f.write_str(prefix)?;
+        f.write_str(name)?;
+        f.write_str(self.3)
+    }
+}
+
+/// `.1` and the address, or `.2` without one.
+struct Either(Option<Ipv4Addr>, &'static str, &'static str);
+
+impl core::fmt::Display for Either {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{}{a}", self.1),
+            None => f.write_str(self.2),
+        }
+    }
+}
+
 /// `{ a-b, c }` for nft.
 fn nft_pool(pool: &AddressList) -> String {
     let mut s = String::from("{ ");
@@ -82,7 +122,13 @@ fn nft_pool(pool: &AddressList) -> String {
 /// leftover table from a crashed run is replaced, not added to.
 pub fn nft_script(c: &FirewallConfig) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "table ip {TABLE}\ndelete table ip {TABLE}");
+    s.push_str(concat!(
+        "table ip ",
+        table!(),
+        "\ndelete table ip ",
+        table!(),
+        "\n"
+    ));
     s.push_str(&nft_ruleset(c));
     s
 }
@@ -90,20 +136,11 @@ pub fn nft_script(c: &FirewallConfig) -> String {
 /// The table itself, in `nft list` syntax (what `smolpptpd check` prints).
 pub fn nft_ruleset(c: &FirewallConfig) -> String {
     let tun = c.tun;
-    let from_wan = match c.wan {
-        Some(w) => format!("iifname \"{w}\""),
-        None => format!("iifname != \"{tun}\""),
-    };
-    let to_wan = match c.wan {
-        Some(w) => format!("oifname \"{w}\""),
-        None => format!("oifname != \"{tun}\""),
-    };
-    let to_us = match c.listen {
-        Some(a) => format!("ip daddr {a}"),
-        None => "fib daddr type local".to_string(),
-    };
+    let from_wan = WanMatch(c, "iifname \"", "iifname != \"", "\"");
+    let to_wan = WanMatch(c, "oifname \"", "oifname != \"", "\"");
+    let to_us = Either(c.listen, "ip daddr ", "fib daddr type local");
     let mut s = String::new();
-    let _ = writeln!(s, "table ip {TABLE} {{");
+    s.push_str(concat!("table ip ", table!(), " {\n"));
     match c.mode {
         Mode::Tun { smoltcp } => {
             let _ = writeln!(
@@ -166,10 +203,7 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n",
         );
         if let Some(smoltcp) = gre_snat {
-            let action = match c.public_address {
-                Some(a) => format!("snat to {a}"),
-                None => "masquerade".to_string(),
-            };
+            let action = Either(c.public_address, "snat to ", "masquerade");
             let _ = writeln!(
                 s,
                 "\t\tip saddr {smoltcp} ip protocol gre {to_wan} {action}"
@@ -191,27 +225,19 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
 /// The same rules as iptables commands, for hosts without nft (printed, never run).
 pub fn iptables_commands(c: &FirewallConfig) -> String {
     let tun = c.tun;
-    let (from_wan, to_wan) = match c.wan {
-        Some(w) => (format!("-i {w}"), format!("-o {w}")),
-        None => (format!("! -i {tun}"), format!("! -o {tun}")),
-    };
+    let from_wan = WanMatch(c, "-i ", "! -i ", "");
+    let to_wan = WanMatch(c, "-o ", "! -o ", "");
     let mut s = String::new();
     match c.mode {
         Mode::Tun { smoltcp } => {
-            let to_us = match c.listen {
-                Some(a) => format!("-d {a}"),
-                None => "-m addrtype --dst-type LOCAL".to_string(),
-            };
-            for proto in ["-p tcp --dport 1723", "-p gre"] {
+            let to_us = Either(c.listen, "-d ", "-m addrtype --dst-type LOCAL");
+            for proto in &["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
                     "iptables -t nat -I PREROUTING {from_wan} {to_us} {proto} -j DNAT --to-destination {smoltcp}"
                 );
             }
-            let action = match c.public_address {
-                Some(a) => format!("SNAT --to-source {a}"),
-                None => "MASQUERADE".to_string(),
-            };
+            let action = Either(c.public_address, "SNAT --to-source ", "MASQUERADE");
             let _ = writeln!(
                 s,
                 "iptables -t nat -I POSTROUTING -s {smoltcp} -p gre {to_wan} -j {action}"
@@ -223,7 +249,7 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
             let _ = writeln!(s, "iptables -I FORWARD -s {smoltcp} -j ACCEPT");
         }
         Mode::Raw { address } => {
-            for proto in ["-p tcp --dport 1723", "-p gre"] {
+            for proto in &["-p tcp --dport 1723", "-p gre"] {
                 let _ = writeln!(
                     s,
                     "iptables -I INPUT {from_wan} -d {address} {proto} -j DROP"
@@ -274,7 +300,8 @@ pub fn nft_available() -> bool {
 fn run_nft(script: &str) -> io::Result<()> {
     let out = nft_args(&["-f", "-"])
         .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
-        .map_err(|e| super::io_error(e.kind(), format_args!("nft: {e}")))?;
+        // Kind Other, not the cause's: only the text is used (see control_socket::query).
+        .map_err(|e| super::io_error(io::ErrorKind::Other, format_args!("nft: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -364,7 +391,7 @@ impl Drop for Firewall {
     fn drop(&mut self) {
         if self.installed {
             self.installed = false;
-            if let Err(e) = run_nft(&format!("delete table ip {TABLE}\n")) {
+            if let Err(e) = run_nft(concat!("delete table ip ", table!(), "\n")) {
                 crate::warn!("removing firewall table {TABLE}: {e}");
             }
         }

@@ -27,7 +27,6 @@
 //! is skipped silently.
 
 use core::net::Ipv4Addr;
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -228,7 +227,10 @@ impl HookRunner {
     /// asked for (after that it carries on alone). True if it exited.
     pub fn finish(&mut self, grace: std::time::Duration) -> bool {
         self.fd = None;
-        let start = std::time::Instant::now();
+        // The daemon's own monotonic clock rather than std's Instant (its arithmetic is
+        // code this binary otherwise does without).
+        let grace = smoltcp::time::Duration::from_micros(grace.as_micros() as u64);
+        let start = super::clock::now();
         loop {
             let mut status = 0;
             // SAFETY: waiting for our own child.
@@ -236,7 +238,7 @@ impl HookRunner {
             if rc == self.pid || rc < 0 {
                 return true;
             }
-            if start.elapsed() >= grace {
+            if super::clock::now() - start >= grace {
                 return false;
             }
             spawn::sleep_ms(20);
@@ -272,7 +274,8 @@ enum Script {
 struct Chain {
     call_id: u16,
     running: Option<Child>,
-    queue: VecDeque<(Script, HookEvent)>,
+    /// Oldest first; a handful at most, so taking from the front of a Vec is cheap.
+    queue: Vec<(Script, HookEvent)>,
 }
 
 /// The runner's loop: read requests until the daemon closes its end, run each session's
@@ -290,9 +293,10 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 }
             }
             while chain.running.is_none() {
-                let Some((script, event)) = chain.queue.pop_front() else {
+                if chain.queue.is_empty() {
                     break;
-                };
+                }
+                let (script, event) = chain.queue.remove(0);
                 chain.running = run(config, script, &event);
                 if chain.running.is_none() {
                     crate::debug!(
@@ -319,7 +323,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         }
         // SAFETY: receiving into our buffer.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
+        if n == 0 || (n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
             open = false;
             continue;
         }
@@ -332,17 +336,17 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 chains.push(Chain {
                     call_id: event.call_id,
                     running: None,
-                    queue: VecDeque::new(),
+                    queue: Vec::new(),
                 });
                 chains.len() - 1
             }
         };
         let chain = &mut chains[at];
         if event.up {
-            chain.queue.push_back((Script::PreUp, event.clone()));
-            chain.queue.push_back((Script::Up, event));
+            chain.queue.push((Script::PreUp, event.clone()));
+            chain.queue.push((Script::Up, event));
         } else {
-            chain.queue.push_back((Script::Down, event));
+            chain.queue.push((Script::Down, event));
         }
     }
 }
@@ -352,6 +356,34 @@ fn runnable(path: &std::path::Path) -> bool {
     super::file::stat(path)
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
 }
+
+/// The scripts' environment variables, in the order [`script_args`] gives their values.
+const ENV_NAMES: [&str; 24] = [
+    "PATH",
+    "IFNAME",
+    "DEVICE",
+    "SPEED",
+    "LINKNAME",
+    "PEERNAME",
+    "IPLOCAL",
+    "IPREMOTE",
+    "IPPARAM",
+    "REMOTENUMBER",
+    "PPTP_CALL_ID",
+    "PPPD_PID",
+    "ORIG_UID",
+    "PPPLOGNAME",
+    "PPP_IFACE",
+    "PPP_TTY",
+    "PPP_SPEED",
+    "PPP_LOCAL",
+    "PPP_REMOTE",
+    "PPP_IPPARAM",
+    "PPP_TTYNAME",
+    "CONNECT_TIME",
+    "BYTES_SENT",
+    "BYTES_RCVD",
+];
 
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
 /// `env`.
@@ -381,48 +413,42 @@ pub fn script_args(
     let tty = Tty(event.call_id);
     let ipparam = IpParam((!config.noipparam).then_some(event.peer));
     let (local, remote) = (event.local, event.remote);
-    args.push(ifname.as_bytes())?;
-    args.push_fmt(format_args!("{tty}"))?;
-    args.push(SPEED.as_bytes())?;
-    args.push_fmt(format_args!("{local}"))?;
-    args.push_fmt(format_args!("{remote}"))?;
-    args.push_fmt(format_args!("{ipparam}"))?;
+    let argv: [&dyn core::fmt::Display; 6] = [&ifname, &tty, &SPEED, &local, &remote, &ipparam];
+    for value in &argv {
+        args.push_fmt(format_args!("{value}"))?;
+    }
     // SAFETY: getppid/getuid cannot fail.
     let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
-    let vars: [(&str, &dyn core::fmt::Display); 21] = [
-        ("PATH", &SCRIPT_PATH),
-        ("IFNAME", &ifname),
-        ("DEVICE", &tty),
-        ("SPEED", &SPEED),
-        ("LINKNAME", &tty),
-        ("PEERNAME", &event.user.as_str()),
-        ("IPLOCAL", &local),
-        ("IPREMOTE", &remote),
-        ("IPPARAM", &ipparam),
-        ("REMOTENUMBER", &event.peer),
-        ("PPTP_CALL_ID", &event.call_id),
-        ("PPPD_PID", &ppid),
-        ("ORIG_UID", &uid),
-        ("PPPLOGNAME", &"root"),
-        ("PPP_IFACE", &ifname),
-        ("PPP_TTY", &tty),
-        ("PPP_SPEED", &SPEED),
-        ("PPP_LOCAL", &local),
-        ("PPP_REMOTE", &remote),
-        ("PPP_IPPARAM", &ipparam),
-        ("PPP_TTYNAME", &tty),
+    // Only the values are built at run time; the names are a table in read-only data.
+    let values: [&dyn core::fmt::Display; ENV_NAMES.len()] = [
+        &SCRIPT_PATH,
+        &ifname,
+        &tty,
+        &SPEED,
+        &tty,
+        &event.user.as_str(),
+        &local,
+        &remote,
+        &ipparam,
+        &event.peer,
+        &event.call_id,
+        &ppid,
+        &uid,
+        &"root",
+        &ifname,
+        &tty,
+        &SPEED,
+        &local,
+        &remote,
+        &ipparam,
+        &tty,
+        &event.connect_secs,
+        &event.bytes_sent,
+        &event.bytes_received,
     ];
-    let counters: [(&str, &dyn core::fmt::Display); 3] = [
-        ("CONNECT_TIME", &event.connect_secs),
-        ("BYTES_SENT", &event.bytes_sent),
-        ("BYTES_RCVD", &event.bytes_received),
-    ];
-    let down = if event.up {
-        &counters[..0]
-    } else {
-        &counters[..]
-    };
-    for (key, value) in vars.iter().chain(down) {
+    // The last three, the session's totals, only for ip-down.
+    let count = ENV_NAMES.len() - if event.up { 3 } else { 0 };
+    for (key, value) in ENV_NAMES.iter().zip(&values).take(count) {
         env.push_fmt(format_args!("{key}={value}"))?;
     }
     Ok(())

@@ -101,20 +101,23 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
 pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
     let p = ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?;
     let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
-    for a in remote.ranges.iter().flat_map(|r| [r.first, r.last]) {
-        match p.lan_for(a) {
-            Ok(Some(lan)) => {
-                if !names.contains(&lan.name) {
-                    let _ = names.push(lan.name);
+    for r in &remote.ranges {
+        for a in [r.first, r.last] {
+            match p.lan_for(a) {
+                Ok(Some(lan)) => {
+                    if !names.contains(&lan.name) {
+                        let _ = names.push(lan.name);
+                    }
                 }
+                Ok(None) => {
+                    return Err(format!(
+                        "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts \
+                         cannot reach clients there (pppd: Cannot determine ethernet address \
+                         for proxy ARP)"
+                    ))
+                }
+                Err(e) => return Err(format!("proxyarp: {e}")),
             }
-            Ok(None) => {
-                return Err(format!(
-                    "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts cannot \
-                     reach clients there (pppd: Cannot determine ethernet address for proxy ARP)"
-                ))
-            }
-            Err(e) => return Err(format!("proxyarp: {e}")),
         }
     }
     let mut message = String::from("proxyarp: the router answers ARP for client addresses on");

@@ -282,7 +282,8 @@ pub fn default_gateway(name: &str) -> Option<Ipv4Addr> {
 /// /proc/net/route: `Iface Destination Gateway Flags ...`, addresses as native-endian hex.
 fn parse_default_gateway(table: &str, name: &str) -> Option<Ipv4Addr> {
     table.lines().skip(1).find_map(|line| {
-        let mut f = line.split_whitespace();
+        // The kernel writes ASCII: no need for (and no code of) Unicode's whitespace table.
+        let mut f = line.split_ascii_whitespace();
         let (iface, dst, gw, mask) = (f.next()?, f.next()?, f.next()?, f.nth(4)?);
         if iface != name || dst != "00000000" || mask != "00000000" {
             return None;

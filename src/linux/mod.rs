@@ -41,6 +41,18 @@ pub fn io_error(kind: io::ErrorKind, message: fmt::Arguments<'_>) -> io::Error {
     io::Error::new(kind, Message(fmt::format(message)))
 }
 
+/// A value, or `text` in its place (padded like the value would be) when there is none.
+pub struct Or<T>(pub Option<T>, pub &'static str);
+
+impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.pad(self.1),
+        }
+    }
+}
+
 struct Message(String);
 
 impl fmt::Debug for Message {

@@ -17,7 +17,7 @@ impl KernelRandom {
             let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
             if n < 0 {
                 let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
+                if err.raw_os_error() == Some(libc::EINTR) {
                     continue;
                 }
                 return Err(err);

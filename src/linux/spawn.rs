@@ -207,7 +207,7 @@ impl Child {
                 rc if rc > 0 => return Ok(Some(ExitStatus(status))),
                 _ => {
                     let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
+                    if e.raw_os_error() != Some(libc::EINTR) {
                         return Err(e);
                     }
                 }
@@ -244,7 +244,7 @@ pub fn run(
         // A program that stops reading early (it failed) is not our error: its stderr and
         // status say what happened. SIGPIPE is ignored in the daemon, as by Rust's runtime.
         match super::file::write_all(fd.as_raw_fd(), data) {
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => fed = Err(e),
+            Err(e) if e.raw_os_error() != Some(libc::EPIPE) => fed = Err(e),
             _ => {}
         }
     }
@@ -391,7 +391,7 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let n = loop {
         // SAFETY: reading into our buffer.
         let n = unsafe { libc::read(report_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
-        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+        if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break n;
         }
     };
@@ -447,7 +447,7 @@ unsafe fn child(
                 }
             }
         }
-        for (target, fd) in stdio.into_iter().enumerate() {
+        for (target, &fd) in stdio.iter().enumerate() {
             if libc::dup2(fd, target as RawFd) < 0 {
                 fail(report);
             }

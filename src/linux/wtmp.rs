@@ -13,8 +13,8 @@
 
 use core::fmt::Write as _;
 use core::net::Ipv4Addr;
-use std::fs::File;
-use std::io::{self, Write as _};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 pub const DEFAULT_PATH: &str = "/var/log/wtmp";
@@ -102,7 +102,7 @@ impl<'a> Record<'a> {
 
 /// The open wtmp file and the buffer its records are built in.
 pub struct Wtmp {
-    file: File,
+    file: OwnedFd,
     record: [u8; RECORD_LEN],
     pid: i32,
 }
@@ -122,7 +122,7 @@ impl Wtmp {
     /// Open `path` for appending. Like glibc's `updwtmp`, a missing file is not created:
     /// the admin (or the distribution) decides whether wtmp is kept.
     pub fn open(path: &Path) -> io::Result<Wtmp> {
-        let file = File::from(super::file::open(path, libc::O_WRONLY | libc::O_APPEND)?);
+        let file = super::file::open(path, libc::O_WRONLY | libc::O_APPEND)?;
         Ok(Wtmp {
             file,
             record: [0; RECORD_LEN],
@@ -179,7 +179,7 @@ impl Wtmp {
             address,
         }
         .encode(&mut self.record);
-        self.file.write_all(&self.record)
+        super::file::write_all(self.file.as_raw_fd(), &self.record)
     }
 }
 
