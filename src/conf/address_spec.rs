@@ -45,7 +45,11 @@ pub struct Spec {
 /// part filling the remaining bytes; trailing whitespace and whatever follows it are ignored.
 /// `255.255.255.255` is `INADDR_NONE`, which pptpd treats as invalid.
 pub fn inet_addr(s: &str) -> Option<Ipv4Addr> {
-    let b = s.as_bytes();
+    inet_addr_bytes(s.as_bytes())
+}
+
+/// [`inet_addr`] of bytes (the addresses of a range are written into a stack buffer).
+fn inet_addr_bytes(b: &[u8]) -> Option<Ipv4Addr> {
     let mut parts = [0u32; 4];
     let mut n = 0usize;
     let mut i = 0usize;
@@ -180,7 +184,11 @@ pub fn parse(
             }
             continue;
         }
-        let octets: Vec<&str> = item.split('.').collect();
+        // Exactly four: `is_range` counted three dots.
+        let mut octets = [""; 4];
+        for (slot, octet) in octets.iter_mut().zip(item.split('.')) {
+            *slot = octet;
+        }
         let bad_range = || SpecError::BadRange(item.to_string());
         let Some(dash_at) = octets.iter().position(|o| o.contains('-')) else {
             return Err(bad_range());
@@ -198,18 +206,37 @@ pub fn parse(
             }
         }
         for n in lower..=upper {
-            let mut text = String::new();
+            // `a.b.c.n` written out and read by `inet_addr` like any address (a leading 0
+            // makes an octet octal). At most 4 * 3 digits and 3 dots: every part was checked
+            // to have 1 to 3 digits.
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (k, o) in octets.iter().enumerate() {
                 if k > 0 {
-                    text.push('.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                if k == dash_at {
-                    text.push_str(&n.to_string());
+                let digits = [
+                    b'0' + (n / 100) as u8,
+                    b'0' + (n / 10 % 10) as u8,
+                    b'0' + (n % 10) as u8,
+                ];
+                let part = if k != dash_at {
+                    o.as_bytes()
+                } else if n >= 100 {
+                    &digits[..]
+                } else if n >= 10 {
+                    &digits[1..]
                 } else {
-                    text.push_str(o);
-                }
+                    &digits[2..]
+                };
+                text[len..len + part.len()].copy_from_slice(part);
+                len += part.len();
             }
-            let a = inet_addr(&text).ok_or(SpecError::BadAddress(text))?;
+            let text = &text[..len];
+            let a = inet_addr_bytes(text).ok_or_else(|| {
+                SpecError::BadAddress(text.iter().map(|&c| char::from(c)).collect())
+            })?;
             if !b.push(a)? {
                 return Ok(Spec {
                     list: b.list,
