@@ -387,27 +387,24 @@ fn parse_number(s: &str) -> Option<u32> {
     u32::from_str_radix(digits, radix).ok()
 }
 
-/// pppd's `ipv6 <local>,<remote>`: Interface-Identifiers written as IPv6 addresses whose
-/// upper 64 bits are zero (`::1`, `::dead:beef`); either side may be left out.
-fn interface_ids(value: &str) -> Result<(Option<InterfaceId>, Option<InterfaceId>), String> {
-    let (local, remote) = value.split_once(',').unwrap_or((value, ""));
-    let one = |s: &str, which: &str| -> Result<Option<InterfaceId>, String> {
-        if s.is_empty() {
-            return Ok(None);
-        }
-        let octets = parse_ipv6(s)
-            .ok_or_else(|| format!("ipv6: {which} interface identifier '{s}' is not like ::1"))?;
-        let (high, low) = octets.split_at(8);
-        let id: InterfaceId = low.try_into().unwrap_or_default();
-        if high.iter().any(|&b| b != 0) || id == [0; 8] {
-            return Err(format!(
-                "ipv6: illegal {which} interface identifier '{s}' (the upper 64 bits must be \
-                 zero, the lower ones not)"
-            ));
-        }
-        Ok(Some(id))
-    };
-    Ok((one(local, "local")?, one(remote, "remote")?))
+/// Why an `ipv6` Interface-Identifier was refused.
+enum IdError {
+    /// Not an IPv6 address.
+    NotAddress,
+    /// The upper 64 bits are not zero, or the lower ones are.
+    Illegal,
+}
+
+/// One Interface-Identifier of pppd's `ipv6 <local>,<remote>`: written as an IPv6 address
+/// whose upper 64 bits are zero (`::1`, `::dead:beef`).
+fn interface_id(s: &str) -> Result<InterfaceId, IdError> {
+    let octets = parse_ipv6(s).ok_or(IdError::NotAddress)?;
+    let (high, low) = octets.split_at(8);
+    let id: InterfaceId = low.try_into().unwrap_or_default();
+    if high.iter().any(|&b| b != 0) || id == [0; 8] {
+        return Err(IdError::Illegal);
+    }
+    Ok(id)
 }
 
 /// `Ipv6Addr::from_str` written out for its one user here (core's parser is 0.6 KB on
@@ -606,12 +603,29 @@ impl Parser {
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
                 let v = option.value()?;
-                let (local, remote) = interface_ids(&v).map_err(|m| option.message(m))?;
-                if local.is_some() {
-                    self.ppp.ipv6.local_id = local;
-                }
-                if remote.is_some() {
-                    self.ppp.ipv6.remote_id = remote;
+                // Either side may be left out.
+                let (local, remote) = v.split_once(',').unwrap_or((&v, ""));
+                let ipv6 = &mut self.ppp.ipv6;
+                for (which, s, id) in [
+                    ("local", local, &mut ipv6.local_id),
+                    ("remote", remote, &mut ipv6.remote_id),
+                ] {
+                    if s.is_empty() {
+                        continue;
+                    }
+                    // The two messages from one format site.
+                    *id = Some(interface_id(s).map_err(|e| {
+                        let (illegal, why) = match e {
+                            IdError::NotAddress => ("", " is not like ::1"),
+                            IdError::Illegal => (
+                                "illegal ",
+                                " (the upper 64 bits must be zero, the lower ones not)",
+                            ),
+                        };
+                        option.err(format_args!(
+                            "ipv6: {illegal}{which} interface identifier '{s}'{why}"
+                        ))
+                    })?);
                 }
             }
             Action::MaxConnect => self.ppp.maxconnect = option.number()?,
@@ -886,6 +900,15 @@ mod tests {
         for bad in ["ipv6 fe80::1", "ipv6 ::", "ipv6 ::1,1.2.3.4", "ipv6"] {
             assert!(opts(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            opts("ipv6 fe80::1").unwrap_err().message,
+            "ipv6: illegal local interface identifier 'fe80::1' (the upper 64 bits must be \
+             zero, the lower ones not)"
+        );
+        assert_eq!(
+            opts("ipv6 ::1,1.2.3.4").unwrap_err().message,
+            "ipv6: remote interface identifier '1.2.3.4' is not like ::1"
+        );
     }
 
     #[test]
