@@ -328,11 +328,6 @@ impl Current<'_, '_> {
         ConfigError::at(self.path, Some(self.line), msg)
     }
 
-    /// An error whose message is already formatted.
-    fn message(&self, message: String) -> ConfigError {
-        ConfigError::new(self.path, Some(self.line), message)
-    }
-
     /// Reads the value word into `buf`; its length.
     #[inline(never)]
     fn raw_value(&mut self) -> Result<usize, ConfigError> {
@@ -575,7 +570,7 @@ impl Parser {
             Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
             Action::OpenwrtMppe => {
                 let list = option.value()?;
-                self.openwrt_mppe(&list).map_err(|m| option.message(m))?;
+                self.openwrt_mppe(option, &list)?;
             }
             Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
             Action::MsDns => self.dns.push(option.address()?),
@@ -682,7 +677,7 @@ impl Parser {
 
     /// OpenWrt's `mppe <sub,...>` from the MPPE-MPPC patch: `required`, `stateless`, `no40`,
     /// `no56`, `no128`, matched case-insensitively by prefix.
-    fn openwrt_mppe(&mut self, list: &str) -> Result<(), String> {
+    fn openwrt_mppe(&mut self, option: &Current, list: &str) -> Result<(), ConfigError> {
         let mut m = MppeOptions {
             explicit: true,
             allow_40: true,
@@ -705,10 +700,10 @@ impl Parser {
             } else if is("no128") {
                 m.allow_128 = false;
             } else {
-                return Err(format!(
+                return Err(option.err(format_args!(
                     "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, no56, \
                      no128)"
-                ));
+                )));
             }
         }
         self.mppe = m;
