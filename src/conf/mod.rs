@@ -46,7 +46,7 @@ use smoltcp::wire::Ipv4Cidr;
 pub use chap_secrets::ChapSecrets;
 pub use error::{ConfigError, ConfigWarning};
 
-use crate::settings::{AddressList, AddressRange, PppSettings, Settings};
+use crate::settings::{AddressList, AddressRange, PppSettings, Settings, MAX_NAME_LEN};
 
 /// pptpd's default configuration file.
 pub const DEFAULT_PPTPD_CONF: &str = "/etc/pptpd.conf";
@@ -138,17 +138,28 @@ impl LoadedConfig {
     }
 }
 
-/// The host name, which pppd uses as `name` when the options file gives none.
-fn host_name() -> Option<String> {
+/// Sets `name` to the host name, as pppd does when the options file gives none: as much as
+/// fits, cut at a character boundary. Left alone if there is no host name.
+fn use_host_name(name: &mut heapless::String<MAX_NAME_LEN>) {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is writable for its whole length.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
     if rc != 0 {
-        return None;
+        return;
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = core::str::from_utf8(&buf[..len]).ok()?;
-    (!name.is_empty()).then(|| name.to_string())
+    let Ok(host) = core::str::from_utf8(&buf[..len]) else {
+        return;
+    };
+    if host.is_empty() {
+        return;
+    }
+    name.clear();
+    let mut end = host.len().min(name.capacity());
+    while !host.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = name.push_str(&host[..end]);
 }
 
 /// Reads pptpd.conf, the pppd options file it names (or `options_override`, like pptpd's
@@ -182,15 +193,7 @@ pub fn load(
             if !options.name_given {
                 // pppd's default name is the host name; chap-secrets' second column must
                 // match it (or be `*`).
-                if let Some(host) = host_name() {
-                    settings.ppp.name.clear();
-                    // As much as fits, cut at a character boundary.
-                    let mut end = host.len().min(settings.ppp.name.capacity());
-                    while !host.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    let _ = settings.ppp.name.push_str(&host[..end]);
-                }
+                use_host_name(&mut settings.ppp.name);
                 ConfigWarning::push(
                     &mut warnings,
                     path,

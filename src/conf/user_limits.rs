@@ -115,21 +115,32 @@ pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLi
         .map_err(|_| format!("user-limit: user name longer than {MAX_NAME_LEN}"))?;
     let mut limit = UserLimit::default();
     for word in words {
-        let Some((key, v)) = word.split_once('=') else {
-            return Err(format!("user-limit {name}: '{word}' is not key=value"));
-        };
-        match key {
-            "single-session" => limit.single_session = Some(single_session(v)?),
-            "rate" => limit.rate = Some(rate(v)?.unwrap_or(Rate::UNLIMITED)),
-            "idle" => limit.idle = Some(seconds("idle", v)?),
-            "session-timeout" => limit.session_timeout = Some(seconds("session-timeout", v)?),
-            _ => {
-                return Err(format!(
-                    "user-limit {name}: unknown setting '{key}' (single-session, rate, idle, \
-                     session-timeout)"
-                ))
+        // A bad word's message, (before, quoted, after): both from one format site.
+        let (before, quoted, after) = match word.split_once('=') {
+            None => ("", word, " is not key=value"),
+            Some(("single-session", v)) => {
+                limit.single_session = Some(single_session(v)?);
+                continue;
             }
-        }
+            Some(("rate", v)) => {
+                limit.rate = Some(rate(v)?.unwrap_or(Rate::UNLIMITED));
+                continue;
+            }
+            Some(("idle", v)) => {
+                limit.idle = Some(seconds("idle", v)?);
+                continue;
+            }
+            Some(("session-timeout", v)) => {
+                limit.session_timeout = Some(seconds("session-timeout", v)?);
+                continue;
+            }
+            Some((key, _)) => (
+                "unknown setting ",
+                key,
+                " (single-session, rate, idle, session-timeout)",
+            ),
+        };
+        return Err(format!("user-limit {name}: {before}'{quoted}'{after}"));
     }
     Ok((user, limit))
 }
@@ -177,6 +188,15 @@ mod tests {
         for bad in ["", "rate=1m", "carol speed=1", "carol idle=x", "carol idle"] {
             assert!(user_limit(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            user_limit("carol speed=1").unwrap_err(),
+            "user-limit carol: unknown setting 'speed' (single-session, rate, idle, \
+             session-timeout)"
+        );
+        assert_eq!(
+            user_limit("carol idle").unwrap_err(),
+            "user-limit carol: 'idle' is not key=value"
+        );
     }
 
     #[test]
