@@ -50,62 +50,55 @@ pub fn inet_addr(s: &str) -> Option<Ipv4Addr> {
 
 /// [`inet_addr`] of bytes (the addresses of a range are written into a stack buffer).
 fn inet_addr_bytes(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut parts = [0u32; 4];
-    let mut n = 0usize;
-    let mut i = 0usize;
-    let last;
+    let mut addr = 0u32;
+    // Dotted parts read so far.
+    let mut n = 0;
+    let mut i = 0;
     loop {
-        if !b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        if !b.get(i)?.is_ascii_digit() {
             return None;
         }
         // strtoul(cp, &end, 0)
-        let (radix, start) = if b[i] == b'0'
-            && matches!(b.get(i + 1), Some(b'x' | b'X'))
-            && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
-        {
-            (16, i + 2)
-        } else if b[i] == b'0' {
-            (8, i)
-        } else {
-            (10, i)
-        };
+        let mut radix = 10;
+        if b[i] == b'0' {
+            radix = 8;
+            if matches!(b.get(i + 1), Some(b'x' | b'X'))
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+            {
+                radix = 16;
+                i += 2;
+            }
+        }
         // u32: over 0xffff_ffff is invalid anyway.
         let mut value: u32 = 0;
-        let mut j = start;
-        while let Some(d) = b.get(j).and_then(|&c| (c as char).to_digit(radix)) {
+        while let Some(d) = b.get(i).and_then(|&c| (c as char).to_digit(16)) {
+            if d >= radix {
+                break;
+            }
             value = value.checked_mul(radix)?.checked_add(d)?;
-            j += 1;
+            i += 1;
         }
-        i = j;
-        if b.get(i) == Some(&b'.') {
-            if n > 2 || value > 0xff {
+        if b.get(i) != Some(&b'.') {
+            // The last part fills the bytes the dotted ones left.
+            if value > u32::MAX >> (8 * n) {
                 return None;
             }
-            parts[n] = value;
-            n += 1;
-            i += 1;
-        } else {
-            last = value;
+            addr |= value;
             break;
         }
+        if n > 2 || value > 0xff {
+            return None;
+        }
+        addr |= value << (24 - 8 * n);
+        n += 1;
+        i += 1;
     }
     if let Some(&c) = b.get(i) {
         if !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
             return None;
         }
     }
-    let max_last = [0xffff_ffffu32, 0xff_ffff, 0xffff, 0xff][n];
-    if last > max_last {
-        return None;
-    }
-    let mut addr = last;
-    for (k, part) in parts[..n].iter().enumerate() {
-        addr |= part << (24 - 8 * k);
-    }
-    if addr == u32::MAX {
-        return None;
-    }
-    Some(Ipv4Addr::from(addr))
+    (addr != u32::MAX).then_some(Ipv4Addr::from(addr))
 }
 
 /// pptpd's `isIpRange`: only `[0-9.-]`, exactly one dash and exactly three dots.
@@ -301,6 +294,79 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    /// The previous, plainer `inet_addr`, to check the current one against.
+    fn reference_inet_addr(b: &[u8]) -> Option<Ipv4Addr> {
+        let mut parts = [0u32; 4];
+        let mut n = 0usize;
+        let mut i = 0usize;
+        let last;
+        loop {
+            if !b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            // strtoul(cp, &end, 0)
+            let (radix, start) = if b[i] == b'0'
+                && matches!(b.get(i + 1), Some(b'x' | b'X'))
+                && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+            {
+                (16, i + 2)
+            } else if b[i] == b'0' {
+                (8, i)
+            } else {
+                (10, i)
+            };
+            // u32: over 0xffff_ffff is invalid anyway.
+            let mut value: u32 = 0;
+            let mut j = start;
+            while let Some(d) = b.get(j).and_then(|&c| (c as char).to_digit(radix)) {
+                value = value.checked_mul(radix)?.checked_add(d)?;
+                j += 1;
+            }
+            i = j;
+            if b.get(i) == Some(&b'.') {
+                if n > 2 || value > 0xff {
+                    return None;
+                }
+                parts[n] = value;
+                n += 1;
+                i += 1;
+            } else {
+                last = value;
+                break;
+            }
+        }
+        if let Some(&c) = b.get(i) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                return None;
+            }
+        }
+        let max_last = [0xffff_ffffu32, 0xff_ffff, 0xffff, 0xff][n];
+        if last > max_last {
+            return None;
+        }
+        let mut addr = last;
+        for (k, part) in parts[..n].iter().enumerate() {
+            addr |= part << (24 - 8 * k);
+        }
+        if addr == u32::MAX {
+            return None;
+        }
+        Some(Ipv4Addr::from(addr))
+    }
+
+    #[test]
+    fn inet_addr_matches_reference() {
+        let mut rng = XorShift(0x14e7);
+        let alphabet = b"0123456789xXaAfg. \t-";
+        for _ in 0..50000 {
+            let len = (rng.next_u32() % 20) as usize;
+            let s: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.next_u32() as usize % alphabet.len()])
+                .collect();
+            assert_eq!(inet_addr_bytes(&s), reference_inet_addr(&s), "{s:?}");
+        }
     }
 
     #[test]
