@@ -145,9 +145,15 @@ impl ChapSecrets {
     /// file or one readable by group/others is a warning (pppd's wording).
     pub fn check(&mut self) -> Result<Vec<ConfigWarning>, ConfigError> {
         let mut warnings = Vec::new();
+        self.check_into(&mut warnings)?;
+        Ok(warnings)
+    }
+
+    /// [`Self::check`], adding to `warnings` (no second list to move over).
+    pub fn check_into(&mut self, warnings: &mut Vec<ConfigWarning>) -> Result<(), ConfigError> {
         match crate::linux::file::stat(&self.path) {
             Err(e) => ConfigWarning::push(
-                &mut warnings,
+                warnings,
                 &self.path,
                 None,
                 format_args!("Can't open chap secret file: {e}; every login fails until it exists"),
@@ -155,7 +161,7 @@ impl ChapSecrets {
             Ok(st) => {
                 if st.st_mode & 0o077 != 0 {
                     ConfigWarning::push(
-                        &mut warnings,
+                        warnings,
                         &self.path,
                         None,
                         format_args!(
@@ -164,7 +170,7 @@ impl ChapSecrets {
                     );
                 }
                 if let Ok(text) = crate::linux::file::read(&self.path) {
-                    lint(&self.path, &text, &mut warnings);
+                    lint(&self.path, &text, warnings);
                 }
                 if st.st_size as u64 > self.file.len() as u64 {
                     return Err(ConfigError::at(
@@ -179,7 +185,7 @@ impl ChapSecrets {
                 }
             }
         }
-        Ok(warnings)
+        Ok(())
     }
 }
 

@@ -185,11 +185,11 @@ pub fn load(
         .or_else(|| conf.option.map(|(p, _)| p));
     match &options_path {
         Some(path) => {
-            let options = ppp_options::parse_file(path)?;
+            let mut options = ppp_options::parse_file(path)?;
             settings.ppp = options.ppp;
             daemon.proxyarp = options.proxyarp;
             daemon.chapms_strip_domain = options.chapms_strip_domain;
-            warnings.extend(options.warnings);
+            warnings.append(&mut options.warnings);
             if !options.name_given {
                 // pppd's default name is the host name; chap-secrets' second column must
                 // match it (or be `*`).
@@ -219,7 +219,7 @@ pub fn load(
     daemon.options_file = options_path;
 
     let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
-    warnings.extend(secrets.check()?);
+    secrets.check_into(&mut warnings)?;
 
     Ok(LoadedConfig {
         settings,
