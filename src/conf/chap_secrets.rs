@@ -172,13 +172,15 @@ impl ChapSecrets {
                 if let Ok(text) = crate::linux::file::read(&self.path) {
                     lint(&self.path, &text, warnings);
                 }
-                if st.st_size as u64 > self.file.len() as u64 {
+                // u64: a size is never negative, and i64's formatter is not in the binary.
+                let size = st.st_size as u64;
+                if size > self.file.len() as u64 {
                     return Err(ConfigError::at(
                         &self.path,
                         None,
                         format_args!(
                             "chap-secrets is {} bytes; the daemon reads at most {}",
-                            st.st_size,
+                            size,
                             self.file.len()
                         ),
                     ));

@@ -299,6 +299,9 @@ pub fn parse(
                 ),
             );
         } else if n > MAX_SESSIONS as i64 {
+            // Positive here: printed as u64, whose formatter the binary has anyway (i64's
+            // would be one more).
+            let n = n as u64;
             return Err(err(
                 l,
                 format_args!(
