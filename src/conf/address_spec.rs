@@ -164,7 +164,7 @@ pub fn parse(
         limit,
         reject_duplicates: is_remote,
     };
-    for item in spec.split(',') {
+    for item in super::split_on(spec, ',') {
         if !is_range(item) {
             let a = inet_addr(item)
                 .or_else(|| resolve(item))
@@ -179,7 +179,7 @@ pub fn parse(
         }
         // Exactly four: `is_range` counted three dots.
         let mut octets = [""; 4];
-        for (slot, octet) in octets.iter_mut().zip(item.split('.')) {
+        for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
             *slot = octet;
         }
         let bad_range = || SpecError::BadRange(item.to_string());
@@ -268,7 +268,7 @@ pub fn lookup_in_hosts(hosts: &str, name: &str) -> Option<Ipv4Addr> {
         return None;
     }
     hosts.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or("");
+        let line = line.split_once('#').map_or(line, |(before, _)| before);
         let mut fields = line.split_ascii_whitespace();
         let address: Ipv4Addr = fields.next()?.parse().ok()?;
         fields

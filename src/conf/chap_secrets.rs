@@ -457,7 +457,8 @@ fn parse_address(word: &[u8]) -> Option<(Ipv4Addr, u32, bool)> {
             (addr, bits, plus)
         }
     };
-    if addr.contains(|c: char| c.is_ascii_whitespace()) {
+    // Bytes, not chars: the char iterator would be in the binary for this alone.
+    if addr.bytes().any(|c| c.is_ascii_whitespace()) {
         return None;
     }
     Some((inet_addr(addr)?, bits, plus))

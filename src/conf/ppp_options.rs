@@ -686,7 +686,7 @@ impl Parser {
             optional: true,
             stateful: Stateful::Allow,
         };
-        for sub in list.split(',') {
+        for sub in super::split_on(list, ',') {
             let sub = sub.to_ascii_lowercase();
             let is = |full: &str| !sub.is_empty() && full.starts_with(sub.as_str());
             if is("required") {

@@ -219,7 +219,7 @@ pub fn parse(
     let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
     // `user-limit` may appear once per user.
     let mut user_lines: Vec<Line> = Vec::new();
-    for (index, raw) in lossy.split('\n').enumerate() {
+    for (index, raw) in super::split_on(&lossy, '\n').enumerate() {
         let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
         if raw.is_empty() || raw.starts_with('#') {
             continue;

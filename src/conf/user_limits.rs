@@ -56,8 +56,10 @@ fn bits_per_sec(value: &str) -> Option<u32> {
         ("bit", 1),
     ];
     let value = value.trim();
+    // Bytes, not chars (digits are ASCII): the char iterator stays out of the binary.
     let split = value
-        .find(|c: char| !c.is_ascii_digit())
+        .bytes()
+        .position(|c| !c.is_ascii_digit())
         .unwrap_or(value.len());
     let (digits, unit) = value.split_at(split);
     // More than u32::MAX bits per second is too fast whatever the unit.
