@@ -451,7 +451,7 @@ fn parse_address(word: &[u8]) -> Option<(Ipv4Addr, u32, bool)> {
                 None => (mask, false),
             };
             let bits: u32 = mask.parse().ok()?;
-            if !(1..=32).contains(&bits) || !mask.bytes().all(|c| c.is_ascii_digit()) {
+            if !matches!(bits, 1..=32) || !mask.bytes().all(|c| c.is_ascii_digit()) {
                 return None;
             }
             (addr, bits, plus)

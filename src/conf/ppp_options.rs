@@ -369,8 +369,8 @@ impl Current<'_, '_> {
 
 /// pppd's `number_option`: strtoul base 0 (decimal, 0octal, 0xhex), all of it.
 fn parse_number(s: &str) -> Option<u32> {
-    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (hex, 16)
+    let (digits, radix) = if let [b'0', b'x' | b'X', ..] = s.as_bytes() {
+        (&s[2..], 16)
     } else if s.len() > 1 && s.starts_with('0') {
         (&s[1..], 8)
     } else if s.bytes().all(|c| c.is_ascii_digit()) {
@@ -577,7 +577,7 @@ impl Parser {
             Action::MsWins => self.wins.push(option.address()?),
             Action::Mtu | Action::Mru => {
                 let n = option.number()?;
-                if !(MIN_MRU..=MAX_MRU).contains(&n) {
+                if !matches!(n, MIN_MRU..=MAX_MRU) {
                     return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
                 }
                 let mut n = n as u16;
