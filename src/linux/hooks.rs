@@ -296,8 +296,12 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 if chain.queue.is_empty() {
                     break;
                 }
-                let (script, event) = chain.queue.remove(0);
-                chain.running = run(config, script, &event);
+                // Run it from where it is queued, then drop it: moving the event out first
+                // copied its 130 bytes word by word.
+                let (script, event) = &chain.queue[0];
+                let script = *script;
+                chain.running = run(config, script, event);
+                chain.queue.remove(0);
                 if chain.running.is_none() {
                     crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
