@@ -161,26 +161,31 @@ impl Tun {
             return Ok(());
         }
         self.delete_routes(ctl);
-        let mut result = Ok(());
-        for r in &routes.ranges {
-            for_each_prefix(r.first, r.last, |net, len| {
-                if result.is_ok() {
-                    result = ctl.add_route(&self.name, net, len);
-                }
-            });
-        }
+        let result = self.walk_routes(ctl, routes, true);
         *self.routes.borrow_mut() = routes.clone();
         result
     }
 
     fn delete_routes(&self, ctl: &Control) {
         let mut routes = self.routes.borrow_mut();
+        let _ = self.walk_routes(ctl, &routes, false);
+        *routes = AddressList::default();
+    }
+
+    /// Add `routes` (stopping at the first error, which it returns) or delete them (past
+    /// any error): one walk over the prefixes for both.
+    fn walk_routes(&self, ctl: &Control, routes: &AddressList, add: bool) -> io::Result<()> {
+        let mut result = Ok(());
         for r in &routes.ranges {
             for_each_prefix(r.first, r.last, |net, len| {
-                let _ = ctl.delete_route(&self.name, net, len);
+                if !add {
+                    let _ = ctl.delete_route(&self.name, net, len);
+                } else if result.is_ok() {
+                    result = ctl.add_route(&self.name, net, len);
+                }
             });
         }
-        *routes = AddressList::default();
+        result
     }
 
     /// Write one IP packet to the kernel. A full queue or a vanished interface drops the
