@@ -390,7 +390,9 @@ const ENV_NAMES: [&str; 24] = [
 ];
 
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
-/// `env`.
+/// `env`. Not inlined: inside the loop of [`serve`], the addresses of its 24 names and
+/// formatters were hoisted out of the loop and kept in stack slots.
+#[inline(never)]
 pub fn script_args(
     config: &HookConfig,
     event: &HookEvent,
