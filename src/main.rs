@@ -250,8 +250,11 @@ const LIMITS: [(&str, usize); 11] = [
 
 #[inline(never)]
 fn print_version() {
-    println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
-    println!("board {} ({})", limits::BOARD, limits::TARGET);
+    println!(
+        concat!("smolpptpd ", env!("CARGO_PKG_VERSION"), "\nboard {} ({})"),
+        limits::BOARD,
+        limits::TARGET
+    );
     for (name, value) in &LIMITS {
         println!("{name} = {value}");
     }
