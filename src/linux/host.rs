@@ -53,15 +53,17 @@ pub fn check_nft(firewall_on: bool) -> Finding {
 /// net.ipv4.ip_forward now, and whether the configuration needs it (we set it at start).
 pub fn check_ip_forward(needed: bool, firewall_on: bool) -> Finding {
     match firewall::ip_forward() {
-        Ok(v) if v == "1" || !needed => finding(true, format!("net.ipv4.ip_forward = {v}")),
-        Ok(v) if firewall_on => finding(
-            true,
-            format!("net.ipv4.ip_forward = {v}; smolpptpd sets it to 1 while it runs"),
-        ),
-        Ok(v) => finding(
-            false,
-            format!("net.ipv4.ip_forward = {v}, but this setup needs 1 (firewall is off)"),
-        ),
+        Ok(v) => {
+            // One message with the verdict's note at its end: one formatting site for all.
+            let (ok, note) = if v == "1" || !needed {
+                (true, "")
+            } else if firewall_on {
+                (true, "; smolpptpd sets it to 1 while it runs")
+            } else {
+                (false, ", but this setup needs 1 (firewall is off)")
+            };
+            finding(ok, format!("net.ipv4.ip_forward = {v}{note}"))
+        }
         Err(e) => finding(!needed, format!("net.ipv4.ip_forward: {e}")),
     }
 }
