@@ -23,6 +23,7 @@ use std::io;
 use std::path::Path;
 
 use super::spawn::{self, CStrings};
+use super::Either;
 
 /// The name of our nftables table, as a literal so that the fixed lines naming it are
 /// whole literals too.
@@ -86,18 +87,6 @@ impl core::fmt::Display for WanMatch<'_> {
         f.write_str(prefix)?;
         f.write_str(name)?;
         f.write_str(self.3)
-    }
-}
-
-/// `.1` and the address, or `.2` without one.
-struct Either(Option<Ipv4Addr>, &'static str, &'static str);
-
-impl core::fmt::Display for Either {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            Some(a) => write!(f, "{}{a}", self.1),
-            None => f.write_str(self.2),
-        }
     }
 }
 

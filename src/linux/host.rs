@@ -89,10 +89,7 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
             );
         }
     }
-    let address = match ctl.address(&ifname) {
-        Ok(a) => format!(", address {a}"),
-        Err(_) => ", no IPv4 address".into(),
-    };
+    let address = super::Either(ctl.address(&ifname).ok(), ", address ", ", no IPv4 address");
     finding(true, format!("interface {name} exists{address}"))
 }
 
