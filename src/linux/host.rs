@@ -98,7 +98,8 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
 /// addresses are in no LAN subnet, so LAN hosts cannot reach those clients by ARP; the
 /// sessions still work, so this is a warning, as in pppd.
 pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
-    let p = ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?;
+    let failed = |e: std::io::Error| format!("proxyarp: {e}");
+    let p = ProxyArp::new().map_err(failed)?;
     let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
     for r in &remote.ranges {
         for a in [r.first, r.last] {
@@ -115,7 +116,7 @@ pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
                          for proxy ARP)"
                     ))
                 }
-                Err(e) => return Err(format!("proxyarp: {e}")),
+                Err(e) => return Err(failed(e)),
             }
         }
     }
