@@ -497,22 +497,20 @@ impl Plan {
 #[inline(never)]
 fn check(o: &Options) -> ExitCode {
     let mut errors = 0;
+    let fatal = |e: String| {
+        println!("error: {e}");
+        ExitCode::FAILURE
+    };
     let config = match load_config(o) {
         Ok(c) => c,
-        Err(e) => {
-            println!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(e),
     };
     for w in &config.warnings {
         println!("warning: {w}");
     }
     let plan = match Plan::new(&config) {
         Ok(p) => p,
-        Err(e) => {
-            println!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(e),
     };
     let d = &config.daemon;
     let fw = plan.firewall(&config);
