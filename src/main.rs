@@ -557,12 +557,11 @@ fn check(o: &Options) -> ExitCode {
         config.settings.connections,
     );
     println!(
-        "\n# firewall {}: nftables rules{}",
-        if d.firewall { "on" } else { "off" },
+        "\n# firewall {}",
         if d.firewall {
-            " smolpptpd installs while it runs"
+            "on: nftables rules smolpptpd installs while it runs"
         } else {
-            " to install yourself"
+            "off: nftables rules to install yourself"
         }
     );
     print_text(&firewall::nft_ruleset(&fw));
