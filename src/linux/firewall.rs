@@ -110,15 +110,11 @@ fn nft_pool(pool: &AddressList) -> String {
 /// The ruleset as an `nft -f` script. It first creates and deletes the table so that a
 /// leftover table from a crashed run is replaced, not added to.
 pub fn nft_script(c: &FirewallConfig) -> String {
-    let mut s = String::new();
-    s.push_str(concat!(
-        "table ip ",
-        table!(),
-        "\ndelete table ip ",
-        table!(),
-        "\n"
-    ));
-    s.push_str(&nft_ruleset(c));
+    let mut s = nft_ruleset(c);
+    s.insert_str(
+        0,
+        concat!("table ip ", table!(), "\ndelete table ip ", table!(), "\n"),
+    );
     s
 }
 
