@@ -250,8 +250,11 @@ const LIMITS: [(&str, usize); 11] = [
 
 #[inline(never)]
 fn print_version() {
-    println!("smolpptpd {}", env!("CARGO_PKG_VERSION"));
-    println!("board {} ({})", limits::BOARD, limits::TARGET);
+    println!(
+        concat!("smolpptpd ", env!("CARGO_PKG_VERSION"), "\nboard {} ({})"),
+        limits::BOARD,
+        limits::TARGET
+    );
     for (name, value) in &LIMITS {
         println!("{name} = {value}");
     }
@@ -494,22 +497,20 @@ impl Plan {
 #[inline(never)]
 fn check(o: &Options) -> ExitCode {
     let mut errors = 0;
+    let fatal = |e: String| {
+        println!("error: {e}");
+        ExitCode::FAILURE
+    };
     let config = match load_config(o) {
         Ok(c) => c,
-        Err(e) => {
-            println!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(e),
     };
     for w in &config.warnings {
         println!("warning: {w}");
     }
     let plan = match Plan::new(&config) {
         Ok(p) => p,
-        Err(e) => {
-            println!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(e),
     };
     let d = &config.daemon;
     let fw = plan.firewall(&config);
@@ -556,12 +557,11 @@ fn check(o: &Options) -> ExitCode {
         config.settings.connections,
     );
     println!(
-        "\n# firewall {}: nftables rules{}",
-        if d.firewall { "on" } else { "off" },
+        "\n# firewall {}",
         if d.firewall {
-            " smolpptpd installs while it runs"
+            "on: nftables rules smolpptpd installs while it runs"
         } else {
-            " to install yourself"
+            "off: nftables rules to install yourself"
         }
     );
     print_text(&firewall::nft_ruleset(&fw));

@@ -868,7 +868,7 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     let mut buf = [0u8; REQUEST_LEN];
     request
         .encode(&mut buf)
-        .map_err(|e| super::io_error(io::ErrorKind::InvalidInput, format_args!("{e}")))?;
+        .map_err(|e| protocol_error(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: sending from a valid buffer.
     if unsafe {
         libc::send(
@@ -888,8 +888,12 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    Reply::decode(&reply[..n as usize])
-        .map_err(|e| super::io_error(io::ErrorKind::InvalidData, format_args!("{e}")))
+    Reply::decode(&reply[..n as usize]).map_err(|e| protocol_error(io::ErrorKind::InvalidData, e))
+}
+
+/// A [`ProtocolError`] as the client's io::Error, with its text.
+fn protocol_error(kind: io::ErrorKind, e: ProtocolError) -> io::Error {
+    super::io_error(kind, format_args!("{e}"))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use std::io;
 use std::path::Path;
 
 use super::spawn::{self, CStrings};
+use super::Either;
 
 /// The name of our nftables table, as a literal so that the fixed lines naming it are
 /// whole literals too.
@@ -89,18 +90,6 @@ impl core::fmt::Display for WanMatch<'_> {
     }
 }
 
-/// `.1` and the address, or `.2` without one.
-struct Either(Option<Ipv4Addr>, &'static str, &'static str);
-
-impl core::fmt::Display for Either {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            Some(a) => write!(f, "{}{a}", self.1),
-            None => f.write_str(self.2),
-        }
-    }
-}
-
 /// `{ a-b, c }` for nft.
 fn nft_pool(pool: &AddressList) -> String {
     let mut s = String::from("{ ");
@@ -121,15 +110,11 @@ fn nft_pool(pool: &AddressList) -> String {
 /// The ruleset as an `nft -f` script. It first creates and deletes the table so that a
 /// leftover table from a crashed run is replaced, not added to.
 pub fn nft_script(c: &FirewallConfig) -> String {
-    let mut s = String::new();
-    s.push_str(concat!(
-        "table ip ",
-        table!(),
-        "\ndelete table ip ",
-        table!(),
-        "\n"
-    ));
-    s.push_str(&nft_ruleset(c));
+    let mut s = nft_ruleset(c);
+    s.insert_str(
+        0,
+        concat!("table ip ", table!(), "\ndelete table ip ", table!(), "\n"),
+    );
     s
 }
 
@@ -179,20 +164,20 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
         "\tchain forward {{\n\t\ttype filter hook forward priority filter - 10; policy accept;"
     );
     if let Mode::Tun { smoltcp } = c.mode {
-        let _ = writeln!(s, "\t\tip daddr {smoltcp} ct status dnat accept");
-        let _ = writeln!(s, "\t\tip saddr {smoltcp} accept");
-    }
-    if c.forwarding {
-        let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
         let _ = writeln!(
             s,
-            "\t\toifname \"{tun}\" ct state established,related accept"
+            "\t\tip daddr {smoltcp} ct status dnat accept\n\t\tip saddr {smoltcp} accept"
         );
-    } else {
-        let _ = writeln!(s, "\t\tiifname \"{tun}\" drop");
-        let _ = writeln!(s, "\t\toifname \"{tun}\" drop");
     }
-    s.push_str("\t}\n");
+    let (from_clients, to_clients) = if c.forwarding {
+        ("accept", "ct state established,related accept")
+    } else {
+        ("drop", "drop")
+    };
+    let _ = writeln!(
+        s,
+        "\t\tiifname \"{tun}\" {from_clients}\n\t\toifname \"{tun}\" {to_clients}\n\t}}"
+    );
     let gre_snat = match c.mode {
         Mode::Tun { smoltcp } => Some(smoltcp),
         Mode::Raw { .. } => None,
@@ -240,13 +225,10 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
             let action = Either(c.public_address, "SNAT --to-source ", "MASQUERADE");
             let _ = writeln!(
                 s,
-                "iptables -t nat -I POSTROUTING -s {smoltcp} -p gre {to_wan} -j {action}"
+                "iptables -t nat -I POSTROUTING -s {smoltcp} -p gre {to_wan} -j {action}\n\
+                 iptables -I FORWARD -d {smoltcp} -m conntrack --ctstate DNAT -j ACCEPT\n\
+                 iptables -I FORWARD -s {smoltcp} -j ACCEPT"
             );
-            let _ = writeln!(
-                s,
-                "iptables -I FORWARD -d {smoltcp} -m conntrack --ctstate DNAT -j ACCEPT"
-            );
-            let _ = writeln!(s, "iptables -I FORWARD -s {smoltcp} -j ACCEPT");
         }
         Mode::Raw { address } => {
             for proto in &["-p tcp --dport 1723", "-p gre"] {
@@ -258,11 +240,11 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
         }
     }
     if c.forwarding {
-        let _ = writeln!(s, "iptables -I INPUT -i {tun} -j ACCEPT");
-        let _ = writeln!(s, "iptables -I FORWARD -i {tun} -j ACCEPT");
         let _ = writeln!(
             s,
-            "iptables -I FORWARD -o {tun} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+            "iptables -I INPUT -i {tun} -j ACCEPT\n\
+             iptables -I FORWARD -i {tun} -j ACCEPT\n\
+             iptables -I FORWARD -o {tun} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
         );
         for r in &c.pool.ranges {
             let _ = writeln!(
@@ -272,8 +254,10 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
             );
         }
     } else {
-        let _ = writeln!(s, "iptables -A FORWARD -i {tun} -j DROP");
-        let _ = writeln!(s, "iptables -A FORWARD -o {tun} -j DROP");
+        let _ = writeln!(
+            s,
+            "iptables -A FORWARD -i {tun} -j DROP\niptables -A FORWARD -o {tun} -j DROP"
+        );
     }
     if c.needs_ip_forward() {
         s.push_str("sysctl -w net.ipv4.ip_forward=1\n");

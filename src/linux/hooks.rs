@@ -296,8 +296,12 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 if chain.queue.is_empty() {
                     break;
                 }
-                let (script, event) = chain.queue.remove(0);
-                chain.running = run(config, script, &event);
+                // Run it from where it is queued, then drop it: moving the event out first
+                // copied its 130 bytes word by word.
+                let (script, event) = &chain.queue[0];
+                let script = *script;
+                chain.running = run(config, script, event);
+                chain.queue.remove(0);
                 if chain.running.is_none() {
                     crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
@@ -357,36 +361,70 @@ fn runnable(path: &std::path::Path) -> bool {
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
 }
 
-/// The scripts' environment variables, in the order [`script_args`] gives their values.
-const ENV_NAMES: [&str; 24] = [
-    "PATH",
-    "IFNAME",
-    "DEVICE",
-    "SPEED",
-    "LINKNAME",
-    "PEERNAME",
-    "IPLOCAL",
-    "IPREMOTE",
-    "IPPARAM",
-    "REMOTENUMBER",
-    "PPTP_CALL_ID",
-    "PPPD_PID",
-    "ORIG_UID",
-    "PPPLOGNAME",
-    "PPP_IFACE",
-    "PPP_TTY",
-    "PPP_SPEED",
-    "PPP_LOCAL",
-    "PPP_REMOTE",
-    "PPP_IPPARAM",
-    "PPP_TTYNAME",
-    "CONNECT_TIME",
-    "BYTES_SENT",
-    "BYTES_RCVD",
+/// Where each value sits in the table [`script_args`] formats the scripts' arguments and
+/// environment from.
+mod slot {
+    pub const PATH: u8 = 0;
+    pub const IFNAME: u8 = 1;
+    pub const TTY: u8 = 2;
+    pub const SPEED: u8 = 3;
+    pub const USER: u8 = 4;
+    pub const LOCAL: u8 = 5;
+    pub const REMOTE: u8 = 6;
+    pub const IPPARAM: u8 = 7;
+    pub const PEER: u8 = 8;
+    pub const CALL_ID: u8 = 9;
+    pub const PPID: u8 = 10;
+    pub const UID: u8 = 11;
+    pub const LOGNAME: u8 = 12;
+    pub const CONNECT_TIME: u8 = 13;
+    pub const BYTES_SENT: u8 = 14;
+    pub const BYTES_RCVD: u8 = 15;
+}
+
+/// pppd's arguments `$1`..`$6`.
+const ARGS: [u8; 6] = [
+    slot::IFNAME,
+    slot::TTY,
+    slot::SPEED,
+    slot::LOCAL,
+    slot::REMOTE,
+    slot::IPPARAM,
+];
+
+/// The scripts' environment variables and their values: slots rather than a formatter per
+/// name, as most values appear under several names.
+const ENV: [(&str, u8); 24] = [
+    ("PATH", slot::PATH),
+    ("IFNAME", slot::IFNAME),
+    ("DEVICE", slot::TTY),
+    ("SPEED", slot::SPEED),
+    ("LINKNAME", slot::TTY),
+    ("PEERNAME", slot::USER),
+    ("IPLOCAL", slot::LOCAL),
+    ("IPREMOTE", slot::REMOTE),
+    ("IPPARAM", slot::IPPARAM),
+    ("REMOTENUMBER", slot::PEER),
+    ("PPTP_CALL_ID", slot::CALL_ID),
+    ("PPPD_PID", slot::PPID),
+    ("ORIG_UID", slot::UID),
+    ("PPPLOGNAME", slot::LOGNAME),
+    ("PPP_IFACE", slot::IFNAME),
+    ("PPP_TTY", slot::TTY),
+    ("PPP_SPEED", slot::SPEED),
+    ("PPP_LOCAL", slot::LOCAL),
+    ("PPP_REMOTE", slot::REMOTE),
+    ("PPP_IPPARAM", slot::IPPARAM),
+    ("PPP_TTYNAME", slot::TTY),
+    ("CONNECT_TIME", slot::CONNECT_TIME),
+    ("BYTES_SENT", slot::BYTES_SENT),
+    ("BYTES_RCVD", slot::BYTES_RCVD),
 ];
 
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
-/// `env`.
+/// `env`. Not inlined: inside the loop of [`serve`], the addresses of its 24 names and
+/// formatters were hoisted out of the loop and kept in stack slots.
+#[inline(never)]
 pub fn script_args(
     config: &HookConfig,
     event: &HookEvent,
@@ -412,44 +450,35 @@ pub fn script_args(
     let ifname = config.ifname.as_str();
     let tty = Tty(event.call_id);
     let ipparam = IpParam((!config.noipparam).then_some(event.peer));
-    let (local, remote) = (event.local, event.remote);
-    let argv: [&dyn core::fmt::Display; 6] = [&ifname, &tty, &SPEED, &local, &remote, &ipparam];
-    for value in &argv {
-        args.push_fmt(format_args!("{value}"))?;
-    }
     // SAFETY: getppid/getuid cannot fail.
     let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
-    // Only the values are built at run time; the names are a table in read-only data.
-    let values: [&dyn core::fmt::Display; ENV_NAMES.len()] = [
+    // Only the values are built at run time, each once, in `slot`'s order; the names and
+    // which value each gets are tables in read-only data.
+    let values: [&dyn core::fmt::Display; 16] = [
         &SCRIPT_PATH,
         &ifname,
         &tty,
         &SPEED,
-        &tty,
         &event.user.as_str(),
-        &local,
-        &remote,
+        &event.local,
+        &event.remote,
         &ipparam,
         &event.peer,
         &event.call_id,
         &ppid,
         &uid,
         &"root",
-        &ifname,
-        &tty,
-        &SPEED,
-        &local,
-        &remote,
-        &ipparam,
-        &tty,
         &event.connect_secs,
         &event.bytes_sent,
         &event.bytes_received,
     ];
+    for &i in &ARGS {
+        args.push_fmt(format_args!("{}", values[usize::from(i)]))?;
+    }
     // The last three, the session's totals, only for ip-down.
-    let count = ENV_NAMES.len() - if event.up { 3 } else { 0 };
-    for (key, value) in ENV_NAMES.iter().zip(&values).take(count) {
-        env.push_fmt(format_args!("{key}={value}"))?;
+    let count = ENV.len() - if event.up { 3 } else { 0 };
+    for &(key, i) in &ENV[..count] {
+        env.push_fmt(format_args!("{key}={}", values[usize::from(i)]))?;
     }
     Ok(())
 }

@@ -53,15 +53,17 @@ pub fn check_nft(firewall_on: bool) -> Finding {
 /// net.ipv4.ip_forward now, and whether the configuration needs it (we set it at start).
 pub fn check_ip_forward(needed: bool, firewall_on: bool) -> Finding {
     match firewall::ip_forward() {
-        Ok(v) if v == "1" || !needed => finding(true, format!("net.ipv4.ip_forward = {v}")),
-        Ok(v) if firewall_on => finding(
-            true,
-            format!("net.ipv4.ip_forward = {v}; smolpptpd sets it to 1 while it runs"),
-        ),
-        Ok(v) => finding(
-            false,
-            format!("net.ipv4.ip_forward = {v}, but this setup needs 1 (firewall is off)"),
-        ),
+        Ok(v) => {
+            // One message with the verdict's note at its end: one formatting site for all.
+            let (ok, note) = if v == "1" || !needed {
+                (true, "")
+            } else if firewall_on {
+                (true, "; smolpptpd sets it to 1 while it runs")
+            } else {
+                (false, ", but this setup needs 1 (firewall is off)")
+            };
+            finding(ok, format!("net.ipv4.ip_forward = {v}{note}"))
+        }
         Err(e) => finding(!needed, format!("net.ipv4.ip_forward: {e}")),
     }
 }
@@ -87,10 +89,7 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
             );
         }
     }
-    let address = match ctl.address(&ifname) {
-        Ok(a) => format!(", address {a}"),
-        Err(_) => ", no IPv4 address".into(),
-    };
+    let address = super::Either(ctl.address(&ifname).ok(), ", address ", ", no IPv4 address");
     finding(true, format!("interface {name} exists{address}"))
 }
 
@@ -99,7 +98,8 @@ pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
 /// addresses are in no LAN subnet, so LAN hosts cannot reach those clients by ARP; the
 /// sessions still work, so this is a warning, as in pppd.
 pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
-    let p = ProxyArp::new().map_err(|e| format!("proxyarp: {e}"))?;
+    let failed = |e: std::io::Error| format!("proxyarp: {e}");
+    let p = ProxyArp::new().map_err(failed)?;
     let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
     for r in &remote.ranges {
         for a in [r.first, r.last] {
@@ -116,7 +116,7 @@ pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
                          for proxy ARP)"
                     ))
                 }
-                Err(e) => return Err(format!("proxyarp: {e}")),
+                Err(e) => return Err(failed(e)),
             }
         }
     }

@@ -32,6 +32,7 @@ pub mod syslog;
 pub mod tun;
 pub mod wtmp;
 
+use core::net::Ipv4Addr;
 use std::{fmt, io};
 
 /// An `io::Error` of `kind` saying `message`. Not `io::Error::new(kind, "...")`: that boxes
@@ -49,6 +50,18 @@ impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
         match &self.0 {
             Some(v) => v.fmt(f),
             None => f.pad(self.1),
+        }
+    }
+}
+
+/// `.1` and the address, or `.2` without one (the firewall's rules, `smolpptpd check`).
+pub(crate) struct Either(pub Option<Ipv4Addr>, pub &'static str, pub &'static str);
+
+impl fmt::Display for Either {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{}{a}", self.1),
+            None => f.write_str(self.2),
         }
     }
 }

@@ -93,13 +93,7 @@ impl Tun {
         };
         // The TUN carries IPv4 only unless `enable_ipv6` says otherwise: no IPv6
         // link-local chatter to read and drop.
-        let _ = super::file::write(
-            Path::new(&format!(
-                "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
-                tun.name
-            )),
-            b"1",
-        );
+        let _ = set_ipv6_conf(&tun.name, "disable_ipv6", b"1");
         ctl.set_address(&tun.name, config.address)?;
         match config.peer {
             Some(peer) => {
@@ -123,10 +117,9 @@ impl Tun {
     /// kernel-generated one beside it). The kernel then routes fe80::/64 on this interface,
     /// so `ping fe80::<client id>%smolpptp0` reaches a client.
     pub fn enable_ipv6(&self, id: [u8; 8]) -> io::Result<()> {
-        let conf = format!("/proc/sys/net/ipv6/conf/{}", self.name);
         // addr_gen_mode 1: no automatic link-local address (not present on old kernels).
-        let _ = super::file::write(Path::new(&format!("{conf}/addr_gen_mode")), b"1");
-        super::file::write(Path::new(&format!("{conf}/disable_ipv6")), b"0")?;
+        let _ = set_ipv6_conf(&self.name, "addr_gen_mode", b"1");
+        set_ipv6_conf(&self.name, "disable_ipv6", b"0")?;
         let index = Control::open()?.index(&self.name)?;
         let sock =
             unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
@@ -161,26 +154,31 @@ impl Tun {
             return Ok(());
         }
         self.delete_routes(ctl);
-        let mut result = Ok(());
-        for r in &routes.ranges {
-            for_each_prefix(r.first, r.last, |net, len| {
-                if result.is_ok() {
-                    result = ctl.add_route(&self.name, net, len);
-                }
-            });
-        }
+        let result = self.walk_routes(ctl, routes, true);
         *self.routes.borrow_mut() = routes.clone();
         result
     }
 
     fn delete_routes(&self, ctl: &Control) {
         let mut routes = self.routes.borrow_mut();
+        let _ = self.walk_routes(ctl, &routes, false);
+        *routes = AddressList::default();
+    }
+
+    /// Add `routes` (stopping at the first error, which it returns) or delete them (past
+    /// any error): one walk over the prefixes for both.
+    fn walk_routes(&self, ctl: &Control, routes: &AddressList, add: bool) -> io::Result<()> {
+        let mut result = Ok(());
         for r in &routes.ranges {
             for_each_prefix(r.first, r.last, |net, len| {
-                let _ = ctl.delete_route(&self.name, net, len);
+                if !add {
+                    let _ = ctl.delete_route(&self.name, net, len);
+                } else if result.is_ok() {
+                    result = ctl.add_route(&self.name, net, len);
+                }
             });
         }
-        *routes = AddressList::default();
+        result
     }
 
     /// Write one IP packet to the kernel. A full queue or a vanished interface drops the
@@ -194,6 +192,14 @@ impl Tun {
         let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         (n > 0).then_some(n as usize)
     }
+}
+
+/// Write `value` to /proc/sys/net/ipv6/conf/`name`/`key`.
+fn set_ipv6_conf(name: &IfName, key: &str, value: &[u8]) -> io::Result<()> {
+    super::file::write(
+        Path::new(&format!("/proc/sys/net/ipv6/conf/{name}/{key}")),
+        value,
+    )
 }
 
 impl AsRawFd for Tun {
