@@ -40,8 +40,10 @@ impl Signals {
             if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
                 return Err(io::Error::last_os_error());
             }
-            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
+            // pthread_sigmask returns the error number; it does not set errno.
+            let err = libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+            if err != 0 {
+                return Err(io::Error::from_raw_os_error(err));
             }
             let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
             if fd < 0 {
