@@ -120,15 +120,23 @@ impl<'a> SessionTable<'a> {
         self.touch(slot);
     }
 
-    pub fn remove(&mut self, slot: usize) -> Option<Session> {
-        let session = self.slots.get_mut(slot)?.take()?;
-        self.live = self.live.saturating_sub(1);
-        self.due[slot] = NEVER;
+    /// Free `slot` and unindex its session, dropping it in place (a session is several KB:
+    /// moving it out would copy it through the caller's stack frame). False if it was free.
+    pub fn remove(&mut self, slot: usize) -> bool {
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        let Some(session) = entry.as_ref() else {
+            return false;
+        };
         self.by_call_id.remove(u32::from(session.call_id));
         if let Some(addr) = session.address {
             self.by_address.remove(u32::from(addr));
         }
-        Some(session)
+        *entry = None;
+        self.live = self.live.saturating_sub(1);
+        self.due[slot] = NEVER;
+        true
     }
 
     /// Give the session in `slot` its tunnel address (or take it away). The only way to
@@ -336,12 +344,13 @@ mod tests {
         assert_eq!(table.by_address(a), None);
         assert_eq!(table.by_address(b), Some(1));
 
-        let gone = table.remove(1).unwrap();
-        assert_eq!(gone.call_id, 101);
+        assert_eq!(table.get(1).unwrap().call_id, 101);
+        assert!(table.remove(1));
         assert_eq!(table.len(), 1);
         assert_eq!(table.by_call_id(101), None);
         assert_eq!(table.by_address(b), None);
-        assert!(table.remove(1).is_none());
+        assert!(table.get(1).is_none());
+        assert!(!table.remove(1));
 
         // The slot, call ID and address can all be used again.
         table.insert(1, session(101));
@@ -370,7 +379,7 @@ mod tests {
         let mut table = SessionTable::new(&mut storage, 1);
         table.insert(5, session(3));
         table.set_address(5, Some(LOCAL));
-        assert!(table.remove(5).is_none());
+        assert!(!table.remove(5));
         assert!(table.is_empty());
         assert_eq!(table.by_call_id(3), None);
     }
