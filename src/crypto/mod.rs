@@ -1,6 +1,7 @@
-//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `md4`, `sha1`,
-//! `des` and `rc4`, all without `alloc`.
+//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `md4`, `sha1`
+//! and `rc4` and a small DES of our own, all without `alloc`.
 
+pub mod des;
 pub mod mppe;
 pub mod mschapv2;
 
