@@ -35,13 +35,15 @@ pub struct SessionTable<'a> {
     /// as of the last `poll_at` for slots not touched since.
     due: [i64; MAX_SESSIONS],
     /// Slots handed out mutably since the last `poll_at`: their `due` may be stale.
-    touched: [u64; TOUCHED_WORDS],
+    /// Machine words, so setting and testing a bit is one shift on 32-bit targets too.
+    touched: [usize; TOUCHED_WORDS],
     /// Next call ID to try; IDs are never 0 and unique among live sessions.
     next_call_id: u16,
 }
 
 const NEVER: i64 = i64::MAX;
-const TOUCHED_WORDS: usize = MAX_SESSIONS.div_ceil(64);
+const WORD_BITS: usize = usize::BITS as usize;
+const TOUCHED_WORDS: usize = MAX_SESSIONS.div_ceil(WORD_BITS);
 
 /// Why an address could not be given to an authenticated client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,15 +159,15 @@ impl<'a> SessionTable<'a> {
 
     /// `slot`'s session may have changed: refresh its deadline at the next `poll_at`.
     fn touch(&mut self, slot: usize) {
-        if let Some(word) = self.touched.get_mut(slot / 64) {
-            *word |= 1 << (slot % 64);
+        if let Some(word) = self.touched.get_mut(slot / WORD_BITS) {
+            *word |= 1 << (slot % WORD_BITS);
         }
     }
 
     fn is_touched(&self, slot: usize) -> bool {
         self.touched
-            .get(slot / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+            .get(slot / WORD_BITS)
+            .is_some_and(|w| w & (1 << (slot % WORD_BITS)) != 0)
     }
 
     /// The earliest deadline of any session (refreshing those touched since last time).
@@ -173,7 +175,7 @@ impl<'a> SessionTable<'a> {
         for w in 0..self.touched.len() {
             let mut bits = core::mem::take(&mut self.touched[w]);
             while bits != 0 {
-                let slot = w * 64 + bits.trailing_zeros() as usize;
+                let slot = w * WORD_BITS + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let at = self.get(slot).and_then(|s| {
                     // Frames or events still queued (the GRE socket was full): now.
@@ -205,8 +207,8 @@ impl<'a> SessionTable<'a> {
     /// The session in `slot`, to change: its deadline is refreshed at the next `poll_at`.
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Session> {
         let session = self.slots.get_mut(slot).and_then(|s| s.as_mut())?;
-        if let Some(word) = self.touched.get_mut(slot / 64) {
-            *word |= 1 << (slot % 64);
+        if let Some(word) = self.touched.get_mut(slot / WORD_BITS) {
+            *word |= 1 << (slot % WORD_BITS);
         }
         Some(session)
     }
