@@ -1198,15 +1198,19 @@ impl<'a> Server<'a> {
     }
 
     /// The call in slot `i` is over: tell the client (unless its control connection is
-    /// gone), log pppd's summary, and free the slot and its address.
+    /// gone), log pppd's summary, and free the slot and its address. The session is read
+    /// where it lies and dropped there: moving it out would copy several KB.
     fn end_session(&mut self, now: Instant, i: usize, reason: EndReason) {
-        let Some(session) = self.table.remove(i) else {
+        let Some(session) = self.table.get(i) else {
             return;
         };
+        let (c, call_id, peer) = (session.conn, session.call_id, session.peer);
+        // The ip-down notice: none (and no summary below) without a tunnel address.
+        let notice = SessionNotice::new(NoticeKind::Down, session, self.local_address(), now);
+        self.table.remove(i);
         if let Some(id) = self.ipv6_ids.get_mut(i) {
             *id = None;
         }
-        let c = session.conn;
         if reason != EndReason::ControlLost
             && self.conns.get(c).is_some_and(|s| s.control.is_some())
         {
@@ -1216,30 +1220,24 @@ impl<'a> Server<'a> {
                 EndReason::Admin | EndReason::ControlLost => DisconnectResult::AdminShutdown,
             };
             if let Ok(len) =
-                control::call_disconnect_notify(session.call_id, result, b"", &mut self.msg_out)
+                control::call_disconnect_notify(call_id, result, b"", &mut self.msg_out)
             {
                 self.write_control(c, len);
             }
         }
         // pppd's summary (print_link_stats), for sessions that got as far as an address:
         // tenths of a minute, rounded.
-        if session.address.is_some() {
-            let tenths = session.connect_time(now).secs().saturating_add(5) / 6;
+        if let Some(notice) = &notice {
+            let tenths = notice.connect_time.secs().saturating_add(5) / 6;
             crate::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
             crate::info!(
                 "Sent {} bytes, received {} bytes.",
-                session.counters.bytes_out,
-                session.counters.bytes_in
+                notice.counters.bytes_out,
+                notice.counters.bytes_in
             );
         }
-        let notice = SessionNotice::new(NoticeKind::Down, &session, self.local_address(), now);
         self.push_notice(notice);
-        crate::info!(
-            "CTRL: Call {} for {} ended ({:?})",
-            session.call_id,
-            session.peer,
-            reason
-        );
+        crate::info!("CTRL: Call {call_id} for {peer} ended ({reason:?})");
     }
 }
 

@@ -1,6 +1,8 @@
-//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `md4`, `sha1`,
-//! `des` and `rc4`, all without `alloc`.
+//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `sha1` and
+//! `rc4` and a small DES and MD4 of our own, all without `alloc`.
 
+pub mod des;
+pub mod md4;
 pub mod mppe;
 pub mod mschapv2;
 

@@ -1,10 +1,9 @@
 //! MS-CHAPv2 (RFC 2759 §8): the NT password hash, the 24-byte NT-Response the peer sends and
 //! the authenticator response ("S=...") the server answers with.
 
-use des::cipher::{BlockCipherEncrypt, KeyInit};
-use des::Des;
-use md4::{Digest, Md4};
-use sha1::Sha1;
+use sha1::{Digest, Sha1};
+
+use super::md4::{self, Md4};
 
 /// "Magic server to client signing constant" (RFC 2759 §8.7).
 const MAGIC1: &[u8; 39] = b"Magic server to client signing constant";
@@ -23,7 +22,7 @@ pub fn nt_password_hash(password: &[u8]) -> [u8; 16] {
     let mut used = 0;
     let mut push = |unit: u16, md4: &mut Md4| {
         if used == buf.len() {
-            md4.update(&buf[..]);
+            md4.block(&buf);
             used = 0;
         }
         buf[used..used + 2].copy_from_slice(&unit.to_le_bytes());
@@ -40,15 +39,14 @@ pub fn nt_password_hash(password: &[u8]) -> [u8; 16] {
             push(u16::from(byte), &mut md4);
         }
     }
-    md4.update(&buf[..used]);
-    let hash = md4.finalize().into();
+    let hash = md4.finish(&buf[..used]);
     super::wipe(&mut buf);
     hash
 }
 
 /// HashNtPasswordHash: MD4 of the 16-byte password hash.
 pub fn hash_nt_password_hash(password_hash: &[u8; 16]) -> [u8; 16] {
-    Md4::digest(password_hash).into()
+    md4::digest(password_hash)
 }
 
 /// The user name that goes into ChallengeHash: the part after the last `\`, so that a
@@ -94,13 +92,7 @@ pub fn expand_des_key(key7: &[u8; 7]) -> [u8; 8] {
 }
 
 fn des_encrypt(key7: &[u8; 7], clear: &[u8; 8]) -> [u8; 8] {
-    let key = expand_des_key(key7);
-    let mut block = (*clear).into();
-    // An 8-byte key is always the right size; `Des` does not reject weak keys.
-    if let Ok(cipher) = Des::new_from_slice(&key) {
-        cipher.encrypt_block(&mut block);
-    }
-    block.into()
+    super::des::encrypt_block(&expand_des_key(key7), clear)
 }
 
 /// ChallengeResponse: the 8-byte challenge DES-encrypted under the three 7-byte thirds of
@@ -201,9 +193,11 @@ mod tests {
         0x54, 0x42, 0x33, 0x11, 0x4A, 0x3D, 0x85, 0xD6, 0xDF,
     ];
 
-    /// MD4 over an explicit UTF-16LE buffer, to check the streaming encoder against.
+    /// MD4 over an explicit UTF-16LE buffer, to check the streaming encoder against (by the
+    /// `md4` crate: an independent implementation).
     fn md4_of_units(units: &[u16]) -> [u8; 16] {
-        let mut md4 = Md4::new();
+        use ::md4::Digest;
+        let mut md4 = ::md4::Md4::new();
         for u in units {
             md4.update(u.to_le_bytes());
         }
@@ -293,10 +287,7 @@ mod tests {
     fn pppd_des_self_test() {
         // pppd crypto.c: DES-ECB with key 00 01 .. 07 over Magic2 of RFC 3079, first block.
         let key = [0, 1, 2, 3, 4, 5, 6, 7];
-        let cipher = Des::new_from_slice(&key).unwrap();
-        let mut block = (*b"On the c").into();
-        cipher.encrypt_block(&mut block);
-        let block: [u8; 8] = block.into();
+        let block = crate::crypto::des::encrypt_block(&key, b"On the c");
         assert_eq!(block, [0x45, 0xDB, 0x80, 0x45, 0x16, 0xD0, 0x6D, 0x60]);
     }
 

@@ -53,8 +53,17 @@ impl phy::TxToken for TxToken<'_> {
         let len = len.min(self.buf.len());
         // `f` once, outside the branch: it is smoltcp's whole packet emitter.
         let r = f(&mut self.buf[..len]);
-        let packet = &self.buf[..len];
-        match self.sink {
+        self.sink.send(&self.buf[..len]);
+        r
+    }
+}
+
+impl Sink<'_> {
+    /// Out of line: smoltcp consumes transmit tokens in several places, and each would get
+    /// its own copy of both backends' sending.
+    #[inline(never)]
+    fn send(self, packet: &[u8]) {
+        match self {
             Sink::Tun(tun) => {
                 tun.write_packet(packet);
             }
@@ -65,7 +74,6 @@ impl phy::TxToken for TxToken<'_> {
                 PacketDevice::send_frame(fd, packet)
             }
         }
-        r
     }
 }
 

@@ -55,11 +55,15 @@ impl SlotIndex {
     }
 
     /// Where `key` would sit with no collisions: the top bits of a Fibonacci hash, so
-    /// sequential keys (pool addresses, call IDs) spread over the whole array.
+    /// sequential keys (pool addresses, call IDs) spread over the whole array. 32-bit, as
+    /// the keys are: a 64-bit multiply is a call or a long sequence on 32-bit targets.
     fn home(key: u32) -> usize {
         let bits = INDEX_LEN.trailing_zeros();
-        let hash = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (hash.checked_shr(64 - bits).unwrap_or(0) as usize) & (INDEX_LEN - 1)
+        let hash = key.wrapping_mul(0x9E37_79B9);
+        (hash
+            .checked_shr(u32::BITS.saturating_sub(bits))
+            .unwrap_or(0) as usize)
+            & (INDEX_LEN - 1)
     }
 
     fn next(i: usize) -> usize {

@@ -35,13 +35,15 @@ pub struct SessionTable<'a> {
     /// as of the last `poll_at` for slots not touched since.
     due: [i64; MAX_SESSIONS],
     /// Slots handed out mutably since the last `poll_at`: their `due` may be stale.
-    touched: [u64; TOUCHED_WORDS],
+    /// Machine words, so setting and testing a bit is one shift on 32-bit targets too.
+    touched: [usize; TOUCHED_WORDS],
     /// Next call ID to try; IDs are never 0 and unique among live sessions.
     next_call_id: u16,
 }
 
 const NEVER: i64 = i64::MAX;
-const TOUCHED_WORDS: usize = MAX_SESSIONS.div_ceil(64);
+const WORD_BITS: usize = usize::BITS as usize;
+const TOUCHED_WORDS: usize = MAX_SESSIONS.div_ceil(WORD_BITS);
 
 /// Why an address could not be given to an authenticated client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,15 +122,23 @@ impl<'a> SessionTable<'a> {
         self.touch(slot);
     }
 
-    pub fn remove(&mut self, slot: usize) -> Option<Session> {
-        let session = self.slots.get_mut(slot)?.take()?;
-        self.live = self.live.saturating_sub(1);
-        self.due[slot] = NEVER;
+    /// Free `slot` and unindex its session, dropping it in place (a session is several KB:
+    /// moving it out would copy it through the caller's stack frame). False if it was free.
+    pub fn remove(&mut self, slot: usize) -> bool {
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        let Some(session) = entry.as_ref() else {
+            return false;
+        };
         self.by_call_id.remove(u32::from(session.call_id));
         if let Some(addr) = session.address {
             self.by_address.remove(u32::from(addr));
         }
-        Some(session)
+        *entry = None;
+        self.live = self.live.saturating_sub(1);
+        self.due[slot] = NEVER;
+        true
     }
 
     /// Give the session in `slot` its tunnel address (or take it away). The only way to
@@ -149,15 +159,15 @@ impl<'a> SessionTable<'a> {
 
     /// `slot`'s session may have changed: refresh its deadline at the next `poll_at`.
     fn touch(&mut self, slot: usize) {
-        if let Some(word) = self.touched.get_mut(slot / 64) {
-            *word |= 1 << (slot % 64);
+        if let Some(word) = self.touched.get_mut(slot / WORD_BITS) {
+            *word |= 1 << (slot % WORD_BITS);
         }
     }
 
     fn is_touched(&self, slot: usize) -> bool {
         self.touched
-            .get(slot / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+            .get(slot / WORD_BITS)
+            .is_some_and(|w| w & (1 << (slot % WORD_BITS)) != 0)
     }
 
     /// The earliest deadline of any session (refreshing those touched since last time).
@@ -165,7 +175,7 @@ impl<'a> SessionTable<'a> {
         for w in 0..self.touched.len() {
             let mut bits = core::mem::take(&mut self.touched[w]);
             while bits != 0 {
-                let slot = w * 64 + bits.trailing_zeros() as usize;
+                let slot = w * WORD_BITS + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let at = self.get(slot).and_then(|s| {
                     // Frames or events still queued (the GRE socket was full): now.
@@ -197,8 +207,8 @@ impl<'a> SessionTable<'a> {
     /// The session in `slot`, to change: its deadline is refreshed at the next `poll_at`.
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Session> {
         let session = self.slots.get_mut(slot).and_then(|s| s.as_mut())?;
-        if let Some(word) = self.touched.get_mut(slot / 64) {
-            *word |= 1 << (slot % 64);
+        if let Some(word) = self.touched.get_mut(slot / WORD_BITS) {
+            *word |= 1 << (slot % WORD_BITS);
         }
         Some(session)
     }
@@ -336,12 +346,13 @@ mod tests {
         assert_eq!(table.by_address(a), None);
         assert_eq!(table.by_address(b), Some(1));
 
-        let gone = table.remove(1).unwrap();
-        assert_eq!(gone.call_id, 101);
+        assert_eq!(table.get(1).unwrap().call_id, 101);
+        assert!(table.remove(1));
         assert_eq!(table.len(), 1);
         assert_eq!(table.by_call_id(101), None);
         assert_eq!(table.by_address(b), None);
-        assert!(table.remove(1).is_none());
+        assert!(table.get(1).is_none());
+        assert!(!table.remove(1));
 
         // The slot, call ID and address can all be used again.
         table.insert(1, session(101));
@@ -370,7 +381,7 @@ mod tests {
         let mut table = SessionTable::new(&mut storage, 1);
         table.insert(5, session(3));
         table.set_address(5, Some(LOCAL));
-        assert!(table.remove(5).is_none());
+        assert!(!table.remove(5));
         assert!(table.is_empty());
         assert_eq!(table.by_call_id(3), None);
     }
