@@ -1,8 +1,7 @@
-//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `sha1` and
-//! `rc4` and a small DES and MD4 of our own, all without `alloc`.
+//! MS-CHAPv2 (RFC 2759) and MPPE (RFC 3078/3079) through the RustCrypto crates `md4`, `sha1`
+//! and `rc4` and a small DES of our own, all without `alloc`.
 
 pub mod des;
-pub mod md4;
 pub mod mppe;
 pub mod mschapv2;
 

@@ -1,9 +1,8 @@
 //! MS-CHAPv2 (RFC 2759 §8): the NT password hash, the 24-byte NT-Response the peer sends and
 //! the authenticator response ("S=...") the server answers with.
 
-use sha1::{Digest, Sha1};
-
-use super::md4::{self, Md4};
+use md4::{Digest, Md4};
+use sha1::Sha1;
 
 /// "Magic server to client signing constant" (RFC 2759 §8.7).
 const MAGIC1: &[u8; 39] = b"Magic server to client signing constant";
@@ -22,7 +21,7 @@ pub fn nt_password_hash(password: &[u8]) -> [u8; 16] {
     let mut used = 0;
     let mut push = |unit: u16, md4: &mut Md4| {
         if used == buf.len() {
-            md4.block(&buf);
+            md4.update(&buf[..]);
             used = 0;
         }
         buf[used..used + 2].copy_from_slice(&unit.to_le_bytes());
@@ -39,14 +38,15 @@ pub fn nt_password_hash(password: &[u8]) -> [u8; 16] {
             push(u16::from(byte), &mut md4);
         }
     }
-    let hash = md4.finish(&buf[..used]);
+    md4.update(&buf[..used]);
+    let hash = md4.finalize().into();
     super::wipe(&mut buf);
     hash
 }
 
 /// HashNtPasswordHash: MD4 of the 16-byte password hash.
 pub fn hash_nt_password_hash(password_hash: &[u8; 16]) -> [u8; 16] {
-    md4::digest(password_hash)
+    Md4::digest(password_hash).into()
 }
 
 /// The user name that goes into ChallengeHash: the part after the last `\`, so that a
@@ -193,11 +193,9 @@ mod tests {
         0x54, 0x42, 0x33, 0x11, 0x4A, 0x3D, 0x85, 0xD6, 0xDF,
     ];
 
-    /// MD4 over an explicit UTF-16LE buffer, to check the streaming encoder against (by the
-    /// `md4` crate: an independent implementation).
+    /// MD4 over an explicit UTF-16LE buffer, to check the streaming encoder against.
     fn md4_of_units(units: &[u16]) -> [u8; 16] {
-        use ::md4::Digest;
-        let mut md4 = ::md4::Md4::new();
+        let mut md4 = Md4::new();
         for u in units {
             md4.update(u.to_le_bytes());
         }
