@@ -161,4 +161,26 @@ mod tests {
             0x95F8_A5E5_DD31_D900u64.to_be_bytes()
         );
     }
+
+    #[test]
+    fn same_as_the_des_crate() {
+        use des::cipher::{BlockCipherEncrypt, KeyInit};
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let key = next().to_be_bytes();
+            let block = next().to_be_bytes();
+            let mut want = block.into();
+            des::Des::new_from_slice(&key)
+                .unwrap()
+                .encrypt_block(&mut want);
+            let want: [u8; 8] = want.into();
+            assert_eq!(encrypt_block(&key, &block), want);
+        }
+    }
 }
