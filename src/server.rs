@@ -433,12 +433,14 @@ impl<'a> Server<'a> {
         self.service_gre(now, tunnel, secrets, rng) | changed
     }
 
-    /// End every call whose PPP link is dead. Returns whether any ended.
+    /// End every call whose PPP link is dead, once its hang-up delay has passed
+    /// ([`Link::hangup_at`]). Returns whether any ended.
     fn reap_sessions(&mut self, now: Instant) -> bool {
         let mut any = false;
         // By index: ending one session leaves the others' slots as they are.
         for i in 0..self.table.capacity() {
-            let Some(session) = self.table.get(i).filter(|s| s.link.is_dead()) else {
+            let due = |s: &&Session| s.link.hangup_at().is_some_and(|t| t <= now);
+            let Some(session) = self.table.get(i).filter(due) else {
                 continue;
             };
             let reason = session.ended.unwrap_or(EndReason::LinkDown);

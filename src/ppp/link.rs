@@ -65,6 +65,9 @@ pub enum SendError {
 /// PPP header (FF 03 + 2-byte protocol) we put on every frame we send.
 const FRAME_HEADER_LEN: usize = 4;
 /// PPP header + MPPE header + the encrypted inner protocol: MPPE's per-packet overhead.
+/// How long a finished link's call stays up before it is ended ([`Link::hangup_at`]).
+pub const HANGUP_DELAY: Duration = Duration::from_millis(200);
+
 pub const MPPE_OVERHEAD: usize = FRAME_HEADER_LEN + mppe::HEADER_LEN + 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +110,8 @@ pub struct Link {
     last_traffic: Instant,
     sent_traffic: bool,
     opened: bool,
-    finished: bool,
+    /// When the link finished ([`Link::is_dead`]).
+    finished_at: Option<Instant>,
 }
 
 impl Link {
@@ -134,7 +138,7 @@ impl Link {
             last_traffic: Instant::ZERO,
             sent_traffic: false,
             opened: false,
-            finished: false,
+            finished_at: None,
         }
     }
 
@@ -471,11 +475,11 @@ impl Link {
 
     /// Terminate the link: LCP Terminate-Request carrying `reason`.
     pub fn close(&mut self, now: Instant, reason: &'static str) {
-        if self.finished {
+        if self.is_dead() {
             return;
         }
         if !self.opened {
-            self.finish();
+            self.finish(now);
             return;
         }
         crate::info!("Closing link: {}", reason);
@@ -494,7 +498,17 @@ impl Link {
     }
 
     pub fn is_dead(&self) -> bool {
-        self.finished
+        self.finished_at.is_some()
+    }
+
+    /// When the owner should end the call (PPTP Call-Disconnect-Notify) after the link
+    /// finished: [`HANGUP_DELAY`] later. When both ends terminate LCP at once (a client that
+    /// fails to authenticate sends its own Terminate-Request as it gets ours), tearing the
+    /// call down the moment our Terminate-Request is acked can beat our Terminate-Ack to the
+    /// peer's PPP, which then reports a hang-up instead of the authentication failure.
+    /// pptpd ends the call only after pppd has exited, which leaves the same gap.
+    pub fn hangup_at(&self) -> Option<Instant> {
+        self.finished_at.map(|t| t + HANGUP_DELAY)
     }
 
     /// IPv4 passes (IPCP up, and MPPE when required).
@@ -696,16 +710,16 @@ impl Link {
                     }
                 }
                 FsmEvent::Started => {}
-                FsmEvent::Finished => self.finish(),
+                FsmEvent::Finished => self.finish(now),
             }
         }
     }
 
-    fn finish(&mut self) {
-        if self.finished {
+    fn finish(&mut self, now: Instant) {
+        if self.is_dead() {
             return;
         }
-        self.finished = true;
+        self.finished_at = Some(now);
         self.phase = Phase::Dead;
         self.encrypter = None;
         self.decrypter = None;
@@ -1274,8 +1288,11 @@ mod tests {
         assert_eq!(&frames[1].1[4..], b"Authentication failed");
         assert_eq!(h.link.poll_event(), Some(LinkEvent::AuthFailed));
         assert!(!h.link.is_dead());
+        assert_eq!(h.link.hangup_at(), None);
         h.send(protocol::LCP, &cp(code::TERMINATE_ACK, frames[1].1[1], &[]));
         assert!(h.link.is_dead());
+        // The call outlives the link a little, for the peer's own Terminate-Ack to get there.
+        assert_eq!(h.link.hangup_at(), Some(h.now + HANGUP_DELAY));
         assert_eq!(h.link.poll_event(), Some(LinkEvent::Down));
         assert_eq!(h.link.close_reason(), Some("Authentication failed"));
     }

@@ -285,9 +285,14 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.gre.poll_at(), self.deadline, self.setup_deadline()]
-            .into_iter()
-            .fold(self.link.poll_at(), crate::earliest)
+        [
+            self.gre.poll_at(),
+            self.deadline,
+            self.setup_deadline(),
+            self.link.hangup_at(),
+        ]
+        .into_iter()
+        .fold(self.link.poll_at(), crate::earliest)
     }
 
     /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for

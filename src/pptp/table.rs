@@ -179,7 +179,7 @@ impl<'a> SessionTable<'a> {
                 bits &= bits - 1;
                 let at = self.get(slot).and_then(|s| {
                     // Frames or events still queued (the GRE socket was full): now.
-                    if s.link.has_output() || s.link.is_dead() {
+                    if s.link.has_output() {
                         Some(Instant::ZERO)
                     } else {
                         s.poll_at()
