@@ -2,8 +2,9 @@
 # Builds the static `smolpptpd` for every board in boards/ (or the ones named), checks that
 # each binary is statically linked and within the size ceiling, runs it under qemu-user
 # (`--version`, then `check` on the sample configs in configs/ when the binary has it), and
-# prints a table: target, stripped size, session maximum, static RAM, and (armv7 and aarch64,
-# as root) whether a whole session with the test client passed with the binary under qemu-user.
+# prints a table: target, stripped size, session maximum, static RAM, and (for the router boards
+# i586, armv7, aarch64 and mipsel, as root) whether a whole session with the test client passed
+# with the binary under qemu-user.
 #
 #   scripts/build-boards.sh                 # every board
 #   scripts/build-boards.sh armv7 aarch64   # a subset
@@ -22,7 +23,8 @@
 #                      board above the ceiling fails the run
 #   NO_INSTALL=1       never call apt-get or rustup to install; just report what is missing
 #   SESSION_BOARDS     boards whose binary also runs a whole session under qemu-user in network
-#                      namespaces (default "armv7 aarch64"; needs root, iproute2 and nftables)
+#                      namespaces (default "i586 armv7 aarch64 mipsel"; needs root, iproute2
+#                      and nftables)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,7 @@ GOAL_BOARDS=" armv7 i586 "
 NIGHTLY=${SMOLPPTP_NIGHTLY:-nightly}
 SIZE_CEILING=${SIZE_CEILING:-262144}
 SIZE_GOAL=${SIZE_GOAL:-131072}
-SESSION_BOARDS=${SESSION_BOARDS-armv7 aarch64}
+SESSION_BOARDS=${SESSION_BOARDS-i586 armv7 aarch64 mipsel}
 BIN=smolpptpd
 
 say() { printf '%s\n' "$*" >&2; }
