@@ -117,14 +117,14 @@ fn short_number(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-struct Builder {
-    list: AddressList,
+struct Builder<'l> {
+    list: &'l mut AddressList,
     count: usize,
     limit: usize,
     reject_duplicates: bool,
 }
 
-impl Builder {
+impl Builder<'_> {
     /// Adds one address; `Ok(false)` when the limit was already reached.
     fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError> {
         if self.count == self.limit {
@@ -151,15 +151,32 @@ impl Builder {
 /// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
 /// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
 /// duplicate check (pptpd 1.5.0 allows repeated local addresses).
-#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn parse(
     spec: &str,
     limit: usize,
     is_remote: bool,
     resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
 ) -> Result<Spec, SpecError> {
+    let mut list = AddressList::default();
+    let limit_reached = parse_into(spec, limit, is_remote, resolve, &mut list)?;
+    Ok(Spec {
+        list,
+        limit_reached,
+    })
+}
+
+/// [`parse`] into `list` (which must be empty), without moving the list around: whether
+/// the limit was reached.
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
+pub fn parse_into(
+    spec: &str,
+    limit: usize,
+    is_remote: bool,
+    resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
+    list: &mut AddressList,
+) -> Result<bool, SpecError> {
     let mut b = Builder {
-        list: AddressList::default(),
+        list,
         count: 0,
         limit,
         reject_duplicates: is_remote,
@@ -170,10 +187,7 @@ pub fn parse(
                 .or_else(|| resolve(item))
                 .ok_or_else(|| SpecError::BadAddress(item.to_string()))?;
             if !b.push(a)? {
-                return Ok(Spec {
-                    list: b.list,
-                    limit_reached: true,
-                });
+                return Ok(true);
             }
             continue;
         }
@@ -231,17 +245,11 @@ pub fn parse(
                 SpecError::BadAddress(text.iter().map(|&c| char::from(c)).collect())
             })?;
             if !b.push(a)? {
-                return Ok(Spec {
-                    list: b.list,
-                    limit_reached: true,
-                });
+                return Ok(true);
             }
         }
     }
-    Ok(Spec {
-        list: b.list,
-        limit_reached: false,
-    })
+    Ok(false)
 }
 
 /// Where [`resolve_host`] looks names up.

@@ -194,14 +194,29 @@ pub fn load(
             format_args!("Config file not readable: {e}"),
         )
     })?;
-    let conf = pptpd_conf::parse(pptpd_conf, &text, &mut address_spec::resolve_host)?;
-    let mut settings = conf.settings;
-    let mut daemon = conf.daemon;
-    let mut warnings = conf.warnings;
+    // Built here and filled in place: Settings is kilobytes, not to be moved around.
+    let mut loaded = LoadedConfig {
+        settings: Settings::default(),
+        daemon: DaemonConfig::default(),
+        warnings: Vec::new(),
+    };
+    let LoadedConfig {
+        settings,
+        daemon,
+        warnings,
+    } = &mut loaded;
+    let option = pptpd_conf::parse_into(
+        pptpd_conf,
+        &text,
+        &mut address_spec::resolve_host,
+        settings,
+        daemon,
+        warnings,
+    )?;
 
     let options_path = options_override
         .map(Path::to_path_buf)
-        .or_else(|| conf.option.map(|(p, _)| p));
+        .or_else(|| option.map(|(p, _)| p));
     match &options_path {
         Some(path) => {
             let mut options = ppp_options::parse_file(path)?;
@@ -214,7 +229,7 @@ pub fn load(
                 // match it (or be `*`).
                 use_host_name(&mut settings.ppp.name);
                 ConfigWarning::push(
-                    &mut warnings,
+                    warnings,
                     path,
                     None,
                     format_args!(
@@ -226,7 +241,7 @@ pub fn load(
             }
         }
         None => ConfigWarning::push(
-            &mut warnings,
+            warnings,
             pptpd_conf,
             None,
             format_args!(
@@ -238,13 +253,9 @@ pub fn load(
     daemon.options_file = options_path;
 
     let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
-    secrets.check_into(&mut warnings)?;
+    secrets.check_into(warnings)?;
 
-    Ok(LoadedConfig {
-        settings,
-        daemon,
-        warnings,
-    })
+    Ok(loaded)
 }
 
 /// First address of the embedded default's pool; documentation-safe only in the sense of
