@@ -182,71 +182,84 @@ pub fn parse_into(
         reject_duplicates: is_remote,
     };
     for item in super::split_on(spec, ',') {
-        if !is_range(item) {
-            let a = inet_addr(item)
-                .or_else(|| resolve(item))
-                .ok_or_else(|| SpecError::BadAddress(item.to_string()))?;
-            if !b.push(a)? {
-                return Ok(true);
-            }
-            continue;
-        }
-        // Exactly four: `is_range` counted three dots.
+        // A plain address is taken once; a range `lower..=upper` in octet `dash_at`.
         let mut octets = [""; 4];
-        for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
-            *slot = octet;
-        }
-        let bad_range = || SpecError::BadRange(item.to_string());
-        let Some(dash_at) = octets.iter().position(|o| o.contains('-')) else {
-            return Err(bad_range());
-        };
-        let (lower, upper) = octets[dash_at].split_once('-').ok_or_else(bad_range)?;
-        let (Some(lower), Some(upper)) = (short_number(lower), short_number(upper)) else {
-            return Err(bad_range());
-        };
-        if upper < lower {
-            return Err(bad_range());
-        }
-        for (k, o) in octets.iter().enumerate() {
-            if k != dash_at && (o.is_empty() || o.len() > 3) {
-                return Err(SpecError::BadAddress(item.to_string()));
+        let mut dash_at = 0;
+        let (mut n, mut upper) = (0, 0);
+        let single = if is_range(item) {
+            // Exactly four: `is_range` counted three dots.
+            for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
+                *slot = octet;
             }
-        }
-        for n in lower..=upper {
-            // `a.b.c.n` written out and read by `inet_addr` like any address (a leading 0
-            // makes an octet octal). At most 4 * 3 digits and 3 dots: every part was checked
-            // to have 1 to 3 digits.
-            let mut text = [0u8; 15];
-            let mut len = 0;
+            let bad_range = || SpecError::BadRange(item.to_string());
+            // One octet has the one dash `is_range` counted.
+            dash_at = octets.iter().position(|o| o.contains('-')).unwrap_or(0);
+            let (lower, up) = octets[dash_at].split_once('-').unwrap_or(("", ""));
+            let (Some(lower), Some(up)) = (short_number(lower), short_number(up)) else {
+                return Err(bad_range());
+            };
+            if up < lower {
+                return Err(bad_range());
+            }
             for (k, o) in octets.iter().enumerate() {
-                if k > 0 {
-                    text[len] = b'.';
-                    len += 1;
+                if k != dash_at && (o.is_empty() || o.len() > 3) {
+                    return Err(SpecError::BadAddress(item.to_string()));
                 }
-                let digits = [
-                    b'0' + (n / 100) as u8,
-                    b'0' + (n / 10 % 10) as u8,
-                    b'0' + (n % 10) as u8,
-                ];
-                let part = if k != dash_at {
-                    o.as_bytes()
-                } else if n >= 100 {
-                    &digits[..]
-                } else if n >= 10 {
-                    &digits[1..]
-                } else {
-                    &digits[2..]
-                };
-                text[len..len + part.len()].copy_from_slice(part);
-                len += part.len();
             }
-            let text = &text[..len];
-            let a = inet_addr_bytes(text).ok_or_else(|| {
-                SpecError::BadAddress(text.iter().map(|&c| char::from(c)).collect())
-            })?;
+            (n, upper) = (lower, up);
+            None
+        } else {
+            Some(
+                inet_addr(item)
+                    .or_else(|| resolve(item))
+                    .ok_or_else(|| SpecError::BadAddress(item.to_string()))?,
+            )
+        };
+        loop {
+            let a = match single {
+                Some(a) => a,
+                None => {
+                    // `a.b.c.n` written out and read by `inet_addr` like any address (a
+                    // leading 0 makes an octet octal). At most 4 * 3 digits and 3 dots:
+                    // every part was checked to have 1 to 3 digits.
+                    let mut text = [0u8; 15];
+                    let mut len = 0;
+                    for (k, o) in octets.iter().enumerate() {
+                        if k > 0 {
+                            text[len] = b'.';
+                            len += 1;
+                        }
+                        let digits = [
+                            b'0' + (n / 100) as u8,
+                            b'0' + (n / 10 % 10) as u8,
+                            b'0' + (n % 10) as u8,
+                        ];
+                        let part = if k != dash_at {
+                            o.as_bytes()
+                        } else if n >= 100 {
+                            &digits[..]
+                        } else if n >= 10 {
+                            &digits[1..]
+                        } else {
+                            &digits[2..]
+                        };
+                        text[len..len + part.len()].copy_from_slice(part);
+                        len += part.len();
+                    }
+                    let text = &text[..len];
+                    // ASCII: the lossy conversion copies it as it is.
+                    inet_addr_bytes(text).ok_or_else(|| {
+                        SpecError::BadAddress(String::from_utf8_lossy(text).into_owned())
+                    })?
+                }
+            };
             if !b.push(a)? {
                 return Ok(true);
             }
+            if n == upper {
+                break;
+            }
+            n += 1;
         }
     }
     Ok(false)
