@@ -591,9 +591,17 @@ impl Parser {
                     self.ppp.mru = n;
                 }
             }
-            Action::LcpEchoInterval => self.ppp.lcp_echo_interval = option.number()?,
-            Action::LcpEchoFailure => self.ppp.lcp_echo_failure = option.number()?,
-            Action::Idle => self.ppp.idle = option.number()?,
+            Action::LcpEchoInterval | Action::LcpEchoFailure | Action::Idle | Action::MaxConnect => {
+                // One call for the four.
+                let n = option.number()?;
+                let ppp = &mut self.ppp;
+                *match action {
+                    Action::LcpEchoInterval => &mut ppp.lcp_echo_interval,
+                    Action::LcpEchoFailure => &mut ppp.lcp_echo_failure,
+                    Action::Idle => &mut ppp.idle,
+                    _ => &mut ppp.maxconnect,
+                } = n;
+            }
             Action::Ipv6On => self.ppp.ipv6.enabled = true,
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
@@ -623,7 +631,6 @@ impl Parser {
                     })?);
                 }
             }
-            Action::MaxConnect => self.ppp.maxconnect = option.number()?,
             Action::Debug => self.ppp.debug = true,
             Action::StripDomain => self.strip_domain = true,
             Action::ProxyArp => self.proxyarp = true,
@@ -686,24 +693,25 @@ impl Parser {
             optional: true,
             stateful: Stateful::Allow,
         };
+        const SUBS: [&str; 5] = ["required", "stateless", "no40", "no56", "no128"];
         for sub in super::split_on(list, ',') {
             let sub = sub.to_ascii_lowercase();
-            let is = |full: &str| !sub.is_empty() && full.starts_with(sub.as_str());
-            if is("required") {
-                m.optional = false;
-            } else if is("stateless") {
-                m.stateful = Stateful::Refuse;
-            } else if is("no40") {
-                m.allow_40 = false;
-            } else if is("no56") {
-                m.allow_56 = false;
-            } else if is("no128") {
-                m.allow_128 = false;
-            } else {
-                return Err(option.err(format_args!(
-                    "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, no56, \
-                     no128)"
-                )));
+            // The first one `sub` is a prefix of.
+            match SUBS
+                .iter()
+                .position(|full| !sub.is_empty() && full.starts_with(sub.as_str()))
+            {
+                Some(0) => m.optional = false,
+                Some(1) => m.stateful = Stateful::Refuse,
+                Some(2) => m.allow_40 = false,
+                Some(3) => m.allow_56 = false,
+                Some(_) => m.allow_128 = false,
+                None => {
+                    return Err(option.err(format_args!(
+                        "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, \
+                         no56, no128)"
+                    )))
+                }
             }
         }
         self.mppe = m;
