@@ -591,7 +591,10 @@ impl Parser {
                     self.ppp.mru = n;
                 }
             }
-            Action::LcpEchoInterval | Action::LcpEchoFailure | Action::Idle | Action::MaxConnect => {
+            Action::LcpEchoInterval
+            | Action::LcpEchoFailure
+            | Action::Idle
+            | Action::MaxConnect => {
                 // One call for the four.
                 let n = option.number()?;
                 let ppp = &mut self.ppp;

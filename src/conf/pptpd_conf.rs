@@ -592,15 +592,17 @@ fn parse_user_limits<'a>(
         global.rate = user_limits::rate(l.value).map_err(|m| located(path, l, m))?;
     }
     for l in user_lines {
-        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| located(path, l, m))?;
+        let mut user = Default::default();
+        user_limits::user_limit_into(l.value, &mut user).map_err(|m| located(path, l, m))?;
+        let name = &user.0;
         let users = &mut settings.user_limits.users;
-        if users.iter().any(|(n, _)| *n == name) {
+        if users.iter().any(|(n, _)| n == name) {
             return Err(err(
                 l,
                 format_args!("a second user-limit line for '{name}'"),
             ));
         }
-        users.push((name, limit)).map_err(|_| {
+        users.push(user).map_err(|_| {
             err(
                 l,
                 format_args!("more than {MAX_USER_LIMITS} user-limit lines"),
