@@ -180,7 +180,7 @@ enum Action {
 
 /// The options with their own handling, by name: one table searched by one loop is smaller
 /// than a match on strings, which compiles to a comparison call per name.
-const OPTIONS: &[(&str, Action)] = &[
+const OPTIONS: [(&str, Action); 52] = [
     ("name", Action::Name),
     ("noauth", Action::NoAuth),
     ("require-mschap-v2", Action::RequireMschapV2),
@@ -234,6 +234,26 @@ const OPTIONS: &[(&str, Action)] = &[
     ("plugin", Action::Plugin),
     ("file", Action::File),
 ];
+
+/// [`OPTIONS`]' names and actions as two arrays: no padding after each one-byte action.
+const OPTION_NAMES: [&str; OPTIONS.len()] = {
+    let mut names = [""; OPTIONS.len()];
+    let mut i = 0;
+    while i < OPTIONS.len() {
+        names[i] = OPTIONS[i].0;
+        i += 1;
+    }
+    names
+};
+const OPTION_ACTIONS: [Action; OPTIONS.len()] = {
+    let mut actions = [Action::Name; OPTIONS.len()];
+    let mut i = 0;
+    while i < OPTIONS.len() {
+        actions[i] = OPTIONS[i].1;
+        i += 1;
+    }
+    actions
+};
 
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -519,9 +539,10 @@ impl Parser {
             option.value()?;
             return Ok(());
         }
-        let Some(&(_, action)) = OPTIONS.iter().find(|(n, _)| *n == o) else {
+        let Some(index) = OPTION_NAMES.iter().position(|n| *n == o) else {
             return self.other(option);
         };
+        let action = OPTION_ACTIONS[index];
         match action {
             Action::Name => {
                 let len = option.raw_value()?;
