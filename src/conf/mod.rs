@@ -50,21 +50,37 @@ use crate::settings::{AddressList, AddressRange, PppSettings, Settings, MAX_NAME
 
 /// `s.split(sep)`, written with `split_once`: the binary then has one way of splitting a
 /// string at a character, not two.
-pub(crate) fn split_on(s: &str, sep: char) -> impl Iterator<Item = &str> {
-    let mut rest = Some(s);
-    core::iter::from_fn(move || {
-        let r = rest?;
-        Some(match r.split_once(sep) {
+pub(crate) fn split_on(s: &str, sep: char) -> SplitOn<'_> {
+    SplitOn {
+        rest: Some(s),
+        sep,
+    }
+}
+
+/// The iterator of [`split_on`].
+pub(crate) struct SplitOn<'a> {
+    rest: Option<&'a str>,
+    sep: char,
+}
+
+impl<'a> Iterator for SplitOn<'a> {
+    type Item = &'a str;
+
+    /// Not inlined: one copy for every loop that splits.
+    #[inline(never)]
+    fn next(&mut self) -> Option<&'a str> {
+        let r = self.rest?;
+        Some(match r.split_once(self.sep) {
             Some((piece, after)) => {
-                rest = Some(after);
+                self.rest = Some(after);
                 piece
             }
             None => {
-                rest = None;
+                self.rest = None;
                 r
             }
         })
-    })
+    }
 }
 
 /// pptpd's default configuration file.
