@@ -19,12 +19,15 @@ use core::net::Ipv4Addr;
 use crate::settings::{AddressList, AddressRange};
 
 /// Why a spec was rejected; the caller adds the file and line.
+/// Borrowed from the spec: nothing is allocated for an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SpecError {
+pub enum SpecError<'a> {
     /// pptpd: `Bad IP address (%s) in config file!`
-    BadAddress(String),
+    BadAddress(&'a str),
+    /// The same for an address of a range, written out (`10.0.0.256`): its `len` bytes.
+    BadRangeAddress([u8; 15], u8),
     /// pptpd: `Bad remote IP range: %s` (or local).
-    BadRange(String),
+    BadRange(&'a str),
     /// pptpd 1.5.0: `Remote IP address %s in config is a duplicate!`
     Duplicate(Ipv4Addr),
     /// More separate ranges than `AddressList` holds (cannot happen while the list is
@@ -126,7 +129,7 @@ struct Builder<'l> {
 
 impl Builder<'_> {
     /// Adds one address; `Ok(false)` when the limit was already reached.
-    fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError> {
+    fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError<'static>> {
         if self.count == self.limit {
             return Ok(false);
         }
@@ -151,12 +154,12 @@ impl Builder<'_> {
 /// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
 /// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
 /// duplicate check (pptpd 1.5.0 allows repeated local addresses).
-pub fn parse(
-    spec: &str,
+pub fn parse<'a>(
+    spec: &'a str,
     limit: usize,
     is_remote: bool,
     resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
-) -> Result<Spec, SpecError> {
+) -> Result<Spec, SpecError<'a>> {
     let mut list = AddressList::default();
     let limit_reached = parse_into(spec, limit, is_remote, resolve, &mut list)?;
     Ok(Spec {
@@ -168,13 +171,13 @@ pub fn parse(
 /// [`parse`] into `list` (which must be empty), without moving the list around: whether
 /// the limit was reached.
 #[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
-pub fn parse_into(
-    spec: &str,
+pub fn parse_into<'a>(
+    spec: &'a str,
     limit: usize,
     is_remote: bool,
     resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
     list: &mut AddressList,
-) -> Result<bool, SpecError> {
+) -> Result<bool, SpecError<'a>> {
     let mut b = Builder {
         list,
         count: 0,
@@ -191,7 +194,7 @@ pub fn parse_into(
             for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
                 *slot = octet;
             }
-            let bad_range = || SpecError::BadRange(item.to_string());
+            let bad_range = || SpecError::BadRange(item);
             // One octet has the one dash `is_range` counted.
             dash_at = octets.iter().position(|o| o.contains('-')).unwrap_or(0);
             let (lower, up) = octets[dash_at].split_once('-').unwrap_or(("", ""));
@@ -203,7 +206,7 @@ pub fn parse_into(
             }
             for (k, o) in octets.iter().enumerate() {
                 if k != dash_at && (o.is_empty() || o.len() > 3) {
-                    return Err(SpecError::BadAddress(item.to_string()));
+                    return Err(SpecError::BadAddress(item));
                 }
             }
             (n, upper) = (lower, up);
@@ -212,7 +215,7 @@ pub fn parse_into(
             Some(
                 inet_addr(item)
                     .or_else(|| resolve(item))
-                    .ok_or_else(|| SpecError::BadAddress(item.to_string()))?,
+                    .ok_or(SpecError::BadAddress(item))?,
             )
         };
         loop {
@@ -246,11 +249,8 @@ pub fn parse_into(
                         text[len..len + part.len()].copy_from_slice(part);
                         len += part.len();
                     }
-                    let text = &text[..len];
-                    // ASCII: the lossy conversion copies it as it is.
-                    inet_addr_bytes(text).ok_or_else(|| {
-                        SpecError::BadAddress(String::from_utf8_lossy(text).into_owned())
-                    })?
+                    inet_addr_bytes(&text[..len])
+                        .ok_or(SpecError::BadRangeAddress(text, len as u8))?
                 }
             };
             if !b.push(a)? {
@@ -307,7 +307,7 @@ mod tests {
         None
     }
 
-    fn addrs(spec: &str, limit: usize) -> Result<(Vec<Ipv4Addr>, bool), SpecError> {
+    fn addrs(spec: &str, limit: usize) -> Result<(Vec<Ipv4Addr>, bool), SpecError<'_>> {
         let s = parse(spec, limit, true, &mut no_dns)?;
         let v = (0..s.list.len()).map(|i| s.list.get(i).unwrap()).collect();
         Ok((v, s.limit_reached))
@@ -315,6 +315,13 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    /// The error for an address of a range written out as `s`.
+    fn written(s: &str) -> SpecError<'static> {
+        let mut text = [0u8; 15];
+        text[..s.len()].copy_from_slice(s.as_bytes());
+        SpecError::BadRangeAddress(text, s.len() as u8)
     }
 
     /// The previous, plainer `inet_addr`, to check the current one against.
@@ -454,10 +461,7 @@ mod tests {
         // pptpd accepts 10.9.0.2-300 with 100 connections: it stops at the limit first.
         let (v, cut) = addrs("10.9.0.2-300", 100).unwrap();
         assert_eq!((v.len(), cut), (100, true));
-        assert_eq!(
-            addrs("10.9.0.250-300", 100),
-            Err(SpecError::BadAddress("10.9.0.256".into()))
-        );
+        assert_eq!(addrs("10.9.0.250-300", 100), Err(written("10.9.0.256")));
         // Exactly filling the limit is not "reached".
         assert!(!addrs("10.9.0.1-3", 3).unwrap().1);
     }
@@ -499,7 +503,7 @@ mod tests {
         );
         assert_eq!(
             addrs("255.255.255.250-255", 100),
-            Err(SpecError::BadAddress("255.255.255.255".into()))
+            Err(written("255.255.255.255"))
         );
     }
 

@@ -51,10 +51,7 @@ use crate::settings::{AddressList, AddressRange, PppSettings, Settings, MAX_NAME
 /// `s.split(sep)`, written with `split_once`: the binary then has one way of splitting a
 /// string at a character, not two.
 pub(crate) fn split_on(s: &str, sep: char) -> SplitOn<'_> {
-    SplitOn {
-        rest: Some(s),
-        sep,
-    }
+    SplitOn { rest: Some(s), sep }
 }
 
 /// The iterator of [`split_on`].

@@ -217,9 +217,20 @@ fn spec_error(
 ) -> ConfigError {
     let at = |msg| ConfigError::at(path, line, msg);
     let side = if is_remote { "remote" } else { "local" };
+    // The text the message quotes.
+    let text = match &e {
+        SpecError::BadAddress(t) | SpecError::BadRange(t) => t,
+        // ASCII digits and dots.
+        SpecError::BadRangeAddress(t, len) => {
+            core::str::from_utf8(&t[..usize::from(*len)]).unwrap_or_default()
+        }
+        _ => "",
+    };
     match e {
-        SpecError::BadAddress(a) => at(format_args!("Bad IP address ({a}) in {keyword}")),
-        SpecError::BadRange(r) => at(format_args!("Bad {side} IP range: {r}")),
+        SpecError::BadAddress(_) | SpecError::BadRangeAddress(..) => {
+            at(format_args!("Bad IP address ({text}) in {keyword}"))
+        }
+        SpecError::BadRange(_) => at(format_args!("Bad {side} IP range: {text}")),
         SpecError::Duplicate(a) => at(format_args!(
             "Remote IP address {a} in config is a duplicate"
         )),
