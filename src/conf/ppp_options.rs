@@ -536,7 +536,7 @@ impl Parser {
             return Ok(());
         }
         if HARMLESS_WITH_VALUE.contains(&o) {
-            option.value()?;
+            option.raw_value()?;
             return Ok(());
         }
         let Some(index) = OPTION_NAMES.iter().position(|n| *n == o) else {
@@ -687,7 +687,7 @@ impl Parser {
         if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
         {
             if takes_value {
-                option.value()?;
+                option.raw_value()?;
             }
             self.warn(option, format_args!("{o} ignored: {why}"));
         } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
