@@ -288,7 +288,8 @@ pub fn lookup_in_hosts(hosts: &str, name: &str) -> Option<Ipv4Addr> {
     if !plausible {
         return None;
     }
-    hosts.lines().find_map(|line| {
+    // Split at newlines only: a CR left at a line's end is whitespace to the fields below.
+    super::split_on(hosts, '\n').find_map(|line| {
         let line = line.split_once('#').map_or(line, |(before, _)| before);
         let mut fields = line.split_ascii_whitespace();
         let address: Ipv4Addr = fields.next()?.parse().ok()?;
