@@ -106,10 +106,17 @@ fn inet_addr_bytes(b: &[u8]) -> Option<Ipv4Addr> {
 
 /// pptpd's `isIpRange`: only `[0-9.-]`, exactly one dash and exactly three dots.
 fn is_range(item: &str) -> bool {
-    item.bytes()
-        .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
-        && item.bytes().filter(|&c| c == b'-').count() == 1
-        && item.bytes().filter(|&c| c == b'.').count() == 3
+    // One pass counting both.
+    let (mut dashes, mut dots) = (0, 0);
+    for c in item.bytes() {
+        match c {
+            b'-' => dashes += 1,
+            b'.' => dots += 1,
+            b'0'..=b'9' => {}
+            _ => return false,
+        }
+    }
+    dashes == 1 && dots == 3
 }
 
 /// A range bound or fixed octet: 1 to 3 digits.
