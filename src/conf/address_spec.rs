@@ -478,32 +478,29 @@ mod tests {
     fn errors_match_pptpd() {
         assert_eq!(
             addrs("10.9.0.2-5 # comment", 100),
-            Err(SpecError::BadAddress("10.9.0.2-5 # comment".into()))
+            Err(SpecError::BadAddress("10.9.0.2-5 # comment"))
         );
         assert_eq!(
             addrs("192.168.0.234, 192.168.0.245", 100),
-            Err(SpecError::BadAddress(" 192.168.0.245".into()))
+            Err(SpecError::BadAddress(" 192.168.0.245"))
         );
         assert_eq!(
             addrs("10.9.0.2-5-7", 100),
-            Err(SpecError::BadAddress("10.9.0.2-5-7".into()))
+            Err(SpecError::BadAddress("10.9.0.2-5-7"))
         );
         assert_eq!(
             addrs("10.9.0.5-2", 100),
-            Err(SpecError::BadRange("10.9.0.5-2".into()))
+            Err(SpecError::BadRange("10.9.0.5-2"))
         );
         assert_eq!(
             addrs("10.9.0.2-", 100),
-            Err(SpecError::BadRange("10.9.0.2-".into()))
+            Err(SpecError::BadRange("10.9.0.2-"))
         );
-        assert_eq!(addrs("", 100), Err(SpecError::BadAddress("".into())));
-        assert_eq!(
-            addrs("10.0.0.1,", 100),
-            Err(SpecError::BadAddress("".into()))
-        );
+        assert_eq!(addrs("", 100), Err(SpecError::BadAddress("")));
+        assert_eq!(addrs("10.0.0.1,", 100), Err(SpecError::BadAddress("")));
         assert_eq!(
             addrs("10.9.1000.2-5", 100),
-            Err(SpecError::BadAddress("10.9.1000.2-5".into()))
+            Err(SpecError::BadAddress("10.9.1000.2-5"))
         );
         assert_eq!(
             addrs("10.9.0.2,10.9.0.1-3", 100),
@@ -528,7 +525,7 @@ mod tests {
         assert_eq!(s.list.get(0), Some(ip("10.1.1.1")));
         assert_eq!(
             parse("nohost.example", 10, true, &mut resolver),
-            Err(SpecError::BadAddress("nohost.example".into()))
+            Err(SpecError::BadAddress("nohost.example"))
         );
         assert_eq!(resolve_host("10.0.0.1 # x"), None);
     }
