@@ -60,7 +60,7 @@ impl ConfigError {
     /// its pieces (`format_args!`), which keeps the many messages of the parsers small.
     #[inline(never)]
     pub fn at(path: &Path, line: Option<u32>, message: fmt::Arguments<'_>) -> ConfigError {
-        ConfigError::new(path, line, fmt::format(message))
+        ConfigError(Box::new(ConfigWarning::at(path, line, message)))
     }
 
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigError {
@@ -81,11 +81,17 @@ impl ConfigWarning {
         line: Option<u32>,
         message: fmt::Arguments<'_>,
     ) {
-        warnings.push(ConfigWarning {
+        warnings.push(ConfigWarning::at(path, line, message));
+    }
+
+    /// Formats `message`, for [`Self::push`] and [`ConfigError::at`].
+    #[inline(never)]
+    fn at(path: &Path, line: Option<u32>, message: fmt::Arguments<'_>) -> ConfigWarning {
+        ConfigWarning {
             path: path.to_path_buf(),
             line,
             message: fmt::format(message),
-        });
+        }
     }
 
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigWarning {
