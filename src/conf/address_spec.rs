@@ -19,12 +19,15 @@ use core::net::Ipv4Addr;
 use crate::settings::{AddressList, AddressRange};
 
 /// Why a spec was rejected; the caller adds the file and line.
+/// Borrowed from the spec: nothing is allocated for an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SpecError {
+pub enum SpecError<'a> {
     /// pptpd: `Bad IP address (%s) in config file!`
-    BadAddress(String),
+    BadAddress(&'a str),
+    /// The same for an address of a range, written out (`10.0.0.256`): its `len` bytes.
+    BadRangeAddress([u8; 15], u8),
     /// pptpd: `Bad remote IP range: %s` (or local).
-    BadRange(String),
+    BadRange(&'a str),
     /// pptpd 1.5.0: `Remote IP address %s in config is a duplicate!`
     Duplicate(Ipv4Addr),
     /// More separate ranges than `AddressList` holds (cannot happen while the list is
@@ -103,10 +106,17 @@ fn inet_addr_bytes(b: &[u8]) -> Option<Ipv4Addr> {
 
 /// pptpd's `isIpRange`: only `[0-9.-]`, exactly one dash and exactly three dots.
 fn is_range(item: &str) -> bool {
-    item.bytes()
-        .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
-        && item.bytes().filter(|&c| c == b'-').count() == 1
-        && item.bytes().filter(|&c| c == b'.').count() == 3
+    // One pass counting both.
+    let (mut dashes, mut dots) = (0, 0);
+    for c in item.bytes() {
+        match c {
+            b'-' => dashes += 1,
+            b'.' => dots += 1,
+            b'0'..=b'9' => {}
+            _ => return false,
+        }
+    }
+    dashes == 1 && dots == 3
 }
 
 /// A range bound or fixed octet: 1 to 3 digits.
@@ -117,16 +127,16 @@ fn short_number(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-struct Builder {
-    list: AddressList,
+struct Builder<'l> {
+    list: &'l mut AddressList,
     count: usize,
     limit: usize,
     reject_duplicates: bool,
 }
 
-impl Builder {
+impl Builder<'_> {
     /// Adds one address; `Ok(false)` when the limit was already reached.
-    fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError> {
+    fn push(&mut self, a: Ipv4Addr) -> Result<bool, SpecError<'static>> {
         if self.count == self.limit {
             return Ok(false);
         }
@@ -151,97 +161,115 @@ impl Builder {
 /// Parses a `localip`/`remoteip` value. `resolve` looks up an item that is not an address
 /// (pptpd calls `gethostbyname`); `is_remote` picks the error wording and turns on the
 /// duplicate check (pptpd 1.5.0 allows repeated local addresses).
-#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
-pub fn parse(
-    spec: &str,
+pub fn parse<'a>(
+    spec: &'a str,
     limit: usize,
     is_remote: bool,
     resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
-) -> Result<Spec, SpecError> {
+) -> Result<Spec, SpecError<'a>> {
+    let mut list = AddressList::default();
+    let limit_reached = parse_into(spec, limit, is_remote, resolve, &mut list)?;
+    Ok(Spec {
+        list,
+        limit_reached,
+    })
+}
+
+/// [`parse`] into `list` (which must be empty), without moving the list around: whether
+/// the limit was reached.
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
+pub fn parse_into<'a>(
+    spec: &'a str,
+    limit: usize,
+    is_remote: bool,
+    resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
+    list: &mut AddressList,
+) -> Result<bool, SpecError<'a>> {
     let mut b = Builder {
-        list: AddressList::default(),
+        list,
         count: 0,
         limit,
         reject_duplicates: is_remote,
     };
     for item in super::split_on(spec, ',') {
-        if !is_range(item) {
-            let a = inet_addr(item)
-                .or_else(|| resolve(item))
-                .ok_or_else(|| SpecError::BadAddress(item.to_string()))?;
-            if !b.push(a)? {
-                return Ok(Spec {
-                    list: b.list,
-                    limit_reached: true,
-                });
-            }
-            continue;
-        }
-        // Exactly four: `is_range` counted three dots.
+        // A plain address is taken once; a range `lower..=upper` in octet `dash_at`.
         let mut octets = [""; 4];
-        for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
-            *slot = octet;
-        }
-        let bad_range = || SpecError::BadRange(item.to_string());
-        let Some(dash_at) = octets.iter().position(|o| o.contains('-')) else {
-            return Err(bad_range());
-        };
-        let (lower, upper) = octets[dash_at].split_once('-').ok_or_else(bad_range)?;
-        let (Some(lower), Some(upper)) = (short_number(lower), short_number(upper)) else {
-            return Err(bad_range());
-        };
-        if upper < lower {
-            return Err(bad_range());
-        }
-        for (k, o) in octets.iter().enumerate() {
-            if k != dash_at && (o.is_empty() || o.len() > 3) {
-                return Err(SpecError::BadAddress(item.to_string()));
+        let mut dash_at = 0;
+        let (mut n, mut upper) = (0, 0);
+        let single = if is_range(item) {
+            // Exactly four: `is_range` counted three dots.
+            for (slot, octet) in octets.iter_mut().zip(super::split_on(item, '.')) {
+                *slot = octet;
             }
-        }
-        for n in lower..=upper {
-            // `a.b.c.n` written out and read by `inet_addr` like any address (a leading 0
-            // makes an octet octal). At most 4 * 3 digits and 3 dots: every part was checked
-            // to have 1 to 3 digits.
-            let mut text = [0u8; 15];
-            let mut len = 0;
+            let bad_range = || SpecError::BadRange(item);
+            // One octet has the one dash `is_range` counted.
+            dash_at = octets.iter().position(|o| o.contains('-')).unwrap_or(0);
+            let (lower, up) = octets[dash_at].split_once('-').unwrap_or(("", ""));
+            let (Some(lower), Some(up)) = (short_number(lower), short_number(up)) else {
+                return Err(bad_range());
+            };
+            if up < lower {
+                return Err(bad_range());
+            }
             for (k, o) in octets.iter().enumerate() {
-                if k > 0 {
-                    text[len] = b'.';
-                    len += 1;
+                if k != dash_at && (o.is_empty() || o.len() > 3) {
+                    return Err(SpecError::BadAddress(item));
                 }
-                let digits = [
-                    b'0' + (n / 100) as u8,
-                    b'0' + (n / 10 % 10) as u8,
-                    b'0' + (n % 10) as u8,
-                ];
-                let part = if k != dash_at {
-                    o.as_bytes()
-                } else if n >= 100 {
-                    &digits[..]
-                } else if n >= 10 {
-                    &digits[1..]
-                } else {
-                    &digits[2..]
-                };
-                text[len..len + part.len()].copy_from_slice(part);
-                len += part.len();
             }
-            let text = &text[..len];
-            let a = inet_addr_bytes(text).ok_or_else(|| {
-                SpecError::BadAddress(text.iter().map(|&c| char::from(c)).collect())
-            })?;
+            (n, upper) = (lower, up);
+            None
+        } else {
+            Some(
+                inet_addr(item)
+                    .or_else(|| resolve(item))
+                    .ok_or(SpecError::BadAddress(item))?,
+            )
+        };
+        loop {
+            let a = match single {
+                Some(a) => a,
+                None => {
+                    // `a.b.c.n` written out and read by `inet_addr` like any address (a
+                    // leading 0 makes an octet octal). At most 4 * 3 digits and 3 dots:
+                    // every part was checked to have 1 to 3 digits.
+                    let mut text = [0u8; 15];
+                    let mut len = 0;
+                    for (k, o) in octets.iter().enumerate() {
+                        if k > 0 {
+                            text[len] = b'.';
+                            len += 1;
+                        }
+                        let digits = [
+                            b'0' + (n / 100) as u8,
+                            b'0' + (n / 10 % 10) as u8,
+                            b'0' + (n % 10) as u8,
+                        ];
+                        let part = if k != dash_at {
+                            o.as_bytes()
+                        } else if n >= 100 {
+                            &digits[..]
+                        } else if n >= 10 {
+                            &digits[1..]
+                        } else {
+                            &digits[2..]
+                        };
+                        text[len..len + part.len()].copy_from_slice(part);
+                        len += part.len();
+                    }
+                    inet_addr_bytes(&text[..len])
+                        .ok_or(SpecError::BadRangeAddress(text, len as u8))?
+                }
+            };
             if !b.push(a)? {
-                return Ok(Spec {
-                    list: b.list,
-                    limit_reached: true,
-                });
+                return Ok(true);
             }
+            if n == upper {
+                break;
+            }
+            n += 1;
         }
     }
-    Ok(Spec {
-        list: b.list,
-        limit_reached: false,
-    })
+    Ok(false)
 }
 
 /// Where [`resolve_host`] looks names up.
@@ -267,7 +295,8 @@ pub fn lookup_in_hosts(hosts: &str, name: &str) -> Option<Ipv4Addr> {
     if !plausible {
         return None;
     }
-    hosts.lines().find_map(|line| {
+    // Split at newlines only: a CR left at a line's end is whitespace to the fields below.
+    super::split_on(hosts, '\n').find_map(|line| {
         let line = line.split_once('#').map_or(line, |(before, _)| before);
         let mut fields = line.split_ascii_whitespace();
         let address: Ipv4Addr = fields.next()?.parse().ok()?;
@@ -286,7 +315,7 @@ mod tests {
         None
     }
 
-    fn addrs(spec: &str, limit: usize) -> Result<(Vec<Ipv4Addr>, bool), SpecError> {
+    fn addrs(spec: &str, limit: usize) -> Result<(Vec<Ipv4Addr>, bool), SpecError<'_>> {
         let s = parse(spec, limit, true, &mut no_dns)?;
         let v = (0..s.list.len()).map(|i| s.list.get(i).unwrap()).collect();
         Ok((v, s.limit_reached))
@@ -294,6 +323,13 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    /// The error for an address of a range written out as `s`.
+    fn written(s: &str) -> SpecError<'static> {
+        let mut text = [0u8; 15];
+        text[..s.len()].copy_from_slice(s.as_bytes());
+        SpecError::BadRangeAddress(text, s.len() as u8)
     }
 
     /// The previous, plainer `inet_addr`, to check the current one against.
@@ -433,10 +469,7 @@ mod tests {
         // pptpd accepts 10.9.0.2-300 with 100 connections: it stops at the limit first.
         let (v, cut) = addrs("10.9.0.2-300", 100).unwrap();
         assert_eq!((v.len(), cut), (100, true));
-        assert_eq!(
-            addrs("10.9.0.250-300", 100),
-            Err(SpecError::BadAddress("10.9.0.256".into()))
-        );
+        assert_eq!(addrs("10.9.0.250-300", 100), Err(written("10.9.0.256")));
         // Exactly filling the limit is not "reached".
         assert!(!addrs("10.9.0.1-3", 3).unwrap().1);
     }
@@ -445,32 +478,29 @@ mod tests {
     fn errors_match_pptpd() {
         assert_eq!(
             addrs("10.9.0.2-5 # comment", 100),
-            Err(SpecError::BadAddress("10.9.0.2-5 # comment".into()))
+            Err(SpecError::BadAddress("10.9.0.2-5 # comment"))
         );
         assert_eq!(
             addrs("192.168.0.234, 192.168.0.245", 100),
-            Err(SpecError::BadAddress(" 192.168.0.245".into()))
+            Err(SpecError::BadAddress(" 192.168.0.245"))
         );
         assert_eq!(
             addrs("10.9.0.2-5-7", 100),
-            Err(SpecError::BadAddress("10.9.0.2-5-7".into()))
+            Err(SpecError::BadAddress("10.9.0.2-5-7"))
         );
         assert_eq!(
             addrs("10.9.0.5-2", 100),
-            Err(SpecError::BadRange("10.9.0.5-2".into()))
+            Err(SpecError::BadRange("10.9.0.5-2"))
         );
         assert_eq!(
             addrs("10.9.0.2-", 100),
-            Err(SpecError::BadRange("10.9.0.2-".into()))
+            Err(SpecError::BadRange("10.9.0.2-"))
         );
-        assert_eq!(addrs("", 100), Err(SpecError::BadAddress("".into())));
-        assert_eq!(
-            addrs("10.0.0.1,", 100),
-            Err(SpecError::BadAddress("".into()))
-        );
+        assert_eq!(addrs("", 100), Err(SpecError::BadAddress("")));
+        assert_eq!(addrs("10.0.0.1,", 100), Err(SpecError::BadAddress("")));
         assert_eq!(
             addrs("10.9.1000.2-5", 100),
-            Err(SpecError::BadAddress("10.9.1000.2-5".into()))
+            Err(SpecError::BadAddress("10.9.1000.2-5"))
         );
         assert_eq!(
             addrs("10.9.0.2,10.9.0.1-3", 100),
@@ -478,7 +508,7 @@ mod tests {
         );
         assert_eq!(
             addrs("255.255.255.250-255", 100),
-            Err(SpecError::BadAddress("255.255.255.255".into()))
+            Err(written("255.255.255.255"))
         );
     }
 
@@ -495,7 +525,7 @@ mod tests {
         assert_eq!(s.list.get(0), Some(ip("10.1.1.1")));
         assert_eq!(
             parse("nohost.example", 10, true, &mut resolver),
-            Err(SpecError::BadAddress("nohost.example".into()))
+            Err(SpecError::BadAddress("nohost.example"))
         );
         assert_eq!(resolve_host("10.0.0.1 # x"), None);
     }

@@ -341,88 +341,85 @@ pub fn find_secret(
 ) -> Option<Secret> {
     let mut words = Words::new(text);
     let mut w = [0u8; MAX_WORD_LEN];
-    // The first word starts a record even without a newline before it.
-    let mut len = words.next_word(&mut w)?.len;
-    let mut newline = true;
     let mut best_flag = -1;
     let mut best = None;
+    // The record being read: its column (the first word starts a record even without a
+    // newline before it), whether it is skipped, its flag, and once its secret is read,
+    // the secret and its address column.
+    let mut column = usize::MAX;
+    let mut skip = false;
+    let mut flag = 0;
+    let mut candidate: Option<(HVec<u8, MAX_SECRET_LEN>, AddressColumn)> = None;
     loop {
-        // Skip to a word at the start of a line.
-        while !newline {
-            let Some(word) = words.next_word(&mut w) else {
-                return best;
-            };
-            len = word.len;
-            newline = word.newline;
-        }
-        // Client.
-        let mut flag = 0;
-        if &w[..len] != b"*" {
-            if &w[..len] != client {
-                newline = false;
-                continue;
-            }
-            flag = NONWILD_CLIENT;
-        }
-        // Server.
-        let Some(word) = words.next_word(&mut w) else {
-            return best;
+        let word = words.next_word(&mut w);
+        let ends_record = match word {
+            None => true,
+            Some(word) => word.newline || column == usize::MAX,
         };
-        len = word.len;
-        newline = word.newline;
-        if newline {
-            continue;
-        }
-        if &w[..len] != b"*" {
-            if &w[..len] != server {
-                continue;
+        if ends_record {
+            if let Some((password, addresses)) = candidate.take() {
+                best_flag = flag;
+                best = Some(Secret {
+                    password,
+                    address: addresses.finish(),
+                });
+                if flag == NONWILD_CLIENT | NONWILD_SERVER {
+                    return best;
+                }
             }
-            flag |= NONWILD_SERVER;
-        }
-        if flag <= best_flag {
-            continue;
-        }
-        // Secret.
-        let Some(word) = words.next_word(&mut w) else {
-            return best;
-        };
-        len = word.len;
-        newline = word.newline;
-        if newline {
-            continue;
-        }
-        let password = if w[..len].starts_with(b"@/") {
-            match indirect(&w[1..len]) {
-                Some(p) => p,
-                None => continue,
-            }
+            column = 0;
+            skip = false;
         } else {
-            secret_bytes(&w[..len])
-        };
-        // Addresses, up to the next line.
-        let mut column = AddressColumn::default();
-        let mut at_end = false;
-        loop {
-            match words.next_word(&mut w) {
-                None => {
-                    at_end = true;
-                    break;
-                }
-                Some(word) if word.newline => {
-                    len = word.len;
-                    newline = true;
-                    break;
-                }
-                Some(word) => column.add(&w[..word.len]),
-            }
+            column += 1;
         }
-        best_flag = flag;
-        best = Some(Secret {
-            password,
-            address: column.finish(),
-        });
-        if flag == NONWILD_CLIENT | NONWILD_SERVER || at_end {
+        let Some(word) = word else {
             return best;
+        };
+        let word = &w[..word.len];
+        if skip {
+            continue;
+        }
+        match column {
+            // Client, then server: `*` matches anything.
+            0 | 1 => {
+                let (name, nonwild) = if column == 0 {
+                    flag = 0;
+                    (client, NONWILD_CLIENT)
+                } else {
+                    (server, NONWILD_SERVER)
+                };
+                if word != b"*" {
+                    if word != name {
+                        skip = true;
+                        continue;
+                    }
+                    flag |= nonwild;
+                }
+                if column == 1 && flag <= best_flag {
+                    skip = true;
+                }
+            }
+            // Secret.
+            2 => {
+                let password = if word.starts_with(b"@/") {
+                    match indirect(&word[1..]) {
+                        Some(p) => p,
+                        None => {
+                            skip = true;
+                            continue;
+                        }
+                    }
+                } else {
+                    secret_bytes(word)
+                };
+                candidate = Some((password, AddressColumn::default()));
+            }
+            // Addresses, up to the next line.
+            _ => {
+                if let Some((_, addresses)) = &mut candidate {
+                    addresses.add(word);
+                }
+            }
         }
     }
 }

@@ -12,14 +12,9 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError(Box<ErrorAt>);
 
-/// Where a [`ConfigError`] is and what it says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ErrorAt {
-    pub path: PathBuf,
-    /// 1-based line, when the problem is on one line.
-    pub line: Option<u32>,
-    pub message: String,
-}
+/// Where a [`ConfigError`] is and what it says: the same fields as a warning, so the two
+/// share their code (display, drop).
+pub type ErrorAt = ConfigWarning;
 
 impl core::ops::Deref for ConfigError {
     type Target = ErrorAt;
@@ -43,6 +38,7 @@ impl fmt::Debug for ConfigError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigWarning {
     pub path: PathBuf,
+    /// 1-based line, when the problem is on one line.
     pub line: Option<u32>,
     pub message: String,
 }
@@ -64,7 +60,7 @@ impl ConfigError {
     /// its pieces (`format_args!`), which keeps the many messages of the parsers small.
     #[inline(never)]
     pub fn at(path: &Path, line: Option<u32>, message: fmt::Arguments<'_>) -> ConfigError {
-        ConfigError::new(path, line, fmt::format(message))
+        ConfigError(Box::new(ConfigWarning::at(path, line, message)))
     }
 
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigError {
@@ -85,11 +81,17 @@ impl ConfigWarning {
         line: Option<u32>,
         message: fmt::Arguments<'_>,
     ) {
-        warnings.push(ConfigWarning {
+        warnings.push(ConfigWarning::at(path, line, message));
+    }
+
+    /// Formats `message`, for [`Self::push`] and [`ConfigError::at`].
+    #[inline(never)]
+    fn at(path: &Path, line: Option<u32>, message: fmt::Arguments<'_>) -> ConfigWarning {
+        ConfigWarning {
             path: path.to_path_buf(),
             line,
             message: fmt::format(message),
-        });
+        }
     }
 
     pub fn new(path: &Path, line: Option<u32>, message: impl Into<String>) -> ConfigWarning {
@@ -103,7 +105,7 @@ impl ConfigWarning {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_located(f, &self.path, self.line, &self.message)
+        fmt::Display::fmt(&*self.0, f)
     }
 }
 

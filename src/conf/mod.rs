@@ -50,21 +50,34 @@ use crate::settings::{AddressList, AddressRange, PppSettings, Settings, MAX_NAME
 
 /// `s.split(sep)`, written with `split_once`: the binary then has one way of splitting a
 /// string at a character, not two.
-pub(crate) fn split_on(s: &str, sep: char) -> impl Iterator<Item = &str> {
-    let mut rest = Some(s);
-    core::iter::from_fn(move || {
-        let r = rest?;
-        Some(match r.split_once(sep) {
+pub(crate) fn split_on(s: &str, sep: char) -> SplitOn<'_> {
+    SplitOn { rest: Some(s), sep }
+}
+
+/// The iterator of [`split_on`].
+pub(crate) struct SplitOn<'a> {
+    rest: Option<&'a str>,
+    sep: char,
+}
+
+impl<'a> Iterator for SplitOn<'a> {
+    type Item = &'a str;
+
+    /// Not inlined: one copy for every loop that splits.
+    #[inline(never)]
+    fn next(&mut self) -> Option<&'a str> {
+        let r = self.rest?;
+        Some(match r.split_once(self.sep) {
             Some((piece, after)) => {
-                rest = Some(after);
+                self.rest = Some(after);
                 piece
             }
             None => {
-                rest = None;
+                self.rest = None;
                 r
             }
         })
-    })
+    }
 }
 
 /// pptpd's default configuration file.
@@ -194,14 +207,29 @@ pub fn load(
             format_args!("Config file not readable: {e}"),
         )
     })?;
-    let conf = pptpd_conf::parse(pptpd_conf, &text, &mut address_spec::resolve_host)?;
-    let mut settings = conf.settings;
-    let mut daemon = conf.daemon;
-    let mut warnings = conf.warnings;
+    // Built here and filled in place: Settings is kilobytes, not to be moved around.
+    let mut loaded = LoadedConfig {
+        settings: Settings::default(),
+        daemon: DaemonConfig::default(),
+        warnings: Vec::new(),
+    };
+    let LoadedConfig {
+        settings,
+        daemon,
+        warnings,
+    } = &mut loaded;
+    let option = pptpd_conf::parse_into(
+        pptpd_conf,
+        &text,
+        &mut address_spec::resolve_host,
+        settings,
+        daemon,
+        warnings,
+    )?;
 
     let options_path = options_override
         .map(Path::to_path_buf)
-        .or_else(|| conf.option.map(|(p, _)| p));
+        .or_else(|| option.map(|(p, _)| p));
     match &options_path {
         Some(path) => {
             let mut options = ppp_options::parse_file(path)?;
@@ -214,7 +242,7 @@ pub fn load(
                 // match it (or be `*`).
                 use_host_name(&mut settings.ppp.name);
                 ConfigWarning::push(
-                    &mut warnings,
+                    warnings,
                     path,
                     None,
                     format_args!(
@@ -226,7 +254,7 @@ pub fn load(
             }
         }
         None => ConfigWarning::push(
-            &mut warnings,
+            warnings,
             pptpd_conf,
             None,
             format_args!(
@@ -238,13 +266,9 @@ pub fn load(
     daemon.options_file = options_path;
 
     let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
-    secrets.check_into(&mut warnings)?;
+    secrets.check_into(warnings)?;
 
-    Ok(LoadedConfig {
-        settings,
-        daemon,
-        warnings,
-    })
+    Ok(loaded)
 }
 
 /// First address of the embedded default's pool; documentation-safe only in the sense of

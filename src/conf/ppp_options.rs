@@ -180,7 +180,7 @@ enum Action {
 
 /// The options with their own handling, by name: one table searched by one loop is smaller
 /// than a match on strings, which compiles to a comparison call per name.
-const OPTIONS: &[(&str, Action)] = &[
+const OPTIONS: [(&str, Action); 52] = [
     ("name", Action::Name),
     ("noauth", Action::NoAuth),
     ("require-mschap-v2", Action::RequireMschapV2),
@@ -234,6 +234,26 @@ const OPTIONS: &[(&str, Action)] = &[
     ("plugin", Action::Plugin),
     ("file", Action::File),
 ];
+
+/// [`OPTIONS`]' names and actions as two arrays: no padding after each one-byte action.
+const OPTION_NAMES: [&str; OPTIONS.len()] = {
+    let mut names = [""; OPTIONS.len()];
+    let mut i = 0;
+    while i < OPTIONS.len() {
+        names[i] = OPTIONS[i].0;
+        i += 1;
+    }
+    names
+};
+const OPTION_ACTIONS: [Action; OPTIONS.len()] = {
+    let mut actions = [Action::Name; OPTIONS.len()];
+    let mut i = 0;
+    while i < OPTIONS.len() {
+        actions[i] = OPTIONS[i].1;
+        i += 1;
+    }
+    actions
+};
 
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -516,12 +536,13 @@ impl Parser {
             return Ok(());
         }
         if HARMLESS_WITH_VALUE.contains(&o) {
-            option.value()?;
+            option.raw_value()?;
             return Ok(());
         }
-        let Some(&(_, action)) = OPTIONS.iter().find(|(n, _)| *n == o) else {
+        let Some(index) = OPTION_NAMES.iter().position(|n| *n == o) else {
             return self.other(option);
         };
+        let action = OPTION_ACTIONS[index];
         match action {
             Action::Name => {
                 let len = option.raw_value()?;
@@ -591,9 +612,20 @@ impl Parser {
                     self.ppp.mru = n;
                 }
             }
-            Action::LcpEchoInterval => self.ppp.lcp_echo_interval = option.number()?,
-            Action::LcpEchoFailure => self.ppp.lcp_echo_failure = option.number()?,
-            Action::Idle => self.ppp.idle = option.number()?,
+            Action::LcpEchoInterval
+            | Action::LcpEchoFailure
+            | Action::Idle
+            | Action::MaxConnect => {
+                // One call for the four.
+                let n = option.number()?;
+                let ppp = &mut self.ppp;
+                *match action {
+                    Action::LcpEchoInterval => &mut ppp.lcp_echo_interval,
+                    Action::LcpEchoFailure => &mut ppp.lcp_echo_failure,
+                    Action::Idle => &mut ppp.idle,
+                    _ => &mut ppp.maxconnect,
+                } = n;
+            }
             Action::Ipv6On => self.ppp.ipv6.enabled = true,
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
@@ -623,7 +655,6 @@ impl Parser {
                     })?);
                 }
             }
-            Action::MaxConnect => self.ppp.maxconnect = option.number()?,
             Action::Debug => self.ppp.debug = true,
             Action::StripDomain => self.strip_domain = true,
             Action::ProxyArp => self.proxyarp = true,
@@ -656,7 +687,7 @@ impl Parser {
         if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
         {
             if takes_value {
-                option.value()?;
+                option.raw_value()?;
             }
             self.warn(option, format_args!("{o} ignored: {why}"));
         } else if o.bytes().all(|c| c.is_ascii_digit()) || o.starts_with("/dev/") {
@@ -686,24 +717,25 @@ impl Parser {
             optional: true,
             stateful: Stateful::Allow,
         };
+        const SUBS: [&str; 5] = ["required", "stateless", "no40", "no56", "no128"];
         for sub in super::split_on(list, ',') {
             let sub = sub.to_ascii_lowercase();
-            let is = |full: &str| !sub.is_empty() && full.starts_with(sub.as_str());
-            if is("required") {
-                m.optional = false;
-            } else if is("stateless") {
-                m.stateful = Stateful::Refuse;
-            } else if is("no40") {
-                m.allow_40 = false;
-            } else if is("no56") {
-                m.allow_56 = false;
-            } else if is("no128") {
-                m.allow_128 = false;
-            } else {
-                return Err(option.err(format_args!(
-                    "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, no56, \
-                     no128)"
-                )));
+            // The first one `sub` is a prefix of.
+            match SUBS
+                .iter()
+                .position(|full| !sub.is_empty() && full.starts_with(sub.as_str()))
+            {
+                Some(0) => m.optional = false,
+                Some(1) => m.stateful = Stateful::Refuse,
+                Some(2) => m.allow_40 = false,
+                Some(3) => m.allow_56 = false,
+                Some(_) => m.allow_128 = false,
+                None => {
+                    return Err(option.err(format_args!(
+                        "mppe: unknown sub-option '{sub}' (expected required, stateless, no40, \
+                         no56, no128)"
+                    )))
+                }
             }
         }
         self.mppe = m;

@@ -206,6 +206,38 @@ fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError 
     located(path, l, user_limits::must_be(keyword, expected, l.value))
 }
 
+/// An [`address_spec`] error, located.
+#[inline(never)]
+fn spec_error(
+    path: &Path,
+    line: Option<u32>,
+    keyword: &str,
+    is_remote: bool,
+    e: SpecError,
+) -> ConfigError {
+    let at = |msg| ConfigError::at(path, line, msg);
+    let side = if is_remote { "remote" } else { "local" };
+    // The text the message quotes.
+    let text = match &e {
+        SpecError::BadAddress(t) | SpecError::BadRange(t) => t,
+        // ASCII digits and dots.
+        SpecError::BadRangeAddress(t, len) => {
+            core::str::from_utf8(&t[..usize::from(*len)]).unwrap_or_default()
+        }
+        _ => "",
+    };
+    match e {
+        SpecError::BadAddress(_) | SpecError::BadRangeAddress(..) => {
+            at(format_args!("Bad IP address ({text}) in {keyword}"))
+        }
+        SpecError::BadRange(_) => at(format_args!("Bad {side} IP range: {text}")),
+        SpecError::Duplicate(a) => at(format_args!(
+            "Remote IP address {a} in config is a duplicate"
+        )),
+        SpecError::TooManyRanges => at(format_args!("{keyword} has too many separate ranges")),
+    }
+}
+
 /// Parses pptpd.conf text. `path` is used in messages; `resolve` looks up host names in
 /// `localip`/`remoteip`/`listen` (the daemon passes [`address_spec::resolve_host`]).
 pub fn parse(
@@ -213,7 +245,36 @@ pub fn parse(
     text: &[u8],
     resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
 ) -> Result<PptpdConf, ConfigError> {
+    let mut settings = Settings::default();
+    let mut daemon = DaemonConfig::default();
     let mut warnings = Vec::new();
+    let option = parse_into(
+        path,
+        text,
+        resolve,
+        &mut settings,
+        &mut daemon,
+        &mut warnings,
+    )?;
+    Ok(PptpdConf {
+        settings,
+        daemon,
+        option,
+        warnings,
+    })
+}
+
+/// [`parse`] into defaults the caller made (`Settings::default()`,
+/// `DaemonConfig::default()`), adding to `warnings`: nothing large is moved. The `option`
+/// line's path and line number.
+pub(super) fn parse_into(
+    path: &Path,
+    text: &[u8],
+    resolve: &mut dyn FnMut(&str) -> Option<Ipv4Addr>,
+    settings: &mut Settings,
+    daemon: &mut DaemonConfig,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Option<(PathBuf, u32)>, ConfigError> {
     let lossy = String::from_utf8_lossy(text);
     // The line of each keyword, by its number.
     let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
@@ -226,7 +287,7 @@ pub fn parse(
         }
         if raw.len() > MAX_LINE_LEN {
             ConfigWarning::push(
-                &mut warnings,
+                warnings,
                 path,
                 Some(line),
                 format_args!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
@@ -236,7 +297,7 @@ pub fn parse(
         if raw.as_bytes().first().is_some_and(is_blank) {
             if !raw.trim().is_empty() {
                 ConfigWarning::push(
-                    &mut warnings,
+                    warnings,
                     path,
                     Some(line),
                     format_args!("line starts with a space: ignored (as pptpd does)"),
@@ -261,7 +322,7 @@ pub fn parse(
         }
         let Some(index) = KEYWORDS.iter().position(|k| *k == keyword) else {
             ConfigWarning::push(
-                &mut warnings,
+                warnings,
                 path,
                 Some(line),
                 format_args!("unknown keyword '{keyword}' ignored"),
@@ -282,16 +343,13 @@ pub fn parse(
         ConfigWarning::push(warnings, path, Some(l.line), msg);
     };
 
-    let mut settings = Settings::default();
-    let mut daemon = DaemonConfig::default();
-
     // connections
     let mut connections = PPTPD_DEFAULT_CONNECTIONS.min(MAX_SESSIONS);
     if let Some(l) = get(Keyword::Connections) {
         let n = atoi(l.value);
         if n <= 0 {
             warn(
-                &mut warnings,
+                warnings,
                 l,
                 format_args!(
                     "connections '{}' is not a positive number: using pptpd's default {}",
@@ -320,7 +378,7 @@ pub fn parse(
         match u32::try_from(n) {
             Ok(n) if n > 0 => settings.stimeout = n,
             _ => warn(
-                &mut warnings,
+                warnings,
                 l,
                 format_args!("stimeout '{}' is not a positive number: using 10", l.value),
             ),
@@ -345,7 +403,7 @@ pub fn parse(
             on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
     }
 
-    parse_user_limits(&mut settings, path, &get, &user_lines, &err)?;
+    parse_user_limits(settings, path, &get, &user_lines, &err)?;
 
     // remoteip first, then localip, as pptpd does: each may lower `connections`.
     for is_remote in [true, false] {
@@ -367,7 +425,7 @@ pub fn parse(
                     line: 0,
                 };
                 ConfigWarning::push(
-                    &mut warnings,
+                    warnings,
                     path,
                     None,
                     format_args!(
@@ -378,26 +436,15 @@ pub fn parse(
                 &defaulted
             }
         };
-        let side = if is_remote { "remote" } else { "local" };
         let line = (l.line > 0).then_some(l.line);
         let keyword = keyword.name();
-        let spec = address_spec::parse(l.value, connections, is_remote, resolve).map_err(|e| {
-            let at = |msg| ConfigError::at(path, line, msg);
-            match e {
-                SpecError::BadAddress(a) => at(format_args!("Bad IP address ({a}) in {keyword}")),
-                SpecError::BadRange(r) => at(format_args!("Bad {side} IP range: {r}")),
-                SpecError::Duplicate(a) => at(format_args!(
-                    "Remote IP address {a} in config is a duplicate"
-                )),
-                SpecError::TooManyRanges => {
-                    at(format_args!("{keyword} has too many separate ranges"))
-                }
-            }
-        })?;
+        let limit_reached =
+            address_spec::parse_into(l.value, connections, is_remote, resolve, pool)
+                .map_err(|e| spec_error(path, line, keyword, is_remote, e))?;
         // Cutting pptpd's built-in 100-address pools to this build's limit is no news.
-        if spec.limit_reached && line.is_some() {
+        if limit_reached && line.is_some() {
             ConfigWarning::push(
-                &mut warnings,
+                warnings,
                 path,
                 line,
                 format_args!(
@@ -405,11 +452,11 @@ pub fn parse(
                 ),
             );
         }
-        let count = spec.list.len();
+        let count = pool.len();
         let shared_local = !is_remote && count == 1;
         if !shared_local && connections > count {
             ConfigWarning::push(
-                &mut warnings,
+                warnings,
                 path,
                 line,
                 format_args!(
@@ -419,13 +466,12 @@ pub fn parse(
             );
             connections = count;
         }
-        *pool = spec.list;
     }
     settings.connections = connections;
 
     if let Some(l) = get(Keyword::Delegate) {
         warn(
-            &mut warnings,
+            warnings,
             l,
             format_args!(
                 "delegate is not supported: addresses come from localip/remoteip (and per-user \
@@ -437,17 +483,13 @@ pub fn parse(
     daemon.noipparam = get(Keyword::Noipparam).is_some();
     if let Some(l) = get(Keyword::Bcrelay) {
         warn(
-            &mut warnings,
+            warnings,
             l,
             format_args!("bcrelay is not supported (no broadcast relay): ignored"),
         );
     }
     if let Some(l) = get(Keyword::Vrf) {
-        warn(
-            &mut warnings,
-            l,
-            format_args!("vrf is not supported: ignored"),
-        );
+        warn(warnings, l, format_args!("vrf is not supported: ignored"));
     }
     daemon.debug = get(Keyword::Debug).is_some();
     if let Some(l) = get(Keyword::Listen) {
@@ -532,12 +574,7 @@ pub fn parse(
         };
     }
 
-    Ok(PptpdConf {
-        settings,
-        daemon,
-        option,
-        warnings,
-    })
+    Ok(option)
 }
 
 /// `mss-clamp`, `single-session`, `session-timeout`, `rate-limit` and `user-limit`
@@ -566,15 +603,17 @@ fn parse_user_limits<'a>(
         global.rate = user_limits::rate(l.value).map_err(|m| located(path, l, m))?;
     }
     for l in user_lines {
-        let (name, limit) = user_limits::user_limit(l.value).map_err(|m| located(path, l, m))?;
+        let mut user = Default::default();
+        user_limits::user_limit_into(l.value, &mut user).map_err(|m| located(path, l, m))?;
+        let name = &user.0;
         let users = &mut settings.user_limits.users;
-        if users.iter().any(|(n, _)| *n == name) {
+        if users.iter().any(|(n, _)| n == name) {
             return Err(err(
                 l,
                 format_args!("a second user-limit line for '{name}'"),
             ));
         }
-        users.push((name, limit)).map_err(|_| {
+        users.push(user).map_err(|_| {
             err(
                 l,
                 format_args!("more than {MAX_USER_LIMITS} user-limit lines"),

@@ -106,45 +106,58 @@ pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
 }
 
 /// `NAME key=value ...` of a `user-limit` line.
-#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
 pub fn user_limit(value: &str) -> Result<(heapless::String<MAX_NAME_LEN>, UserLimit), String> {
+    let mut user = Default::default();
+    user_limit_into(value, &mut user)?;
+    Ok(user)
+}
+
+/// [`user_limit`] into `user` (a default one): nothing large goes through `?`.
+#[inline(never)] // called in a loop: inlined, LLVM hoists and spills its constants
+pub fn user_limit_into(
+    value: &str,
+    (user, limit): &mut (heapless::String<MAX_NAME_LEN>, UserLimit),
+) -> Result<(), String> {
+    const KEYS: [&str; 4] = ["single-session", "rate", "idle", "session-timeout"];
     let mut words = value.split_ascii_whitespace();
     let Some(name) = words.next().filter(|n| !n.contains('=')) else {
         return Err("user-limit needs a user name first, then key=value settings".into());
     };
-    let mut user = heapless::String::new();
     user.push_str(name)
         .map_err(|_| format!("user-limit: user name longer than {MAX_NAME_LEN}"))?;
-    let mut limit = UserLimit::default();
     for word in words {
         // A bad word's message, (before, quoted, after): both from one format site.
         let (before, quoted, after) = match word.split_once('=') {
             None => ("", word, " is not key=value"),
-            Some(("single-session", v)) => {
-                limit.single_session = Some(single_session(v)?);
-                continue;
-            }
-            Some(("rate", v)) => {
-                limit.rate = Some(rate(v)?.unwrap_or(Rate::UNLIMITED));
-                continue;
-            }
-            Some(("idle", v)) => {
-                limit.idle = Some(seconds("idle", v)?);
-                continue;
-            }
-            Some(("session-timeout", v)) => {
-                limit.session_timeout = Some(seconds("session-timeout", v)?);
-                continue;
-            }
-            Some((key, _)) => (
-                "unknown setting ",
-                key,
-                " (single-session, rate, idle, session-timeout)",
-            ),
+            Some((key, v)) => match KEYS.iter().position(|k| *k == key) {
+                Some(0) => {
+                    limit.single_session = Some(single_session(v)?);
+                    continue;
+                }
+                Some(1) => {
+                    limit.rate = Some(rate(v)?.unwrap_or(Rate::UNLIMITED));
+                    continue;
+                }
+                // `idle` and `session-timeout`: seconds.
+                Some(k) => {
+                    let field = if k == 2 {
+                        &mut limit.idle
+                    } else {
+                        &mut limit.session_timeout
+                    };
+                    *field = Some(seconds(KEYS[k], v)?);
+                    continue;
+                }
+                None => (
+                    "unknown setting ",
+                    key,
+                    " (single-session, rate, idle, session-timeout)",
+                ),
+            },
         };
         return Err(format!("user-limit {name}: {before}'{quoted}'{after}"));
     }
-    Ok((user, limit))
+    Ok(())
 }
 
 #[cfg(test)]
