@@ -336,6 +336,7 @@ impl<'a> Server<'a> {
     }
 
     /// Our side of every tunnel (what IPCP offers as the local address).
+    #[inline(always)]
     fn local_address(&self) -> Ipv4Addr {
         self.settings.local.get(0).unwrap_or(self.address)
     }
@@ -482,7 +483,6 @@ impl<'a> Server<'a> {
         let Some(slot) = slot else {
             return false;
         };
-        let local = self.settings.local.get(0).unwrap_or(self.address);
         let Some(session) = self.table.get_mut(slot) else {
             return false;
         };
@@ -527,6 +527,7 @@ impl<'a> Server<'a> {
                 ip.len(),
                 Ipv4Packet::new_unchecked(ip).dst_addr()
             );
+            let local = self.settings.local.get(0).unwrap_or(self.address);
             let mut reply = heapless::Vec::new();
             let _ = reply.resize(FRAG_NEEDED_MAX_LEN, 0);
             if let Some(len) = ipv4_mtu::frag_needed(ip, local, mtu, &mut reply) {
@@ -891,7 +892,7 @@ impl<'a> Server<'a> {
             return;
         }
         let call_id = self.table.allocate_call_id();
-        let local = self.settings.local.get(0).unwrap_or(self.address);
+        let local = self.local_address();
         let mut session = Session::new(
             now,
             c,
