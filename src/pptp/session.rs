@@ -285,14 +285,10 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        [
-            self.gre.poll_at(),
-            self.deadline,
-            self.setup_deadline(),
-            self.link.hangup_at(),
-        ]
-        .into_iter()
-        .fold(self.link.poll_at(), crate::earliest)
+        let at = crate::earliest(self.link.poll_at(), self.gre.poll_at());
+        let at = crate::earliest(at, self.deadline);
+        let at = crate::earliest(at, self.setup_deadline());
+        crate::earliest(at, self.link.hangup_at())
     }
 
     /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for
