@@ -998,8 +998,8 @@ impl<'a> Server<'a> {
             if start > end {
                 continue;
             }
-            let Ok(repr) = gre::Packet::new_checked(&self.packet[start..end])
-                .and_then(|p| gre::Repr::parse(&p))
+            // `parse` checks the lengths: the header and `payload_len` bytes are there.
+            let Ok(repr) = gre::Repr::parse(&gre::Packet::new_unchecked(&self.packet[start..end]))
             else {
                 crate::debug!("GRE: malformed packet from {src}");
                 continue;
@@ -1025,8 +1025,14 @@ impl<'a> Server<'a> {
                 peer: src,
                 ipv6_ids: &self.ipv6_ids,
             };
-            let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
-            session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+            let payload = start + repr.header_len();
+            let Some(payload) = self
+                .packet
+                .get_mut(payload..payload + usize::from(repr.payload_len))
+            else {
+                continue;
+            };
+            session.receive_gre(now, &repr, payload, &mut env, tunnel);
             if let Some(id) = self.ipv6_ids.get_mut(slot) {
                 *id = session.link.ipv6_reserved_id();
             }
