@@ -571,14 +571,14 @@ impl<'a> Server<'a> {
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let mut at = self.iface.poll_at(now, &self.sockets);
         for slot in &self.conns {
-            at = crate::earliest(at, slot.control.as_ref().and_then(|c| c.poll_at()));
+            crate::lower(&mut at, slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        at = crate::earliest(at, self.table.poll_at());
+        crate::lower(&mut at, self.table.poll_at());
         if let Some(since) = self.shutdown_since {
-            at = crate::earliest(at, Some(since + SHUTDOWN_GRACE));
+            crate::lower(&mut at, Some(since + SHUTDOWN_GRACE));
         }
         if !self.icmp.is_empty() {
-            at = crate::earliest(at, Some(now));
+            crate::lower(&mut at, Some(now));
         }
         at
     }

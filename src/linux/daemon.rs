@@ -19,8 +19,8 @@ use super::proxy_arp::ProxyArp;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun};
 use super::wtmp::{self, Wtmp};
-use crate::earliest;
 use crate::limits::MAX_SESSIONS;
+use crate::lower;
 use crate::rand::Random;
 use crate::server::{NoticeKind, Server, SessionNotice};
 use crate::settings::Secrets;
@@ -298,7 +298,7 @@ pub fn run<S: Service>(
 
         let mut wake = service.poll_at(now);
         if let Some(control) = ops.control.as_ref() {
-            wake = earliest(wake, control.poll_at());
+            lower(&mut wake, control.poll_at());
             for (slot, fd) in fds[DEVICE_FDS..].iter_mut().zip(control.poll_fds()) {
                 slot.fd = fd;
             }
@@ -307,7 +307,7 @@ pub fn run<S: Service>(
             if service.is_idle(now) || now >= deadline {
                 return Ok(Exit::Terminated(signo));
             }
-            wake = earliest(wake, Some(deadline));
+            lower(&mut wake, Some(deadline));
         }
         // A neighbour hint waiting in the packet device is not on any fd.
         if devices.packet.as_mut().is_some_and(|p| p.has_pending()) {

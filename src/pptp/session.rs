@@ -285,10 +285,12 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        let at = crate::earliest(self.link.poll_at(), self.gre.poll_at());
-        let at = crate::earliest(at, self.deadline);
-        let at = crate::earliest(at, self.setup_deadline());
-        crate::earliest(at, self.link.hangup_at())
+        let mut at = self.link.poll_at();
+        crate::lower(&mut at, self.gre.poll_at());
+        crate::lower(&mut at, self.deadline);
+        crate::lower(&mut at, self.setup_deadline());
+        crate::lower(&mut at, self.link.hangup_at());
+        at
     }
 
     /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for
