@@ -851,10 +851,12 @@ impl<'a> Server<'a> {
             .iter()
             .any(|s| s.conn == c && s.peer_call_id == peer_call_id)
         {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, call id {peer_call_id} already in use on this connection"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::DoNotAccept,
+                format_args!("call id {peer_call_id} already in use on this connection"),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
             return;
         }
         let limit = self.settings.connections.min(self.table.capacity());
@@ -864,31 +866,39 @@ impl<'a> Server<'a> {
             self.table.free_slot(limit)
         };
         let Some(slot) = free else {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, all {limit} connections in use (connections / MAX_SESSIONS)"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::NoResource,
+                format_args!("all {limit} connections in use (connections / MAX_SESSIONS)"),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::NoResource);
             return;
         };
         if self.settings.auth_throttle {
             if let Some(left) = self.throttle.blocked_for(peer, now) {
-                crate::warn!(
-                    "CTRL: Client {peer}: call refused, too many authentication failures \
-                     (refused for {} more s)",
-                    left.secs().max(1)
+                self.refuse_call(
+                    c,
+                    peer_call_id,
+                    CallRefusal::DoNotAccept,
+                    format_args!(
+                        "too many authentication failures (refused for {} more s)",
+                        left.secs().max(1)
+                    ),
                 );
-                self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
                 return;
             }
         }
         let max = self.settings.max_per_source;
         let calls_from_peer = self.table.iter().filter(|s| s.peer == peer).count();
         if max > 0 && calls_from_peer >= max {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, already {calls_from_peer} call(s) from this \
-                 address (max-per-source {max})"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::DoNotAccept,
+                format_args!(
+                    "already {calls_from_peer} call(s) from this address (max-per-source {max})"
+                ),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
             return;
         }
         let call_id = self.table.allocate_call_id();
@@ -919,8 +929,16 @@ impl<'a> Server<'a> {
         self.table.insert(slot, session);
     }
 
-    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`.
-    fn refuse_call(&mut self, c: usize, peer_call_id: u16, refusal: CallRefusal) {
+    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`, logged
+    /// with the reason `why`.
+    fn refuse_call(
+        &mut self,
+        c: usize,
+        peer_call_id: u16,
+        refusal: CallRefusal,
+        why: core::fmt::Arguments,
+    ) {
+        crate::warn!("CTRL: Client {}: call refused, {why}", self.conns[c].peer);
         if let Ok(len) = control::refuse_call(peer_call_id, refusal, &mut self.msg_out) {
             self.write_control(c, len);
         }
