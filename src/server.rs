@@ -807,12 +807,16 @@ impl<'a> Server<'a> {
             self.write_control(c, out.reply_len);
         }
         if let Some(ControlEvent::Closed(reason)) = &out.event {
-            match reason {
+            // One line, at info for an orderly end and warn otherwise (what `info!` and
+            // `warn!` call).
+            let level = match reason {
                 CloseReason::PeerStopped(_) | CloseReason::Stopped | CloseReason::Shutdown => {
-                    crate::info!("CTRL: Client {}: {reason}", self.conns[c].peer)
+                    crate::logging::Level::Info
                 }
-                _ => crate::warn!("CTRL: Client {}: {reason}", self.conns[c].peer),
-            }
+                _ => crate::logging::Level::Warn,
+            };
+            let peer = self.conns[c].peer;
+            crate::logging::emit(level, format_args!("CTRL: Client {peer}: {reason}"));
             self.close_connection(now, c, true);
             return None;
         }
