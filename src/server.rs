@@ -705,11 +705,10 @@ impl<'a> Server<'a> {
             }
 
             // Control timers (stimeout, echo keepalive, stop reply wait).
+            // (`poll` does nothing before they are due.)
             if let Some(control) = self.conns[c].control.as_mut() {
-                if control.poll_at().is_some_and(|t| t <= now) {
-                    let out = control.poll(now, &mut self.msg_out);
-                    self.apply_control_output(now, c, out);
-                }
+                let out = control.poll(now, &mut self.msg_out);
+                self.apply_control_output(now, c, out);
             }
 
             // The peer went away, or we are done with the connection.
