@@ -1259,7 +1259,9 @@ impl<'a> Server<'a> {
         // tenths of a minute, rounded.
         if let Some(notice) = &notice {
             let tenths = notice.connect_time.secs().saturating_add(5) / 6;
-            crate::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            // One 64-bit division for both parts (a call on 32-bit targets).
+            let minutes = tenths / 10;
+            crate::info!("Connect time {minutes}.{} minutes.", tenths - minutes * 10);
             crate::info!(
                 "Sent {} bytes, received {} bytes.",
                 notice.counters.bytes_out,
