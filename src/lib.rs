@@ -29,18 +29,27 @@ pub mod conf;
 #[cfg(feature = "std")]
 pub mod linux;
 
-/// The earlier of two optional deadlines (`None`: no deadline). Every `poll_at` combines its
-/// timers with this one out-of-line function: an inlined compare of two `Option<Instant>`
-/// (a 64-bit value and a tag) is large on 32-bit targets.
-#[inline(never)]
+/// The earlier of two optional deadlines (`None`: no deadline), through [`lower`].
+#[inline]
 pub fn earliest(
     a: Option<smoltcp::time::Instant>,
     b: Option<smoltcp::time::Instant>,
 ) -> Option<smoltcp::time::Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
+    let mut a = a;
+    lower(&mut a, b);
+    a
+}
+
+/// Lower the deadline `at` to `other` if that is earlier. Every `poll_at` combines its
+/// timers with this one out-of-line function: an inlined compare of two `Option<Instant>`
+/// (a 64-bit value and a tag) is large on 32-bit targets, and updating in place passes half
+/// the arguments of [`earliest`] and returns nothing through memory.
+#[inline(never)]
+pub fn lower(at: &mut Option<smoltcp::time::Instant>, other: Option<smoltcp::time::Instant>) {
+    if let Some(b) = other {
+        if at.is_none_or(|a| b < a) {
+            *at = Some(b);
+        }
     }
 }
 

@@ -336,6 +336,7 @@ impl<'a> Server<'a> {
     }
 
     /// Our side of every tunnel (what IPCP offers as the local address).
+    #[inline(always)]
     fn local_address(&self) -> Ipv4Addr {
         self.settings.local.get(0).unwrap_or(self.address)
     }
@@ -482,7 +483,6 @@ impl<'a> Server<'a> {
         let Some(slot) = slot else {
             return false;
         };
-        let local = self.settings.local.get(0).unwrap_or(self.address);
         let Some(session) = self.table.get_mut(slot) else {
             return false;
         };
@@ -527,6 +527,7 @@ impl<'a> Server<'a> {
                 ip.len(),
                 Ipv4Packet::new_unchecked(ip).dst_addr()
             );
+            let local = self.settings.local.get(0).unwrap_or(self.address);
             let mut reply = heapless::Vec::new();
             let _ = reply.resize(FRAG_NEEDED_MAX_LEN, 0);
             if let Some(len) = ipv4_mtu::frag_needed(ip, local, mtu, &mut reply) {
@@ -570,14 +571,14 @@ impl<'a> Server<'a> {
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let mut at = self.iface.poll_at(now, &self.sockets);
         for slot in &self.conns {
-            at = crate::earliest(at, slot.control.as_ref().and_then(|c| c.poll_at()));
+            crate::lower(&mut at, slot.control.as_ref().and_then(|c| c.poll_at()));
         }
-        at = crate::earliest(at, self.table.poll_at());
+        crate::lower(&mut at, self.table.poll_at());
         if let Some(since) = self.shutdown_since {
-            at = crate::earliest(at, Some(since + SHUTDOWN_GRACE));
+            crate::lower(&mut at, Some(since + SHUTDOWN_GRACE));
         }
         if !self.icmp.is_empty() {
-            at = crate::earliest(at, Some(now));
+            crate::lower(&mut at, Some(now));
         }
         at
     }
@@ -704,11 +705,10 @@ impl<'a> Server<'a> {
             }
 
             // Control timers (stimeout, echo keepalive, stop reply wait).
+            // (`poll` does nothing before they are due.)
             if let Some(control) = self.conns[c].control.as_mut() {
-                if control.poll_at().is_some_and(|t| t <= now) {
-                    let out = control.poll(now, &mut self.msg_out);
-                    self.apply_control_output(now, c, out);
-                }
+                let out = control.poll(now, &mut self.msg_out);
+                self.apply_control_output(now, c, out);
             }
 
             // The peer went away, or we are done with the connection.
@@ -806,12 +806,16 @@ impl<'a> Server<'a> {
             self.write_control(c, out.reply_len);
         }
         if let Some(ControlEvent::Closed(reason)) = &out.event {
-            match reason {
+            // One line, at info for an orderly end and warn otherwise (what `info!` and
+            // `warn!` call).
+            let level = match reason {
                 CloseReason::PeerStopped(_) | CloseReason::Stopped | CloseReason::Shutdown => {
-                    crate::info!("CTRL: Client {}: {reason}", self.conns[c].peer)
+                    crate::logging::Level::Info
                 }
-                _ => crate::warn!("CTRL: Client {}: {reason}", self.conns[c].peer),
-            }
+                _ => crate::logging::Level::Warn,
+            };
+            let peer = self.conns[c].peer;
+            crate::logging::emit(level, format_args!("CTRL: Client {peer}: {reason}"));
             self.close_connection(now, c, true);
             return None;
         }
@@ -850,10 +854,12 @@ impl<'a> Server<'a> {
             .iter()
             .any(|s| s.conn == c && s.peer_call_id == peer_call_id)
         {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, call id {peer_call_id} already in use on this connection"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::DoNotAccept,
+                format_args!("call id {peer_call_id} already in use on this connection"),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
             return;
         }
         let limit = self.settings.connections.min(self.table.capacity());
@@ -863,35 +869,43 @@ impl<'a> Server<'a> {
             self.table.free_slot(limit)
         };
         let Some(slot) = free else {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, all {limit} connections in use (connections / MAX_SESSIONS)"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::NoResource,
+                format_args!("all {limit} connections in use (connections / MAX_SESSIONS)"),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::NoResource);
             return;
         };
         if self.settings.auth_throttle {
             if let Some(left) = self.throttle.blocked_for(peer, now) {
-                crate::warn!(
-                    "CTRL: Client {peer}: call refused, too many authentication failures \
-                     (refused for {} more s)",
-                    left.secs().max(1)
+                self.refuse_call(
+                    c,
+                    peer_call_id,
+                    CallRefusal::DoNotAccept,
+                    format_args!(
+                        "too many authentication failures (refused for {} more s)",
+                        left.secs().max(1)
+                    ),
                 );
-                self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
                 return;
             }
         }
         let max = self.settings.max_per_source;
         let calls_from_peer = self.table.iter().filter(|s| s.peer == peer).count();
         if max > 0 && calls_from_peer >= max {
-            crate::warn!(
-                "CTRL: Client {peer}: call refused, already {calls_from_peer} call(s) from this \
-                 address (max-per-source {max})"
+            self.refuse_call(
+                c,
+                peer_call_id,
+                CallRefusal::DoNotAccept,
+                format_args!(
+                    "already {calls_from_peer} call(s) from this address (max-per-source {max})"
+                ),
             );
-            self.refuse_call(c, peer_call_id, CallRefusal::DoNotAccept);
             return;
         }
         let call_id = self.table.allocate_call_id();
-        let local = self.settings.local.get(0).unwrap_or(self.address);
+        let local = self.local_address();
         let mut session = Session::new(
             now,
             c,
@@ -918,8 +932,16 @@ impl<'a> Server<'a> {
         self.table.insert(slot, session);
     }
 
-    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`.
-    fn refuse_call(&mut self, c: usize, peer_call_id: u16, refusal: CallRefusal) {
+    /// Outgoing-Call-Reply refusing the client's call `peer_call_id` on connection `c`, logged
+    /// with the reason `why`.
+    fn refuse_call(
+        &mut self,
+        c: usize,
+        peer_call_id: u16,
+        refusal: CallRefusal,
+        why: core::fmt::Arguments,
+    ) {
+        crate::warn!("CTRL: Client {}: call refused, {why}", self.conns[c].peer);
         if let Ok(len) = control::refuse_call(peer_call_id, refusal, &mut self.msg_out) {
             self.write_control(c, len);
         }
@@ -997,8 +1019,8 @@ impl<'a> Server<'a> {
             if start > end {
                 continue;
             }
-            let Ok(repr) = gre::Packet::new_checked(&self.packet[start..end])
-                .and_then(|p| gre::Repr::parse(&p))
+            // `parse` checks the lengths: the header and `payload_len` bytes are there.
+            let Ok(repr) = gre::Repr::parse(&gre::Packet::new_unchecked(&self.packet[start..end]))
             else {
                 crate::debug!("GRE: malformed packet from {src}");
                 continue;
@@ -1024,8 +1046,14 @@ impl<'a> Server<'a> {
                 peer: src,
                 ipv6_ids: &self.ipv6_ids,
             };
-            let mut packet = gre::Packet::new_unchecked(&mut self.packet[start..end]);
-            session.receive_gre(now, &repr, packet.payload_mut(), &mut env, tunnel);
+            let payload = start + repr.header_len();
+            let Some(payload) = self
+                .packet
+                .get_mut(payload..payload + usize::from(repr.payload_len))
+            else {
+                continue;
+            };
+            session.receive_gre(now, &repr, payload, &mut env, tunnel);
             if let Some(id) = self.ipv6_ids.get_mut(slot) {
                 *id = session.link.ipv6_reserved_id();
             }
@@ -1231,7 +1259,9 @@ impl<'a> Server<'a> {
         // tenths of a minute, rounded.
         if let Some(notice) = &notice {
             let tenths = notice.connect_time.secs().saturating_add(5) / 6;
-            crate::info!("Connect time {}.{} minutes.", tenths / 10, tenths % 10);
+            // One 64-bit division for both parts (a call on 32-bit targets).
+            let minutes = tenths / 10;
+            crate::info!("Connect time {minutes}.{} minutes.", tenths - minutes * 10);
             crate::info!(
                 "Sent {} bytes, received {} bytes.",
                 notice.counters.bytes_out,

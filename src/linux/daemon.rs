@@ -19,8 +19,8 @@ use super::proxy_arp::ProxyArp;
 use super::signals::{Signal, Signals};
 use super::tun::{Ingress, Tun};
 use super::wtmp::{self, Wtmp};
-use crate::earliest;
 use crate::limits::MAX_SESSIONS;
+use crate::lower;
 use crate::rand::Random;
 use crate::server::{NoticeKind, Server, SessionNotice};
 use crate::settings::Secrets;
@@ -217,13 +217,17 @@ pub enum Exit {
 
 /// Milliseconds for poll(2) until `at`, rounded up so we never wake just before a timer;
 /// -1 (forever) for None.
+// One division where `div_ceil` makes two calls on 32-bit targets (see below).
+#[allow(clippy::manual_div_ceil)]
 pub fn poll_timeout(now: Instant, at: Option<Instant>) -> libc::c_int {
     match at {
         None => -1,
         Some(at) if at <= now => 0,
         Some(at) => {
             let micros = (at - now).total_micros();
-            micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int
+            // Rounded up with one 64-bit division; the difference of two `Instant`s is far
+            // below `u64::MAX - 999`.
+            ((micros + 999) / 1000).min(i32::MAX as u64) as libc::c_int
         }
     }
 }
@@ -298,7 +302,7 @@ pub fn run<S: Service>(
 
         let mut wake = service.poll_at(now);
         if let Some(control) = ops.control.as_ref() {
-            wake = earliest(wake, control.poll_at());
+            lower(&mut wake, control.poll_at());
             for (slot, fd) in fds[DEVICE_FDS..].iter_mut().zip(control.poll_fds()) {
                 slot.fd = fd;
             }
@@ -307,7 +311,7 @@ pub fn run<S: Service>(
             if service.is_idle(now) || now >= deadline {
                 return Ok(Exit::Terminated(signo));
             }
-            wake = earliest(wake, Some(deadline));
+            lower(&mut wake, Some(deadline));
         }
         // A neighbour hint waiting in the packet device is not on any fd.
         if devices.packet.as_mut().is_some_and(|p| p.has_pending()) {

@@ -285,14 +285,12 @@ impl Session {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        [
-            self.gre.poll_at(),
-            self.deadline,
-            self.setup_deadline(),
-            self.link.hangup_at(),
-        ]
-        .into_iter()
-        .fold(self.link.poll_at(), crate::earliest)
+        let mut at = self.link.poll_at();
+        crate::lower(&mut at, self.gre.poll_at());
+        crate::lower(&mut at, self.deadline);
+        crate::lower(&mut at, self.setup_deadline());
+        crate::lower(&mut at, self.link.hangup_at());
+        at
     }
 
     /// A call must reach Running within [`SETUP_TIMEOUT`] (RFC 2637 §3.2.1's one minute for
