@@ -440,27 +440,49 @@ impl Reply {
     }
 }
 
+/// `HH:MM:SS` of seconds below a day: one formatter for the TIME column and the clock of
+/// [`utc_time`].
+struct Clock(u32);
+
+impl core::fmt::Display for Clock {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        let s = self.0;
+        write!(f, "{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+/// Days and the rest of the day. The rest in 32 bits: 64-bit division is a library call on
+/// 32-bit targets.
+fn split_days(secs: u64) -> (u64, u32) {
+    let d = secs / 86_400;
+    (d, (secs - d * 86_400) as u32)
+}
+
 /// Seconds as `1d02:03:04` or `02:03:04`.
 pub fn format_duration(secs: u64) -> String {
-    let d = secs / 86400;
-    // The rest of the day in 32 bits: 64-bit division is a library call on 32-bit targets.
-    let rest = (secs - d * 86400) as u32;
-    let (h, m, s) = (rest / 3600, rest / 60 % 60, rest % 60);
+    let (d, rest) = split_days(secs);
     if d > 0 {
-        format!("{d}d{h:02}:{m:02}:{s:02}")
+        format!("{d}d{}", Clock(rest))
     } else {
-        format!("{h:02}:{m:02}:{s:02}")
+        format!("{}", Clock(rest))
     }
 }
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS` in UTC. UTC rather than local time: musl's time-zone
 /// code is 5 KiB of a router binary, and the TIME column gives the session's age anyway.
 pub fn utc_time(unix: u64) -> String {
-    let days = unix / 86_400;
-    // Below a day, and below an era further down, the numbers fit 32 bits, whose division
-    // 32-bit targets do in one instruction rather than a library call.
-    let secs = (unix - days * 86_400) as u32;
+    let mut out = String::new();
+    write_utc_time(&mut out, unix);
+    out
+}
+
+/// [`utc_time`], written where it goes. Always 19 characters or more (the year has four
+/// digits at least), so it needs no padding to fill the SINCE column.
+fn write_utc_time(out: &mut String, unix: u64) {
+    let (days, secs) = split_days(unix);
     // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+    // Below an era the numbers fit 32 bits, whose division 32-bit targets do in one
+    // instruction rather than a library call.
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = (z - era * 146_097) as u32;
@@ -470,12 +492,7 @@ pub fn utc_time(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = u64::from(yoe) + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let _ = write!(out, "{year:04}-{month:02}-{day:02} {}", Clock(secs));
 }
 
 /// The status table's header line, already padded to the columns of [`render_text`]'s rows
@@ -484,9 +501,8 @@ const STATUS_HEADER: &str =
     "USER             CLIENT          TUNNEL          SINCE (UTC)               \
                               TIME     BYTES IN   PKTS IN    BYTES OUT  PKTS OUT STATE    MPPE\n";
 
-/// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
-/// command).
-pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
+/// The table `smolpptpd status` prints (SINCE in UTC, see [`utc_time`]).
+pub fn render_text(reply: &Reply) -> String {
     let mut out = String::new();
     if reply.sessions.is_empty() {
         out.push_str("no sessions\n");
@@ -503,21 +519,31 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
         if user.is_empty() {
             let _ = user.push('-');
         }
-        let _ = writeln!(
+        let secs = s.connected.secs();
+        let _ = write!(
             out,
-            "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} {}",
+            "{:<16} {:<15} {:<15} ",
             user,
             s.client,
             super::Or(s.address, "-"),
-            time(reply.wall_clock.saturating_sub(s.connected.secs())),
-            format_duration(s.connected.secs()),
+        );
+        write_utc_time(&mut out, reply.wall_clock.saturating_sub(secs));
+        let _ = write!(
+            out,
+            " {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} ",
+            format_duration(secs),
             s.counters.bytes_in,
             s.counters.packets_in,
             s.counters.bytes_out,
             s.counters.packets_out,
             s.state.as_str(),
-            super::Or(s.mppe, "none"),
         );
+        match s.mppe {
+            Some(m) => {
+                let _ = writeln!(out, "{m}");
+            }
+            None => out.push_str("none\n"),
+        }
     }
     out
 }
@@ -525,19 +551,28 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
 /// A JSON string literal.
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Byte by byte: every character escaped is ASCII, and the runs between them are copied
+    // as they are (no decoding and re-encoding of each character).
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or(""));
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        start = i + 1;
     }
+    out.push_str(s.get(start..).unwrap_or(""));
     out.push('"');
 }
 
@@ -562,6 +597,7 @@ pub fn render_json(reply: &Reply) -> String {
             None => out.push_str("null"),
         }
         let c = &s.counters;
+        let secs = s.connected.secs();
         let _ = write!(
             out,
             ",\"call_id\":{},\"peer_call_id\":{},\"state\":\"{}\",\"since\":{},\
@@ -570,8 +606,8 @@ pub fn render_json(reply: &Reply) -> String {
             s.call_id,
             s.peer_call_id,
             s.state.as_str(),
-            reply.wall_clock.saturating_sub(s.connected.secs()),
-            s.connected.secs(),
+            reply.wall_clock.saturating_sub(secs),
+            secs,
             c.bytes_in,
             c.bytes_out,
             c.packets_in,
@@ -1069,7 +1105,7 @@ mod tests {
             render_json(&empty),
             "{\"time\":1700003723,\"sessions\":[]}\n"
         );
-        assert_eq!(render_text(&empty, &|t| t.to_string()), "no sessions\n");
+        assert_eq!(render_text(&empty), "no sessions\n");
         for (unix, text) in [
             (0, "1970-01-01 00:00:00"),
             (951_782_400, "2000-02-29 00:00:00"),
@@ -1080,7 +1116,7 @@ mod tests {
             assert_eq!(utc_time(unix), text);
         }
 
-        let text = render_text(&reply, &|t| format!("@{t}"));
+        let text = render_text(&reply);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("USER") && lines[0].ends_with("MPPE"));
@@ -1091,7 +1127,8 @@ mod tests {
                 "tomc",
                 "192.0.2.100",
                 "10.9.0.2",
-                "@1700000000",
+                "2023-11-14",
+                "22:13:20",
                 "01:02:03",
                 "1500",
                 "10",
