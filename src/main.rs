@@ -251,7 +251,7 @@ fn print_version() {
         limits::BOARD,
         limits::TARGET
     );
-    for (name, value) in &LIMITS {
+    for &(name, value) in &LIMITS {
         println!("{name} = {value}");
     }
 }

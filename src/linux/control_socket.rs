@@ -511,27 +511,34 @@ pub fn render_text(reply: &Reply) -> String {
     out.push_str(STATUS_HEADER);
     for s in &reply.sessions {
         // A user name is the client's choice: no control characters on the admin's terminal.
-        // '?' is never longer than the character it replaces, so the name still fits.
-        let mut user = heapless::String::<MAX_NAME_LEN>::new();
+        // Written as `{:<16}` would pad it: to 16 characters.
+        let mut n = 0;
         for c in s.user.chars() {
-            let _ = user.push(if c.is_control() { '?' } else { c });
+            out.push(if c.is_control() { '?' } else { c });
+            n += 1;
         }
-        if user.is_empty() {
-            let _ = user.push('-');
+        if n == 0 {
+            out.push('-');
+            n = 1;
+        }
+        for _ in n..16 {
+            out.push(' ');
         }
         let secs = s.connected.secs();
-        let _ = write!(
-            out,
-            "{:<16} {:<15} {:<15} ",
-            user,
-            s.client,
-            super::Or(s.address, "-"),
-        );
+        let _ = write!(out, " {:<15} {:<15} ", s.client, super::Or(s.address, "-"));
         write_utc_time(&mut out, reply.wall_clock.saturating_sub(secs));
+        // TIME as format_duration writes it, right-aligned to 10 characters: `HH:MM:SS` is
+        // 8, and with days (`1d` and more) it is 10 or longer.
+        let (days, rest) = split_days(secs);
+        if days == 0 {
+            out.push_str("   ");
+        } else {
+            let _ = write!(out, " {days}d");
+        }
         let _ = write!(
             out,
-            " {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} ",
-            format_duration(secs),
+            "{} {:>12} {:>9} {:>12} {:>9} {:<8} ",
+            Clock(rest),
             s.counters.bytes_in,
             s.counters.packets_in,
             s.counters.bytes_out,
@@ -616,7 +623,8 @@ pub fn render_json(reply: &Reply) -> String {
         );
         match s.mppe {
             Some(m) => {
-                let _ = write!(out, "{{\"bits\":{},\"stateless\":{}}}", m.bits, m.stateless);
+                let stateless = if m.stateless { "true" } else { "false" };
+                let _ = write!(out, "{{\"bits\":{},\"stateless\":{stateless}}}", m.bits);
             }
             None => out.push_str("null"),
         }
@@ -832,8 +840,8 @@ impl ControlSocket {
                     libc::MSG_DONTWAIT,
                 )
             };
-            let would_block =
-                n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+            // SAFETY: errno is this thread's, right after the recv that set it.
+            let would_block = n < 0 && unsafe { *libc::__errno_location() } == libc::EAGAIN;
             if would_block && now < p.since + REQUEST_TIMEOUT {
                 continue;
             }
