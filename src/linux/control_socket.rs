@@ -510,49 +510,56 @@ pub fn render_text(reply: &Reply) -> String {
     }
     out.push_str(STATUS_HEADER);
     for s in &reply.sessions {
-        // A user name is the client's choice: no control characters on the admin's terminal.
-        // Written as `{:<16}` would pad it: to 16 characters.
-        let mut n = 0;
-        for c in s.user.chars() {
-            out.push(if c.is_control() { '?' } else { c });
-            n += 1;
-        }
-        if n == 0 {
-            out.push('-');
-            n = 1;
-        }
-        for _ in n..16 {
-            out.push(' ');
-        }
-        let secs = s.connected.secs();
-        let _ = write!(out, " {:<15} {:<15} ", s.client, super::Or(s.address, "-"));
-        write_utc_time(&mut out, reply.wall_clock.saturating_sub(secs));
-        // TIME as format_duration writes it, right-aligned to 10 characters: `HH:MM:SS` is
-        // 8, and with days (`1d` and more) it is 10 or longer.
-        let (days, rest) = split_days(secs);
-        if days == 0 {
-            out.push_str("   ");
-        } else {
-            let _ = write!(out, " {days}d");
-        }
-        let _ = write!(
-            out,
-            "{} {:>12} {:>9} {:>12} {:>9} {:<8} ",
-            Clock(rest),
-            s.counters.bytes_in,
-            s.counters.packets_in,
-            s.counters.bytes_out,
-            s.counters.packets_out,
-            s.state.as_str(),
-        );
-        match s.mppe {
-            Some(m) => {
-                let _ = writeln!(out, "{m}");
-            }
-            None => out.push_str("none\n"),
-        }
+        text_row(&mut out, s, reply.wall_clock);
     }
     out
+}
+
+/// One row of [`render_text`]'s table. Out of line: in the loop, the compiler kept its
+/// constants and text addresses in stack slots across iterations.
+#[inline(never)]
+fn text_row(out: &mut String, s: &SessionRecord, wall_clock: u64) {
+    // A user name is the client's choice: no control characters on the admin's terminal.
+    // Written as `{:<16}` would pad it: to 16 characters.
+    let mut n = 0;
+    for c in s.user.chars() {
+        out.push(if c.is_control() { '?' } else { c });
+        n += 1;
+    }
+    if n == 0 {
+        out.push('-');
+        n = 1;
+    }
+    for _ in n..16 {
+        out.push(' ');
+    }
+    let secs = s.connected.secs();
+    let _ = write!(out, " {:<15} {:<15} ", s.client, super::Or(s.address, "-"));
+    write_utc_time(out, wall_clock.saturating_sub(secs));
+    // TIME as format_duration writes it, right-aligned to 10 characters: `HH:MM:SS` is
+    // 8, and with days (`1d` and more) it is 10 or longer.
+    let (days, rest) = split_days(secs);
+    if days == 0 {
+        out.push_str("   ");
+    } else {
+        let _ = write!(out, " {days}d");
+    }
+    let _ = write!(
+        out,
+        "{} {:>12} {:>9} {:>12} {:>9} {:<8} ",
+        Clock(rest),
+        s.counters.bytes_in,
+        s.counters.packets_in,
+        s.counters.bytes_out,
+        s.counters.packets_out,
+        s.state.as_str(),
+    );
+    match s.mppe {
+        Some(m) => {
+            let _ = writeln!(out, "{m}");
+        }
+        None => out.push_str("none\n"),
+    }
 }
 
 /// A JSON string literal.
@@ -594,44 +601,50 @@ pub fn render_json(reply: &Reply) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"user\":");
-        json_string(&mut out, &s.user);
-        let _ = write!(out, ",\"client\":\"{}\",\"address\":", s.client);
-        match s.address {
-            Some(a) => {
-                let _ = write!(out, "\"{a}\"");
-            }
-            None => out.push_str("null"),
-        }
-        let c = &s.counters;
-        let secs = s.connected.secs();
-        let _ = write!(
-            out,
-            ",\"call_id\":{},\"peer_call_id\":{},\"state\":\"{}\",\"since\":{},\
-             \"connect_time\":{},\"bytes_in\":{},\"bytes_out\":{},\"packets_in\":{},\
-             \"packets_out\":{},\"spoofed\":{},\"mppe\":",
-            s.call_id,
-            s.peer_call_id,
-            s.state.as_str(),
-            reply.wall_clock.saturating_sub(secs),
-            secs,
-            c.bytes_in,
-            c.bytes_out,
-            c.packets_in,
-            c.packets_out,
-            c.spoofed,
-        );
-        match s.mppe {
-            Some(m) => {
-                let stateless = if m.stateless { "true" } else { "false" };
-                let _ = write!(out, "{{\"bits\":{},\"stateless\":{stateless}}}", m.bits);
-            }
-            None => out.push_str("null"),
-        }
-        out.push('}');
+        json_session(&mut out, s, reply.wall_clock);
     }
     out.push_str("]}\n");
     out
+}
+
+/// One session of [`render_json`] (out of line, like [`text_row`]).
+#[inline(never)]
+fn json_session(out: &mut String, s: &SessionRecord, wall_clock: u64) {
+    out.push_str("{\"user\":");
+    json_string(out, &s.user);
+    let _ = write!(out, ",\"client\":\"{}\",\"address\":", s.client);
+    match s.address {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
+        None => out.push_str("null"),
+    }
+    let c = &s.counters;
+    let secs = s.connected.secs();
+    let _ = write!(
+        out,
+        ",\"call_id\":{},\"peer_call_id\":{},\"state\":\"{}\",\"since\":{},\
+         \"connect_time\":{},\"bytes_in\":{},\"bytes_out\":{},\"packets_in\":{},\
+         \"packets_out\":{},\"spoofed\":{},\"mppe\":",
+        s.call_id,
+        s.peer_call_id,
+        s.state.as_str(),
+        wall_clock.saturating_sub(secs),
+        secs,
+        c.bytes_in,
+        c.bytes_out,
+        c.packets_in,
+        c.packets_out,
+        c.spoofed,
+    );
+    match s.mppe {
+        Some(m) => {
+            let stateless = if m.stateless { "true" } else { "false" };
+            let _ = write!(out, "{{\"bits\":{},\"stateless\":{stateless}}}", m.bits);
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
 }
 
 /// The current wall-clock time in Unix seconds (no allocation).
