@@ -569,20 +569,18 @@ fn json_string(out: &mut String, s: &str) {
     // as they are (no decoding and re-encoding of each character).
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..0x20 | 0x7f => "",
-            _ => continue,
-        };
+        // `"`, `\`, newline, CR and tab have one-letter escapes; other controls `\u00XX`.
+        let letter = b"\"\\\n\r\t".iter().position(|&e| e == b);
+        if letter.is_none() && b >= 0x20 && b != 0x7f {
+            continue;
+        }
         out.push_str(s.get(start..i).unwrap_or(""));
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escape);
+        out.push('\\');
+        match letter {
+            Some(k) => out.push(char::from(b"\"\\nrt"[k])),
+            None => {
+                let _ = write!(out, "u{:04x}", b);
+            }
         }
         start = i + 1;
     }
