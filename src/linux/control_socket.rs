@@ -230,6 +230,8 @@ impl SessionRecord {
         }
     }
 
+    /// Out of line: inlined into the daemon's status loop, its constants took stack slots.
+    #[inline(never)]
     pub fn encode(&self, out: &mut [u8; RECORD_LEN]) {
         out.fill(0);
         out[0..2].copy_from_slice(&self.call_id.to_be_bytes());
