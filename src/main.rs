@@ -95,20 +95,18 @@ const USAGE: &str = "usage: smolpptpd [-c FILE] [-o FILE] [-f|--fg] [-d|--debug]
   --json              status as JSON
 ";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Every command's options in one struct (each command reads its own): one type to build,
+/// move and drop instead of one per kind of command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Options {
     /// None: /etc/pptpd.conf if it exists, else the embedded default.
     conf: Option<PathBuf>,
     option: Option<PathBuf>,
     foreground: bool,
     debug: bool,
-}
-
-/// `status` and `kick`: how to reach the daemon.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct AdminOptions {
-    conf: Option<PathBuf>,
+    /// `status` and `kick`: the daemon's control socket.
     socket: Option<PathBuf>,
+    /// `status --json`.
     json: bool,
     /// kick: a user name, or a tunnel or client address.
     target: Option<String>,
@@ -118,8 +116,8 @@ struct AdminOptions {
 enum Command {
     Run(Options),
     Check(Options),
-    Status(AdminOptions),
-    Kick(AdminOptions),
+    Status(Options),
+    Kick(Options),
     Version,
     Help,
 }
@@ -129,24 +127,30 @@ enum Command {
 enum Opt {
     Conf,
     Socket,
-    Json,
     Option,
+    Json,
     Foreground,
     Debug,
     Version,
     Help,
 }
 
-/// Each option's short and long spelling (`--json` has no short one).
-const OPTIONS: [(&str, &str, Opt); 8] = [
-    ("-c", "--conf", Opt::Conf),
-    ("-s", "--socket", Opt::Socket),
-    ("--json", "--json", Opt::Json),
-    ("-o", "--option", Opt::Option),
-    ("-f", "--fg", Opt::Foreground),
-    ("-d", "--debug", Opt::Debug),
-    ("-v", "--version", Opt::Version),
-    ("-h", "--help", Opt::Help),
+/// Which commands take an option: the daemon and `check`, `status`, `kick`.
+const RUN: u8 = 1;
+const STATUS: u8 = 2;
+const KICK: u8 = 4;
+
+/// Each option's short and long spelling (`--json` has no short one) and the commands that
+/// take it.
+const OPTIONS: [(&str, &str, u8, Opt); 8] = [
+    ("-c", "--conf", RUN | STATUS | KICK, Opt::Conf),
+    ("-s", "--socket", STATUS | KICK, Opt::Socket),
+    ("--json", "--json", STATUS, Opt::Json),
+    ("-o", "--option", RUN, Opt::Option),
+    ("-f", "--fg", RUN, Opt::Foreground),
+    ("-d", "--debug", RUN, Opt::Debug),
+    ("-v", "--version", RUN, Opt::Version),
+    ("-h", "--help", RUN, Opt::Help),
 ];
 
 /// Parse the arguments after the program name. Accepts `-c FILE`, `-cFILE`, `--conf FILE`
@@ -154,26 +158,15 @@ const OPTIONS: [(&str, &str, Opt); 8] = [
 /// the command word.
 #[inline(never)]
 fn parse_args(args: &[&str]) -> Result<Command, String> {
-    let word = args.first().copied().unwrap_or("");
-    let (word, args) = match word {
-        "status" | "kick" | "check" => (word, &args[1..]),
-        _ => ("", args),
+    let (mode, args) = match args.first().copied() {
+        Some("status") => (STATUS, &args[1..]),
+        Some("kick") => (KICK, &args[1..]),
+        Some("check") => (0, &args[1..]),
+        _ => (RUN, args),
     };
-    let status = word == "status";
-    let kick = word == "kick";
-    let admin = status || kick;
-    let mut o = Options {
-        conf: None,
-        option: None,
-        foreground: false,
-        debug: false,
-    };
-    let mut a = AdminOptions {
-        conf: None,
-        socket: None,
-        json: false,
-        target: None,
-    };
+    // `check` takes the daemon's options.
+    let takes = mode | u8::from(mode == 0);
+    let mut o = Options::default();
     let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -183,52 +176,55 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
                 .map_or((arg, None), |(n, v)| (n, Some(v))),
             _ => (arg, None),
         };
-        let flag = inline.is_none();
-        // Path::to_path_buf, which the binary has anyway, rather than PathBuf::from(&str).
-        let mut value = || match inline.or_else(|| rest.next()) {
-            Some(v) if !v.is_empty() => Ok(Some(Path::new(v).to_path_buf())),
-            _ => Err(format!(
-                "{name} needs {}",
-                if admin { "a path" } else { "a file" }
-            )),
-        };
         let opt = OPTIONS
             .iter()
-            .find(|(short, long, _)| name == *short || name == *long)
-            .map(|&(_, _, opt)| opt);
+            .find(|(short, long, modes, _)| modes & takes != 0 && (name == *short || name == *long))
+            .map(|&(_, _, _, opt)| opt);
         // The options that take a path say where it goes; one call reads it for all.
-        let slot = match opt {
-            Some(Opt::Conf) if admin => &mut a.conf,
-            Some(Opt::Socket) if admin => &mut a.socket,
-            Some(Opt::Json) if status && flag => {
-                a.json = true;
+        let flag = match opt {
+            Some(Opt::Conf) => &mut o.conf,
+            Some(Opt::Socket) => &mut o.socket,
+            Some(Opt::Option) => &mut o.option,
+            None if mode == KICK && !arg.starts_with('-') && o.target.is_none() => {
+                o.target = Some(arg.to_string());
                 continue;
             }
-            _ if kick && !arg.starts_with('-') && a.target.is_none() => {
-                a.target = Some(arg.to_string());
+            Some(Opt::Json) if inline.is_none() => {
+                o.json = true;
                 continue;
             }
-            Some(Opt::Conf) if !admin => &mut o.conf,
-            Some(Opt::Option) if !admin => &mut o.option,
-            Some(Opt::Foreground) if !admin && flag => {
+            Some(Opt::Foreground) if inline.is_none() => {
                 o.foreground = true;
                 continue;
             }
-            Some(Opt::Debug) if !admin && flag => {
+            Some(Opt::Debug) if inline.is_none() => {
                 o.debug = true;
                 continue;
             }
-            Some(Opt::Version) if !admin && flag => return Ok(Command::Version),
-            Some(Opt::Help) if !admin && flag => return Ok(Command::Help),
+            Some(Opt::Version) if inline.is_none() => return Ok(Command::Version),
+            Some(Opt::Help) if inline.is_none() => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
         };
-        *slot = value()?;
+        // Path::to_path_buf, which the binary has anyway, rather than PathBuf::from(&str).
+        *flag = match inline.or_else(|| rest.next()) {
+            Some(v) if !v.is_empty() => Some(Path::new(v).to_path_buf()),
+            _ => {
+                return Err(format!(
+                    "{name} needs {}",
+                    if mode & (STATUS | KICK) != 0 {
+                        "a path"
+                    } else {
+                        "a file"
+                    }
+                ))
+            }
+        };
     }
-    Ok(match word {
-        "status" => Command::Status(a),
-        "kick" if a.target.is_none() => return Err("kick needs a user name or an address".into()),
-        "kick" => Command::Kick(a),
-        "check" => Command::Check(o),
+    Ok(match mode {
+        STATUS => Command::Status(o),
+        KICK if o.target.is_none() => return Err("kick needs a user name or an address".into()),
+        KICK => Command::Kick(o),
+        0 => Command::Check(o),
         _ => Command::Run(o),
     })
 }
@@ -255,7 +251,7 @@ fn print_version() {
         limits::BOARD,
         limits::TARGET
     );
-    for (name, value) in &LIMITS {
+    for &(name, value) in &LIMITS {
         println!("{name} = {value}");
     }
 }
@@ -335,7 +331,7 @@ fn command(args: &[&str]) -> ExitCode {
 }
 
 /// The control socket: `-s`, else pptpd.conf's `control-socket`, else the default.
-fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
+fn control_socket_path(o: &Options) -> Result<PathBuf, String> {
     if let Some(s) = &o.socket {
         return Ok(s.clone());
     }
@@ -351,7 +347,7 @@ fn control_socket_path(o: &AdminOptions) -> Result<PathBuf, String> {
 
 /// `smolpptpd status` / `smolpptpd kick`.
 #[inline(never)]
-fn admin(o: &AdminOptions) -> ExitCode {
+fn admin(o: &Options) -> ExitCode {
     let path = match control_socket_path(o) {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -369,10 +365,7 @@ fn admin(o: &AdminOptions) -> ExitCode {
     };
     match reply.kind {
         ReplyKind::Status if o.json => print_text(&control_socket::render_json(&reply)),
-        ReplyKind::Status => print_text(&control_socket::render_text(
-            &reply,
-            &control_socket::utc_time,
-        )),
+        ReplyKind::Status => print_text(&control_socket::render_text(&reply)),
         ReplyKind::Kick if reply.count == 0 => {
             return fail(&format_args!(
                 "no session matches {}",
@@ -515,27 +508,28 @@ fn check(o: &Options) -> ExitCode {
     let d = &config.daemon;
     let fw = plan.firewall(&config);
     // Each finding printed as it comes (the checks print nothing themselves): no list.
-    let mut report = |f: host::Finding| {
-        println!("{}: {}", if f.ok { "ok" } else { "error" }, f.message);
-        errors += usize::from(!f.ok);
+    let mut report = |ok: bool, m: fmt::Arguments<'_>| {
+        println!("{}: {m}", if ok { "ok" } else { "error" });
+        errors += usize::from(!ok);
     };
-    report(host::check_tun_device());
-    report(host::check_nft(d.firewall));
-    report(host::check_ip_forward(
+    host::check_tun_device(&mut report);
+    host::check_nft(d.firewall, &mut report);
+    host::check_ip_forward(
         fw.needs_ip_forward(),
         d.firewall || d.forwarding,
-    ));
+        &mut report,
+    );
     if let Some(i) = &plan.raw_interface {
-        report(host::check_interface(i, true));
+        host::check_interface(i, true, &mut report);
     }
     if let Some(w) = &d.wan {
-        report(host::check_interface(w, false));
+        host::check_interface(w, false, &mut report);
     }
     if d.proxyarp {
-        match host::check_proxyarp(&config.settings.remote) {
-            Ok(m) => println!("ok: {m}"),
-            Err(m) => println!("warning: {m}"),
-        }
+        // Not a failure: the sessions work, only LAN hosts cannot reach some clients.
+        host::check_proxyarp(&config.settings.remote, &mut |ok, m| {
+            println!("{}: {m}", if ok { "ok" } else { "warning" })
+        });
     }
     println!(
         "backend {}: TUN {} ({} peer {}), smoltcp at {}, {} client addresses, {} sessions",
@@ -918,6 +912,7 @@ mod tests {
             option: option.map(PathBuf::from),
             foreground,
             debug,
+            ..Options::default()
         }
     }
 
@@ -965,11 +960,11 @@ mod tests {
 
     #[test]
     fn status_and_kick_arguments() {
-        let admin = |socket: Option<&str>, json, target: Option<&str>| AdminOptions {
-            conf: None,
+        let admin = |socket: Option<&str>, json, target: Option<&str>| Options {
             socket: socket.map(PathBuf::from),
             json,
             target: target.map(String::from),
+            ..Options::default()
         };
         assert_eq!(
             parse(&["status"]),
@@ -994,7 +989,7 @@ mod tests {
         assert!(parse(&["status", "-s"]).is_err());
         assert_eq!(
             parse(&["status", "-s/tmp/s", "--conf=/etc/p.conf"]),
-            Ok(Command::Status(AdminOptions {
+            Ok(Command::Status(Options {
                 conf: Some(PathBuf::from("/etc/p.conf")),
                 ..admin(Some("/tmp/s"), false, None)
             }))

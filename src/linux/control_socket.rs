@@ -230,6 +230,8 @@ impl SessionRecord {
         }
     }
 
+    /// Out of line: inlined into the daemon's status loop, its constants took stack slots.
+    #[inline(never)]
     pub fn encode(&self, out: &mut [u8; RECORD_LEN]) {
         out.fill(0);
         out[0..2].copy_from_slice(&self.call_id.to_be_bytes());
@@ -440,27 +442,49 @@ impl Reply {
     }
 }
 
+/// `HH:MM:SS` of seconds below a day: one formatter for the TIME column and the clock of
+/// [`utc_time`].
+struct Clock(u32);
+
+impl core::fmt::Display for Clock {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        let s = self.0;
+        write!(f, "{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+/// Days and the rest of the day. The rest in 32 bits: 64-bit division is a library call on
+/// 32-bit targets.
+fn split_days(secs: u64) -> (u64, u32) {
+    let d = secs / 86_400;
+    (d, (secs - d * 86_400) as u32)
+}
+
 /// Seconds as `1d02:03:04` or `02:03:04`.
 pub fn format_duration(secs: u64) -> String {
-    let d = secs / 86400;
-    // The rest of the day in 32 bits: 64-bit division is a library call on 32-bit targets.
-    let rest = (secs - d * 86400) as u32;
-    let (h, m, s) = (rest / 3600, rest / 60 % 60, rest % 60);
+    let (d, rest) = split_days(secs);
     if d > 0 {
-        format!("{d}d{h:02}:{m:02}:{s:02}")
+        format!("{d}d{}", Clock(rest))
     } else {
-        format!("{h:02}:{m:02}:{s:02}")
+        format!("{}", Clock(rest))
     }
 }
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS` in UTC. UTC rather than local time: musl's time-zone
 /// code is 5 KiB of a router binary, and the TIME column gives the session's age anyway.
 pub fn utc_time(unix: u64) -> String {
-    let days = unix / 86_400;
-    // Below a day, and below an era further down, the numbers fit 32 bits, whose division
-    // 32-bit targets do in one instruction rather than a library call.
-    let secs = (unix - days * 86_400) as u32;
+    let mut out = String::new();
+    write_utc_time(&mut out, unix);
+    out
+}
+
+/// [`utc_time`], written where it goes. Always 19 characters or more (the year has four
+/// digits at least), so it needs no padding to fill the SINCE column.
+fn write_utc_time(out: &mut String, unix: u64) {
+    let (days, secs) = split_days(unix);
     // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+    // Below an era the numbers fit 32 bits, whose division 32-bit targets do in one
+    // instruction rather than a library call.
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = (z - era * 146_097) as u32;
@@ -470,12 +494,7 @@ pub fn utc_time(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = u64::from(yoe) + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let _ = write!(out, "{year:04}-{month:02}-{day:02} {}", Clock(secs));
 }
 
 /// The status table's header line, already padded to the columns of [`render_text`]'s rows
@@ -484,9 +503,8 @@ const STATUS_HEADER: &str =
     "USER             CLIENT          TUNNEL          SINCE (UTC)               \
                               TIME     BYTES IN   PKTS IN    BYTES OUT  PKTS OUT STATE    MPPE\n";
 
-/// The table `smolpptpd status` prints. `time` formats a Unix time ([`utc_time`] in the
-/// command).
-pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
+/// The table `smolpptpd status` prints (SINCE in UTC, see [`utc_time`]).
+pub fn render_text(reply: &Reply) -> String {
     let mut out = String::new();
     if reply.sessions.is_empty() {
         out.push_str("no sessions\n");
@@ -494,50 +512,81 @@ pub fn render_text(reply: &Reply, time: &dyn Fn(u64) -> String) -> String {
     }
     out.push_str(STATUS_HEADER);
     for s in &reply.sessions {
-        // A user name is the client's choice: no control characters on the admin's terminal.
-        // '?' is never longer than the character it replaces, so the name still fits.
-        let mut user = heapless::String::<MAX_NAME_LEN>::new();
-        for c in s.user.chars() {
-            let _ = user.push(if c.is_control() { '?' } else { c });
-        }
-        if user.is_empty() {
-            let _ = user.push('-');
-        }
-        let _ = writeln!(
-            out,
-            "{:<16} {:<15} {:<15} {:<19} {:>10} {:>12} {:>9} {:>12} {:>9} {:<8} {}",
-            user,
-            s.client,
-            super::Or(s.address, "-"),
-            time(reply.wall_clock.saturating_sub(s.connected.secs())),
-            format_duration(s.connected.secs()),
-            s.counters.bytes_in,
-            s.counters.packets_in,
-            s.counters.bytes_out,
-            s.counters.packets_out,
-            s.state.as_str(),
-            super::Or(s.mppe, "none"),
-        );
+        text_row(&mut out, s, reply.wall_clock);
     }
     out
+}
+
+/// One row of [`render_text`]'s table. Out of line: in the loop, the compiler kept its
+/// constants and text addresses in stack slots across iterations.
+#[inline(never)]
+fn text_row(out: &mut String, s: &SessionRecord, wall_clock: u64) {
+    // A user name is the client's choice: no control characters on the admin's terminal.
+    // Written as `{:<16}` would pad it: to 16 characters.
+    let mut n = 0;
+    for c in s.user.chars() {
+        out.push(if c.is_control() { '?' } else { c });
+        n += 1;
+    }
+    if n == 0 {
+        out.push('-');
+        n = 1;
+    }
+    for _ in n..16 {
+        out.push(' ');
+    }
+    let secs = s.connected.secs();
+    let _ = write!(out, " {:<15} {:<15} ", s.client, super::Or(s.address, "-"));
+    write_utc_time(out, wall_clock.saturating_sub(secs));
+    // TIME as format_duration writes it, right-aligned to 10 characters: `HH:MM:SS` is
+    // 8, and with days (`1d` and more) it is 10 or longer.
+    let (days, rest) = split_days(secs);
+    if days == 0 {
+        out.push_str("   ");
+    } else {
+        let _ = write!(out, " {days}d");
+    }
+    let _ = write!(
+        out,
+        "{} {:>12} {:>9} {:>12} {:>9} {:<8} ",
+        Clock(rest),
+        s.counters.bytes_in,
+        s.counters.packets_in,
+        s.counters.bytes_out,
+        s.counters.packets_out,
+        s.state.as_str(),
+    );
+    match s.mppe {
+        Some(m) => {
+            let _ = writeln!(out, "{m}");
+        }
+        None => out.push_str("none\n"),
+    }
 }
 
 /// A JSON string literal.
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Byte by byte: every character escaped is ASCII, and the runs between them are copied
+    // as they are (no decoding and re-encoding of each character).
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        // `"`, `\`, newline, CR and tab have one-letter escapes; other controls `\u00XX`.
+        let letter = b"\"\\\n\r\t".iter().position(|&e| e == b);
+        if letter.is_none() && b >= 0x20 && b != 0x7f {
+            continue;
         }
+        out.push_str(s.get(start..i).unwrap_or(""));
+        out.push('\\');
+        match letter {
+            Some(k) => out.push(char::from(b"\"\\nrt"[k])),
+            None => {
+                let _ = write!(out, "u{:04x}", b);
+            }
+        }
+        start = i + 1;
     }
+    out.push_str(s.get(start..).unwrap_or(""));
     out.push('"');
 }
 
@@ -552,42 +601,50 @@ pub fn render_json(reply: &Reply) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"user\":");
-        json_string(&mut out, &s.user);
-        let _ = write!(out, ",\"client\":\"{}\",\"address\":", s.client);
-        match s.address {
-            Some(a) => {
-                let _ = write!(out, "\"{a}\"");
-            }
-            None => out.push_str("null"),
-        }
-        let c = &s.counters;
-        let _ = write!(
-            out,
-            ",\"call_id\":{},\"peer_call_id\":{},\"state\":\"{}\",\"since\":{},\
-             \"connect_time\":{},\"bytes_in\":{},\"bytes_out\":{},\"packets_in\":{},\
-             \"packets_out\":{},\"spoofed\":{},\"mppe\":",
-            s.call_id,
-            s.peer_call_id,
-            s.state.as_str(),
-            reply.wall_clock.saturating_sub(s.connected.secs()),
-            s.connected.secs(),
-            c.bytes_in,
-            c.bytes_out,
-            c.packets_in,
-            c.packets_out,
-            c.spoofed,
-        );
-        match s.mppe {
-            Some(m) => {
-                let _ = write!(out, "{{\"bits\":{},\"stateless\":{}}}", m.bits, m.stateless);
-            }
-            None => out.push_str("null"),
-        }
-        out.push('}');
+        json_session(&mut out, s, reply.wall_clock);
     }
     out.push_str("]}\n");
     out
+}
+
+/// One session of [`render_json`] (out of line, like [`text_row`]).
+#[inline(never)]
+fn json_session(out: &mut String, s: &SessionRecord, wall_clock: u64) {
+    out.push_str("{\"user\":");
+    json_string(out, &s.user);
+    let _ = write!(out, ",\"client\":\"{}\",\"address\":", s.client);
+    match s.address {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
+        None => out.push_str("null"),
+    }
+    let c = &s.counters;
+    let secs = s.connected.secs();
+    let _ = write!(
+        out,
+        ",\"call_id\":{},\"peer_call_id\":{},\"state\":\"{}\",\"since\":{},\
+         \"connect_time\":{},\"bytes_in\":{},\"bytes_out\":{},\"packets_in\":{},\
+         \"packets_out\":{},\"spoofed\":{},\"mppe\":",
+        s.call_id,
+        s.peer_call_id,
+        s.state.as_str(),
+        wall_clock.saturating_sub(secs),
+        secs,
+        c.bytes_in,
+        c.bytes_out,
+        c.packets_in,
+        c.packets_out,
+        c.spoofed,
+    );
+    match s.mppe {
+        Some(m) => {
+            let stateless = if m.stateless { "true" } else { "false" };
+            let _ = write!(out, "{{\"bits\":{},\"stateless\":{stateless}}}", m.bits);
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
 }
 
 /// The current wall-clock time in Unix seconds (no allocation).
@@ -796,8 +853,8 @@ impl ControlSocket {
                     libc::MSG_DONTWAIT,
                 )
             };
-            let would_block =
-                n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+            // SAFETY: errno is this thread's, right after the recv that set it.
+            let would_block = n < 0 && unsafe { *libc::__errno_location() } == libc::EAGAIN;
             if would_block && now < p.since + REQUEST_TIMEOUT {
                 continue;
             }
@@ -1069,7 +1126,7 @@ mod tests {
             render_json(&empty),
             "{\"time\":1700003723,\"sessions\":[]}\n"
         );
-        assert_eq!(render_text(&empty, &|t| t.to_string()), "no sessions\n");
+        assert_eq!(render_text(&empty), "no sessions\n");
         for (unix, text) in [
             (0, "1970-01-01 00:00:00"),
             (951_782_400, "2000-02-29 00:00:00"),
@@ -1080,7 +1137,7 @@ mod tests {
             assert_eq!(utc_time(unix), text);
         }
 
-        let text = render_text(&reply, &|t| format!("@{t}"));
+        let text = render_text(&reply);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("USER") && lines[0].ends_with("MPPE"));
@@ -1091,7 +1148,8 @@ mod tests {
                 "tomc",
                 "192.0.2.100",
                 "10.9.0.2",
-                "@1700000000",
+                "2023-11-14",
+                "22:13:20",
                 "01:02:03",
                 "1500",
                 "10",

@@ -5,53 +5,47 @@ use super::firewall;
 use super::interface::{Control, IfName};
 use super::proxy_arp::ProxyArp;
 use crate::settings::AddressList;
+use core::fmt;
 
-/// One finding of the host check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// False: the daemon would not work as configured.
-    pub ok: bool,
-    pub message: String,
-}
-
-fn finding(ok: bool, message: String) -> Finding {
-    Finding { ok, message }
-}
+/// Where the checks put their findings: `ok` false means the daemon would not work as
+/// configured. The message is handed over unformatted, so a caller that prints it formats
+/// it once, straight to its output (no `String` per finding).
+pub type Report<'a> = &'a mut dyn FnMut(bool, fmt::Arguments<'_>);
 
 /// Can we open /dev/net/tun (driver loaded, permission)?
-pub fn check_tun_device() -> Finding {
+pub fn check_tun_device(report: Report) {
     let path = b"/dev/net/tun\0";
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
-        return finding(
+        return report(
             false,
-            format!("/dev/net/tun: {e} (load the tun module: kmod-tun on OpenWrt)"),
+            format_args!("/dev/net/tun: {e} (load the tun module: kmod-tun on OpenWrt)"),
         );
     }
     unsafe { libc::close(fd) };
-    finding(true, "/dev/net/tun can be opened".into())
+    report(true, format_args!("/dev/net/tun can be opened"))
 }
 
 /// Is `nft` there when the firewall is on?
-pub fn check_nft(firewall_on: bool) -> Finding {
-    match (firewall_on, firewall::nft_available()) {
-        (_, true) => finding(true, "nft is available".into()),
-        (false, false) => finding(
+pub fn check_nft(firewall_on: bool, report: Report) {
+    let (ok, text) = match (firewall_on, firewall::nft_available()) {
+        (_, true) => (true, "nft is available"),
+        (false, false) => (
             true,
-            "nft not found; `firewall off`, so the rules below are yours to install".into(),
+            "nft not found; `firewall off`, so the rules below are yours to install",
         ),
-        (true, false) => finding(
+        (true, false) => (
             false,
             "nft not found or not working, but `firewall on` needs it (install nftables, \
-             or set `firewall off` and apply the rules below yourself)"
-                .into(),
+             or set `firewall off` and apply the rules below yourself)",
         ),
-    }
+    };
+    report(ok, format_args!("{text}"))
 }
 
 /// net.ipv4.ip_forward now, and whether the configuration needs it (we set it at start).
-pub fn check_ip_forward(needed: bool, firewall_on: bool) -> Finding {
+pub fn check_ip_forward(needed: bool, firewall_on: bool, report: Report) {
     match firewall::ip_forward() {
         Ok(v) => {
             // One message with the verdict's note at its end: one formatting site for all.
@@ -62,44 +56,46 @@ pub fn check_ip_forward(needed: bool, firewall_on: bool) -> Finding {
             } else {
                 (false, ", but this setup needs 1 (firewall is off)")
             };
-            finding(ok, format!("net.ipv4.ip_forward = {v}{note}"))
+            report(ok, format_args!("net.ipv4.ip_forward = {v}{note}"))
         }
-        Err(e) => finding(!needed, format!("net.ipv4.ip_forward: {e}")),
+        Err(e) => report(!needed, format_args!("net.ipv4.ip_forward: {e}")),
     }
 }
 
 /// Does the interface exist (and, for the raw backend, is it Ethernet)?
-pub fn check_interface(name: &str, need_ethernet: bool) -> Finding {
+pub fn check_interface(name: &str, need_ethernet: bool, report: Report) {
     let ifname = match IfName::new(name) {
         Ok(n) => n,
-        Err(_) => return finding(false, format!("'{name}' is not an interface name")),
+        Err(_) => return report(false, format_args!("'{name}' is not an interface name")),
     };
     let ctl = match Control::open() {
         Ok(c) => c,
-        Err(e) => return finding(false, format!("socket: {e}")),
+        Err(e) => return report(false, format_args!("socket: {e}")),
     };
     if !ctl.exists(&ifname) {
-        return finding(false, format!("interface {name} does not exist"));
+        return report(false, format_args!("interface {name} does not exist"));
     }
     if need_ethernet {
         if let Err(e) = ctl.mac(&ifname) {
-            return finding(
+            return report(
                 false,
-                format!("interface {name}: {e} (raw backend needs Ethernet)"),
+                format_args!("interface {name}: {e} (raw backend needs Ethernet)"),
             );
         }
     }
     let address = super::Either(ctl.address(&ifname).ok(), ", address ", ", no IPv4 address");
-    finding(true, format!("interface {name} exists{address}"))
+    report(true, format_args!("interface {name} exists{address}"))
 }
 
 /// With `proxyarp`, which LAN interface the router would answer ARP on for each `remoteip`
-/// range (looked up at its first and last address, like pppd at each ip-up). Err: some
+/// range (looked up at its first and last address, like pppd at each ip-up). Not ok: some
 /// addresses are in no LAN subnet, so LAN hosts cannot reach those clients by ARP; the
-/// sessions still work, so this is a warning, as in pppd.
-pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
-    let failed = |e: std::io::Error| format!("proxyarp: {e}");
-    let p = ProxyArp::new().map_err(failed)?;
+/// sessions still work, so the caller shows this as a warning, as in pppd.
+pub fn check_proxyarp(remote: &AddressList, report: Report) {
+    let p = match ProxyArp::new() {
+        Ok(p) => p,
+        Err(e) => return report(false, format_args!("proxyarp: {e}")),
+    };
     let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
     for r in &remote.ranges {
         for a in [r.first, r.last] {
@@ -110,13 +106,16 @@ pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
                     }
                 }
                 Ok(None) => {
-                    return Err(format!(
-                        "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts \
-                         cannot reach clients there (pppd: Cannot determine ethernet address \
-                         for proxy ARP)"
-                    ))
+                    return report(
+                        false,
+                        format_args!(
+                            "proxyarp: no up Ethernet interface's subnet holds {a}: LAN hosts \
+                             cannot reach clients there (pppd: Cannot determine ethernet \
+                             address for proxy ARP)"
+                        ),
+                    )
                 }
-                Err(e) => return Err(failed(e)),
+                Err(e) => return report(false, format_args!("proxyarp: {e}")),
             }
         }
     }
@@ -125,25 +124,45 @@ pub fn check_proxyarp(remote: &AddressList) -> Result<String, String> {
         message.push_str(if i == 0 { " " } else { ", " });
         message.push_str(n.as_str());
     }
-    Ok(message)
+    report(true, format_args!("{message}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A check's findings as (ok, message).
+    fn findings(check: impl FnOnce(Report)) -> Vec<(bool, String)> {
+        let mut all = Vec::new();
+        check(&mut |ok, m| all.push((ok, m.to_string())));
+        all
+    }
+
+    fn one(check: impl FnOnce(Report)) -> (bool, String) {
+        let mut all = findings(check);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
     #[test]
     fn findings_on_this_host() {
-        assert!(check_interface("lo", false).ok);
-        assert!(check_interface("lo", false).message.contains("127.0.0.1"));
-        assert!(!check_interface("lo", true).ok, "loopback is not Ethernet");
-        assert!(!check_interface("nosuch0", false).ok);
-        assert!(!check_interface("bad name", false).ok);
+        assert!(one(|r| check_interface("lo", false, r)).0);
+        assert!(one(|r| check_interface("lo", false, r))
+            .1
+            .contains("127.0.0.1"));
+        assert!(
+            !one(|r| check_interface("lo", true, r)).0,
+            "loopback is not Ethernet"
+        );
+        assert!(!one(|r| check_interface("nosuch0", false, r)).0);
+        assert!(!one(|r| check_interface("bad name", false, r)).0);
         // Not needed: fine whatever the value.
-        assert!(check_ip_forward(false, false).ok);
-        assert!(check_ip_forward(true, true).ok, "we set it ourselves");
-        let nft = check_nft(false);
-        assert!(nft.ok);
+        assert!(one(|r| check_ip_forward(false, false, r)).0);
+        assert!(
+            one(|r| check_ip_forward(true, true, r)).0,
+            "we set it ourselves"
+        );
+        assert!(one(|r| check_nft(false, r)).0);
         // The loopback holds 127.0.0.0/8 but speaks no ARP.
         let mut pool = AddressList::default();
         pool.ranges
@@ -152,14 +171,14 @@ mod tests {
                 last: core::net::Ipv4Addr::new(127, 0, 0, 12),
             })
             .unwrap();
-        let e = check_proxyarp(&pool).unwrap_err();
+        let (ok, e) = one(|r| check_proxyarp(&pool, r));
         assert!(
-            e.contains("127.0.0.9") && e.contains("Cannot determine"),
+            !ok && e.contains("127.0.0.9") && e.contains("Cannot determine"),
             "{e}"
         );
-        let tun = check_tun_device();
+        let tun = one(check_tun_device);
         assert_eq!(
-            tun.ok,
+            tun.0,
             std::path::Path::new("/dev/net/tun").exists(),
             "{tun:?}"
         );
