@@ -31,8 +31,15 @@ impl ControlPacket {
 /// The fixed queue of control packets a link has to send. Protocol machines push into it;
 /// the session drains it into GRE. When it is full the packet is dropped: every sender of a
 /// control packet has a restart timer (or the peer retransmits), so nothing hangs.
+///
+/// A ring of packets written in place: a packet is built in its slot and read from it, never
+/// moved whole (a `Deque` of 304-byte packets copied each one in and out).
 pub struct Outbox {
-    queue: heapless::Deque<ControlPacket, CONTROL_QUEUE>,
+    packets: [ControlPacket; CONTROL_QUEUE],
+    /// Slot of the oldest packet.
+    head: usize,
+    /// Packets queued.
+    len: usize,
     dropped: u32,
 }
 
@@ -44,10 +51,33 @@ impl Default for Outbox {
 
 impl Outbox {
     pub const fn new() -> Self {
+        const EMPTY: ControlPacket = ControlPacket {
+            protocol: 0,
+            len: 0,
+            buf: [0; MAX_CONTROL_FRAME],
+        };
         Outbox {
-            queue: heapless::Deque::new(),
+            packets: [EMPTY; CONTROL_QUEUE],
+            head: 0,
+            len: 0,
             dropped: 0,
         }
+    }
+
+    /// The free slot after the last packet, zeroed and of `protocol`, or `None` (counted as
+    /// dropped) when the queue is full. Out of line: one copy for every sender.
+    #[inline(never)]
+    fn back_slot(&mut self, protocol: u16) -> Option<&mut ControlPacket> {
+        let len = self.len;
+        if len >= CONTROL_QUEUE {
+            self.dropped = self.dropped.wrapping_add(1);
+            return None;
+        }
+        let slot = self.packets.get_mut((self.head + len) % CONTROL_QUEUE)?;
+        slot.protocol = protocol;
+        slot.len = 0;
+        slot.buf.fill(0);
+        Some(slot)
     }
 
     /// Queue a packet of `protocol`: `write` fills the buffer (at most
@@ -58,20 +88,13 @@ impl Outbox {
         protocol: u16,
         write: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> bool {
-        if self.queue.is_full() {
-            self.dropped = self.dropped.wrapping_add(1);
+        let Some(slot) = self.back_slot(protocol) else {
             return false;
-        }
-        let mut packet = ControlPacket {
-            protocol,
-            len: 0,
-            buf: [0; MAX_CONTROL_FRAME],
         };
-        match write(&mut packet.buf) {
+        match write(&mut slot.buf) {
             Some(len) if len <= MAX_CONTROL_FRAME => {
-                packet.len = len as u16;
-                // Cannot fail: checked `is_full` above.
-                let _ = self.queue.push_back(packet);
+                slot.len = len as u16;
+                self.len += 1;
                 true
             }
             _ => false,
@@ -87,16 +110,25 @@ impl Outbox {
         })
     }
 
-    pub fn pop(&mut self) -> Option<ControlPacket> {
-        self.queue.pop_front()
+    /// Take the oldest packet off the queue; it stays readable in its slot until the next
+    /// push.
+    pub fn pop(&mut self) -> Option<&ControlPacket> {
+        if self.len == 0 {
+            return None;
+        }
+        let head = self.head;
+        self.head = (head + 1) % CONTROL_QUEUE;
+        self.len -= 1;
+        self.packets.get(head)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len == 0
     }
 
     pub fn clear(&mut self) {
-        self.queue.clear();
+        self.head = 0;
+        self.len = 0;
     }
 
     /// Packets dropped because the queue was full.
