@@ -15,7 +15,7 @@ use crate::crypto::wipe;
 use crate::ppp::Outbox;
 use crate::rand::Random;
 use crate::settings::{AddressRule, Secrets, MAX_NAME_LEN};
-use crate::wire::chap::{self, MsChapV2Response, Repr};
+use crate::wire::chap::{self, MsChapV2Response, Repr, MSCHAPV2_CHALLENGE_LEN};
 
 /// PPP protocol number of CHAP.
 pub const PROTOCOL: u16 = 0xC223;
@@ -296,28 +296,22 @@ impl ChapAuthenticator {
         AuthStatus::Pending
     }
 
+    /// Challenge: Value-Size 16, the challenge, our name (CHAP has the header of RFC 1661 §5).
     fn send_challenge(&self, outbox: &mut Outbox) {
-        let repr = Repr::Challenge {
-            identifier: self.identifier,
-            value: &self.challenge,
-            name: &self.name,
-        };
-        outbox.push_with(PROTOCOL, |buf| repr.emit(buf).ok());
+        let mut value = [MSCHAPV2_CHALLENGE_LEN as u8; 1 + MSCHAPV2_CHALLENGE_LEN];
+        value[1..].copy_from_slice(&self.challenge);
+        outbox.push_packet(
+            PROTOCOL,
+            chap::code::CHALLENGE,
+            self.identifier,
+            &value,
+            &self.name,
+        );
     }
 
+    /// Success or Failure (`code`) carrying the message.
     fn send_verdict(&self, code: u8, outbox: &mut Outbox) {
-        let repr = if code == chap::code::SUCCESS {
-            Repr::Success {
-                identifier: self.identifier,
-                message: &self.verdict,
-            }
-        } else {
-            Repr::Failure {
-                identifier: self.identifier,
-                message: &self.verdict,
-            }
-        };
-        outbox.push_with(PROTOCOL, |buf| repr.emit(buf).ok());
+        outbox.push_packet(PROTOCOL, code, self.identifier, &self.verdict, &[]);
     }
 }
 

@@ -119,11 +119,14 @@ impl Tx<'_> {
 
     /// Send `code` with a copy of `data` (truncated to the control frame size).
     pub fn send_data(&mut self, code: u8, identifier: u8, data: &[u8]) -> bool {
-        self.send(code, identifier, |buf| {
-            let n = data.len().min(buf.len());
-            buf[..n].copy_from_slice(&data[..n]);
-            n
-        })
+        self.send_parts(code, identifier, data, &[])
+    }
+
+    /// Send `code` with `head` then `tail` as the Data field (truncated to the control frame
+    /// size).
+    pub fn send_parts(&mut self, code: u8, identifier: u8, head: &[u8], tail: &[u8]) -> bool {
+        self.outbox
+            .push_packet(self.protocol, code, identifier, head, tail)
     }
 }
 
@@ -662,12 +665,11 @@ impl Automaton {
         } else if reply_code == code::CONFIGURE_ACK {
             self.naks_sent = 0;
         }
-        let reply = Repr {
-            code: reply_code,
-            identifier: request.identifier,
-            data,
-        };
-        outbox.push_with(self.number, |buf| reply.emit(buf).ok());
+        // A reply that does not fit a control frame is not sent (an Ack of an oversized
+        // request), rather than cut.
+        if data.len() <= MAX_CONTROL_FRAME - HEADER_LEN {
+            outbox.push_packet(self.number, reply_code, request.identifier, data, &[]);
+        }
         reply_code == code::CONFIGURE_ACK
     }
 
@@ -906,17 +908,14 @@ impl Automaton {
         let len = writer.len();
         self.request[..len].copy_from_slice(&options[..len]);
         self.request_len = len;
-        let id = self.request_id;
-        let request = &self.request[..len];
-        outbox.push_with(self.number, |buf| {
-            Repr {
-                code: code::CONFIGURE_REQUEST,
-                identifier: id,
-                data: request,
-            }
-            .emit(buf)
-            .ok()
-        });
+        // At most MAX_OWN_OPTIONS bytes: always fits a control frame.
+        outbox.push_packet(
+            self.number,
+            code::CONFIGURE_REQUEST,
+            self.request_id,
+            &self.request[..len],
+            &[],
+        );
         self.restart_count = self.restart_count.saturating_sub(1);
         self.restart_at = Some(now + RESTART_INTERVAL);
     }

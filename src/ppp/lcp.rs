@@ -156,15 +156,7 @@ impl Lcp {
             .saturating_sub(HEADER_LEN + 4);
         let payload = &payload[..payload.len().min(room)];
         let magic = self.magic.to_be_bytes();
-        tx.send(code::ECHO_REPLY, request.identifier, |buf| {
-            let n = 4 + payload.len();
-            if buf.len() < n {
-                return 0;
-            }
-            buf[..4].copy_from_slice(&magic);
-            buf[4..n].copy_from_slice(payload);
-            n
-        });
+        tx.send_parts(code::ECHO_REPLY, request.identifier, &magic, payload);
     }
 }
 
@@ -396,15 +388,12 @@ impl Fsm<Lcp> {
         let information = &information[..information.len().min(room)];
         let mut tx = self.tx(outbox);
         let id = tx.next_id();
-        tx.send(code::PROTOCOL_REJECT, id, |buf| {
-            let n = (2 + information.len()).min(buf.len());
-            if n < 2 {
-                return 0;
-            }
-            buf[..2].copy_from_slice(&rejected.to_be_bytes());
-            buf[2..n].copy_from_slice(&information[..n - 2]);
-            n
-        });
+        tx.send_parts(
+            code::PROTOCOL_REJECT,
+            id,
+            &rejected.to_be_bytes(),
+            information,
+        );
     }
 }
 

@@ -12,6 +12,7 @@ pub mod lcp;
 pub mod link;
 
 use crate::limits::{CONTROL_QUEUE, MAX_CONTROL_FRAME};
+use crate::wire::cp::{emit_header, HEADER_LEN};
 
 /// One PPP control packet waiting to be sent: the protocol number and the packet from its
 /// Code field on (the PPP header is added when it is framed for GRE).
@@ -99,6 +100,30 @@ impl Outbox {
             }
             _ => false,
         }
+    }
+
+    /// Queue a control packet laid out as RFC 1661 §5 (and CHAP) has it: `code`,
+    /// `identifier`, the Length, then `head` and `tail` as the data, cut to the control frame
+    /// size. Returns false when nothing was queued. Out of line: the one copy every sender
+    /// of the automaton, LCP and the authenticator uses.
+    #[inline(never)]
+    pub fn push_packet(
+        &mut self,
+        protocol: u16,
+        code: u8,
+        identifier: u8,
+        head: &[u8],
+        tail: &[u8],
+    ) -> bool {
+        self.push_with(protocol, |buf| {
+            let data = buf.get_mut(HEADER_LEN..)?;
+            let h = head.len().min(data.len());
+            data[..h].copy_from_slice(&head[..h]);
+            let rest = &mut data[h..];
+            let t = tail.len().min(rest.len());
+            rest[..t].copy_from_slice(&tail[..t]);
+            emit_header(buf, code, identifier, h + t).ok()
+        })
     }
 
     /// Queue a copy of `bytes` (truncated to [`MAX_CONTROL_FRAME`]).
