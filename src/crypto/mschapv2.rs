@@ -75,11 +75,12 @@ pub fn challenge_hash(
 pub fn expand_des_key(key7: &[u8; 7]) -> [u8; 8] {
     let mut bits = [0u8; 8];
     bits[1..].copy_from_slice(key7);
-    let bits = u64::from_be_bytes(bits);
+    // The 56 bits at the top, taken seven at a time by constant shifts.
+    let mut bits = u64::from_be_bytes(bits) << 8;
     let mut key = [0u8; 8];
-    for (i, byte) in key.iter_mut().enumerate() {
-        let seven = ((bits >> (49 - 7 * i)) & 0x7F) as u8;
-        let shifted = seven << 1;
+    for byte in key.iter_mut() {
+        let shifted = (bits >> 56) as u8 & 0xFE;
+        bits <<= 7;
         // Odd parity: the low bit makes the count of ones odd.
         *byte = shifted | u8::from(shifted.count_ones().is_multiple_of(2));
     }
