@@ -404,9 +404,16 @@ struct Hex<'a>(&'a [u8]);
 impl core::fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("[")?;
-        for (i, b) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{b:02x}")?;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, &b) in self.0.iter().enumerate() {
+            let text = [
+                b',',
+                b' ',
+                DIGITS[usize::from(b >> 4)],
+                DIGITS[usize::from(b & 0xF)],
+            ];
+            let text = if i == 0 { &text[2..] } else { &text[..] };
+            f.write_str(core::str::from_utf8(text).unwrap_or_default())?;
         }
         f.write_str("]")
     }
