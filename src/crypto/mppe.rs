@@ -113,6 +113,7 @@ pub fn change_key(start_key: &[u8; 16], session_key: &[u8; 16], len: KeyLength) 
 /// The MPPE start keys of one link, one per direction, 16 bytes (40/56-bit use the first 8,
 /// which are exactly the shorter start keys).
 #[derive(Clone, PartialEq, Eq)]
+#[repr(align(4))]
 pub struct StartKeys {
     /// Start key for what this side sends.
     pub send: [u8; 16],
@@ -181,7 +182,11 @@ pub enum DecryptError {
 }
 
 /// The key chain of one direction: the start key and the current session key.
+///
+/// Word-aligned with the keys first: with the one-byte `len` laid out in front, every copy and
+/// access of the keys took unaligned load/store pairs on MIPS.
 #[derive(Clone)]
+#[repr(C, align(4))]
 struct KeyChain {
     start: [u8; 16],
     session: [u8; 16],
