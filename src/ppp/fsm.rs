@@ -644,10 +644,10 @@ impl Automaton {
     /// Send Configure-Ack/-Nak/-Reject for the peer's request; true when it was an Ack.
     fn reply_to_request(&mut self, cx: &mut Cx, request: &Repr) -> bool {
         let reject_if_disagree = self.naks_sent >= MAX_FAILURE;
-        let mut rejects = [0u8; MAX_CONTROL_FRAME];
-        let mut naks = [0u8; MAX_CONTROL_FRAME];
-        let mut rejects = OptionWriter::new(&mut rejects[..MAX_CONTROL_FRAME - HEADER_LEN]);
-        let mut naks = OptionWriter::new(&mut naks[..MAX_CONTROL_FRAME - HEADER_LEN]);
+        // One list: the Naks until the first Reject, then only the Rejects (a
+        // Configure-Reject carries nothing else).
+        let mut buf = [0u8; MAX_CONTROL_FRAME - HEADER_LEN];
+        let mut list = OptionWriter::new(&mut buf);
         let mut any_reject = false;
         let mut any_nak = false;
         cx.p.peer_request_start();
@@ -656,23 +656,28 @@ impl Automaton {
                 Verdict::Ack => {}
                 Verdict::Nak(suggested) => {
                     any_nak = true;
-                    let _ = naks.push(ty, &suggested);
+                    if !any_reject {
+                        let _ = list.push(ty, &suggested);
+                    }
                 }
                 Verdict::Reject => {
+                    if !any_reject {
+                        list.clear();
+                    }
                     any_reject = true;
-                    let _ = rejects.push(ty, value);
+                    let _ = list.push(ty, value);
                 }
             }
         }
         if !any_reject {
-            let before = naks.len();
-            cx.p.peer_hints(&mut naks, reject_if_disagree);
-            any_nak |= naks.len() > before;
+            let before = list.len();
+            cx.p.peer_hints(&mut list, reject_if_disagree);
+            any_nak |= list.len() > before;
         }
         let (reply_code, data) = if any_reject {
-            (code::CONFIGURE_REJECT, rejects.written())
+            (code::CONFIGURE_REJECT, list.written())
         } else if any_nak {
-            (code::CONFIGURE_NAK, naks.written())
+            (code::CONFIGURE_NAK, list.written())
         } else {
             (code::CONFIGURE_ACK, request.data)
         };
