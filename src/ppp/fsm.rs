@@ -373,7 +373,15 @@ impl<P: Protocol> Fsm<P> {
 
     /// When [`Fsm::handle_timeout`] wants to be called.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.automaton.poll_at(&self.protocol)
+        let mut at = None;
+        self.automaton.poll_at_into(&self.protocol, &mut at);
+        at
+    }
+
+    /// Lower `at` to [`Fsm::poll_at`] if that is earlier: a link merges its automata's
+    /// timers through one pointer instead of moving each `Option<Instant>` around.
+    pub fn poll_at_into(&self, at: &mut Option<Instant>) {
+        self.automaton.poll_at_into(&self.protocol, at)
     }
 
     pub fn handle_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
@@ -522,8 +530,8 @@ impl Automaton {
         }
     }
 
-    fn poll_at(&self, p: &dyn Rules) -> Option<Instant> {
-        crate::earliest(self.restart_at, p.poll_at(self.state))
+    fn poll_at_into(&self, p: &dyn Rules, at: &mut Option<Instant>) {
+        *at = crate::earliest(*at, crate::earliest(self.restart_at, p.poll_at(self.state)));
     }
 
     fn handle_timeout(&mut self, cx: &mut Cx) {

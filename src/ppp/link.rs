@@ -404,19 +404,15 @@ impl Link {
         if self.ipcp_ready() {
             return Some(Instant::ZERO);
         }
-        let auth = match self.phase {
-            Phase::Authenticate => self.auth.poll_at(),
-            _ => None,
-        };
-        [
-            self.ccp.poll_at(),
-            self.ipcp.poll_at(),
-            self.ipv6cp.poll_at(),
-            auth,
-            self.idle_deadline(),
-        ]
-        .into_iter()
-        .fold(self.lcp.poll_at(), crate::earliest)
+        let mut at = self.idle_deadline();
+        if self.phase == Phase::Authenticate {
+            at = crate::earliest(at, self.auth.poll_at());
+        }
+        self.lcp.poll_at_into(&mut at);
+        self.ccp.poll_at_into(&mut at);
+        self.ipcp.poll_at_into(&mut at);
+        self.ipv6cp.poll_at_into(&mut at);
+        at
     }
 
     /// IP traffic went to the peer at `now` (callers that know the time): the `idle` timer
