@@ -112,6 +112,9 @@ pub struct Link {
     opened: bool,
     /// When the link finished ([`Link::is_dead`]).
     finished_at: Option<Instant>,
+    /// The time of the call being handled, set by each entry point: the steps inside take
+    /// it from here rather than as two more argument words each.
+    now: Instant,
 }
 
 impl Link {
@@ -139,11 +142,13 @@ impl Link {
             sent_traffic: false,
             opened: false,
             finished_at: None,
+            now: Instant::ZERO,
         }
     }
 
     /// The lower layer (the PPTP call) is up: start LCP.
     pub fn open(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.now = now;
         if self.opened {
             return;
         }
@@ -157,7 +162,7 @@ impl Link {
         }
         self.lcp.open(now, &mut self.outbox);
         self.lcp.up(now, &mut self.outbox);
-        self.process(now, env);
+        self.process(env);
     }
 
     /// A PPP frame (a GRE payload) from the peer. Control packets are handled; an IPv4
@@ -169,6 +174,7 @@ impl Link {
         frame: &'f mut [u8],
         env: &mut LinkEnv,
     ) -> Option<&'f mut [u8]> {
+        self.now = now;
         let (proto, offset) = ppp::parse(frame).ok()?;
         let mut delivered = None;
         match (proto, self.phase) {
@@ -185,7 +191,7 @@ impl Link {
                     self.settings.name.as_bytes(),
                     &mut self.outbox,
                 );
-                self.auth_status(now, status, env);
+                self.auth_status(status, env);
             }
             // Authentication we never offer, and callback control: tell the peer.
             (protocol::PAP | protocol::EAP | protocol::CBCP, Phase::Authenticate) => self
@@ -226,7 +232,7 @@ impl Link {
             }
             (_, Phase::Terminate) => {}
         }
-        self.process(now, env);
+        self.process(env);
         let (start, end) = delivered?;
         if self.phase != Phase::Running {
             return None;
@@ -330,7 +336,8 @@ impl Link {
 
     /// Next PPP frame (header + control packet) to send, written into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.start_ipcp_if_ready(now);
+        self.now = now;
+        self.start_ipcp_if_ready();
         while let Some(packet) = self.outbox.pop() {
             let Ok(header) = ppp::emit_header(buf, packet.protocol, false, false) else {
                 continue;
@@ -447,10 +454,11 @@ impl Link {
     }
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.now = now;
         self.lcp.handle_timeout(now, &mut self.outbox);
         if self.phase == Phase::Authenticate {
             let status = self.auth.handle_timeout(now, &mut self.outbox);
-            self.auth_status(now, status, env);
+            self.auth_status(status, env);
         }
         self.ccp.handle_timeout(now, &mut self.outbox);
         self.ipcp.handle_timeout(now, &mut self.outbox);
@@ -463,19 +471,26 @@ impl Link {
                     "Terminating connection due to lack of activity ({} s).",
                     self.settings.idle
                 );
-                self.close(now, "Link inactive");
+                self.close_link("Link inactive");
             }
         }
-        self.process(now, env);
+        self.process(env);
     }
 
     /// Terminate the link: LCP Terminate-Request carrying `reason`.
     pub fn close(&mut self, now: Instant, reason: &'static str) {
+        self.now = now;
+        self.close_link(reason);
+    }
+
+    /// [`Link::close`] at `self.now`.
+    fn close_link(&mut self, reason: &'static str) {
+        let now = self.now;
         if self.is_dead() {
             return;
         }
         if !self.opened {
-            self.finish(now);
+            self.finish();
             return;
         }
         crate::info!("Closing link: {}", reason);
@@ -483,7 +498,7 @@ impl Link {
         if self.phase != Phase::Dead {
             self.phase = Phase::Terminate;
         }
-        self.drain_lcp(now, None);
+        self.drain_lcp(None);
     }
 
     /// The link has finished (LCP Terminate-Ack received or Max-Terminate exhausted).
@@ -533,7 +548,7 @@ impl Link {
         self.lcp.close_reason()
     }
 
-    fn auth_status(&mut self, now: Instant, status: AuthStatus, env: &mut LinkEnv) {
+    fn auth_status(&mut self, status: AuthStatus, env: &mut LinkEnv) {
         match status {
             AuthStatus::Pending => {}
             AuthStatus::Succeeded(info) => {
@@ -545,7 +560,7 @@ impl Link {
                 let _ = self.events.push_back(LinkEvent::Authenticated {
                     address: info.address,
                 });
-                self.start_network(now, env);
+                self.start_network(env);
             }
             AuthStatus::Failed => {
                 if self.phase != Phase::Authenticate {
@@ -553,13 +568,14 @@ impl Link {
                 }
                 crate::warn!("MS-CHAP-V2 peer authentication failed for {}", self.user);
                 let _ = self.events.push_back(LinkEvent::AuthFailed);
-                self.close(now, "Authentication failed");
+                self.close_link("Authentication failed");
             }
         }
     }
 
     /// Network phase: CCP first (when MPPE is possible), IPCP in Closed until allowed.
-    fn start_network(&mut self, now: Instant, _env: &mut LinkEnv) {
+    fn start_network(&mut self, _env: &mut LinkEnv) {
+        let now = self.now;
         self.phase = Phase::Network;
         let mppe = self.settings.mppe;
         let mppe_possible = mppe.allow_128 || mppe.allow_40 || mppe.allow_56;
@@ -568,7 +584,7 @@ impl Link {
         }
         if mppe.required && (self.keys.is_none() || !mppe_possible) {
             crate::warn!("MPPE required, but keys are not available");
-            self.close(now, MPPE_REQUIRED_FAILED);
+            self.close_link(MPPE_REQUIRED_FAILED);
             return;
         }
         // IPCP Configure-Requests before IPCP opens get Terminate-Ack (Closed state).
@@ -582,7 +598,7 @@ impl Link {
             self.ccp.open(now, &mut self.outbox);
             self.ccp.up(now, &mut self.outbox);
         }
-        self.start_ipcp_if_ready(now);
+        self.start_ipcp_if_ready();
     }
 
     fn ipcp_ready(&self) -> bool {
@@ -599,7 +615,8 @@ impl Link {
     }
 
     /// Network → Running once IPCP is up and MPPE has settled.
-    fn run_if_ready(&mut self, now: Instant) {
+    fn run_if_ready(&mut self) {
+        let now = self.now;
         if self.phase != Phase::Network || !self.ipcp.is_opened() || !self.encryption_settled() {
             return;
         }
@@ -610,7 +627,8 @@ impl Link {
         }
     }
 
-    fn start_ipcp_if_ready(&mut self, now: Instant) {
+    fn start_ipcp_if_ready(&mut self) {
+        let now = self.now;
         if self.ipcp_ready() {
             self.ipcp_opened = true;
             self.ipcp.open(now, &mut self.outbox);
@@ -622,8 +640,9 @@ impl Link {
     }
 
     /// Act on everything the protocol machines reported.
-    fn process(&mut self, now: Instant, env: &mut LinkEnv) {
-        self.drain_lcp(now, Some(env));
+    fn process(&mut self, env: &mut LinkEnv) {
+        let now = self.now;
+        self.drain_lcp(Some(env));
         while let Some(rejected) = self.lcp.protocol_mut().take_rejected_protocol() {
             match rejected {
                 protocol::CCP if self.ccp_running => {
@@ -638,7 +657,7 @@ impl Link {
             }
         }
         while let Some(event) = self.ccp.poll_event() {
-            self.ccp_event(now, event);
+            self.ccp_event(event);
         }
         // CCP gave up (peer rejected or Nak-looped MPPE): pppd closes LCP at once rather
         // than waiting for CCP's own Terminate exchange.
@@ -647,16 +666,16 @@ impl Link {
             && !matches!(self.phase, Phase::Terminate | Phase::Dead)
         {
             crate::warn!("{}", MPPE_REQUIRED_FAILED);
-            self.close(now, MPPE_REQUIRED_FAILED);
+            self.close_link(MPPE_REQUIRED_FAILED);
         }
         if self.ccp.protocol_mut().take_reset_request() {
             if let Some(encrypter) = self.encrypter.as_mut() {
                 encrypter.flush();
             }
         }
-        self.start_ipcp_if_ready(now);
+        self.start_ipcp_if_ready();
         while let Some(event) = self.ipcp.poll_event() {
-            self.ipcp_event(now, event);
+            self.ipcp_event(event);
         }
         // IPv6 rides on a Running link: nothing to do on its events but note the end.
         while let Some(event) = self.ipv6cp.poll_event() {
@@ -664,10 +683,11 @@ impl Link {
                 crate::info!("IPV6CP finished: no IPv6 on this link");
             }
         }
-        self.drain_lcp(now, None);
+        self.drain_lcp(None);
     }
 
-    fn drain_lcp(&mut self, now: Instant, mut env: Option<&mut LinkEnv>) {
+    fn drain_lcp(&mut self, mut env: Option<&mut LinkEnv>) {
+        let now = self.now;
         while let Some(event) = self.lcp.poll_event() {
             match event {
                 FsmEvent::Up => {
@@ -685,7 +705,7 @@ impl Link {
                             );
                         }
                     } else if let Some(env) = env.as_deref_mut() {
-                        self.start_network(now, env);
+                        self.start_network(env);
                     }
                 }
                 FsmEvent::Down => {
@@ -706,12 +726,13 @@ impl Link {
                     }
                 }
                 FsmEvent::Started => {}
-                FsmEvent::Finished => self.finish(now),
+                FsmEvent::Finished => self.finish(),
             }
         }
     }
 
-    fn finish(&mut self, now: Instant) {
+    fn finish(&mut self) {
+        let now = self.now;
         if self.is_dead() {
             return;
         }
@@ -724,7 +745,7 @@ impl Link {
         let _ = self.events.push_back(LinkEvent::Down);
     }
 
-    fn ccp_event(&mut self, now: Instant, event: FsmEvent) {
+    fn ccp_event(&mut self, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
                 if !self.ccp.is_opened() {
@@ -734,11 +755,11 @@ impl Link {
                 self.ccp_pending = false;
                 let Some(mppe) = self.ccp.protocol().negotiated() else {
                     crate::info!("CCP up without MPPE: IP passes unencrypted");
-                    self.run_if_ready(now);
+                    self.run_if_ready();
                     return;
                 };
                 let Some(keys) = self.keys.as_ref() else {
-                    self.close(now, MPPE_REQUIRED_FAILED);
+                    self.close_link(MPPE_REQUIRED_FAILED);
                     return;
                 };
                 self.encrypter = Some(Encrypter::new(&keys.send, mppe.key_length, mppe.stateless));
@@ -753,7 +774,7 @@ impl Link {
                     }
                 );
                 // CCP renegotiated while IPCP stayed up: IP may pass again.
-                self.run_if_ready(now);
+                self.run_if_ready();
             }
             FsmEvent::Down => {
                 self.encrypter = None;
@@ -769,18 +790,18 @@ impl Link {
                 if self.settings.mppe.required {
                     if self.phase != Phase::Terminate {
                         crate::warn!("{}", MPPE_REQUIRED_FAILED);
-                        self.close(now, MPPE_REQUIRED_FAILED);
+                        self.close_link(MPPE_REQUIRED_FAILED);
                     }
                 } else if matches!(self.phase, Phase::Network | Phase::Running) {
                     crate::warn!("MPPE not negotiated: IP passes unencrypted");
-                    self.run_if_ready(now);
+                    self.run_if_ready();
                 }
             }
             FsmEvent::Started => {}
         }
     }
 
-    fn ipcp_event(&mut self, now: Instant, event: FsmEvent) {
+    fn ipcp_event(&mut self, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
                 let ipcp = self.ipcp.protocol();
@@ -788,7 +809,7 @@ impl Link {
                 if let Some(remote) = ipcp.peer_address() {
                     crate::info!("remote IP address {}", remote);
                 }
-                self.run_if_ready(now);
+                self.run_if_ready();
             }
             FsmEvent::Down => {
                 if self.phase == Phase::Running {
@@ -798,7 +819,7 @@ impl Link {
             FsmEvent::Finished => {
                 if self.phase != Phase::Terminate && self.phase != Phase::Dead {
                     crate::info!("No network protocols running");
-                    self.close(now, "No network protocols running");
+                    self.close_link("No network protocols running");
                 }
             }
             FsmEvent::Started => {}
