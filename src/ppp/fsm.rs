@@ -933,11 +933,9 @@ impl Automaton {
         if !retransmit || self.request_len == 0 {
             self.request_id = self.next_id();
         }
-        let mut options = [0u8; MAX_OWN_OPTIONS];
-        let mut writer = OptionWriter::new(&mut options);
+        let mut writer = OptionWriter::new(&mut self.request);
         cx.p.own_options(&mut writer);
         let len = writer.len();
-        self.request[..len].copy_from_slice(&options[..len]);
         self.request_len = len;
         // At most MAX_OWN_OPTIONS bytes: always fits a control frame.
         cx.outbox.push_packet(
