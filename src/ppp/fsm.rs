@@ -15,7 +15,7 @@ use smoltcp::time::{Duration, Instant};
 use super::Outbox;
 use crate::limits::MAX_CONTROL_FRAME;
 use crate::logging::Level;
-use crate::wire::cp::{code, emit_header, OptionWriter, Options, Packet, Repr, HEADER_LEN};
+use crate::wire::cp::{code, OptionWriter, Options, Packet, Repr, HEADER_LEN};
 
 /// Restart timer (RFC 1661 §4.6, pppd `DEFTIMEOUT`).
 pub const RESTART_INTERVAL: Duration = Duration::from_secs(3);
@@ -101,20 +101,6 @@ impl Tx<'_> {
         let id = *self.next_id;
         *self.next_id = id.wrapping_add(1);
         id
-    }
-
-    /// Send `code` with `identifier`; `write` fills the Data field and returns its length.
-    pub fn send(
-        &mut self,
-        code: u8,
-        identifier: u8,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> bool {
-        self.outbox.push_with(self.protocol, |buf| {
-            let data = buf.get_mut(HEADER_LEN..)?;
-            let n = write(data).min(data.len());
-            emit_header(buf, code, identifier, n).ok()
-        })
     }
 
     /// Send `code` with a copy of `data` (truncated to the control frame size).

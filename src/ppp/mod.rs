@@ -65,8 +65,9 @@ impl Outbox {
         }
     }
 
-    /// The free slot after the last packet, zeroed and of `protocol`, or `None` (counted as
-    /// dropped) when the queue is full. Out of line: one copy for every sender.
+    /// The free slot after the last packet, of `protocol`, or `None` (counted as dropped)
+    /// when the queue is full. Not zeroed: its writers fill every byte up to the length they
+    /// return. Out of line: one copy for every sender.
     #[inline(never)]
     fn back_slot(&mut self, protocol: u16) -> Option<&mut ControlPacket> {
         let len = self.len;
@@ -77,18 +78,14 @@ impl Outbox {
         let slot = self.packets.get_mut((self.head + len) % CONTROL_QUEUE)?;
         slot.protocol = protocol;
         slot.len = 0;
-        slot.buf.fill(0);
         Some(slot)
     }
 
     /// Queue a packet of `protocol`: `write` fills the buffer (at most
-    /// [`MAX_CONTROL_FRAME`] bytes, from the Code field on) and returns the length used, or
-    /// `None` to send nothing. Returns false when the queue was full.
-    pub fn push_with(
-        &mut self,
-        protocol: u16,
-        write: impl FnOnce(&mut [u8]) -> Option<usize>,
-    ) -> bool {
+    /// [`MAX_CONTROL_FRAME`] bytes, from the Code field on; every byte up to the length it
+    /// returns) and returns the length used, or `None` to send nothing. Returns false when
+    /// the queue was full.
+    fn push_with(&mut self, protocol: u16, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
         let Some(slot) = self.back_slot(protocol) else {
             return false;
         };
