@@ -665,8 +665,7 @@ impl Link {
             && self.ccp.close_reason().is_some()
             && !matches!(self.phase, Phase::Terminate | Phase::Dead)
         {
-            crate::warn!("{}", MPPE_REQUIRED_FAILED);
-            self.close_link(MPPE_REQUIRED_FAILED);
+            self.mppe_failed();
         }
         if self.ccp.protocol_mut().take_reset_request() {
             if let Some(encrypter) = self.encrypter.as_mut() {
@@ -713,8 +712,7 @@ impl Link {
                     self.ccp.down();
                     self.ipcp.down();
                     self.ipv6cp.down();
-                    self.encrypter = None;
-                    self.decrypter = None;
+                    self.drop_mppe();
                     let renegotiating = self.phase != Phase::Terminate
                         && !matches!(self.lcp.state(), State::Closing | State::Stopping);
                     self.phase = Phase::Terminate;
@@ -738,11 +736,24 @@ impl Link {
         }
         self.finished_at = Some(now);
         self.phase = Phase::Dead;
-        self.encrypter = None;
-        self.decrypter = None;
+        self.drop_mppe();
         self.keys = None;
         crate::info!("Connection terminated.");
         let _ = self.events.push_back(LinkEvent::Down);
+    }
+
+    /// MPPE is required and CCP gave up on it: say so and close the link.
+    #[inline(never)]
+    fn mppe_failed(&mut self) {
+        crate::warn!("{}", MPPE_REQUIRED_FAILED);
+        self.close_link(MPPE_REQUIRED_FAILED);
+    }
+
+    /// Forget the MPPE ciphers (CCP or the link went down).
+    #[inline(never)]
+    fn drop_mppe(&mut self) {
+        self.encrypter = None;
+        self.decrypter = None;
     }
 
     fn ccp_event(&mut self, event: FsmEvent) {
@@ -777,8 +788,7 @@ impl Link {
                 self.run_if_ready();
             }
             FsmEvent::Down => {
-                self.encrypter = None;
-                self.decrypter = None;
+                self.drop_mppe();
                 // No IP until CCP settles again (never in clear while MPPE renegotiates).
                 self.ccp_pending = true;
                 if self.phase == Phase::Running {
@@ -789,8 +799,7 @@ impl Link {
                 self.ccp_pending = false;
                 if self.settings.mppe.required {
                     if self.phase != Phase::Terminate {
-                        crate::warn!("{}", MPPE_REQUIRED_FAILED);
-                        self.close_link(MPPE_REQUIRED_FAILED);
+                        self.mppe_failed();
                     }
                 } else if matches!(self.phase, Phase::Network | Phase::Running) {
                     crate::warn!("MPPE not negotiated: IP passes unencrypted");
