@@ -351,6 +351,13 @@ impl<P: Protocol> Fsm<P> {
         automaton.open(&mut cx)
     }
 
+    /// [`Fsm::open`] then [`Fsm::up`]: start a layer whose lower layer is already there.
+    pub fn open_up(&mut self, now: Instant, outbox: &mut Outbox) {
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.open(&mut cx);
+        automaton.up(&mut cx)
+    }
+
     /// Administrative Close: Terminate-Request carrying `reason`.
     pub fn close(&mut self, now: Instant, reason: &'static str, outbox: &mut Outbox) {
         let (automaton, mut cx) = self.split(now, outbox);

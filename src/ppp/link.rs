@@ -160,8 +160,7 @@ impl Link {
             let id = ipv6cp::random_id(env.rng);
             self.ipv6cp.protocol_mut().set_local_id(id);
         }
-        self.lcp.open(now, &mut self.outbox);
-        self.lcp.up(now, &mut self.outbox);
+        self.lcp.open_up(now, &mut self.outbox);
         self.process(env);
     }
 
@@ -595,8 +594,7 @@ impl Link {
         if mppe_possible && self.keys.is_some() {
             self.ccp_running = true;
             self.ccp_pending = true;
-            self.ccp.open(now, &mut self.outbox);
-            self.ccp.up(now, &mut self.outbox);
+            self.ccp.open_up(now, &mut self.outbox);
         }
         self.start_ipcp_if_ready();
     }
