@@ -254,16 +254,14 @@ impl ChapAuthenticator {
 
     /// `E=691 R=0 C=<new challenge> V=3 M=Authentication failure` (RFC 2759 §6).
     fn set_failure_message(&mut self) {
-        let mut hex = [0u8; 32];
-        hex_upper(&self.failure_challenge, &mut hex);
+        const HEAD: &[u8] = b"E=691 R=0 C=";
+        const TAIL: &[u8] = b" V=3 M=Authentication failure";
+        let mut message = [0u8; HEAD.len() + 32 + TAIL.len()];
+        message[..HEAD.len()].copy_from_slice(HEAD);
+        hex_upper(&self.failure_challenge, &mut message[HEAD.len()..]);
+        message[HEAD.len() + 32..].copy_from_slice(TAIL);
         self.verdict.clear();
-        for part in [
-            &b"E=691 R=0 C="[..],
-            &hex[..],
-            &b" V=3 M=Authentication failure"[..],
-        ] {
-            let _ = self.verdict.extend_from_slice(part);
-        }
+        let _ = self.verdict.extend_from_slice(&message);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
