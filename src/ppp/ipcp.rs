@@ -21,7 +21,9 @@ pub mod option {
     pub const SECONDARY_NBNS: u8 = 132;
 }
 
-/// The IPCP hooks and the addresses being negotiated.
+/// The IPCP hooks and the addresses being negotiated. Word-aligned with our address first
+/// (`repr(C)`): byte-aligned, its addresses took unaligned load/store pairs on MIPS.
+#[repr(C, align(4))]
 pub struct Ipcp {
     local: Ipv4Addr,
     /// The address the client must use (from chap-secrets or the pool).
