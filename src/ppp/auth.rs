@@ -65,14 +65,16 @@ enum State {
     GaveUp,
 }
 
-/// MS-CHAPv2 authenticator of one link.
+/// MS-CHAPv2 authenticator of one link. The challenges first (`repr(C)`), word-aligned:
+/// byte-aligned, each copy of them took unaligned load/store pairs on MIPS.
+#[repr(C)]
 pub struct ChapAuthenticator {
-    state: State,
-    identifier: u8,
     challenge: [u8; 16],
     /// The fresh challenge for the `C=` field of a Failure, drawn with the first one so that
     /// `receive` needs no random source.
     failure_challenge: [u8; 16],
+    state: State,
+    identifier: u8,
     name: Vec<u8, MAX_NAME_LEN>,
     /// The Success or Failure message sent, for duplicate Responses.
     verdict: Vec<u8, MAX_VERDICT_LEN>,
