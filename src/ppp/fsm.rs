@@ -405,25 +405,29 @@ struct Cx<'a> {
 
 /// The automaton's state, counters and Identifiers, independent of the protocol: its
 /// methods get the protocol's rules as `&mut dyn Rules`, so they are compiled once.
+///
+/// Laid out in this order (`repr(C)`): our remembered request word-aligned after the
+/// word-sized fields, the byte-sized ones last.
+#[repr(C)]
 struct Automaton {
+    restart_at: Option<Instant>,
+    close_reason: Option<&'static str>,
+    request_len: usize,
+    request: [u8; MAX_OWN_OPTIONS],
+    events: Deque<FsmEvent, 8>,
     /// [`Protocol::PROTOCOL`] (two bytes that padding had: `Link` did not grow).
     number: u16,
     state: State,
     restart_count: u8,
-    restart_at: Option<Instant>,
     next_id: u8,
     /// Identifier of our last Configure-Request.
     request_id: u8,
-    request: [u8; MAX_OWN_OPTIONS],
-    request_len: usize,
     /// Consecutive Configure-Naks we sent.
     naks_sent: u8,
     /// Configure-Naks of our requests in this negotiation: after Max-Failure of them a Nak
     /// is taken as a Reject, so a peer that Naks forever cannot keep us looping (pppd
     /// `rnakloops`).
     naks_received: u8,
-    close_reason: Option<&'static str>,
-    events: Deque<FsmEvent, 8>,
 }
 
 impl Automaton {
