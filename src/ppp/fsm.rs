@@ -160,13 +160,7 @@ pub trait Protocol {
     fn this_layer_down(&mut self) {}
 
     /// Codes beyond 1..=7, and the data of a Code-Reject that is not catastrophic.
-    fn receive_other(
-        &mut self,
-        _now: Instant,
-        _state: State,
-        _packet: &Repr,
-        _tx: &mut Tx,
-    ) -> Other {
+    fn receive_other(&mut self, _state: State, _packet: &Repr, _tx: &mut Tx) -> Other {
         Other::Unknown
     }
 
@@ -208,7 +202,7 @@ trait Rules {
     fn peer_hints(&mut self, writer: &mut OptionWriter, reject_if_disagree: bool);
     fn this_layer_up(&mut self, now: Instant) -> Result<(), &'static str>;
     fn this_layer_down(&mut self);
-    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other;
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other;
     fn code_rejected(&mut self, code: u8);
     fn poll_at(&self, state: State) -> Option<Instant>;
     fn handle_timeout(
@@ -255,8 +249,8 @@ impl<P: Protocol> Rules for P {
     fn this_layer_down(&mut self) {
         Protocol::this_layer_down(self)
     }
-    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
-        Protocol::receive_other(self, now, state, packet, tx)
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+        Protocol::receive_other(self, state, packet, tx)
     }
     fn code_rejected(&mut self, code: u8) {
         Protocol::code_rejected(self, code)
@@ -600,10 +594,7 @@ impl Automaton {
             }
             _ => {
                 let state = self.state;
-                match cx
-                    .p
-                    .receive_other(cx.now, state, &repr, &mut self.tx(cx.outbox))
-                {
+                match cx.p.receive_other(state, &repr, &mut self.tx(cx.outbox)) {
                     Other::Handled | Other::RejectPermitted => {}
                     Other::Unknown => self.scj(cx, packet, &repr),
                     Other::RejectCatastrophic => self.rxj_minus(cx),

@@ -287,7 +287,7 @@ impl Protocol for Lcp {
         self.echos_pending = 0;
     }
 
-    fn receive_other(&mut self, _now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other {
         let opened = state == State::Opened;
         match packet.code {
             code::ECHO_REQUEST => {
