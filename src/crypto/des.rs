@@ -112,30 +112,35 @@ fn permute(input: u64, width: u32, table: &[u8]) -> u64 {
     })
 }
 
-/// The round function f: expand the half block, mix in the subkey, S-boxes, P.
-fn f(half: u64, subkey: u64) -> u64 {
-    let x = permute(half, 32, &E) ^ subkey;
-    let mut s = 0;
-    for (i, sbox) in S_PACKED.iter().enumerate() {
-        let input = ((x >> (42 - 6 * i)) & 0x3F) as usize;
-        s = (s << 4) | u64::from((sbox[input / 2] >> (4 * (input % 2))) & 0xF);
+/// The round function f: expand the half block, mix in the subkey, S-boxes, P. The halves
+/// and the key halves are `u32`: 64-bit shifts and rotations are several instructions each on
+/// 32-bit boards.
+fn f(half: u32, subkey: u64) -> u32 {
+    let mut x = permute(u64::from(half), 32, &E) ^ subkey;
+    let mut s = 0u32;
+    // S8 takes the low six bits: walk the boxes from the last, shifting by constant amounts.
+    for (i, sbox) in S_PACKED.iter().enumerate().rev() {
+        let input = (x & 0x3F) as usize;
+        x >>= 6;
+        s |= u32::from((sbox[input / 2] >> (4 * (input % 2))) & 0xF) << (4 * (7 - i));
     }
-    permute(s, 32, &P)
+    permute(u64::from(s), 32, &P) as u32
 }
 
 /// Encrypt one 8-byte block under an 8-byte key (whose parity bits are ignored).
 pub fn encrypt_block(key: &[u8; 8], block: &[u8; 8]) -> [u8; 8] {
     let key = permute(u64::from_be_bytes(*key), 64, &PC1);
-    let (mut c, mut d) = (key >> 28, key & 0x0FFF_FFFF);
+    let (mut c, mut d) = ((key >> 28) as u32, key as u32 & 0x0FFF_FFFF);
     let b = permute(u64::from_be_bytes(*block), 64, &IP);
-    let (mut l, mut r) = (b >> 32, b & 0xFFFF_FFFF);
+    let (mut l, mut r) = ((b >> 32) as u32, b as u32);
     for &shift in &SHIFTS {
+        let shift = u32::from(shift);
         c = ((c << shift) | (c >> (28 - shift))) & 0x0FFF_FFFF;
         d = ((d << shift) | (d >> (28 - shift))) & 0x0FFF_FFFF;
-        let subkey = permute((c << 28) | d, 56, &PC2);
+        let subkey = permute((u64::from(c) << 28) | u64::from(d), 56, &PC2);
         (l, r) = (r, l ^ f(r, subkey));
     }
-    permute((r << 32) | l, 64, &FP).to_be_bytes()
+    permute((u64::from(r) << 32) | u64::from(l), 64, &FP).to_be_bytes()
 }
 
 #[cfg(test)]

@@ -14,3 +14,16 @@ pub(crate) fn wipe(buf: &mut [u8]) {
     }
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }
+
+/// SHA-1 of the concatenation of `parts`. One out-of-line copy of the hashing sequence for
+/// every user (ChallengeHash, the authenticator response, the MPPE keys), and no hasher state
+/// moved by value between parts as `chain_update` does.
+#[inline(never)]
+pub(crate) fn sha1(parts: &[&[u8]]) -> [u8; 20] {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}

@@ -8,10 +8,9 @@
 //! FLUSHED on those packets.
 
 use rc4::{KeyInit, Rc4, StreamCipher};
-use sha1::{Digest, Sha1};
 
 use super::mschapv2::hash_nt_password_hash;
-use super::wipe;
+use super::{sha1, wipe};
 use crate::wire::mppe::{Header, CCOUNT_MODULUS};
 
 /// "This is the MPPE Master Key" (RFC 3079 §3.4).
@@ -59,11 +58,7 @@ impl KeyLength {
 
 /// GetMasterKey: the first 16 bytes of SHA-1(PasswordHashHash || NT-Response || Magic1).
 pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> [u8; 16] {
-    let digest = Sha1::new()
-        .chain_update(password_hash_hash)
-        .chain_update(nt_response)
-        .chain_update(MASTER_MAGIC)
-        .finalize();
+    let digest = sha1(&[password_hash_hash, nt_response, MASTER_MAGIC]);
     first_16(&digest)
 }
 
@@ -77,12 +72,7 @@ pub fn asymmetric_start_key(
     is_server: bool,
 ) -> [u8; 16] {
     let magic = if is_send == is_server { MAGIC3 } else { MAGIC2 };
-    let digest = Sha1::new()
-        .chain_update(master)
-        .chain_update(SHS_PAD1)
-        .chain_update(magic)
-        .chain_update(SHS_PAD2)
-        .finalize();
+    let digest = sha1(&[master, &SHS_PAD1, magic, &SHS_PAD2]);
     let mut key = first_16(&digest);
     clear_tail(&mut key, key_len);
     key
@@ -96,12 +86,7 @@ pub fn get_new_key_from_sha(
     key_len: usize,
 ) -> [u8; 16] {
     let n = key_len.min(16);
-    let digest = Sha1::new()
-        .chain_update(&start_key[..n])
-        .chain_update(SHS_PAD1)
-        .chain_update(&session_key[..n])
-        .chain_update(SHS_PAD2)
-        .finalize();
+    let digest = sha1(&[&start_key[..n], &SHS_PAD1, &session_key[..n], &SHS_PAD2]);
     let mut key = first_16(&digest);
     clear_tail(&mut key, n);
     key
@@ -128,6 +113,7 @@ pub fn change_key(start_key: &[u8; 16], session_key: &[u8; 16], len: KeyLength) 
 /// The MPPE start keys of one link, one per direction, 16 bytes (40/56-bit use the first 8,
 /// which are exactly the shorter start keys).
 #[derive(Clone, PartialEq, Eq)]
+#[repr(align(4))]
 pub struct StartKeys {
     /// Start key for what this side sends.
     pub send: [u8; 16],
@@ -196,7 +182,11 @@ pub enum DecryptError {
 }
 
 /// The key chain of one direction: the start key and the current session key.
+///
+/// Word-aligned with the keys first: with the one-byte `len` laid out in front, every copy and
+/// access of the keys took unaligned load/store pairs on MIPS.
 #[derive(Clone)]
+#[repr(C, align(4))]
 struct KeyChain {
     start: [u8; 16],
     session: [u8; 16],

@@ -2,7 +2,6 @@
 //! the authenticator response ("S=...") the server answers with.
 
 use md4::{Digest, Md4};
-use sha1::Sha1;
 
 /// "Magic server to client signing constant" (RFC 2759 §8.7).
 const MAGIC1: &[u8; 39] = b"Magic server to client signing constant";
@@ -65,11 +64,7 @@ pub fn challenge_hash(
     auth_challenge: &[u8; 16],
     user_name: &[u8],
 ) -> [u8; 8] {
-    let digest = Sha1::new()
-        .chain_update(peer_challenge)
-        .chain_update(auth_challenge)
-        .chain_update(strip_domain(user_name))
-        .finalize();
+    let digest = super::sha1(&[peer_challenge, auth_challenge, strip_domain(user_name)]);
     let mut challenge = [0u8; 8];
     challenge.copy_from_slice(&digest[..8]);
     challenge
@@ -80,11 +75,12 @@ pub fn challenge_hash(
 pub fn expand_des_key(key7: &[u8; 7]) -> [u8; 8] {
     let mut bits = [0u8; 8];
     bits[1..].copy_from_slice(key7);
-    let bits = u64::from_be_bytes(bits);
+    // The 56 bits at the top, taken seven at a time by constant shifts.
+    let mut bits = u64::from_be_bytes(bits) << 8;
     let mut key = [0u8; 8];
-    for (i, byte) in key.iter_mut().enumerate() {
-        let seven = ((bits >> (49 - 7 * i)) & 0x7F) as u8;
-        let shifted = seven << 1;
+    for byte in key.iter_mut() {
+        let shifted = (bits >> 56) as u8 & 0xFE;
+        bits <<= 7;
         // Odd parity: the low bit makes the count of ones odd.
         *byte = shifted | u8::from(shifted.count_ones().is_multiple_of(2));
     }
@@ -132,17 +128,9 @@ pub fn generate_authenticator_response(
     user_name: &[u8],
 ) -> [u8; 42] {
     let password_hash_hash = hash_nt_password_hash(password_hash);
-    let digest = Sha1::new()
-        .chain_update(password_hash_hash)
-        .chain_update(nt_response)
-        .chain_update(MAGIC1)
-        .finalize();
+    let digest = super::sha1(&[&password_hash_hash, nt_response, MAGIC1]);
     let challenge = challenge_hash(peer_challenge, auth_challenge, user_name);
-    let digest = Sha1::new()
-        .chain_update(digest)
-        .chain_update(challenge)
-        .chain_update(MAGIC2)
-        .finalize();
+    let digest = super::sha1(&[&digest, &challenge, MAGIC2]);
     let mut out = [0u8; 42];
     out[0] = b'S';
     out[1] = b'=';

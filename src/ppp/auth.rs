@@ -15,7 +15,7 @@ use crate::crypto::wipe;
 use crate::ppp::Outbox;
 use crate::rand::Random;
 use crate::settings::{AddressRule, Secrets, MAX_NAME_LEN};
-use crate::wire::chap::{self, MsChapV2Response, Repr};
+use crate::wire::chap::{self, MsChapV2Response, Repr, MSCHAPV2_CHALLENGE_LEN};
 
 /// PPP protocol number of CHAP.
 pub const PROTOCOL: u16 = 0xC223;
@@ -65,14 +65,16 @@ enum State {
     GaveUp,
 }
 
-/// MS-CHAPv2 authenticator of one link.
+/// MS-CHAPv2 authenticator of one link. The challenges first (`repr(C)`), word-aligned:
+/// byte-aligned, each copy of them took unaligned load/store pairs on MIPS.
+#[repr(C)]
 pub struct ChapAuthenticator {
-    state: State,
-    identifier: u8,
     challenge: [u8; 16],
     /// The fresh challenge for the `C=` field of a Failure, drawn with the first one so that
     /// `receive` needs no random source.
     failure_challenge: [u8; 16],
+    state: State,
+    identifier: u8,
     name: Vec<u8, MAX_NAME_LEN>,
     /// The Success or Failure message sent, for duplicate Responses.
     verdict: Vec<u8, MAX_VERDICT_LEN>,
@@ -254,16 +256,14 @@ impl ChapAuthenticator {
 
     /// `E=691 R=0 C=<new challenge> V=3 M=Authentication failure` (RFC 2759 §6).
     fn set_failure_message(&mut self) {
-        let mut hex = [0u8; 32];
-        hex_upper(&self.failure_challenge, &mut hex);
+        const HEAD: &[u8] = b"E=691 R=0 C=";
+        const TAIL: &[u8] = b" V=3 M=Authentication failure";
+        let mut message = [0u8; HEAD.len() + 32 + TAIL.len()];
+        message[..HEAD.len()].copy_from_slice(HEAD);
+        hex_upper(&self.failure_challenge, &mut message[HEAD.len()..]);
+        message[HEAD.len() + 32..].copy_from_slice(TAIL);
         self.verdict.clear();
-        for part in [
-            &b"E=691 R=0 C="[..],
-            &hex[..],
-            &b" V=3 M=Authentication failure"[..],
-        ] {
-            let _ = self.verdict.extend_from_slice(part);
-        }
+        let _ = self.verdict.extend_from_slice(&message);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
@@ -296,28 +296,22 @@ impl ChapAuthenticator {
         AuthStatus::Pending
     }
 
+    /// Challenge: Value-Size 16, the challenge, our name (CHAP has the header of RFC 1661 §5).
     fn send_challenge(&self, outbox: &mut Outbox) {
-        let repr = Repr::Challenge {
-            identifier: self.identifier,
-            value: &self.challenge,
-            name: &self.name,
-        };
-        outbox.push_with(PROTOCOL, |buf| repr.emit(buf).ok());
+        let mut value = [MSCHAPV2_CHALLENGE_LEN as u8; 1 + MSCHAPV2_CHALLENGE_LEN];
+        value[1..].copy_from_slice(&self.challenge);
+        outbox.push_packet(
+            PROTOCOL,
+            chap::code::CHALLENGE,
+            self.identifier,
+            &value,
+            &self.name,
+        );
     }
 
+    /// Success or Failure (`code`) carrying the message.
     fn send_verdict(&self, code: u8, outbox: &mut Outbox) {
-        let repr = if code == chap::code::SUCCESS {
-            Repr::Success {
-                identifier: self.identifier,
-                message: &self.verdict,
-            }
-        } else {
-            Repr::Failure {
-                identifier: self.identifier,
-                message: &self.verdict,
-            }
-        };
-        outbox.push_with(PROTOCOL, |buf| repr.emit(buf).ok());
+        outbox.push_packet(PROTOCOL, code, self.identifier, &self.verdict, &[]);
     }
 }
 

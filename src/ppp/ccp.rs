@@ -226,7 +226,7 @@ impl Protocol for Ccp {
         self.negotiated = None;
     }
 
-    fn receive_other(&mut self, _now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other {
         match packet.code {
             code::RESET_REQUEST => {
                 if state == State::Opened {

@@ -15,7 +15,7 @@ use smoltcp::time::{Duration, Instant};
 use super::Outbox;
 use crate::limits::MAX_CONTROL_FRAME;
 use crate::logging::Level;
-use crate::wire::cp::{code, emit_header, OptionWriter, Options, Packet, Repr, HEADER_LEN};
+use crate::wire::cp::{code, OptionWriter, Options, Packet, Repr, HEADER_LEN};
 
 /// Restart timer (RFC 1661 §4.6, pppd `DEFTIMEOUT`).
 pub const RESTART_INTERVAL: Duration = Duration::from_secs(3);
@@ -103,27 +103,16 @@ impl Tx<'_> {
         id
     }
 
-    /// Send `code` with `identifier`; `write` fills the Data field and returns its length.
-    pub fn send(
-        &mut self,
-        code: u8,
-        identifier: u8,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> bool {
-        self.outbox.push_with(self.protocol, |buf| {
-            let data = buf.get_mut(HEADER_LEN..)?;
-            let n = write(data).min(data.len());
-            emit_header(buf, code, identifier, n).ok()
-        })
-    }
-
     /// Send `code` with a copy of `data` (truncated to the control frame size).
     pub fn send_data(&mut self, code: u8, identifier: u8, data: &[u8]) -> bool {
-        self.send(code, identifier, |buf| {
-            let n = data.len().min(buf.len());
-            buf[..n].copy_from_slice(&data[..n]);
-            n
-        })
+        self.send_parts(code, identifier, data, &[])
+    }
+
+    /// Send `code` with `head` then `tail` as the Data field (truncated to the control frame
+    /// size).
+    pub fn send_parts(&mut self, code: u8, identifier: u8, head: &[u8], tail: &[u8]) -> bool {
+        self.outbox
+            .push_packet(self.protocol, code, identifier, head, tail)
     }
 }
 
@@ -171,13 +160,7 @@ pub trait Protocol {
     fn this_layer_down(&mut self) {}
 
     /// Codes beyond 1..=7, and the data of a Code-Reject that is not catastrophic.
-    fn receive_other(
-        &mut self,
-        _now: Instant,
-        _state: State,
-        _packet: &Repr,
-        _tx: &mut Tx,
-    ) -> Other {
+    fn receive_other(&mut self, _state: State, _packet: &Repr, _tx: &mut Tx) -> Other {
         Other::Unknown
     }
 
@@ -219,7 +202,7 @@ trait Rules {
     fn peer_hints(&mut self, writer: &mut OptionWriter, reject_if_disagree: bool);
     fn this_layer_up(&mut self, now: Instant) -> Result<(), &'static str>;
     fn this_layer_down(&mut self);
-    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other;
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other;
     fn code_rejected(&mut self, code: u8);
     fn poll_at(&self, state: State) -> Option<Instant>;
     fn handle_timeout(
@@ -266,8 +249,8 @@ impl<P: Protocol> Rules for P {
     fn this_layer_down(&mut self) {
         Protocol::this_layer_down(self)
     }
-    fn receive_other(&mut self, now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
-        Protocol::receive_other(self, now, state, packet, tx)
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+        Protocol::receive_other(self, state, packet, tx)
     }
     fn code_rejected(&mut self, code: u8) {
         Protocol::code_rejected(self, code)
@@ -293,6 +276,20 @@ pub struct Fsm<P: Protocol> {
 }
 
 impl<P: Protocol> Fsm<P> {
+    /// The automaton and its context for one call, borrowed side by side.
+    fn split<'a>(
+        &'a mut self,
+        now: Instant,
+        outbox: &'a mut Outbox,
+    ) -> (&'a mut Automaton, Cx<'a>) {
+        let cx = Cx {
+            p: &mut self.protocol,
+            now,
+            outbox,
+        };
+        (&mut self.automaton, cx)
+    }
+
     pub fn new(protocol: P) -> Self {
         Fsm {
             automaton: Automaton::new(P::PROTOCOL),
@@ -333,7 +330,8 @@ impl<P: Protocol> Fsm<P> {
 
     /// Lower layer is up.
     pub fn up(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.automaton.up(&mut self.protocol, now, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.up(&mut cx)
     }
 
     /// Lower layer went down.
@@ -343,58 +341,87 @@ impl<P: Protocol> Fsm<P> {
 
     /// Administrative Open.
     pub fn open(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.automaton.open(&mut self.protocol, now, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.open(&mut cx)
+    }
+
+    /// [`Fsm::open`] then [`Fsm::up`]: start a layer whose lower layer is already there.
+    pub fn open_up(&mut self, now: Instant, outbox: &mut Outbox) {
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.open(&mut cx);
+        automaton.up(&mut cx)
     }
 
     /// Administrative Close: Terminate-Request carrying `reason`.
     pub fn close(&mut self, now: Instant, reason: &'static str, outbox: &mut Outbox) {
-        self.automaton
-            .close(&mut self.protocol, now, reason, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.close(&mut cx, reason)
     }
 
     /// When [`Fsm::handle_timeout`] wants to be called.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.automaton.poll_at(&self.protocol)
+        let mut at = None;
+        self.automaton.poll_at_into(&self.protocol, &mut at);
+        at
+    }
+
+    /// Lower `at` to [`Fsm::poll_at`] if that is earlier: a link merges its automata's
+    /// timers through one pointer instead of moving each `Option<Instant>` around.
+    pub fn poll_at_into(&self, at: &mut Option<Instant>) {
+        self.automaton.poll_at_into(&self.protocol, at)
     }
 
     pub fn handle_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.automaton
-            .handle_timeout(&mut self.protocol, now, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.handle_timeout(&mut cx)
     }
 
     /// A packet of this protocol (from its Code field on).
     pub fn receive(&mut self, now: Instant, packet: &[u8], outbox: &mut Outbox) {
-        self.automaton
-            .receive(&mut self.protocol, now, packet, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.receive(&mut cx, packet)
     }
 
     /// LCP reported a Protocol-Reject of this protocol (RXJ- for this automaton).
     pub fn protocol_rejected(&mut self, now: Instant, outbox: &mut Outbox) {
-        self.automaton.rxj_minus(&mut self.protocol, now, outbox)
+        let (automaton, mut cx) = self.split(now, outbox);
+        automaton.rxj_minus(&mut cx)
     }
+}
+
+/// What every step of the automaton works with: the protocol's rules, the time and the
+/// outbox, passed as one pointer rather than five argument words at each internal call.
+struct Cx<'a> {
+    p: &'a mut dyn Rules,
+    now: Instant,
+    outbox: &'a mut Outbox,
 }
 
 /// The automaton's state, counters and Identifiers, independent of the protocol: its
 /// methods get the protocol's rules as `&mut dyn Rules`, so they are compiled once.
+///
+/// Laid out in this order (`repr(C)`): our remembered request word-aligned after the
+/// word-sized fields, the byte-sized ones last.
+#[repr(C)]
 struct Automaton {
+    restart_at: Option<Instant>,
+    close_reason: Option<&'static str>,
+    request_len: usize,
+    request: [u8; MAX_OWN_OPTIONS],
+    events: Deque<FsmEvent, 8>,
     /// [`Protocol::PROTOCOL`] (two bytes that padding had: `Link` did not grow).
     number: u16,
     state: State,
     restart_count: u8,
-    restart_at: Option<Instant>,
     next_id: u8,
     /// Identifier of our last Configure-Request.
     request_id: u8,
-    request: [u8; MAX_OWN_OPTIONS],
-    request_len: usize,
     /// Consecutive Configure-Naks we sent.
     naks_sent: u8,
     /// Configure-Naks of our requests in this negotiation: after Max-Failure of them a Nak
     /// is taken as a Reject, so a peer that Naks forever cannot keep us looping (pppd
     /// `rnakloops`).
     naks_received: u8,
-    close_reason: Option<&'static str>,
-    events: Deque<FsmEvent, 8>,
 }
 
 impl Automaton {
@@ -423,12 +450,12 @@ impl Automaton {
         }
     }
 
-    fn up(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn up(&mut self, cx: &mut Cx) {
         match self.state {
             State::Initial => self.state = State::Closed,
             State::Starting => {
                 self.irc_configure();
-                self.scr(p, now, outbox);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             _ => {}
@@ -454,7 +481,7 @@ impl Automaton {
         self.restart_at = None;
     }
 
-    fn open(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn open(&mut self, cx: &mut Cx) {
         self.close_reason = None;
         match self.state {
             State::Initial => {
@@ -463,7 +490,7 @@ impl Automaton {
             }
             State::Closed => {
                 self.irc_configure();
-                self.scr(p, now, outbox);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             State::Closing => self.state = State::Stopping,
@@ -471,13 +498,7 @@ impl Automaton {
         }
     }
 
-    fn close(
-        &mut self,
-        p: &mut dyn Rules,
-        now: Instant,
-        reason: &'static str,
-        outbox: &mut Outbox,
-    ) {
+    fn close(&mut self, cx: &mut Cx, reason: &'static str) {
         if self.close_reason.is_none() {
             self.close_reason = Some(reason);
         }
@@ -491,40 +512,40 @@ impl Automaton {
             State::Closing | State::Stopping => self.state = State::Closing,
             State::ReqSent | State::AckRcvd | State::AckSent | State::Opened => {
                 if self.state == State::Opened {
-                    self.tld(p);
+                    self.tld(cx.p);
                 }
                 self.restart_count = MAX_TERMINATE;
-                self.str(now, outbox);
+                self.str(cx);
                 self.state = State::Closing;
             }
         }
     }
 
-    fn poll_at(&self, p: &dyn Rules) -> Option<Instant> {
-        crate::earliest(self.restart_at, p.poll_at(self.state))
+    fn poll_at_into(&self, p: &dyn Rules, at: &mut Option<Instant>) {
+        *at = crate::earliest(*at, crate::earliest(self.restart_at, p.poll_at(self.state)));
     }
 
-    fn handle_timeout(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
-        if self.restart_at.is_some_and(|at| now >= at) {
+    fn handle_timeout(&mut self, cx: &mut Cx) {
+        if self.restart_at.is_some_and(|at| cx.now >= at) {
             self.restart_at = None;
-            self.restart_timer_expired(p, now, outbox);
+            self.restart_timer_expired(cx);
         }
         let state = self.state;
-        if let Err(reason) = p.handle_timeout(now, state, &mut self.tx(outbox)) {
-            self.close(p, now, reason, outbox);
+        if let Err(reason) = cx.p.handle_timeout(cx.now, state, &mut self.tx(cx.outbox)) {
+            self.close(cx, reason);
         }
     }
 
-    fn restart_timer_expired(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn restart_timer_expired(&mut self, cx: &mut Cx) {
         let positive = self.restart_count > 0;
         match (self.state, positive) {
-            (State::Closing, true) => self.str(now, outbox),
-            (State::Stopping, true) => self.str(now, outbox),
+            (State::Closing, true) => self.str(cx),
+            (State::Stopping, true) => self.str(cx),
             (State::ReqSent | State::AckRcvd, true) => {
-                self.send_request(p, now, true, outbox);
+                self.send_request(cx, true);
                 self.state = State::ReqSent;
             }
-            (State::AckSent, true) => self.send_request(p, now, true, outbox),
+            (State::AckSent, true) => self.send_request(cx, true),
             (State::Closing, false) => {
                 self.tlf();
                 self.state = State::Closed;
@@ -534,7 +555,7 @@ impl Automaton {
                 self.state = State::Stopped;
             }
             (State::ReqSent | State::AckRcvd | State::AckSent, false) => {
-                log_named(Level::Info, p, "timeout sending Config-Requests");
+                log_named(Level::Info, cx.p, "timeout sending Config-Requests");
                 if self.close_reason.is_none() {
                     self.close_reason = Some("negotiation timed out");
                 }
@@ -545,7 +566,7 @@ impl Automaton {
         }
     }
 
-    fn receive(&mut self, p: &mut dyn Rules, now: Instant, packet: &[u8], outbox: &mut Outbox) {
+    fn receive(&mut self, cx: &mut Cx, packet: &[u8]) {
         let Ok(view) = Packet::new_checked(packet) else {
             return;
         };
@@ -557,36 +578,36 @@ impl Automaton {
             return;
         }
         match repr.code {
-            code::CONFIGURE_REQUEST => self.rcr(p, now, &repr, outbox),
-            code::CONFIGURE_ACK => self.rca(p, now, &repr, outbox),
-            code::CONFIGURE_NAK | code::CONFIGURE_REJECT => self.rcn(p, now, &repr, outbox),
-            code::TERMINATE_REQUEST => self.rtr(p, now, &repr, outbox),
-            code::TERMINATE_ACK => self.rta(p, now, outbox),
+            code::CONFIGURE_REQUEST => self.rcr(cx, &repr),
+            code::CONFIGURE_ACK => self.rca(cx, &repr),
+            code::CONFIGURE_NAK | code::CONFIGURE_REJECT => self.rcn(cx, &repr),
+            code::TERMINATE_REQUEST => self.rtr(cx, &repr),
+            code::TERMINATE_ACK => self.rta(cx),
             code::CODE_REJECT => {
                 let rejected = repr.data.first().copied().unwrap_or(0);
                 if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected) {
-                    crate::warn!("{}: Code-Reject of code {}", p.name(), rejected);
-                    self.rxj_minus(p, now, outbox);
+                    crate::warn!("{}: Code-Reject of code {}", cx.p.name(), rejected);
+                    self.rxj_minus(cx);
                 } else {
-                    p.code_rejected(rejected);
+                    cx.p.code_rejected(rejected);
                 }
             }
             _ => {
                 let state = self.state;
-                match p.receive_other(now, state, &repr, &mut self.tx(outbox)) {
+                match cx.p.receive_other(state, &repr, &mut self.tx(cx.outbox)) {
                     Other::Handled | Other::RejectPermitted => {}
-                    Other::Unknown => self.scj(p, packet, &repr, outbox),
-                    Other::RejectCatastrophic => self.rxj_minus(p, now, outbox),
+                    Other::Unknown => self.scj(cx, packet, &repr),
+                    Other::RejectCatastrophic => self.rxj_minus(cx),
                 }
             }
         }
     }
 
     /// Receive-Configure-Request: build the reply, then act on RCR+ / RCR-.
-    fn rcr(&mut self, p: &mut dyn Rules, now: Instant, request: &Repr, outbox: &mut Outbox) {
+    fn rcr(&mut self, cx: &mut Cx, request: &Repr) {
         match self.state {
             State::Closed => {
-                self.sta(request.identifier, outbox);
+                self.sta(request.identifier, cx);
                 return;
             }
             State::Closing | State::Stopping => return,
@@ -594,21 +615,21 @@ impl Automaton {
         }
         if Options::validate(request.data).is_err() {
             // A request we cannot even split into options: discard it (pppd "bad packet").
-            log_named(Level::Debug, p, "discarding malformed Configure-Request");
+            log_named(Level::Debug, cx.p, "discarding malformed Configure-Request");
             return;
         }
         if self.state == State::Opened {
-            self.tld(p);
-            self.scr(p, now, outbox);
+            self.tld(cx.p);
+            self.scr(cx);
         } else if self.state == State::Stopped {
             self.irc_configure();
-            self.scr(p, now, outbox);
+            self.scr(cx);
         }
-        let good = self.reply_to_request(p, request, outbox);
+        let good = self.reply_to_request(cx, request);
         match (self.state, good) {
             (State::AckRcvd, true) => {
                 self.state = State::Opened;
-                self.tlu(p, now, outbox);
+                self.tlu(cx);
             }
             (_, true) => self.state = State::AckSent,
             (State::AckRcvd, false) => {}
@@ -617,37 +638,42 @@ impl Automaton {
     }
 
     /// Send Configure-Ack/-Nak/-Reject for the peer's request; true when it was an Ack.
-    fn reply_to_request(&mut self, p: &mut dyn Rules, request: &Repr, outbox: &mut Outbox) -> bool {
+    fn reply_to_request(&mut self, cx: &mut Cx, request: &Repr) -> bool {
         let reject_if_disagree = self.naks_sent >= MAX_FAILURE;
-        let mut rejects = [0u8; MAX_CONTROL_FRAME];
-        let mut naks = [0u8; MAX_CONTROL_FRAME];
-        let mut rejects = OptionWriter::new(&mut rejects[..MAX_CONTROL_FRAME - HEADER_LEN]);
-        let mut naks = OptionWriter::new(&mut naks[..MAX_CONTROL_FRAME - HEADER_LEN]);
+        // One list: the Naks until the first Reject, then only the Rejects (a
+        // Configure-Reject carries nothing else).
+        let mut buf = [0u8; MAX_CONTROL_FRAME - HEADER_LEN];
+        let mut list = OptionWriter::new(&mut buf);
         let mut any_reject = false;
         let mut any_nak = false;
-        p.peer_request_start();
+        cx.p.peer_request_start();
         for (ty, value) in Options::new(request.data).flatten() {
-            match p.peer_option(ty, value, reject_if_disagree) {
+            match cx.p.peer_option(ty, value, reject_if_disagree) {
                 Verdict::Ack => {}
                 Verdict::Nak(suggested) => {
                     any_nak = true;
-                    let _ = naks.push(ty, &suggested);
+                    if !any_reject {
+                        let _ = list.push(ty, &suggested);
+                    }
                 }
                 Verdict::Reject => {
+                    if !any_reject {
+                        list.clear();
+                    }
                     any_reject = true;
-                    let _ = rejects.push(ty, value);
+                    let _ = list.push(ty, value);
                 }
             }
         }
         if !any_reject {
-            let before = naks.len();
-            p.peer_hints(&mut naks, reject_if_disagree);
-            any_nak |= naks.len() > before;
+            let before = list.len();
+            cx.p.peer_hints(&mut list, reject_if_disagree);
+            any_nak |= list.len() > before;
         }
         let (reply_code, data) = if any_reject {
-            (code::CONFIGURE_REJECT, rejects.written())
+            (code::CONFIGURE_REJECT, list.written())
         } else if any_nak {
-            (code::CONFIGURE_NAK, naks.written())
+            (code::CONFIGURE_NAK, list.written())
         } else {
             (code::CONFIGURE_ACK, request.data)
         };
@@ -656,24 +682,24 @@ impl Automaton {
             if self.naks_sent == MAX_FAILURE {
                 crate::debug!(
                     "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
-                    p.name()
+                    cx.p.name()
                 );
             }
         } else if reply_code == code::CONFIGURE_ACK {
             self.naks_sent = 0;
         }
-        let reply = Repr {
-            code: reply_code,
-            identifier: request.identifier,
-            data,
-        };
-        outbox.push_with(self.number, |buf| reply.emit(buf).ok());
+        // A reply that does not fit a control frame is not sent (an Ack of an oversized
+        // request), rather than cut.
+        if data.len() <= MAX_CONTROL_FRAME - HEADER_LEN {
+            cx.outbox
+                .push_packet(self.number, reply_code, request.identifier, data, &[]);
+        }
         reply_code == code::CONFIGURE_ACK
     }
 
-    fn rca(&mut self, p: &mut dyn Rules, now: Instant, ack: &Repr, outbox: &mut Outbox) {
+    fn rca(&mut self, cx: &mut Cx, ack: &Repr) {
         match self.state {
-            State::Closed | State::Stopped => return self.sta(ack.identifier, outbox),
+            State::Closed | State::Stopped => return self.sta(ack.identifier, cx),
             State::Closing | State::Stopping => return,
             _ => {}
         }
@@ -681,12 +707,12 @@ impl Automaton {
         if ack.identifier != self.request_id || ack.data != &self.request[..self.request_len] {
             log_named(
                 Level::Debug,
-                p,
+                cx.p,
                 "discarding Configure-Ack that does not match",
             );
             return;
         }
-        p.own_options_acked(ack.data);
+        cx.p.own_options_acked(ack.data);
         match self.state {
             State::ReqSent => {
                 self.irc_configure();
@@ -694,33 +720,33 @@ impl Automaton {
             }
             State::AckRcvd => {
                 // Crossed connection.
-                self.scr(p, now, outbox);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             State::AckSent => {
                 self.irc_configure();
                 self.state = State::Opened;
-                self.tlu(p, now, outbox);
+                self.tlu(cx);
             }
             State::Opened => {
-                self.tld(p);
-                self.scr(p, now, outbox);
+                self.tld(cx.p);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             _ => {}
         }
     }
 
-    fn rcn(&mut self, p: &mut dyn Rules, now: Instant, reply: &Repr, outbox: &mut Outbox) {
+    fn rcn(&mut self, cx: &mut Cx, reply: &Repr) {
         match self.state {
-            State::Closed | State::Stopped => return self.sta(reply.identifier, outbox),
+            State::Closed | State::Stopped => return self.sta(reply.identifier, cx),
             State::Closing | State::Stopping => return,
             _ => {}
         }
         if reply.identifier != self.request_id {
             log_named(
                 Level::Debug,
-                p,
+                cx.p,
                 "discarding Configure-Nak/Reject with wrong id",
             );
             return;
@@ -736,7 +762,7 @@ impl Automaton {
             if self.naks_received == MAX_FAILURE + 1 {
                 log_named(
                     Level::Info,
-                    p,
+                    cx.p,
                     "peer keeps sending Configure-Nak, treating it as Configure-Reject",
                 );
             }
@@ -749,7 +775,7 @@ impl Automaton {
         {
             log_named(
                 Level::Debug,
-                p,
+                cx.p,
                 "discarding Configure-Reject of options we did not send",
             );
             return;
@@ -760,31 +786,31 @@ impl Automaton {
             if nak_as_reject && !self.sent_option(ty) {
                 continue; // a hint for an option we did not ask for: nothing to drop
             }
-            if let Err(reason) = p.own_option_nacked(ty, value, as_reject) {
+            if let Err(reason) = cx.p.own_option_nacked(ty, value, as_reject) {
                 failure = Some(reason);
             }
         }
         if let Some(reason) = failure {
-            log_named(Level::Warn, p, reason);
-            self.close(p, now, reason, outbox);
+            log_named(Level::Warn, cx.p, reason);
+            self.close(cx, reason);
             return;
         }
         match self.state {
             State::ReqSent => {
                 self.irc_configure();
-                self.scr(p, now, outbox);
+                self.scr(cx);
             }
             State::AckRcvd => {
-                self.scr(p, now, outbox);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             State::AckSent => {
                 self.irc_configure();
-                self.scr(p, now, outbox);
+                self.scr(cx);
             }
             State::Opened => {
-                self.tld(p);
-                self.scr(p, now, outbox);
+                self.tld(cx.p);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             _ => {}
@@ -797,26 +823,26 @@ impl Automaton {
             .any(|(t, _)| t == ty)
     }
 
-    fn rtr(&mut self, p: &mut dyn Rules, now: Instant, request: &Repr, outbox: &mut Outbox) {
+    fn rtr(&mut self, cx: &mut Cx, request: &Repr) {
         match self.state {
             State::ReqSent | State::AckRcvd | State::AckSent => {
-                self.sta(request.identifier, outbox);
+                self.sta(request.identifier, cx);
                 self.state = State::ReqSent;
             }
             State::Opened => {
-                crate::info!("{} terminated by peer", p.name());
-                self.tld(p);
+                crate::info!("{} terminated by peer", cx.p.name());
+                self.tld(cx.p);
                 // zrc: one restart interval for the peer to see our Ack, then Stopped.
                 self.restart_count = 0;
-                self.restart_at = Some(now + RESTART_INTERVAL);
-                self.sta(request.identifier, outbox);
+                self.restart_at = Some(cx.now + RESTART_INTERVAL);
+                self.sta(request.identifier, cx);
                 self.state = State::Stopping;
             }
-            _ => self.sta(request.identifier, outbox),
+            _ => self.sta(request.identifier, cx),
         }
     }
 
-    fn rta(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn rta(&mut self, cx: &mut Cx) {
         match self.state {
             State::Closing => {
                 self.restart_at = None;
@@ -830,8 +856,8 @@ impl Automaton {
             }
             State::AckRcvd => self.state = State::ReqSent,
             State::Opened => {
-                self.tld(p);
-                self.scr(p, now, outbox);
+                self.tld(cx.p);
+                self.scr(cx);
                 self.state = State::ReqSent;
             }
             _ => {}
@@ -839,7 +865,7 @@ impl Automaton {
     }
 
     /// RXJ-: the peer cannot do this protocol at all.
-    fn rxj_minus(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn rxj_minus(&mut self, cx: &mut Cx) {
         match self.state {
             State::Closed | State::Closing => {
                 self.restart_at = None;
@@ -852,9 +878,9 @@ impl Automaton {
                 self.state = State::Stopped;
             }
             State::Opened => {
-                self.tld(p);
+                self.tld(cx.p);
                 self.restart_count = MAX_TERMINATE;
-                self.str(now, outbox);
+                self.str(cx);
                 self.state = State::Stopping;
             }
             State::Initial | State::Starting => {}
@@ -862,11 +888,12 @@ impl Automaton {
     }
 
     /// Send-Code-Reject: the rejected packet from its Code field on, truncated to fit.
-    fn scj(&mut self, p: &dyn Rules, packet: &[u8], repr: &Repr, outbox: &mut Outbox) {
-        crate::debug!("{}: Code-Reject of unknown code {}", p.name(), repr.code);
+    fn scj(&mut self, cx: &mut Cx, packet: &[u8], repr: &Repr) {
+        crate::debug!("{}: Code-Reject of unknown code {}", cx.p.name(), repr.code);
         let rejected = &packet[..repr.buffer_len().min(packet.len())];
         let id = self.next_id();
-        self.tx(outbox).send_data(code::CODE_REJECT, id, rejected);
+        self.tx(cx.outbox)
+            .send_data(code::CODE_REJECT, id, rejected);
     }
 
     fn next_id(&mut self) -> u8 {
@@ -880,69 +907,58 @@ impl Automaton {
     }
 
     /// Send-Configure-Request (a retransmission keeps its Identifier, like pppd).
-    fn scr(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
-        self.send_request(p, now, false, outbox);
+    fn scr(&mut self, cx: &mut Cx) {
+        self.send_request(cx, false);
     }
 
-    fn send_request(
-        &mut self,
-        p: &mut dyn Rules,
-        now: Instant,
-        retransmit: bool,
-        outbox: &mut Outbox,
-    ) {
+    fn send_request(&mut self, cx: &mut Cx, retransmit: bool) {
         let negotiating = matches!(self.state, State::ReqSent | State::AckRcvd | State::AckSent);
         if !negotiating {
-            p.reset();
+            cx.p.reset();
             self.naks_sent = 0;
             self.naks_received = 0;
         }
         if !retransmit || self.request_len == 0 {
             self.request_id = self.next_id();
         }
-        let mut options = [0u8; MAX_OWN_OPTIONS];
-        let mut writer = OptionWriter::new(&mut options);
-        p.own_options(&mut writer);
+        let mut writer = OptionWriter::new(&mut self.request);
+        cx.p.own_options(&mut writer);
         let len = writer.len();
-        self.request[..len].copy_from_slice(&options[..len]);
         self.request_len = len;
-        let id = self.request_id;
-        let request = &self.request[..len];
-        outbox.push_with(self.number, |buf| {
-            Repr {
-                code: code::CONFIGURE_REQUEST,
-                identifier: id,
-                data: request,
-            }
-            .emit(buf)
-            .ok()
-        });
+        // At most MAX_OWN_OPTIONS bytes: always fits a control frame.
+        cx.outbox.push_packet(
+            self.number,
+            code::CONFIGURE_REQUEST,
+            self.request_id,
+            &self.request[..len],
+            &[],
+        );
         self.restart_count = self.restart_count.saturating_sub(1);
-        self.restart_at = Some(now + RESTART_INTERVAL);
+        self.restart_at = Some(cx.now + RESTART_INTERVAL);
     }
 
     /// Send-Terminate-Request, carrying the close reason as pppd does.
-    fn str(&mut self, now: Instant, outbox: &mut Outbox) {
+    fn str(&mut self, cx: &mut Cx) {
         let reason = self.close_reason.unwrap_or("").as_bytes();
         let id = self.next_id();
-        self.tx(outbox)
+        self.tx(cx.outbox)
             .send_data(code::TERMINATE_REQUEST, id, reason);
         self.restart_count = self.restart_count.saturating_sub(1);
-        self.restart_at = Some(now + RESTART_INTERVAL);
+        self.restart_at = Some(cx.now + RESTART_INTERVAL);
     }
 
-    fn sta(&mut self, identifier: u8, outbox: &mut Outbox) {
-        self.tx(outbox)
+    fn sta(&mut self, identifier: u8, cx: &mut Cx) {
+        self.tx(cx.outbox)
             .send_data(code::TERMINATE_ACK, identifier, &[]);
     }
 
-    fn tlu(&mut self, p: &mut dyn Rules, now: Instant, outbox: &mut Outbox) {
+    fn tlu(&mut self, cx: &mut Cx) {
         // Opened runs no restart timer.
         self.restart_at = None;
         let _ = self.events.push_back(FsmEvent::Up);
-        if let Err(reason) = p.this_layer_up(now) {
-            log_named(Level::Warn, p, reason);
-            self.close(p, now, reason, outbox);
+        if let Err(reason) = cx.p.this_layer_up(cx.now) {
+            log_named(Level::Warn, cx.p, reason);
+            self.close(cx, reason);
         }
     }
 

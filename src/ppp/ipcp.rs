@@ -21,7 +21,9 @@ pub mod option {
     pub const SECONDARY_NBNS: u8 = 132;
 }
 
-/// The IPCP hooks and the addresses being negotiated.
+/// The IPCP hooks and the addresses being negotiated. Word-aligned with our address first
+/// (`repr(C)`): byte-aligned, its addresses took unaligned load/store pairs on MIPS.
+#[repr(C, align(4))]
 pub struct Ipcp {
     local: Ipv4Addr,
     /// The address the client must use (from chap-secrets or the pool).
@@ -142,11 +144,11 @@ impl Protocol for Ipcp {
                     Verdict::nak(&assigned.octets())
                 }
             }
-            option::PRIMARY_DNS => Self::server_address(self.dns[0], address, reject_if_disagree),
-            option::SECONDARY_DNS => Self::server_address(self.dns[1], address, reject_if_disagree),
-            option::PRIMARY_NBNS => Self::server_address(self.wins[0], address, reject_if_disagree),
-            option::SECONDARY_NBNS => {
-                Self::server_address(self.wins[1], address, reject_if_disagree)
+            option::PRIMARY_DNS..=option::SECONDARY_NBNS => {
+                // 129..=132: primary DNS, primary NBNS, secondary DNS, secondary NBNS.
+                let servers = [self.dns[0], self.wins[0], self.dns[1], self.wins[1]];
+                let server = servers[usize::from(ty - option::PRIMARY_DNS)];
+                Self::server_address(server, address, reject_if_disagree)
             }
             // VJ compression, IP-Addresses and anything unknown.
             _ => Verdict::Reject,

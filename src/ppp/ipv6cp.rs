@@ -78,7 +78,10 @@ pub fn random_id(rng: &mut dyn crate::rand::Random) -> InterfaceId {
     id
 }
 
-/// The IPv6CP hooks and the identifiers being negotiated.
+/// The IPv6CP hooks and the identifiers being negotiated. Word-aligned with our identifier
+/// first (`repr(C)`): compared and copied at every request, it took unaligned load/store pairs
+/// on MIPS.
+#[repr(C, align(4))]
 pub struct Ipv6cp {
     local: InterfaceId,
     request_local: bool,

@@ -156,15 +156,7 @@ impl Lcp {
             .saturating_sub(HEADER_LEN + 4);
         let payload = &payload[..payload.len().min(room)];
         let magic = self.magic.to_be_bytes();
-        tx.send(code::ECHO_REPLY, request.identifier, |buf| {
-            let n = 4 + payload.len();
-            if buf.len() < n {
-                return 0;
-            }
-            buf[..4].copy_from_slice(&magic);
-            buf[4..n].copy_from_slice(payload);
-            n
-        });
+        tx.send_parts(code::ECHO_REPLY, request.identifier, &magic, payload);
     }
 }
 
@@ -295,7 +287,7 @@ impl Protocol for Lcp {
         self.echos_pending = 0;
     }
 
-    fn receive_other(&mut self, _now: Instant, state: State, packet: &Repr, tx: &mut Tx) -> Other {
+    fn receive_other(&mut self, state: State, packet: &Repr, tx: &mut Tx) -> Other {
         let opened = state == State::Opened;
         match packet.code {
             code::ECHO_REQUEST => {
@@ -396,15 +388,12 @@ impl Fsm<Lcp> {
         let information = &information[..information.len().min(room)];
         let mut tx = self.tx(outbox);
         let id = tx.next_id();
-        tx.send(code::PROTOCOL_REJECT, id, |buf| {
-            let n = (2 + information.len()).min(buf.len());
-            if n < 2 {
-                return 0;
-            }
-            buf[..2].copy_from_slice(&rejected.to_be_bytes());
-            buf[2..n].copy_from_slice(&information[..n - 2]);
-            n
-        });
+        tx.send_parts(
+            code::PROTOCOL_REJECT,
+            id,
+            &rejected.to_be_bytes(),
+            information,
+        );
     }
 }
 
@@ -415,9 +404,16 @@ struct Hex<'a>(&'a [u8]);
 impl core::fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("[")?;
-        for (i, b) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{b:02x}")?;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, &b) in self.0.iter().enumerate() {
+            let text = [
+                b',',
+                b' ',
+                DIGITS[usize::from(b >> 4)],
+                DIGITS[usize::from(b & 0xF)],
+            ];
+            let text = if i == 0 { &text[2..] } else { &text[..] };
+            f.write_str(core::str::from_utf8(text).unwrap_or_default())?;
         }
         f.write_str("]")
     }

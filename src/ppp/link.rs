@@ -112,6 +112,9 @@ pub struct Link {
     opened: bool,
     /// When the link finished ([`Link::is_dead`]).
     finished_at: Option<Instant>,
+    /// The time of the call being handled, set by each entry point: the steps inside take
+    /// it from here rather than as two more argument words each.
+    now: Instant,
 }
 
 impl Link {
@@ -139,11 +142,13 @@ impl Link {
             sent_traffic: false,
             opened: false,
             finished_at: None,
+            now: Instant::ZERO,
         }
     }
 
     /// The lower layer (the PPTP call) is up: start LCP.
     pub fn open(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.now = now;
         if self.opened {
             return;
         }
@@ -155,9 +160,8 @@ impl Link {
             let id = ipv6cp::random_id(env.rng);
             self.ipv6cp.protocol_mut().set_local_id(id);
         }
-        self.lcp.open(now, &mut self.outbox);
-        self.lcp.up(now, &mut self.outbox);
-        self.process(now, env);
+        self.lcp.open_up(now, &mut self.outbox);
+        self.process(env);
     }
 
     /// A PPP frame (a GRE payload) from the peer. Control packets are handled; an IPv4
@@ -169,6 +173,7 @@ impl Link {
         frame: &'f mut [u8],
         env: &mut LinkEnv,
     ) -> Option<&'f mut [u8]> {
+        self.now = now;
         let (proto, offset) = ppp::parse(frame).ok()?;
         let mut delivered = None;
         match (proto, self.phase) {
@@ -185,7 +190,7 @@ impl Link {
                     self.settings.name.as_bytes(),
                     &mut self.outbox,
                 );
-                self.auth_status(now, status, env);
+                self.auth_status(status, env);
             }
             // Authentication we never offer, and callback control: tell the peer.
             (protocol::PAP | protocol::EAP | protocol::CBCP, Phase::Authenticate) => self
@@ -226,7 +231,7 @@ impl Link {
             }
             (_, Phase::Terminate) => {}
         }
-        self.process(now, env);
+        self.process(env);
         let (start, end) = delivered?;
         if self.phase != Phase::Running {
             return None;
@@ -330,7 +335,8 @@ impl Link {
 
     /// Next PPP frame (header + control packet) to send, written into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.start_ipcp_if_ready(now);
+        self.now = now;
+        self.start_ipcp_if_ready();
         while let Some(packet) = self.outbox.pop() {
             let Ok(header) = ppp::emit_header(buf, packet.protocol, false, false) else {
                 continue;
@@ -404,19 +410,15 @@ impl Link {
         if self.ipcp_ready() {
             return Some(Instant::ZERO);
         }
-        let auth = match self.phase {
-            Phase::Authenticate => self.auth.poll_at(),
-            _ => None,
-        };
-        [
-            self.ccp.poll_at(),
-            self.ipcp.poll_at(),
-            self.ipv6cp.poll_at(),
-            auth,
-            self.idle_deadline(),
-        ]
-        .into_iter()
-        .fold(self.lcp.poll_at(), crate::earliest)
+        let mut at = self.idle_deadline();
+        if self.phase == Phase::Authenticate {
+            at = crate::earliest(at, self.auth.poll_at());
+        }
+        self.lcp.poll_at_into(&mut at);
+        self.ccp.poll_at_into(&mut at);
+        self.ipcp.poll_at_into(&mut at);
+        self.ipv6cp.poll_at_into(&mut at);
+        at
     }
 
     /// IP traffic went to the peer at `now` (callers that know the time): the `idle` timer
@@ -451,10 +453,11 @@ impl Link {
     }
 
     pub fn handle_timeout(&mut self, now: Instant, env: &mut LinkEnv) {
+        self.now = now;
         self.lcp.handle_timeout(now, &mut self.outbox);
         if self.phase == Phase::Authenticate {
             let status = self.auth.handle_timeout(now, &mut self.outbox);
-            self.auth_status(now, status, env);
+            self.auth_status(status, env);
         }
         self.ccp.handle_timeout(now, &mut self.outbox);
         self.ipcp.handle_timeout(now, &mut self.outbox);
@@ -467,19 +470,26 @@ impl Link {
                     "Terminating connection due to lack of activity ({} s).",
                     self.settings.idle
                 );
-                self.close(now, "Link inactive");
+                self.close_link("Link inactive");
             }
         }
-        self.process(now, env);
+        self.process(env);
     }
 
     /// Terminate the link: LCP Terminate-Request carrying `reason`.
     pub fn close(&mut self, now: Instant, reason: &'static str) {
+        self.now = now;
+        self.close_link(reason);
+    }
+
+    /// [`Link::close`] at `self.now`.
+    fn close_link(&mut self, reason: &'static str) {
+        let now = self.now;
         if self.is_dead() {
             return;
         }
         if !self.opened {
-            self.finish(now);
+            self.finish();
             return;
         }
         crate::info!("Closing link: {}", reason);
@@ -487,7 +497,7 @@ impl Link {
         if self.phase != Phase::Dead {
             self.phase = Phase::Terminate;
         }
-        self.drain_lcp(now, None);
+        self.drain_lcp(None);
     }
 
     /// The link has finished (LCP Terminate-Ack received or Max-Terminate exhausted).
@@ -537,7 +547,7 @@ impl Link {
         self.lcp.close_reason()
     }
 
-    fn auth_status(&mut self, now: Instant, status: AuthStatus, env: &mut LinkEnv) {
+    fn auth_status(&mut self, status: AuthStatus, env: &mut LinkEnv) {
         match status {
             AuthStatus::Pending => {}
             AuthStatus::Succeeded(info) => {
@@ -549,7 +559,7 @@ impl Link {
                 let _ = self.events.push_back(LinkEvent::Authenticated {
                     address: info.address,
                 });
-                self.start_network(now, env);
+                self.start_network(env);
             }
             AuthStatus::Failed => {
                 if self.phase != Phase::Authenticate {
@@ -557,13 +567,14 @@ impl Link {
                 }
                 crate::warn!("MS-CHAP-V2 peer authentication failed for {}", self.user);
                 let _ = self.events.push_back(LinkEvent::AuthFailed);
-                self.close(now, "Authentication failed");
+                self.close_link("Authentication failed");
             }
         }
     }
 
     /// Network phase: CCP first (when MPPE is possible), IPCP in Closed until allowed.
-    fn start_network(&mut self, now: Instant, _env: &mut LinkEnv) {
+    fn start_network(&mut self, _env: &mut LinkEnv) {
+        let now = self.now;
         self.phase = Phase::Network;
         let mppe = self.settings.mppe;
         let mppe_possible = mppe.allow_128 || mppe.allow_40 || mppe.allow_56;
@@ -572,7 +583,7 @@ impl Link {
         }
         if mppe.required && (self.keys.is_none() || !mppe_possible) {
             crate::warn!("MPPE required, but keys are not available");
-            self.close(now, MPPE_REQUIRED_FAILED);
+            self.close_link(MPPE_REQUIRED_FAILED);
             return;
         }
         // IPCP Configure-Requests before IPCP opens get Terminate-Ack (Closed state).
@@ -583,10 +594,9 @@ impl Link {
         if mppe_possible && self.keys.is_some() {
             self.ccp_running = true;
             self.ccp_pending = true;
-            self.ccp.open(now, &mut self.outbox);
-            self.ccp.up(now, &mut self.outbox);
+            self.ccp.open_up(now, &mut self.outbox);
         }
-        self.start_ipcp_if_ready(now);
+        self.start_ipcp_if_ready();
     }
 
     fn ipcp_ready(&self) -> bool {
@@ -603,7 +613,8 @@ impl Link {
     }
 
     /// Network → Running once IPCP is up and MPPE has settled.
-    fn run_if_ready(&mut self, now: Instant) {
+    fn run_if_ready(&mut self) {
+        let now = self.now;
         if self.phase != Phase::Network || !self.ipcp.is_opened() || !self.encryption_settled() {
             return;
         }
@@ -614,7 +625,8 @@ impl Link {
         }
     }
 
-    fn start_ipcp_if_ready(&mut self, now: Instant) {
+    fn start_ipcp_if_ready(&mut self) {
+        let now = self.now;
         if self.ipcp_ready() {
             self.ipcp_opened = true;
             self.ipcp.open(now, &mut self.outbox);
@@ -626,8 +638,9 @@ impl Link {
     }
 
     /// Act on everything the protocol machines reported.
-    fn process(&mut self, now: Instant, env: &mut LinkEnv) {
-        self.drain_lcp(now, Some(env));
+    fn process(&mut self, env: &mut LinkEnv) {
+        let now = self.now;
+        self.drain_lcp(Some(env));
         while let Some(rejected) = self.lcp.protocol_mut().take_rejected_protocol() {
             match rejected {
                 protocol::CCP if self.ccp_running => {
@@ -642,7 +655,7 @@ impl Link {
             }
         }
         while let Some(event) = self.ccp.poll_event() {
-            self.ccp_event(now, event);
+            self.ccp_event(event);
         }
         // CCP gave up (peer rejected or Nak-looped MPPE): pppd closes LCP at once rather
         // than waiting for CCP's own Terminate exchange.
@@ -650,17 +663,16 @@ impl Link {
             && self.ccp.close_reason().is_some()
             && !matches!(self.phase, Phase::Terminate | Phase::Dead)
         {
-            crate::warn!("{}", MPPE_REQUIRED_FAILED);
-            self.close(now, MPPE_REQUIRED_FAILED);
+            self.mppe_failed();
         }
         if self.ccp.protocol_mut().take_reset_request() {
             if let Some(encrypter) = self.encrypter.as_mut() {
                 encrypter.flush();
             }
         }
-        self.start_ipcp_if_ready(now);
+        self.start_ipcp_if_ready();
         while let Some(event) = self.ipcp.poll_event() {
-            self.ipcp_event(now, event);
+            self.ipcp_event(event);
         }
         // IPv6 rides on a Running link: nothing to do on its events but note the end.
         while let Some(event) = self.ipv6cp.poll_event() {
@@ -668,10 +680,11 @@ impl Link {
                 crate::info!("IPV6CP finished: no IPv6 on this link");
             }
         }
-        self.drain_lcp(now, None);
+        self.drain_lcp(None);
     }
 
-    fn drain_lcp(&mut self, now: Instant, mut env: Option<&mut LinkEnv>) {
+    fn drain_lcp(&mut self, mut env: Option<&mut LinkEnv>) {
+        let now = self.now;
         while let Some(event) = self.lcp.poll_event() {
             match event {
                 FsmEvent::Up => {
@@ -689,7 +702,7 @@ impl Link {
                             );
                         }
                     } else if let Some(env) = env.as_deref_mut() {
-                        self.start_network(now, env);
+                        self.start_network(env);
                     }
                 }
                 FsmEvent::Down => {
@@ -697,8 +710,7 @@ impl Link {
                     self.ccp.down();
                     self.ipcp.down();
                     self.ipv6cp.down();
-                    self.encrypter = None;
-                    self.decrypter = None;
+                    self.drop_mppe();
                     let renegotiating = self.phase != Phase::Terminate
                         && !matches!(self.lcp.state(), State::Closing | State::Stopping);
                     self.phase = Phase::Terminate;
@@ -710,25 +722,39 @@ impl Link {
                     }
                 }
                 FsmEvent::Started => {}
-                FsmEvent::Finished => self.finish(now),
+                FsmEvent::Finished => self.finish(),
             }
         }
     }
 
-    fn finish(&mut self, now: Instant) {
+    fn finish(&mut self) {
+        let now = self.now;
         if self.is_dead() {
             return;
         }
         self.finished_at = Some(now);
         self.phase = Phase::Dead;
-        self.encrypter = None;
-        self.decrypter = None;
+        self.drop_mppe();
         self.keys = None;
         crate::info!("Connection terminated.");
         let _ = self.events.push_back(LinkEvent::Down);
     }
 
-    fn ccp_event(&mut self, now: Instant, event: FsmEvent) {
+    /// MPPE is required and CCP gave up on it: say so and close the link.
+    #[inline(never)]
+    fn mppe_failed(&mut self) {
+        crate::warn!("{}", MPPE_REQUIRED_FAILED);
+        self.close_link(MPPE_REQUIRED_FAILED);
+    }
+
+    /// Forget the MPPE ciphers (CCP or the link went down).
+    #[inline(never)]
+    fn drop_mppe(&mut self) {
+        self.encrypter = None;
+        self.decrypter = None;
+    }
+
+    fn ccp_event(&mut self, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
                 if !self.ccp.is_opened() {
@@ -738,11 +764,11 @@ impl Link {
                 self.ccp_pending = false;
                 let Some(mppe) = self.ccp.protocol().negotiated() else {
                     crate::info!("CCP up without MPPE: IP passes unencrypted");
-                    self.run_if_ready(now);
+                    self.run_if_ready();
                     return;
                 };
                 let Some(keys) = self.keys.as_ref() else {
-                    self.close(now, MPPE_REQUIRED_FAILED);
+                    self.close_link(MPPE_REQUIRED_FAILED);
                     return;
                 };
                 self.encrypter = Some(Encrypter::new(&keys.send, mppe.key_length, mppe.stateless));
@@ -757,11 +783,10 @@ impl Link {
                     }
                 );
                 // CCP renegotiated while IPCP stayed up: IP may pass again.
-                self.run_if_ready(now);
+                self.run_if_ready();
             }
             FsmEvent::Down => {
-                self.encrypter = None;
-                self.decrypter = None;
+                self.drop_mppe();
                 // No IP until CCP settles again (never in clear while MPPE renegotiates).
                 self.ccp_pending = true;
                 if self.phase == Phase::Running {
@@ -772,19 +797,18 @@ impl Link {
                 self.ccp_pending = false;
                 if self.settings.mppe.required {
                     if self.phase != Phase::Terminate {
-                        crate::warn!("{}", MPPE_REQUIRED_FAILED);
-                        self.close(now, MPPE_REQUIRED_FAILED);
+                        self.mppe_failed();
                     }
                 } else if matches!(self.phase, Phase::Network | Phase::Running) {
                     crate::warn!("MPPE not negotiated: IP passes unencrypted");
-                    self.run_if_ready(now);
+                    self.run_if_ready();
                 }
             }
             FsmEvent::Started => {}
         }
     }
 
-    fn ipcp_event(&mut self, now: Instant, event: FsmEvent) {
+    fn ipcp_event(&mut self, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
                 let ipcp = self.ipcp.protocol();
@@ -792,7 +816,7 @@ impl Link {
                 if let Some(remote) = ipcp.peer_address() {
                     crate::info!("remote IP address {}", remote);
                 }
-                self.run_if_ready(now);
+                self.run_if_ready();
             }
             FsmEvent::Down => {
                 if self.phase == Phase::Running {
@@ -802,7 +826,7 @@ impl Link {
             FsmEvent::Finished => {
                 if self.phase != Phase::Terminate && self.phase != Phase::Dead {
                     crate::info!("No network protocols running");
-                    self.close(now, "No network protocols running");
+                    self.close_link("No network protocols running");
                 }
             }
             FsmEvent::Started => {}

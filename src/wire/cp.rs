@@ -235,6 +235,11 @@ impl<'a> OptionWriter<'a> {
         self.len
     }
 
+    /// Forget what was written: the buffer is reused from its start.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
