@@ -110,17 +110,95 @@ pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// What [`stat`] tells: the two fields the daemon reads, named as in `struct stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub st_mode: u32,
+    pub st_size: u64,
+}
+
 /// `stat(2)`, following symbolic links, like `std::fs::metadata`.
-pub fn stat(path: &Path) -> io::Result<libc::stat> {
+pub fn stat(path: &Path) -> io::Result<Stat> {
     let path = c_path(path)?;
+    stat_c(path.as_ptr().cast())
+}
+
+/// `stat(2)` of a NUL-terminated path.
+#[cfg(not(all(
+    target_env = "musl",
+    any(target_arch = "mips", target_arch = "arm", target_arch = "x86")
+)))]
+pub(crate) fn stat_c(path: *const libc::c_char) -> io::Result<Stat> {
     // SAFETY: a NUL-terminated path and a `stat` to fill.
     unsafe {
         let mut st: libc::stat = core::mem::zeroed();
-        if libc::stat(path.as_ptr().cast(), &mut st) < 0 {
+        if libc::stat(path, &mut st) < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(st)
+        Ok(Stat {
+            st_mode: st.st_mode,
+            st_size: st.st_size as u64,
+        })
     }
+}
+
+/// Where the kernel's `struct stat64` (the stat64 system call) keeps `st_mode` and `st_size`.
+#[cfg(all(target_env = "musl", target_arch = "mips"))]
+const STAT64: (usize, usize) = (24, 56);
+#[cfg(all(target_env = "musl", target_arch = "arm"))]
+const STAT64: (usize, usize) = (16, 48);
+#[cfg(all(target_env = "musl", target_arch = "x86"))]
+const STAT64: (usize, usize) = (16, 44);
+
+/// `stat(2)` of a NUL-terminated path, with the system calls musl's `stat` makes on these
+/// 32-bit boards: statx (Linux 4.11), and on older kernels stat64. musl converts every field
+/// of either into its `struct stat` with 64-bit times, 1.7 KB of the mipsel binary; only the
+/// two fields we read are taken here.
+#[cfg(all(
+    target_env = "musl",
+    any(target_arch = "mips", target_arch = "arm", target_arch = "x86")
+))]
+pub(crate) fn stat_c(path: *const libc::c_char) -> io::Result<Stat> {
+    /// Room for `struct statx` (256 bytes) or `struct stat64` (at most 104), aligned for both.
+    #[repr(C, align(8))]
+    struct Buf([u8; 256]);
+    let mut buf = Buf([0; 256]);
+    let p = buf.0.as_mut_ptr();
+    // SAFETY: a NUL-terminated path and a buffer the size of `struct statx`; the flags and
+    // mask are musl's.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            libc::AT_FDCWD as libc::c_long,
+            path,
+            0 as libc::c_long,
+            libc::STATX_BASIC_STATS as libc::c_long,
+            p,
+        )
+    };
+    let b = &buf.0;
+    let (mode, size) = if rc == 0 {
+        // `stx_mode` (16 bits) at 28, `stx_size` at 40.
+        (u32::from(u16::from_ne_bytes([b[28], b[29]])), 40)
+    } else {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(e);
+        }
+        // SAFETY: the same path, and a buffer larger than `struct stat64`.
+        if unsafe { libc::syscall(libc::SYS_stat64, path, p) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let (mode, size) = STAT64;
+        (
+            u32::from_ne_bytes(b[mode..mode + 4].try_into().unwrap()),
+            size,
+        )
+    };
+    Ok(Stat {
+        st_mode: mode,
+        st_size: u64::from_ne_bytes(b[size..size + 8].try_into().unwrap()),
+    })
 }
 
 /// Does `path` exist (following symbolic links)? Like `Path::exists`.
@@ -162,6 +240,11 @@ mod tests {
         let big: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         write(&path, &big).unwrap();
         assert_eq!(read(&path).unwrap(), big);
+        let st = stat(&path).unwrap();
+        assert_eq!(
+            (st.st_mode & libc::S_IFMT, st.st_size),
+            (libc::S_IFREG, 10_000)
+        );
         write(&path, b"\xff").unwrap();
         assert_eq!(
             read_to_string(&path).unwrap_err().kind(),
@@ -171,6 +254,9 @@ mod tests {
         let e = read(&path).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert!(e.to_string().contains("No such file"), "{e}");
+        let dir = stat(&std::env::temp_dir()).unwrap();
+        assert_eq!(dir.st_mode & libc::S_IFMT, libc::S_IFDIR);
+        assert_eq!(stat(&path).unwrap_err().raw_os_error(), Some(libc::ENOENT));
         let nul = read(Path::new("a\0b")).unwrap_err();
         assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
     }

@@ -316,14 +316,10 @@ fn search(program: &[u8], out: &mut [u8; PATH_BUF]) -> io::Result<usize> {
         let Ok(n) = join(out, &[dir, b"/", program]) else {
             continue;
         };
-        // SAFETY: stat and access on the NUL-terminated path in `out`.
-        let runnable = unsafe {
-            let mut st: libc::stat = core::mem::zeroed();
-            let p = out.as_ptr().cast();
-            libc::stat(p, &mut st) == 0
-                && st.st_mode & libc::S_IFMT == libc::S_IFREG
-                && libc::access(p, libc::X_OK) == 0
-        };
+        let p = out.as_ptr().cast();
+        let runnable = super::file::stat_c(p).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            // SAFETY: access on the NUL-terminated path in `out`.
+            && unsafe { libc::access(p, libc::X_OK) } == 0;
         if runnable {
             return Ok(n);
         }
