@@ -179,11 +179,7 @@ impl HookRunner {
             }
             pid => {
                 drop(theirs);
-                // SAFETY: fcntl on our fd.
-                unsafe {
-                    let flags = libc::fcntl(ours.as_raw_fd(), libc::F_GETFL);
-                    libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
-                }
+                // Our end stays blocking: `request` sends with MSG_DONTWAIT.
                 Ok(HookRunner {
                     fd: Some(ours),
                     pid,
@@ -297,11 +293,17 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                     break;
                 }
                 // Run it from where it is queued, then drop it: moving the event out first
-                // copied its 130 bytes word by word.
-                let (script, event) = &chain.queue[0];
-                let script = *script;
-                chain.running = run(config, script, event);
-                chain.queue.remove(0);
+                // copied its 130 bytes word by word. A session coming up is one entry, run
+                // as ip-pre-up and then, turned into ip-up, again.
+                let (script, event) = &mut chain.queue[0];
+                let now = *script;
+                chain.running = run(config, now, event);
+                if now == Script::PreUp {
+                    *script = Script::Up;
+                } else {
+                    chain.queue.remove(0);
+                }
+                let script = now;
                 if chain.running.is_none() {
                     crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
@@ -345,13 +347,12 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 chains.len() - 1
             }
         };
-        let chain = &mut chains[at];
-        if event.up {
-            chain.queue.push((Script::PreUp, event.clone()));
-            chain.queue.push((Script::Up, event));
+        let script = if event.up {
+            Script::PreUp
         } else {
-            chain.queue.push((Script::Down, event));
-        }
+            Script::Down
+        };
+        chains[at].queue.push((script, event));
     }
 }
 

@@ -1,7 +1,8 @@
 //! Signals as file descriptor events: SIGTERM/SIGINT/SIGHUP are blocked and read from a
 //! signalfd in the poll loop, so there are no async handlers and nothing is allocated
-//! (signal-hook keeps its handlers in `Arc`s). SIGPIPE is ignored: a write to a closed
-//! socket must return EPIPE, not kill the daemon.
+//! (signal-hook keeps its handlers in `Arc`s). SIGPIPE is ignored, by `main` (as std's
+//! runtime does for the tests): a write to a closed socket must return EPIPE, not kill the
+//! daemon.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -37,9 +38,6 @@ impl Signals {
     pub fn install() -> io::Result<Signals> {
         let set = handled_set();
         unsafe {
-            if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
-                return Err(io::Error::last_os_error());
-            }
             // pthread_sigmask returns the error number; it does not set errno.
             let err = libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
             if err != 0 {
