@@ -85,7 +85,7 @@ pub(crate) fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
     unsafe { core::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
-fn sockaddr_ipv4(sa: &libc::sockaddr) -> Ipv4Addr {
+pub(crate) fn sockaddr_ipv4(sa: &libc::sockaddr) -> Ipv4Addr {
     let sin: libc::sockaddr_in = unsafe { core::mem::transmute_copy(sa) };
     Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
 }
