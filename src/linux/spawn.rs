@@ -259,14 +259,38 @@ pub fn run(
     Ok(Output { status, stderr })
 }
 
-fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, owned below.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+/// A close-on-exec pipe into `fds[0]` (read end) and `fds[1]` (write end).
+fn cloexec_pipe(fds: &mut [RawFd]) -> io::Result<()> {
+    // SAFETY: pipe2 fills two ints, and `fds` has room for them.
+    if unsafe { libc::pipe2(fds[..2].as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: both fds are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(())
+}
+
+/// The descriptors [`spawn`] makes, -1 until made: /dev/null, then the read and write ends of
+/// the stdin, stderr and report pipes. Those not handed over to the [`Child`] are closed
+/// when it goes, in one loop rather than one close per exit path.
+struct Fds([RawFd; 7]);
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        for &fd in &self.0 {
+            if fd >= 0 {
+                // SAFETY: a descriptor made by `spawn` and owned by nobody else.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+impl Fds {
+    /// Hand descriptor `i` over (None if it was not made).
+    fn take(&mut self, i: usize) -> Option<OwnedFd> {
+        let fd = core::mem::replace(&mut self.0[i], -1);
+        // SAFETY: a descriptor made by `spawn`, now owned by the caller alone.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 }
 
 /// `program` as a NUL-terminated path in `out`: itself if it has a `/`, else the first
@@ -338,32 +362,25 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let path = resolve(program, &mut path_buf)?;
     let argv = args.pointers();
     let envp = opts.env.map(CStrings::pointers);
-    // SAFETY: open with a NUL-terminated path; the fd is owned below.
-    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if null < 0 {
+    let mut fds = Fds([-1; 7]);
+    let f = &mut fds.0;
+    // SAFETY: open with a NUL-terminated path; the fd is owned by `fds`.
+    f[0] = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if f[0] < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a new fd of ours.
-    let null = unsafe { OwnedFd::from_raw_fd(null) };
-    let stdin = if opts.stdin_pipe {
-        Some(cloexec_pipe()?)
-    } else {
-        None
-    };
-    let stderr = if opts.stderr_pipe {
-        Some(cloexec_pipe()?)
-    } else {
-        None
-    };
+    if opts.stdin_pipe {
+        cloexec_pipe(&mut f[1..3])?;
+    }
+    if opts.stderr_pipe {
+        cloexec_pipe(&mut f[3..5])?;
+    }
     // Closed by a successful exec; carries errno back when anything fails before it.
-    let (report_read, report_write) = cloexec_pipe()?;
-    let stdio = [
-        stdin.as_ref().map_or(null.as_raw_fd(), |p| p.0.as_raw_fd()),
-        null.as_raw_fd(),
-        stderr
-            .as_ref()
-            .map_or(null.as_raw_fd(), |p| p.1.as_raw_fd()),
-    ];
+    cloexec_pipe(&mut f[5..7])?;
+    let null = f[0];
+    let or_null = |fd: RawFd| if fd < 0 { null } else { fd };
+    let stdio = [or_null(f[1]), null, or_null(f[4])];
+    let (report_read, report_write) = (f[5], f[6]);
     // SAFETY: the child only makes async-signal-safe calls (see `child`).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -371,30 +388,21 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     }
     if pid == 0 {
         // SAFETY: in the child, with everything prepared before the fork.
-        unsafe {
-            child(
-                path,
-                &argv,
-                envp.as_ref(),
-                stdio,
-                report_write.as_raw_fd(),
-                opts.detach,
-            )
-        }
+        unsafe { child(path, &argv, envp.as_ref(), stdio, report_write, opts.detach) }
     }
-    drop(report_write);
+    drop(fds.take(6));
     let mut errno = [0u8; 4];
     let n = loop {
         // SAFETY: reading into our buffer.
-        let n = unsafe { libc::read(report_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
+        let n = unsafe { libc::read(report_read, errno.as_mut_ptr().cast(), 4) };
         if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break n;
         }
     };
     let mut child = Child {
         pid,
-        stdin: stdin.map(|p| p.1),
-        stderr: stderr.map(|p| p.0),
+        stdin: fds.take(2),
+        stderr: fds.take(3),
     };
     if n == 4 {
         let _ = child.wait();
