@@ -496,33 +496,36 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
     }
     let mut args = CStrings::new();
     let mut env = CStrings::new();
-    let built = args
-        .push(path.as_os_str().as_bytes())
-        .and_then(|()| script_args(config, event, &mut args, &mut env));
-    if let Err(e) = built {
-        crate::warn!("{}: {e}", path.display());
-        return None;
-    }
-    let options = spawn::Options {
-        env: Some(&env),
-        detach: true,
-        ..spawn::Options::default()
-    };
+    let program = path.as_os_str().as_bytes();
     // "Text file busy": another process (a fork of anyone who just wrote the script, an
     // editor saving it) still holds it open for writing. That clears within moments, so try
     // again briefly rather than skip the script; the runner is its own process and may wait.
-    let mut tries = 0;
-    loop {
-        match spawn::spawn(path.as_os_str().as_bytes(), &args, &options) {
-            Ok(child) => return Some(child),
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
-                tries += 1;
-                spawn::sleep_ms(50);
+    // Either failure, building the lists or starting, is the one warning below.
+    let started = args
+        .push(program)
+        .and_then(|()| script_args(config, event, &mut args, &mut env))
+        .and_then(|()| {
+            let options = spawn::Options {
+                env: Some(&env),
+                detach: true,
+                ..spawn::Options::default()
+            };
+            let mut tries = 0;
+            loop {
+                match spawn::spawn(program, &args, &options) {
+                    Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                        tries += 1;
+                        spawn::sleep_ms(50);
+                    }
+                    r => return r,
+                }
             }
-            Err(e) => {
-                crate::warn!("{}: {e}", path.display());
-                return None;
-            }
+        });
+    match started {
+        Ok(child) => Some(child),
+        Err(e) => {
+            crate::warn!("{}: {e}", path.display());
+            None
         }
     }
 }
