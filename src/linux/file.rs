@@ -25,6 +25,15 @@ fn c_path(path: &Path) -> io::Result<Vec<u8>> {
     Ok(c)
 }
 
+/// The error of the system call that just failed, or None when it was only interrupted
+/// (EINTR: make it again). One function for every retry loop; the errno is compared, not
+/// `kind()`, which links io::Error's errno-to-kind table (0.5 KB).
+#[inline(never)]
+pub(crate) fn failed() -> Option<io::Error> {
+    let e = io::Error::last_os_error();
+    (e.raw_os_error() != Some(libc::EINTR)).then_some(e)
+}
+
 /// `open(2)` with `O_CLOEXEC`; a file `O_CREAT` makes gets mode 0666 less the umask, as with
 /// std.
 pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
@@ -36,9 +45,7 @@ pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
             // SAFETY: the descriptor was just opened and is owned by nobody else.
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
-        let e = io::Error::last_os_error();
-        // The errno, not `kind()`: kind() links io::Error's errno-to-kind table (0.5 KB).
-        if e.raw_os_error() != Some(libc::EINTR) {
+        if let Some(e) = failed() {
             return Err(e);
         }
     }
@@ -67,8 +74,7 @@ pub fn read_to_end(fd: libc::c_int, data: &mut Vec<u8>) -> io::Result<()> {
             unsafe { data.set_len(data.len() + n as usize) };
             continue;
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
+        if let Some(e) = failed() {
             return Err(e);
         }
     }
@@ -102,8 +108,7 @@ pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
+        if let Some(e) = failed() {
             return Err(e);
         }
     }
@@ -114,7 +119,8 @@ pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
     pub st_mode: u32,
-    pub st_size: u64,
+    /// `off_t`, signed as in `struct stat`.
+    pub st_size: i64,
 }
 
 /// `stat(2)`, following symbolic links, like `std::fs::metadata`.
@@ -137,7 +143,7 @@ pub(crate) fn stat_c(path: *const libc::c_char) -> io::Result<Stat> {
         }
         Ok(Stat {
             st_mode: st.st_mode,
-            st_size: st.st_size as u64,
+            st_size: st.st_size,
         })
     }
 }
@@ -197,7 +203,7 @@ pub(crate) fn stat_c(path: *const libc::c_char) -> io::Result<Stat> {
     };
     Ok(Stat {
         st_mode: mode,
-        st_size: u64::from_ne_bytes(b[size..size + 8].try_into().unwrap()),
+        st_size: i64::from_ne_bytes(b[size..size + 8].try_into().unwrap()),
     })
 }
 

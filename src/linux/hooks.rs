@@ -329,7 +329,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         }
         // SAFETY: receiving into our buffer.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n == 0 || (n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+        if n == 0 || (n < 0 && super::file::failed().is_some()) {
             open = false;
             continue;
         }

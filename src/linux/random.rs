@@ -16,11 +16,10 @@ impl KernelRandom {
             let rest = &mut buf[done..];
             let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
             if n < 0 {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::EINTR) {
-                    continue;
+                match super::file::failed() {
+                    Some(e) => return Err(e),
+                    None => continue,
                 }
-                return Err(err);
             }
             done += n as usize;
         }

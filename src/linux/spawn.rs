@@ -206,8 +206,7 @@ impl Child {
                 0 => return Ok(None),
                 rc if rc > 0 => return Ok(Some(ExitStatus(status))),
                 _ => {
-                    let e = io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::EINTR) {
+                    if let Some(e) = super::file::failed() {
                         return Err(e);
                     }
                 }
@@ -395,7 +394,7 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let n = loop {
         // SAFETY: reading into our buffer.
         let n = unsafe { libc::read(report_read, errno.as_mut_ptr().cast(), 4) };
-        if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        if n >= 0 || super::file::failed().is_some() {
             break n;
         }
     };
