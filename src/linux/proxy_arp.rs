@@ -152,8 +152,9 @@ impl ProxyArp {
 
 impl Drop for ProxyArp {
     fn drop(&mut self) {
-        for (_, client, name) in core::mem::take(&mut self.entries) {
-            let _ = self.delete(client, &name);
+        // Read in place: moving the table out first copied all of it.
+        for (_, client, name) in &self.entries {
+            let _ = self.delete(*client, name);
         }
     }
 }
