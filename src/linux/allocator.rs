@@ -12,7 +12,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, null_mut};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Smallest block: room for the free-list link on every target.
 const MIN_SHIFT: u32 = 4;
@@ -34,7 +34,9 @@ struct State {
 /// See the module documentation. One lock: the daemon is single-threaded, the lock only
 /// keeps `GlobalAlloc`'s contract should a thread ever allocate.
 pub struct ClassAllocator {
-    lock: AtomicBool,
+    /// 1 while held. A word, not an AtomicBool: MIPS32 has no byte-wide load-linked/
+    /// store-conditional, so a bool's compare-exchange there is a masked loop on the word.
+    lock: AtomicU32,
     state: core::cell::UnsafeCell<State>,
 }
 
@@ -44,7 +46,7 @@ unsafe impl Sync for ClassAllocator {}
 impl ClassAllocator {
     pub const fn new() -> ClassAllocator {
         ClassAllocator {
-            lock: AtomicBool::new(false),
+            lock: AtomicU32::new(0),
             state: core::cell::UnsafeCell::new(State {
                 free: [null_mut(); CLASSES],
                 bump: null_mut(),
@@ -63,14 +65,14 @@ impl ClassAllocator {
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         while self
             .lock
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             core::hint::spin_loop();
         }
         // SAFETY: the lock is held, so this is the only reference.
         let out = f(unsafe { &mut *self.state.get() });
-        self.lock.store(false, Ordering::Release);
+        self.lock.store(0, Ordering::Release);
         out
     }
 
