@@ -260,8 +260,10 @@ pub fn run(
 
 /// A close-on-exec pipe into `fds[0]` (read end) and `fds[1]` (write end).
 fn cloexec_pipe(fds: &mut [RawFd]) -> io::Result<()> {
-    // SAFETY: pipe2 fills two ints, and `fds` has room for them.
-    if unsafe { libc::pipe2(fds[..2].as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+    // SAFETY: pipe2 fills two ints, and `fds` has room for them. The system call itself:
+    // musl's wrapper adds a fallback to pipe + fcntl for kernels before 2.6.27.
+    let flags = libc::O_CLOEXEC as libc::c_long;
+    if unsafe { libc::syscall(libc::SYS_pipe2, fds[..2].as_mut_ptr(), flags) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -445,7 +447,8 @@ unsafe fn child(
         // signalfd and ignores SIGPIPE, and both would be inherited across exec.
         let mut set: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
+        // pthread_sigmask: what musl's sigprocmask calls, less its errno.
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         // A daemon started with stdio closed may have been handed fds 0-2 for our pipes:
         // move them up first so that the dup2s below cannot overwrite one another.
