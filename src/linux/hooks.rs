@@ -422,6 +422,44 @@ const ENV: [(&str, u8); 24] = [
     ("BYTES_RCVD", slot::BYTES_RCVD),
 ];
 
+/// [`ENV`] as the one string the run-time loop reads: each name followed by its slot, as a
+/// byte below b'A' (the names are capitals and `_`). A table of string slices kept a
+/// pointer, a length and a slot for each of the 24 names in the binary (288 bytes on
+/// mipsel); `ENV` itself is only read here, at compile time.
+const ENV_TEXT: &str = {
+    const LEN: usize = {
+        let (mut n, mut i) = (0, 0);
+        while i < ENV.len() {
+            n += ENV[i].0.len() + 1;
+            i += 1;
+        }
+        n
+    };
+    const BYTES: [u8; LEN] = {
+        let mut out = [0u8; LEN];
+        let (mut i, mut at) = (0, 0);
+        while i < ENV.len() {
+            let name = ENV[i].0.as_bytes();
+            let mut j = 0;
+            while j < name.len() {
+                assert!(name[j] >= b'A', "names are capitals and _");
+                out[at] = name[j];
+                at += 1;
+                j += 1;
+            }
+            assert!(ENV[i].1 < b'A');
+            out[at] = ENV[i].1;
+            at += 1;
+            i += 1;
+        }
+        out
+    };
+    match core::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("ENV names are ASCII"),
+    }
+};
+
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
 /// `env`. Not inlined: inside the loop of [`serve`], the addresses of its 24 names and
 /// formatters were hoisted out of the loop and kept in stack slots.
@@ -476,10 +514,18 @@ pub fn script_args(
     for &i in &ARGS {
         args.push_fmt(format_args!("{}", values[usize::from(i)]))?;
     }
-    // The last three, the session's totals, only for ip-down.
-    let count = ENV.len() - if event.up { 3 } else { 0 };
-    for &(key, i) in &ENV[..count] {
+    let mut start = 0;
+    for (at, i) in ENV_TEXT.bytes().enumerate() {
+        if i >= b'A' {
+            continue;
+        }
+        // The last three, the session's totals, only for ip-down.
+        if event.up && i >= slot::CONNECT_TIME {
+            break;
+        }
+        let key = &ENV_TEXT[start..at];
         env.push_fmt(format_args!("{key}={}", values[usize::from(i)]))?;
+        start = at + 1;
     }
     Ok(())
 }
@@ -612,6 +658,38 @@ mod tests {
             assert_eq!(get(&env, k).as_deref(), Some(v), "{k}");
         }
         assert_eq!(env.len(), 24);
+        // SAFETY: getppid/getuid cannot fail.
+        let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
+        let want: Vec<String> = [
+            format!("PATH={SCRIPT_PATH}"),
+            "IFNAME=smolpptp0".into(),
+            "DEVICE=pptp4660".into(),
+            "SPEED=115200".into(),
+            "LINKNAME=pptp4660".into(),
+            "PEERNAME=tomc".into(),
+            "IPLOCAL=10.9.0.1".into(),
+            "IPREMOTE=10.9.0.2".into(),
+            "IPPARAM=192.0.2.100".into(),
+            "REMOTENUMBER=192.0.2.100".into(),
+            "PPTP_CALL_ID=4660".into(),
+            format!("PPPD_PID={ppid}"),
+            format!("ORIG_UID={uid}"),
+            "PPPLOGNAME=root".into(),
+            "PPP_IFACE=smolpptp0".into(),
+            "PPP_TTY=pptp4660".into(),
+            "PPP_SPEED=115200".into(),
+            "PPP_LOCAL=10.9.0.1".into(),
+            "PPP_REMOTE=10.9.0.2".into(),
+            "PPP_IPPARAM=192.0.2.100".into(),
+            "PPP_TTYNAME=pptp4660".into(),
+            "CONNECT_TIME=125".into(),
+            "BYTES_SENT=3000".into(),
+            "BYTES_RCVD=1500".into(),
+        ]
+        .into();
+        assert_eq!(env, want, "every name, value and their order");
+        let (_, up) = lists(&config, true);
+        assert_eq!(up, want[..21], "ip-up: the same less the totals");
         let (_, env) = lists(&config, true);
         assert_eq!(get(&env, "CONNECT_TIME"), None, "ip-up has no counters");
         assert_eq!(env.len(), 21);
