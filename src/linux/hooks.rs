@@ -229,8 +229,7 @@ impl HookRunner {
         let start = super::clock::now();
         loop {
             let mut status = 0;
-            // SAFETY: waiting for our own child.
-            let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            let rc = spawn::waitpid(self.pid, &mut status, libc::WNOHANG);
             if rc == self.pid || rc < 0 {
                 return true;
             }

@@ -202,7 +202,7 @@ impl Child {
         let mut status = 0;
         loop {
             // SAFETY: waiting for our own child.
-            match unsafe { libc::waitpid(self.pid, &mut status, flags) } {
+            match waitpid(self.pid, &mut status, flags) {
                 0 => return Ok(None),
                 rc if rc > 0 => return Ok(Some(ExitStatus(status))),
                 _ => {
@@ -212,6 +212,27 @@ impl Child {
                 }
             }
         }
+    }
+}
+
+/// waitpid(2) as the system call it is in musl (wait4 without usage figures), for
+/// [`Child`] and the hook runner's end.
+pub(crate) fn waitpid(
+    pid: libc::pid_t,
+    status: &mut libc::c_int,
+    flags: libc::c_int,
+) -> libc::pid_t {
+    let (pid, flags) = (libc::c_long::from(pid), libc::c_long::from(flags));
+    let none = core::ptr::null_mut::<libc::rusage>();
+    // SAFETY: a status to fill and no rusage.
+    unsafe {
+        libc::syscall(
+            libc::SYS_wait4,
+            pid,
+            status as *mut libc::c_int,
+            flags,
+            none,
+        ) as libc::pid_t
     }
 }
 
@@ -325,14 +346,15 @@ fn join(out: &mut [u8; PATH_BUF], parts: &[&[u8]]) -> io::Result<usize> {
     Ok(n)
 }
 
+extern "C" {
+    /// The process environment (C's `environ`, which getenv and execv read too).
+    static environ: *const *const c_char;
+}
+
 /// `getenv("PATH")`: the value of the environment's first `PATH=` entry. Read here rather
 /// than through musl's getenv, which with its strchrnul and strncmp was 0.6 KB of the mipsel
 /// binary for this one look-up.
 fn path_var() -> Option<&'static [u8]> {
-    extern "C" {
-        /// The process environment (C's `environ`, which getenv reads too).
-        static environ: *const *const c_char;
-    }
     // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings (or NULL), and
     // stays valid while nobody changes the environment, which the daemon never does.
     unsafe {
@@ -478,10 +500,9 @@ unsafe fn child(
                 fail(report);
             }
         }
-        match envp {
-            Some(envp) => libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()),
-            None => libc::execv(path.as_ptr(), argv.as_ptr()),
-        };
+        // execv(path, argv) is this with the daemon's own environment.
+        let envp = envp.map_or(environ, |e| e.as_ptr());
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp);
         fail(report)
     }
 }
