@@ -9,9 +9,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// `path` for a system call: its bytes and a NUL. A plain Vec rather than `CString::new`,
-/// which adds 0.4 KB of its own checks and shrinking for the same bytes.
-fn c_path(path: &Path) -> io::Result<Vec<u8>> {
+/// Room for a path and its NUL: the kernel takes no longer ones (ENAMETOOLONG).
+type CPath = [u8; libc::PATH_MAX as usize];
+
+/// `path` for a system call: its bytes and a NUL in `buf`. On the stack rather than in a
+/// Vec (or a `CString`, which adds 0.4 KB of its own checks): no allocation to make and free
+/// around each call. A path the kernel would refuse as too long gets its error here.
+fn c_path(path: &Path, buf: &mut CPath) -> io::Result<*const libc::c_char> {
     let bytes = path.as_os_str().as_bytes();
     if bytes.contains(&0) {
         return Err(super::io_error(
@@ -19,10 +23,12 @@ fn c_path(path: &Path) -> io::Result<Vec<u8>> {
             format_args!("NUL in a path"),
         ));
     }
-    let mut c = Vec::with_capacity(bytes.len() + 1);
-    c.extend_from_slice(bytes);
-    c.push(0);
-    Ok(c)
+    if bytes.len() >= buf.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[bytes.len()] = 0;
+    Ok(buf.as_ptr().cast())
 }
 
 /// The error of the system call that just failed, or None when it was only interrupted
@@ -37,10 +43,11 @@ pub(crate) fn failed() -> Option<io::Error> {
 /// `open(2)` with `O_CLOEXEC`; a file `O_CREAT` makes gets mode 0666 less the umask, as with
 /// std.
 pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let path = c_path(path)?;
+    let mut buf = [0; libc::PATH_MAX as usize];
+    let path = c_path(path, &mut buf)?;
     loop {
         // SAFETY: `path` is NUL-terminated and outlives the call.
-        let fd = unsafe { libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC, 0o666) };
+        let fd = unsafe { libc::open(path, flags | libc::O_CLOEXEC, 0o666) };
         if fd >= 0 {
             // SAFETY: the descriptor was just opened and is owned by nobody else.
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -125,8 +132,8 @@ pub struct Stat {
 
 /// `stat(2)`, following symbolic links, like `std::fs::metadata`.
 pub fn stat(path: &Path) -> io::Result<Stat> {
-    let path = c_path(path)?;
-    stat_c(path.as_ptr().cast())
+    let mut buf = [0; libc::PATH_MAX as usize];
+    stat_c(c_path(path, &mut buf)?)
 }
 
 /// `stat(2)` of a NUL-terminated path.
@@ -214,9 +221,10 @@ pub fn exists(path: &Path) -> bool {
 
 /// `unlink(2)`, like `std::fs::remove_file`.
 pub fn remove(path: &Path) -> io::Result<()> {
-    let path = c_path(path)?;
+    let mut buf = [0; libc::PATH_MAX as usize];
+    let path = c_path(path, &mut buf)?;
     // SAFETY: a NUL-terminated path.
-    if unsafe { libc::unlink(path.as_ptr().cast()) } < 0 {
+    if unsafe { libc::unlink(path) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -224,9 +232,10 @@ pub fn remove(path: &Path) -> io::Result<()> {
 
 /// `chmod(2)`, like `std::fs::set_permissions`.
 pub fn chmod(path: &Path, mode: libc::mode_t) -> io::Result<()> {
-    let path = c_path(path)?;
+    let mut buf = [0; libc::PATH_MAX as usize];
+    let path = c_path(path, &mut buf)?;
     // SAFETY: a NUL-terminated path.
-    if unsafe { libc::chmod(path.as_ptr().cast(), mode) } < 0 {
+    if unsafe { libc::chmod(path, mode) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -263,6 +272,17 @@ mod tests {
         let dir = stat(&std::env::temp_dir()).unwrap();
         assert_eq!(dir.st_mode & libc::S_IFMT, libc::S_IFDIR);
         assert_eq!(stat(&path).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        // Around the kernel's PATH_MAX: the same errors as std (which lets the kernel judge).
+        for len in 4090..4100 {
+            let mut long = String::from("/nonexistent");
+            while long.len() < len {
+                long.push_str("/a");
+            }
+            long.truncate(len);
+            let ours = stat(Path::new(&long)).unwrap_err().raw_os_error();
+            let std = std::fs::metadata(&long).unwrap_err().raw_os_error();
+            assert_eq!(ours, std, "{len}");
+        }
         let nul = read(Path::new("a\0b")).unwrap_err();
         assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
     }
