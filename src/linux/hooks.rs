@@ -150,16 +150,7 @@ impl HookRunner {
     /// devices: the runner keeps a copy of every descriptor open at this point.
     pub fn spawn(config: HookConfig) -> io::Result<HookRunner> {
         let mut pair = [0; 2];
-        // SAFETY: socketpair fills two fds, owned below.
-        if unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                pair.as_mut_ptr(),
-            )
-        } < 0
-        {
+        if socketpair(&mut pair) < 0 {
             return Err(io::Error::last_os_error());
         }
         let (ours, theirs) =
@@ -239,6 +230,30 @@ impl HookRunner {
             spawn::sleep_ms(20);
         }
     }
+}
+
+/// socketpair(2) for the runner's channel, as the system call on the boards where it is
+/// one: musl's wrapper goes through the socketcall multiplexer on MIPS (o32 has had the
+/// direct call as long) and adds a fallback for kernels before SOCK_CLOEXEC (2.6.27), 0.4 KB
+/// of the mipsel binary. On x86 the direct call is younger (4.3): musl's wrapper stays.
+fn socketpair(pair: &mut [libc::c_int; 2]) -> libc::c_int {
+    let ty = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    #[cfg(all(target_env = "musl", any(target_arch = "mips", target_arch = "arm")))]
+    // SAFETY: socketpair fills two ints, and `pair` has room for them.
+    let rc = unsafe {
+        let (domain, ty) = (libc::AF_UNIX as libc::c_long, ty as libc::c_long);
+        libc::syscall(
+            libc::SYS_socketpair,
+            domain,
+            ty,
+            0 as libc::c_long,
+            pair.as_mut_ptr(),
+        ) as libc::c_int
+    };
+    #[cfg(not(all(target_env = "musl", any(target_arch = "mips", target_arch = "arm"))))]
+    // SAFETY: as above.
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, pair.as_mut_ptr()) };
+    rc
 }
 
 struct ExitOnUnwind;
