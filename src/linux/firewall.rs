@@ -110,23 +110,36 @@ fn nft_pool(pool: &AddressList) -> String {
 /// The ruleset as an `nft -f` script. It first creates and deletes the table so that a
 /// leftover table from a crashed run is replaced, not added to.
 pub fn nft_script(c: &FirewallConfig) -> String {
-    let mut s = nft_ruleset(c);
-    s.insert_str(
-        0,
-        concat!("table ip ", table!(), "\ndelete table ip ", table!(), "\n"),
-    );
+    let mut s = String::from(concat!(
+        "table ip ",
+        table!(),
+        "\ndelete table ip ",
+        table!(),
+        "\n"
+    ));
+    write_ruleset(&mut s, c);
     s
 }
 
 /// The table itself, in `nft list` syntax (what `smolpptpd check` prints).
 pub fn nft_ruleset(c: &FirewallConfig) -> String {
+    let mut s = String::new();
+    write_ruleset(&mut s, c);
+    s
+}
+
+/// The input chain's first two lines: the raw backend's drops and, with `forwarding`, the
+/// clients' accept share them.
+const INPUT_CHAIN: &str =
+    "\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n";
+
+fn write_ruleset(s: &mut String, c: &FirewallConfig) {
     let tun = c.tun;
     let from_wan = WanMatch(c, "iifname \"", "iifname != \"", "\"");
     let to_wan = WanMatch(c, "oifname \"", "oifname != \"", "\"");
     let to_us = Either(c.listen, "ip daddr ", "fib daddr type local");
-    let mut s = String::new();
     s.push_str(concat!("table ip ", table!(), " {\n"));
-    match c.mode {
+    let raw = match c.mode {
         Mode::Tun { smoltcp } => {
             let _ = writeln!(
                 s,
@@ -134,34 +147,31 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
                  \t\t{from_wan} {to_us} tcp dport 1723 dnat to {smoltcp}\n\
                  \t\t{from_wan} {to_us} ip protocol gre dnat to {smoltcp}\n\t}}"
             );
+            false
         }
         Mode::Raw { address } => {
+            s.push_str(INPUT_CHAIN);
             let _ = writeln!(
                 s,
-                "\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\
-                 \t\t{from_wan} ip daddr {address} tcp dport 1723 drop\n\
+                "\t\t{from_wan} ip daddr {address} tcp dport 1723 drop\n\
                  \t\t{from_wan} ip daddr {address} ip protocol gre drop"
             );
-            if c.forwarding {
-                let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
-            }
-            s.push_str("\t}\n");
+            true
         }
+    };
+    if c.forwarding {
+        if !raw {
+            s.push_str(INPUT_CHAIN);
+        }
+        let _ = writeln!(s, "\t\tiifname \"{tun}\" accept");
     }
-    if let Mode::Tun { .. } = c.mode {
-        if c.forwarding {
-            let _ = writeln!(
-                s,
-                "\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\
-                 \t\tiifname \"{tun}\" accept\n\t}}"
-            );
-        }
+    if raw || c.forwarding {
+        s.push_str("\t}\n");
     }
     // The forward chain is always there: with `forwarding off` it keeps the clients to the
     // router itself even on a host that forwards for others.
-    let _ = writeln!(
-        s,
-        "\tchain forward {{\n\t\ttype filter hook forward priority filter - 10; policy accept;"
+    s.push_str(
+        "\tchain forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n",
     );
     if let Mode::Tun { smoltcp } = c.mode {
         let _ = writeln!(
@@ -204,7 +214,6 @@ pub fn nft_ruleset(c: &FirewallConfig) -> String {
         s.push_str("\t}\n");
     }
     s.push_str("}\n");
-    s
 }
 
 /// The same rules as iptables commands, for hosts without nft (printed, never run).

@@ -150,16 +150,7 @@ impl HookRunner {
     /// devices: the runner keeps a copy of every descriptor open at this point.
     pub fn spawn(config: HookConfig) -> io::Result<HookRunner> {
         let mut pair = [0; 2];
-        // SAFETY: socketpair fills two fds, owned below.
-        if unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                pair.as_mut_ptr(),
-            )
-        } < 0
-        {
+        if socketpair(&mut pair) < 0 {
             return Err(io::Error::last_os_error());
         }
         let (ours, theirs) =
@@ -179,11 +170,7 @@ impl HookRunner {
             }
             pid => {
                 drop(theirs);
-                // SAFETY: fcntl on our fd.
-                unsafe {
-                    let flags = libc::fcntl(ours.as_raw_fd(), libc::F_GETFL);
-                    libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
-                }
+                // Our end stays blocking: `request` sends with MSG_DONTWAIT.
                 Ok(HookRunner {
                     fd: Some(ours),
                     pid,
@@ -233,8 +220,7 @@ impl HookRunner {
         let start = super::clock::now();
         loop {
             let mut status = 0;
-            // SAFETY: waiting for our own child.
-            let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            let rc = spawn::waitpid(self.pid, &mut status, libc::WNOHANG);
             if rc == self.pid || rc < 0 {
                 return true;
             }
@@ -244,6 +230,30 @@ impl HookRunner {
             spawn::sleep_ms(20);
         }
     }
+}
+
+/// socketpair(2) for the runner's channel, as the system call on the boards where it is
+/// one: musl's wrapper goes through the socketcall multiplexer on MIPS (o32 has had the
+/// direct call as long) and adds a fallback for kernels before SOCK_CLOEXEC (2.6.27), 0.4 KB
+/// of the mipsel binary. On x86 the direct call is younger (4.3): musl's wrapper stays.
+fn socketpair(pair: &mut [libc::c_int; 2]) -> libc::c_int {
+    let ty = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    #[cfg(all(target_env = "musl", any(target_arch = "mips", target_arch = "arm")))]
+    // SAFETY: socketpair fills two ints, and `pair` has room for them.
+    let rc = unsafe {
+        let (domain, ty) = (libc::AF_UNIX as libc::c_long, ty as libc::c_long);
+        libc::syscall(
+            libc::SYS_socketpair,
+            domain,
+            ty,
+            0 as libc::c_long,
+            pair.as_mut_ptr(),
+        ) as libc::c_int
+    };
+    #[cfg(not(all(target_env = "musl", any(target_arch = "mips", target_arch = "arm"))))]
+    // SAFETY: as above.
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, pair.as_mut_ptr()) };
+    rc
 }
 
 struct ExitOnUnwind;
@@ -297,11 +307,17 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                     break;
                 }
                 // Run it from where it is queued, then drop it: moving the event out first
-                // copied its 130 bytes word by word.
-                let (script, event) = &chain.queue[0];
-                let script = *script;
-                chain.running = run(config, script, event);
-                chain.queue.remove(0);
+                // copied its 130 bytes word by word. A session coming up is one entry, run
+                // as ip-pre-up and then, turned into ip-up, again.
+                let (script, event) = &mut chain.queue[0];
+                let now = *script;
+                chain.running = run(config, now, event);
+                if now == Script::PreUp {
+                    *script = Script::Up;
+                } else {
+                    chain.queue.remove(0);
+                }
+                let script = now;
                 if chain.running.is_none() {
                     crate::debug!(
                         "hook runner: nothing run for call {} ({script:?})",
@@ -327,7 +343,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         }
         // SAFETY: receiving into our buffer.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n == 0 || (n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+        if n == 0 || (n < 0 && super::file::failed().is_some()) {
             open = false;
             continue;
         }
@@ -345,13 +361,12 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
                 chains.len() - 1
             }
         };
-        let chain = &mut chains[at];
-        if event.up {
-            chain.queue.push((Script::PreUp, event.clone()));
-            chain.queue.push((Script::Up, event));
+        let script = if event.up {
+            Script::PreUp
         } else {
-            chain.queue.push((Script::Down, event));
-        }
+            Script::Down
+        };
+        chains[at].queue.push((script, event));
     }
 }
 
@@ -421,6 +436,44 @@ const ENV: [(&str, u8); 24] = [
     ("BYTES_RCVD", slot::BYTES_RCVD),
 ];
 
+/// [`ENV`] as the one string the run-time loop reads: each name followed by its slot, as a
+/// byte below b'A' (the names are capitals and `_`). A table of string slices kept a
+/// pointer, a length and a slot for each of the 24 names in the binary (288 bytes on
+/// mipsel); `ENV` itself is only read here, at compile time.
+const ENV_TEXT: &str = {
+    const LEN: usize = {
+        let (mut n, mut i) = (0, 0);
+        while i < ENV.len() {
+            n += ENV[i].0.len() + 1;
+            i += 1;
+        }
+        n
+    };
+    const BYTES: [u8; LEN] = {
+        let mut out = [0u8; LEN];
+        let (mut i, mut at) = (0, 0);
+        while i < ENV.len() {
+            let name = ENV[i].0.as_bytes();
+            let mut j = 0;
+            while j < name.len() {
+                assert!(name[j] >= b'A', "names are capitals and _");
+                out[at] = name[j];
+                at += 1;
+                j += 1;
+            }
+            assert!(ENV[i].1 < b'A');
+            out[at] = ENV[i].1;
+            at += 1;
+            i += 1;
+        }
+        out
+    };
+    match core::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("ENV names are ASCII"),
+    }
+};
+
 /// Append pppd's arguments for the script (`$1`..`$6`) to `args`, and its environment to
 /// `env`. Not inlined: inside the loop of [`serve`], the addresses of its 24 names and
 /// formatters were hoisted out of the loop and kept in stack slots.
@@ -475,10 +528,18 @@ pub fn script_args(
     for &i in &ARGS {
         args.push_fmt(format_args!("{}", values[usize::from(i)]))?;
     }
-    // The last three, the session's totals, only for ip-down.
-    let count = ENV.len() - if event.up { 3 } else { 0 };
-    for &(key, i) in &ENV[..count] {
+    let mut start = 0;
+    for (at, i) in ENV_TEXT.bytes().enumerate() {
+        if i >= b'A' {
+            continue;
+        }
+        // The last three, the session's totals, only for ip-down.
+        if event.up && i >= slot::CONNECT_TIME {
+            break;
+        }
+        let key = &ENV_TEXT[start..at];
         env.push_fmt(format_args!("{key}={}", values[usize::from(i)]))?;
+        start = at + 1;
     }
     Ok(())
 }
@@ -495,33 +556,36 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
     }
     let mut args = CStrings::new();
     let mut env = CStrings::new();
-    let built = args
-        .push(path.as_os_str().as_bytes())
-        .and_then(|()| script_args(config, event, &mut args, &mut env));
-    if let Err(e) = built {
-        crate::warn!("{}: {e}", path.display());
-        return None;
-    }
-    let options = spawn::Options {
-        env: Some(&env),
-        detach: true,
-        ..spawn::Options::default()
-    };
+    let program = path.as_os_str().as_bytes();
     // "Text file busy": another process (a fork of anyone who just wrote the script, an
     // editor saving it) still holds it open for writing. That clears within moments, so try
     // again briefly rather than skip the script; the runner is its own process and may wait.
-    let mut tries = 0;
-    loop {
-        match spawn::spawn(path.as_os_str().as_bytes(), &args, &options) {
-            Ok(child) => return Some(child),
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
-                tries += 1;
-                spawn::sleep_ms(50);
+    // Either failure, building the lists or starting, is the one warning below.
+    let started = args
+        .push(program)
+        .and_then(|()| script_args(config, event, &mut args, &mut env))
+        .and_then(|()| {
+            let options = spawn::Options {
+                env: Some(&env),
+                detach: true,
+                ..spawn::Options::default()
+            };
+            let mut tries = 0;
+            loop {
+                match spawn::spawn(program, &args, &options) {
+                    Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                        tries += 1;
+                        spawn::sleep_ms(50);
+                    }
+                    r => return r,
+                }
             }
-            Err(e) => {
-                crate::warn!("{}: {e}", path.display());
-                return None;
-            }
+        });
+    match started {
+        Ok(child) => Some(child),
+        Err(e) => {
+            crate::warn!("{}: {e}", path.display());
+            None
         }
     }
 }
@@ -608,6 +672,38 @@ mod tests {
             assert_eq!(get(&env, k).as_deref(), Some(v), "{k}");
         }
         assert_eq!(env.len(), 24);
+        // SAFETY: getppid/getuid cannot fail.
+        let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
+        let want: Vec<String> = [
+            format!("PATH={SCRIPT_PATH}"),
+            "IFNAME=smolpptp0".into(),
+            "DEVICE=pptp4660".into(),
+            "SPEED=115200".into(),
+            "LINKNAME=pptp4660".into(),
+            "PEERNAME=tomc".into(),
+            "IPLOCAL=10.9.0.1".into(),
+            "IPREMOTE=10.9.0.2".into(),
+            "IPPARAM=192.0.2.100".into(),
+            "REMOTENUMBER=192.0.2.100".into(),
+            "PPTP_CALL_ID=4660".into(),
+            format!("PPPD_PID={ppid}"),
+            format!("ORIG_UID={uid}"),
+            "PPPLOGNAME=root".into(),
+            "PPP_IFACE=smolpptp0".into(),
+            "PPP_TTY=pptp4660".into(),
+            "PPP_SPEED=115200".into(),
+            "PPP_LOCAL=10.9.0.1".into(),
+            "PPP_REMOTE=10.9.0.2".into(),
+            "PPP_IPPARAM=192.0.2.100".into(),
+            "PPP_TTYNAME=pptp4660".into(),
+            "CONNECT_TIME=125".into(),
+            "BYTES_SENT=3000".into(),
+            "BYTES_RCVD=1500".into(),
+        ]
+        .into();
+        assert_eq!(env, want, "every name, value and their order");
+        let (_, up) = lists(&config, true);
+        assert_eq!(up, want[..21], "ip-up: the same less the totals");
         let (_, env) = lists(&config, true);
         assert_eq!(get(&env, "CONNECT_TIME"), None, "ip-up has no counters");
         assert_eq!(env.len(), 21);

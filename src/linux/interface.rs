@@ -3,7 +3,7 @@
 
 use core::net::Ipv4Addr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// A kernel interface name: at most 15 bytes (IFNAMSIZ - 1), NUL-terminated.
@@ -85,7 +85,7 @@ pub(crate) fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
     unsafe { core::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
-fn sockaddr_ipv4(sa: &libc::sockaddr) -> Ipv4Addr {
+pub(crate) fn sockaddr_ipv4(sa: &libc::sockaddr) -> Ipv4Addr {
     let sin: libc::sockaddr_in = unsafe { core::mem::transmute_copy(sa) };
     Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
 }
@@ -121,6 +121,17 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// ioctl(2) as the plain system call. musl's wrapper also converts the results of a few
+/// timestamp requests (SIOCGSTAMP and the like) for 32-bit boards' 64-bit `time_t`, none of
+/// which is ours: 1.2 KB of the mipsel binary for nothing. One function for every request and
+/// argument type.
+#[inline(never)]
+pub(crate) fn ioctl(fd: RawFd, request: libc::c_ulong, arg: *mut libc::c_void) -> io::Result<()> {
+    // SAFETY: the caller passes an fd and an argument of the type `request` expects.
+    let rc = unsafe { libc::syscall(libc::SYS_ioctl, libc::c_long::from(fd), request, arg) };
+    check(rc as libc::c_int)
+}
+
 impl Control {
     pub fn open() -> io::Result<Control> {
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
@@ -130,8 +141,9 @@ impl Control {
         })
     }
 
+    #[inline(always)]
     pub(crate) fn ioctl<T>(&self, request: libc::c_ulong, arg: &mut T) -> io::Result<()> {
-        check(unsafe { libc::ioctl(self.fd.as_raw_fd(), request as libc::Ioctl, arg as *mut T) })
+        ioctl(self.fd.as_raw_fd(), request, (arg as *mut T).cast())
     }
 
     pub fn index(&self, name: &IfName) -> io::Result<u32> {
@@ -305,9 +317,33 @@ pub fn prefix_mask(prefix_len: u8) -> Ipv4Addr {
 /// prefix, so a pool like .20-.30 never captures the router's LAN neighbours .16-.19.
 /// At most 62 blocks per range; nothing is allocated.
 pub fn for_each_prefix(first: Ipv4Addr, last: Ipv4Addr, mut each: impl FnMut(Ipv4Addr, u8)) {
+    // u32 arithmetic throughout (u64 is two registers and a carry on 32-bit boards): a
+    // block of 2^bits addresses is `mask(bits)` past its first, bits 0..=32.
+    let mask = |bits: u32| u32::MAX.checked_shr(32 - bits).unwrap_or(0);
+    let (mut lo, hi) = (u32::from(first), u32::from(last));
+    if lo > hi {
+        return;
+    }
+    loop {
+        // Largest aligned block starting at `lo` that does not pass `hi`.
+        let mut bits = lo.trailing_zeros();
+        while mask(bits) > hi - lo {
+            bits -= 1;
+        }
+        each(Ipv4Addr::from(lo), (32 - bits) as u8);
+        let end = lo + mask(bits);
+        if end == hi {
+            return;
+        }
+        lo = end + 1;
+    }
+}
+
+/// The classic split with u64 arithmetic, which `for_each_prefix` replaced: the two must agree.
+#[cfg(test)]
+fn for_each_prefix_u64(first: Ipv4Addr, last: Ipv4Addr, mut each: impl FnMut(Ipv4Addr, u8)) {
     let (mut lo, hi) = (u64::from(u32::from(first)), u64::from(u32::from(last)));
     while lo <= hi {
-        // Largest aligned block starting at `lo` that does not pass `hi`.
         let mut size: u64 = if lo == 0 {
             1 << 32
         } else {
@@ -375,6 +411,38 @@ mod tests {
                 next += 1u64 << (32 - l);
             });
             assert_eq!(next, u64::from(b) + 1);
+        }
+    }
+
+    #[test]
+    fn u32_split_matches_the_u64_one() {
+        let mut rng = crate::rand::XorShift(0x5eed);
+        use crate::rand::Random;
+        let list = |a: u32, b: u32, f: fn(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(Ipv4Addr, u8))| {
+            let mut v = Vec::new();
+            f(Ipv4Addr::from(a), Ipv4Addr::from(b), &mut |n, l| {
+                v.push((n, l))
+            });
+            v
+        };
+        let new: fn(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(Ipv4Addr, u8)) =
+            |a, b, f| for_each_prefix(a, b, f);
+        let old: fn(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(Ipv4Addr, u8)) =
+            |a, b, f| for_each_prefix_u64(a, b, f);
+        let edges = [0, 1, 2, 0x7fff_ffff, 0x8000_0000, u32::MAX - 1, u32::MAX];
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(list(a, b, new), list(a, b, old), "{a:#x}-{b:#x}");
+            }
+        }
+        for _ in 0..20_000 {
+            let a = rng.next_u32() >> (rng.next_u32() % 33).min(31);
+            let b = match rng.next_u32() % 3 {
+                0 => rng.next_u32(),
+                1 => a.saturating_add(rng.next_u32() >> (rng.next_u32() % 32)),
+                _ => a.wrapping_sub(rng.next_u32() % 4),
+            };
+            assert_eq!(list(a, b, new), list(a, b, old), "{a:#x}-{b:#x}");
         }
     }
 

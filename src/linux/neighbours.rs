@@ -194,16 +194,14 @@ impl Neighbours {
             // From ARP smoltcp learnt it itself.
             return teach.then_some((address, mac));
         }
-        // A free entry, else the one not seen for longest.
-        let slot = match self.entries.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => self
-                .entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.map(|e| e.seen))
-                .map_or(0, |(i, _)| i),
-        };
+        // The first free entry, else the one not seen for longest: one scan, as a free
+        // entry's key (None) is below every time and the first of equal minima wins.
+        let slot = self
+            .entries
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| e.map(|e| e.seen))
+            .map_or(0, |(i, _)| i);
         self.entries[slot] = Some(Entry {
             address,
             mac,

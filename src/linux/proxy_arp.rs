@@ -9,7 +9,7 @@
 //! the kernel answers from then on. Removed when the session ends and at exit. No
 //! allocation: the interface list is read into a fixed buffer.
 
-use super::interface::{prefix_mask, sockaddr, Control, IfName};
+use super::interface::{prefix_mask, sockaddr, sockaddr_ipv4, Control, IfName};
 use crate::limits::MAX_SESSIONS;
 use core::net::Ipv4Addr;
 use std::io;
@@ -67,19 +67,31 @@ impl ProxyArp {
         let mut best: Option<(u8, IfName)> = None;
         for req in &reqs[..count] {
             let name = IfName::from_c(&req.ifr_name);
-            let Ok(flags) = self.control.flags(&name) else {
+            // One request for the flags, the address and the netmask in turn (each answer
+            // overwrites the last); the name stays.
+            let mut r = name.ifreq();
+            let ctl = &self.control;
+            if ctl.ioctl(libc::SIOCGIFFLAGS, &mut r).is_err() {
                 continue;
-            };
+            }
+            // SAFETY: SIOCGIFFLAGS filled the flags.
+            let flags = libc::c_int::from(unsafe { r.ifr_ifru.ifru_flags }) & 0xFFFF;
             let wanted = libc::IFF_UP | libc::IFF_BROADCAST;
             let unwanted = libc::IFF_LOOPBACK | libc::IFF_POINTOPOINT | libc::IFF_NOARP;
             if flags & wanted != wanted || flags & unwanted != 0 {
                 continue;
             }
-            let (Ok(address), Ok(prefix)) =
-                (self.control.address(&name), self.control.prefix_len(&name))
-            else {
+            if ctl.ioctl(libc::SIOCGIFADDR, &mut r).is_err() {
                 continue;
-            };
+            }
+            // SAFETY: SIOCGIFADDR filled the address.
+            let address = sockaddr_ipv4(unsafe { &r.ifr_ifru.ifru_addr });
+            if ctl.ioctl(libc::SIOCGIFNETMASK, &mut r).is_err() {
+                continue;
+            }
+            // SAFETY: SIOCGIFNETMASK filled the netmask.
+            let netmask = u32::from(sockaddr_ipv4(unsafe { &r.ifr_ifru.ifru_netmask }));
+            let prefix = netmask.leading_ones() as u8;
             let mask = u32::from(prefix_mask(prefix));
             if u32::from(address) & mask != u32::from(client) & mask {
                 continue;
@@ -140,8 +152,9 @@ impl ProxyArp {
 
 impl Drop for ProxyArp {
     fn drop(&mut self) {
-        for (_, client, name) in core::mem::take(&mut self.entries) {
-            let _ = self.delete(client, &name);
+        // Read in place: moving the table out first copied all of it.
+        for (_, client, name) in &self.entries {
+            let _ = self.delete(*client, name);
         }
     }
 }

@@ -14,13 +14,14 @@ impl KernelRandom {
         let mut done = 0;
         while done < buf.len() {
             let rest = &mut buf[done..];
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            // The system call itself (musl's getrandom only adds a cancellation point).
+            let (p, len) = (rest.as_mut_ptr(), rest.len());
+            let n = unsafe { libc::syscall(libc::SYS_getrandom, p, len, 0 as libc::c_long) };
             if n < 0 {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::EINTR) {
-                    continue;
+                match super::file::failed() {
+                    Some(e) => return Err(e),
+                    None => continue,
                 }
-                return Err(err);
             }
             done += n as usize;
         }

@@ -1,7 +1,8 @@
 //! Signals as file descriptor events: SIGTERM/SIGINT/SIGHUP are blocked and read from a
 //! signalfd in the poll loop, so there are no async handlers and nothing is allocated
-//! (signal-hook keeps its handlers in `Arc`s). SIGPIPE is ignored: a write to a closed
-//! socket must return EPIPE, not kill the daemon.
+//! (signal-hook keeps its handlers in `Arc`s). SIGPIPE is ignored, by `main` (as std's
+//! runtime does for the tests): a write to a closed socket must return EPIPE, not kill the
+//! daemon.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -20,6 +21,12 @@ pub struct Signals {
     fd: OwnedFd,
 }
 
+/// The kernel's `sigset_t` in bytes (_NSIG / 8): 128 signals on MIPS, 64 elsewhere.
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const KERNEL_SIGSET: libc::size_t = 16;
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
+const KERNEL_SIGSET: libc::size_t = 8;
+
 fn handled_set() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = core::mem::zeroed();
@@ -37,15 +44,22 @@ impl Signals {
     pub fn install() -> io::Result<Signals> {
         let set = handled_set();
         unsafe {
-            if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
-                return Err(io::Error::last_os_error());
-            }
             // pthread_sigmask returns the error number; it does not set errno.
             let err = libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
             if err != 0 {
                 return Err(io::Error::from_raw_os_error(err));
             }
-            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+            // signalfd4, the system call musl's signalfd makes first (its fallback is for
+            // kernels before 2.6.27); it takes the kernel's signal set size.
+            let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;
+            let set = &set as *const libc::sigset_t;
+            let fd = libc::syscall(
+                libc::SYS_signalfd4,
+                -1 as libc::c_long,
+                set,
+                KERNEL_SIGSET,
+                flags,
+            ) as libc::c_int;
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }

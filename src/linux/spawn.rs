@@ -202,17 +202,37 @@ impl Child {
         let mut status = 0;
         loop {
             // SAFETY: waiting for our own child.
-            match unsafe { libc::waitpid(self.pid, &mut status, flags) } {
+            match waitpid(self.pid, &mut status, flags) {
                 0 => return Ok(None),
                 rc if rc > 0 => return Ok(Some(ExitStatus(status))),
                 _ => {
-                    let e = io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::EINTR) {
+                    if let Some(e) = super::file::failed() {
                         return Err(e);
                     }
                 }
             }
         }
+    }
+}
+
+/// waitpid(2) as the system call it is in musl (wait4 without usage figures), for
+/// [`Child`] and the hook runner's end.
+pub(crate) fn waitpid(
+    pid: libc::pid_t,
+    status: &mut libc::c_int,
+    flags: libc::c_int,
+) -> libc::pid_t {
+    let (pid, flags) = (libc::c_long::from(pid), libc::c_long::from(flags));
+    let none = core::ptr::null_mut::<libc::rusage>();
+    // SAFETY: a status to fill and no rusage.
+    unsafe {
+        libc::syscall(
+            libc::SYS_wait4,
+            pid,
+            status as *mut libc::c_int,
+            flags,
+            none,
+        ) as libc::pid_t
     }
 }
 
@@ -259,14 +279,40 @@ pub fn run(
     Ok(Output { status, stderr })
 }
 
-fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, owned below.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+/// A close-on-exec pipe into `fds[0]` (read end) and `fds[1]` (write end).
+fn cloexec_pipe(fds: &mut [RawFd]) -> io::Result<()> {
+    // SAFETY: pipe2 fills two ints, and `fds` has room for them. The system call itself:
+    // musl's wrapper adds a fallback to pipe + fcntl for kernels before 2.6.27.
+    let flags = libc::O_CLOEXEC as libc::c_long;
+    if unsafe { libc::syscall(libc::SYS_pipe2, fds[..2].as_mut_ptr(), flags) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: both fds are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(())
+}
+
+/// The descriptors [`spawn`] makes, -1 until made: /dev/null, then the read and write ends of
+/// the stdin, stderr and report pipes. Those not handed over to the [`Child`] are closed
+/// when it goes, in one loop rather than one close per exit path.
+struct Fds([RawFd; 7]);
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        for &fd in &self.0 {
+            if fd >= 0 {
+                // SAFETY: a descriptor made by `spawn` and owned by nobody else.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+impl Fds {
+    /// Hand descriptor `i` over (None if it was not made).
+    fn take(&mut self, i: usize) -> Option<OwnedFd> {
+        let fd = core::mem::replace(&mut self.0[i], -1);
+        // SAFETY: a descriptor made by `spawn`, now owned by the caller alone.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 }
 
 /// `program` as a NUL-terminated path in `out`: itself if it has a `/`, else the first
@@ -300,30 +346,40 @@ fn join(out: &mut [u8; PATH_BUF], parts: &[&[u8]]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn search(program: &[u8], out: &mut [u8; PATH_BUF]) -> io::Result<usize> {
-    // SAFETY: getenv's string stays valid while nobody changes the environment, which the
-    // daemon never does.
-    let dirs = unsafe {
-        let p = libc::getenv(c"PATH".as_ptr());
-        if p.is_null() {
-            DEFAULT_PATH.as_bytes()
-        } else {
-            CStr::from_ptr(p).to_bytes()
+extern "C" {
+    /// The process environment (C's `environ`, which getenv and execv read too).
+    static environ: *const *const c_char;
+}
+
+/// `getenv("PATH")`: the value of the environment's first `PATH=` entry. Read here rather
+/// than through musl's getenv, which with its strchrnul and strncmp was 0.6 KB of the mipsel
+/// binary for this one look-up.
+fn path_var() -> Option<&'static [u8]> {
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings (or NULL), and
+    // stays valid while nobody changes the environment, which the daemon never does.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            if let Some(value) = CStr::from_ptr(*entry).to_bytes().strip_prefix(b"PATH=") {
+                return Some(value);
+            }
+            entry = entry.add(1);
         }
-    };
+    }
+    None
+}
+
+fn search(program: &[u8], out: &mut [u8; PATH_BUF]) -> io::Result<usize> {
+    let dirs = path_var().unwrap_or(DEFAULT_PATH.as_bytes());
     for dir in dirs.split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
         let Ok(n) = join(out, &[dir, b"/", program]) else {
             continue;
         };
-        // SAFETY: stat and access on the NUL-terminated path in `out`.
-        let runnable = unsafe {
-            let mut st: libc::stat = core::mem::zeroed();
-            let p = out.as_ptr().cast();
-            libc::stat(p, &mut st) == 0
-                && st.st_mode & libc::S_IFMT == libc::S_IFREG
-                && libc::access(p, libc::X_OK) == 0
-        };
+        let p = out.as_ptr().cast();
+        let runnable = super::file::stat_c(p).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            // SAFETY: access on the NUL-terminated path in `out`.
+            && unsafe { libc::access(p, libc::X_OK) } == 0;
         if runnable {
             return Ok(n);
         }
@@ -342,32 +398,25 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let path = resolve(program, &mut path_buf)?;
     let argv = args.pointers();
     let envp = opts.env.map(CStrings::pointers);
-    // SAFETY: open with a NUL-terminated path; the fd is owned below.
-    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if null < 0 {
+    let mut fds = Fds([-1; 7]);
+    let f = &mut fds.0;
+    // SAFETY: open with a NUL-terminated path; the fd is owned by `fds`.
+    f[0] = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if f[0] < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a new fd of ours.
-    let null = unsafe { OwnedFd::from_raw_fd(null) };
-    let stdin = if opts.stdin_pipe {
-        Some(cloexec_pipe()?)
-    } else {
-        None
-    };
-    let stderr = if opts.stderr_pipe {
-        Some(cloexec_pipe()?)
-    } else {
-        None
-    };
+    if opts.stdin_pipe {
+        cloexec_pipe(&mut f[1..3])?;
+    }
+    if opts.stderr_pipe {
+        cloexec_pipe(&mut f[3..5])?;
+    }
     // Closed by a successful exec; carries errno back when anything fails before it.
-    let (report_read, report_write) = cloexec_pipe()?;
-    let stdio = [
-        stdin.as_ref().map_or(null.as_raw_fd(), |p| p.0.as_raw_fd()),
-        null.as_raw_fd(),
-        stderr
-            .as_ref()
-            .map_or(null.as_raw_fd(), |p| p.1.as_raw_fd()),
-    ];
+    cloexec_pipe(&mut f[5..7])?;
+    let null = f[0];
+    let or_null = |fd: RawFd| if fd < 0 { null } else { fd };
+    let stdio = [or_null(f[1]), null, or_null(f[4])];
+    let (report_read, report_write) = (f[5], f[6]);
     // SAFETY: the child only makes async-signal-safe calls (see `child`).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -375,30 +424,21 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     }
     if pid == 0 {
         // SAFETY: in the child, with everything prepared before the fork.
-        unsafe {
-            child(
-                path,
-                &argv,
-                envp.as_ref(),
-                stdio,
-                report_write.as_raw_fd(),
-                opts.detach,
-            )
-        }
+        unsafe { child(path, &argv, envp.as_ref(), stdio, report_write, opts.detach) }
     }
-    drop(report_write);
+    drop(fds.take(6));
     let mut errno = [0u8; 4];
     let n = loop {
         // SAFETY: reading into our buffer.
-        let n = unsafe { libc::read(report_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
-        if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        let n = unsafe { libc::read(report_read, errno.as_mut_ptr().cast(), 4) };
+        if n >= 0 || super::file::failed().is_some() {
             break n;
         }
     };
     let mut child = Child {
         pid,
-        stdin: stdin.map(|p| p.1),
-        stderr: stderr.map(|p| p.0),
+        stdin: fds.take(2),
+        stderr: fds.take(3),
     };
     if n == 4 {
         let _ = child.wait();
@@ -429,7 +469,8 @@ unsafe fn child(
         // signalfd and ignores SIGPIPE, and both would be inherited across exec.
         let mut set: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
+        // pthread_sigmask: what musl's sigprocmask calls, less its errno.
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         // A daemon started with stdio closed may have been handed fds 0-2 for our pipes:
         // move them up first so that the dup2s below cannot overwrite one another.
@@ -459,10 +500,9 @@ unsafe fn child(
                 fail(report);
             }
         }
-        match envp {
-            Some(envp) => libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()),
-            None => libc::execv(path.as_ptr(), argv.as_ptr()),
-        };
+        // execv(path, argv) is this with the daemon's own environment.
+        let envp = envp.map_or(environ, |e| e.as_ptr());
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp);
         fail(report)
     }
 }
@@ -518,6 +558,17 @@ mod tests {
         }
         assert!(full.push(b"x").is_err());
         assert!(full.pointers()[STRINGS_MAX].is_null());
+    }
+
+    #[test]
+    fn path_is_read_as_getenv_reads_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let std_path = std::env::var_os("PATH");
+        assert_eq!(path_var(), std_path.as_ref().map(|p| p.as_bytes()));
+        // SAFETY: getenv with a NUL-terminated name; its string is read at once.
+        let c = unsafe { libc::getenv(c"PATH".as_ptr()) };
+        assert!(!c.is_null());
+        assert_eq!(path_var(), Some(unsafe { CStr::from_ptr(c) }.to_bytes()));
     }
 
     #[test]

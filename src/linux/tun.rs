@@ -81,9 +81,11 @@ impl Tun {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut req = wanted.ifreq();
         req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        super::interface::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETIFF as libc::c_ulong,
+            (&mut req as *mut libc::ifreq).cast(),
+        )?;
         let name = IfName::from_c(&req.ifr_name);
         let tun = Tun {
             fd,
@@ -135,17 +137,16 @@ impl Tun {
             ifr6_prefixlen: 64,
             ifr6_ifindex: index as libc::c_int,
         };
-        let request = libc::SIOCSIFADDR as libc::Ioctl;
-        let ret =
-            unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req as *mut libc::in6_ifreq) };
-        if ret < 0 {
-            let e = io::Error::last_os_error();
+        let ret = super::interface::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFADDR,
+            (&mut req as *mut libc::in6_ifreq).cast(),
+        );
+        match ret {
             // Already there (a persistent TUN we attached to again).
-            if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(e);
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            r => r,
         }
-        Ok(())
     }
 
     /// Replace the pool routes (after a reload changed `remoteip`).
