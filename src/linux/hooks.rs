@@ -341,8 +341,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         if !open || pfd.revents == 0 {
             continue;
         }
-        // SAFETY: receiving into our buffer.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = super::sys::recv(fd.as_raw_fd(), &mut buf, 0);
         if n == 0 || (n < 0 && super::file::failed().is_some()) {
             open = false;
             continue;

@@ -148,7 +148,7 @@ impl PacketDevice {
         sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         sll.sll_ifindex = index as libc::c_int;
         check(unsafe {
-            libc::bind(
+            super::sys::bind(
                 fd.as_raw_fd(),
                 (&sll as *const libc::sockaddr_ll).cast(),
                 core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
@@ -208,7 +208,7 @@ impl PacketDevice {
             let mut from: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
             let mut from_len = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
             let n = unsafe {
-                libc::recvfrom(
+                super::sys::recvfrom(
                     self.fd.as_raw_fd(),
                     self.rx.as_mut_ptr().cast(),
                     self.rx.len(),
@@ -236,7 +236,7 @@ impl PacketDevice {
 
 fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
     check(unsafe {
-        libc::setsockopt(
+        super::sys::setsockopt(
             fd.as_raw_fd(),
             level,
             name,
