@@ -679,17 +679,15 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
 }
 
 fn seqpacket(flags: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned from here on.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | flags,
-            0,
-        )
-    };
+    let fd = sys::socket(
+        libc::AF_UNIX,
+        libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | flags,
+        0,
+    );
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: the fd is owned from here on.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -697,7 +695,7 @@ fn connect(fd: &OwnedFd, path: &Path) -> io::Result<()> {
     let (addr, len) = sockaddr(path)?;
     // SAFETY: addr is a valid sockaddr_un of `len` bytes.
     let rc = unsafe {
-        libc::connect(
+        sys::connect(
             fd.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast(),
             len,
@@ -856,15 +854,8 @@ impl ControlSocket {
                     }
                 }
                 let out = self.reply.as_bytes();
-                // SAFETY: sending from our buffer; a client that does not read just loses it.
-                unsafe {
-                    libc::send(
-                        p.fd,
-                        out.as_ptr().cast(),
-                        out.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                };
+                // A client that does not read just loses it.
+                sys::send(p.fd, out, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
                 answered = true;
             }
             // SAFETY: the fd is ours; one request per connection.
@@ -914,16 +905,7 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     request
         .encode(&mut buf)
         .map_err(|e| protocol_error(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: sending from a valid buffer.
-    if unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    } < 0
-    {
+    if sys::send(fd.as_raw_fd(), &buf, libc::MSG_NOSIGNAL) < 0 {
         return Err(io::Error::last_os_error());
     }
     // Room for a daemon built with more sessions than this binary, so its reply is not cut.

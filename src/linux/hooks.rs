@@ -191,15 +191,11 @@ impl HookRunner {
             return;
         };
         event.encode(&mut self.request);
-        // SAFETY: sending from our fixed buffer.
-        let rc = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                self.request.as_ptr().cast(),
-                REQUEST_LEN,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
+        let rc = super::sys::send(
+            fd.as_raw_fd(),
+            &self.request,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
         if rc < 0 {
             crate::warn!(
                 "hook runner: {} for call {} not run: {}",

@@ -126,13 +126,11 @@ impl PacketDevice {
         let mtu = usize::from(ctl.mtu(&name)?).min(DEVICE_MTU) + ETHERNET_HEADER_LEN;
 
         // Protocol 0 receives nothing until bind: the filter is in place before any frame.
-        let fd = check(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        })?;
+        let fd = check(super::sys::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        ))?;
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut program = filter_program(address);
         let fprog = libc::sock_fprog {
@@ -230,7 +228,7 @@ impl PacketDevice {
 
     pub(super) fn send_frame(fd: RawFd, frame: &[u8]) {
         // A full queue drops the frame; TCP and the peers' PPP retransmit.
-        unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
+        super::sys::send(fd, frame, libc::MSG_DONTWAIT);
     }
 }
 

@@ -158,6 +158,47 @@ pub unsafe fn recvfrom(
     }
 }
 
+/// socket(2).
+#[cfg(not(target_arch = "x86"))]
+pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    // SAFETY: no pointers.
+    unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            domain as c_long,
+            ty as c_long,
+            protocol as c_long,
+        ) as c_int
+    }
+}
+
+/// connect(2).
+///
+/// # Safety
+/// `addr` points to a socket address of `len` bytes.
+#[cfg(not(target_arch = "x86"))]
+pub unsafe fn connect(fd: c_int, addr: *const libc::sockaddr, len: socklen_t) -> c_int {
+    unsafe { libc::syscall(libc::SYS_connect, fd as c_long, addr, len as c_long) as c_int }
+}
+
+/// send(2), which is sendto(2) without an address.
+#[cfg(not(target_arch = "x86"))]
+pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> isize {
+    let null = core::ptr::null::<libc::sockaddr>();
+    // SAFETY: `buf` is readable for its length; no address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd as c_long,
+            buf.as_ptr(),
+            buf.len(),
+            flags as c_long,
+            null,
+            0 as c_long,
+        ) as isize
+    }
+}
+
 #[cfg(target_arch = "x86")]
 pub use x86::*;
 
@@ -166,7 +207,17 @@ pub use x86::*;
 mod x86 {
     use libc::c_int;
 
-    pub use libc::{bind, recvfrom, setsockopt};
+    pub use libc::{bind, connect, recvfrom, setsockopt};
+
+    pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+        // SAFETY: no pointers.
+        unsafe { libc::socket(domain, ty, protocol) }
+    }
+
+    pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> isize {
+        // SAFETY: `buf` is readable for its length.
+        unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) }
+    }
 
     pub fn accept4(fd: c_int, flags: c_int) -> c_int {
         let (addr, len) = (core::ptr::null_mut(), core::ptr::null_mut());
