@@ -29,7 +29,7 @@ use smolpptp::linux::signals::Signals;
 use smolpptp::linux::tun::{self, Tun, TunConfig, TunDevice};
 use smolpptp::linux::wtmp::{self, Wtmp};
 use smolpptp::linux::{clock, interface};
-use smolpptp::linux::{host, syslog};
+use smolpptp::linux::{host, sys, syslog};
 use smolpptp::server::{NetConfig, Selector, Server, Storage};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::raw;
@@ -270,12 +270,12 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
     // SAFETY: no other thread exists yet; the path is NUL-terminated; SIG_IGN is valid.
     unsafe {
         for fd in 0..3 {
-            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+            if sys::fcntl(fd, libc::F_GETFD, 0) == -1 {
                 libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             }
         }
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    sys::set_disposition(libc::SIGPIPE, libc::SIG_IGN);
     let mut args = Vec::new();
     for i in 1..usize::try_from(argc).unwrap_or(0) {
         // SAFETY: the C runtime hands over argc valid NUL-terminated strings in argv.
@@ -306,7 +306,7 @@ fn command(args: &[&str]) -> ExitCode {
         // SIGPIPE is ignored (see main), so `smolpptpd check | head` would fail on the
         // closed pipe; a command-line tool should just end. The daemon keeps ignoring it (socket writes).
         // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        sys::set_disposition(libc::SIGPIPE, libc::SIG_DFL);
     }
     match command {
         Command::Help => {

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use smoltcp::time::{Duration, Instant};
 
+use super::sys;
 use crate::limits::MAX_SESSIONS;
 use crate::pptp::session::{Counters, Session};
 use crate::server::Selector;
@@ -678,17 +679,15 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
 }
 
 fn seqpacket(flags: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned from here on.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | flags,
-            0,
-        )
-    };
+    let fd = sys::socket(
+        libc::AF_UNIX,
+        libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | flags,
+        0,
+    );
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: the fd is owned from here on.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -696,7 +695,7 @@ fn connect(fd: &OwnedFd, path: &Path) -> io::Result<()> {
     let (addr, len) = sockaddr(path)?;
     // SAFETY: addr is a valid sockaddr_un of `len` bytes.
     let rc = unsafe {
-        libc::connect(
+        sys::connect(
             fd.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast(),
             len,
@@ -746,7 +745,7 @@ impl ControlSocket {
         // socket is never reachable by others, even for a moment.
         let rc = unsafe {
             let old = libc::umask(0o077);
-            let rc = libc::bind(
+            let rc = sys::bind(
                 listener.as_raw_fd(),
                 (&addr as *const libc::sockaddr_un).cast(),
                 len,
@@ -754,7 +753,7 @@ impl ControlSocket {
             libc::umask(old);
             rc
         };
-        if rc < 0 || unsafe { libc::listen(listener.as_raw_fd(), PENDING as libc::c_int) } < 0 {
+        if rc < 0 || sys::listen(listener.as_raw_fd(), PENDING as libc::c_int) < 0 {
             return Err(io::Error::last_os_error());
         }
         super::file::chmod(path, 0o600)?;
@@ -800,15 +799,10 @@ impl ControlSocket {
         answer: &mut dyn FnMut(Request, &mut ReplyBuffer),
     ) -> bool {
         loop {
-            // SAFETY: accept4 with no address out-parameters.
-            let fd = unsafe {
-                libc::accept4(
-                    self.listener.as_raw_fd(),
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                )
-            };
+            let fd = sys::accept4(
+                self.listener.as_raw_fd(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
             if fd < 0 {
                 break;
             }
@@ -818,7 +812,7 @@ impl ControlSocket {
             for &option in &[libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
                 // SAFETY: setsockopt with a valid int.
                 let rc = unsafe {
-                    libc::setsockopt(
+                    sys::setsockopt(
                         fd,
                         libc::SOL_SOCKET,
                         option,
@@ -844,15 +838,7 @@ impl ControlSocket {
             let Some(p) = self.pending[i] else {
                 continue;
             };
-            // SAFETY: reading into our fixed buffer.
-            let n = unsafe {
-                libc::recv(
-                    p.fd,
-                    self.request.as_mut_ptr().cast(),
-                    self.request.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let n = sys::recv(p.fd, &mut self.request, libc::MSG_DONTWAIT);
             // SAFETY: errno is this thread's, right after the recv that set it.
             let would_block = n < 0 && unsafe { *libc::__errno_location() } == libc::EAGAIN;
             if would_block && now < p.since + REQUEST_TIMEOUT {
@@ -868,15 +854,8 @@ impl ControlSocket {
                     }
                 }
                 let out = self.reply.as_bytes();
-                // SAFETY: sending from our buffer; a client that does not read just loses it.
-                unsafe {
-                    libc::send(
-                        p.fd,
-                        out.as_ptr().cast(),
-                        out.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                };
+                // A client that does not read just loses it.
+                sys::send(p.fd, out, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
                 answered = true;
             }
             // SAFETY: the fd is ours; one request per connection.
@@ -914,7 +893,7 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     };
     // SAFETY: setsockopt with a valid timeval.
     unsafe {
-        libc::setsockopt(
+        sys::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
@@ -926,22 +905,12 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     request
         .encode(&mut buf)
         .map_err(|e| protocol_error(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: sending from a valid buffer.
-    if unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    } < 0
-    {
+    if sys::send(fd.as_raw_fd(), &buf, libc::MSG_NOSIGNAL) < 0 {
         return Err(io::Error::last_os_error());
     }
     // Room for a daemon built with more sessions than this binary, so its reply is not cut.
     let mut reply = vec![0u8; MAX_REPLY_LEN.max(1 << 20)];
-    // SAFETY: receiving into a valid buffer.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
+    let n = sys::recv(fd.as_raw_fd(), &mut reply, 0);
     if n < 0 {
         return Err(io::Error::last_os_error());
     }

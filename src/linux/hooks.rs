@@ -191,15 +191,11 @@ impl HookRunner {
             return;
         };
         event.encode(&mut self.request);
-        // SAFETY: sending from our fixed buffer.
-        let rc = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                self.request.as_ptr().cast(),
-                REQUEST_LEN,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
+        let rc = super::sys::send(
+            fd.as_raw_fd(),
+            &self.request,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
         if rc < 0 {
             crate::warn!(
                 "hook runner: {} for call {} not run: {}",
@@ -341,8 +337,7 @@ pub fn serve(fd: OwnedFd, config: &HookConfig) {
         if !open || pfd.revents == 0 {
             continue;
         }
-        // SAFETY: receiving into our buffer.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = super::sys::recv(fd.as_raw_fd(), &mut buf, 0);
         if n == 0 || (n < 0 && super::file::failed().is_some()) {
             open = false;
             continue;

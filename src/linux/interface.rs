@@ -134,7 +134,7 @@ pub(crate) fn ioctl(fd: RawFd, request: libc::c_ulong, arg: *mut libc::c_void) -
 
 impl Control {
     pub fn open() -> io::Result<Control> {
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        let fd = super::sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         check(fd)?;
         Ok(Control {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },

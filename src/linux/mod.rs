@@ -28,6 +28,7 @@ pub mod proxy_arp;
 pub mod random;
 pub mod signals;
 pub mod spawn;
+pub mod sys;
 pub mod syslog;
 pub mod tun;
 pub mod wtmp;

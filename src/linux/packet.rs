@@ -126,13 +126,11 @@ impl PacketDevice {
         let mtu = usize::from(ctl.mtu(&name)?).min(DEVICE_MTU) + ETHERNET_HEADER_LEN;
 
         // Protocol 0 receives nothing until bind: the filter is in place before any frame.
-        let fd = check(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        })?;
+        let fd = check(super::sys::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        ))?;
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut program = filter_program(address);
         let fprog = libc::sock_fprog {
@@ -148,7 +146,7 @@ impl PacketDevice {
         sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         sll.sll_ifindex = index as libc::c_int;
         check(unsafe {
-            libc::bind(
+            super::sys::bind(
                 fd.as_raw_fd(),
                 (&sll as *const libc::sockaddr_ll).cast(),
                 core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
@@ -208,7 +206,7 @@ impl PacketDevice {
             let mut from: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
             let mut from_len = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
             let n = unsafe {
-                libc::recvfrom(
+                super::sys::recvfrom(
                     self.fd.as_raw_fd(),
                     self.rx.as_mut_ptr().cast(),
                     self.rx.len(),
@@ -230,13 +228,13 @@ impl PacketDevice {
 
     pub(super) fn send_frame(fd: RawFd, frame: &[u8]) {
         // A full queue drops the frame; TCP and the peers' PPP retransmit.
-        unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
+        super::sys::send(fd, frame, libc::MSG_DONTWAIT);
     }
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
     check(unsafe {
-        libc::setsockopt(
+        super::sys::setsockopt(
             fd.as_raw_fd(),
             level,
             name,

@@ -21,21 +21,10 @@ pub struct Signals {
     fd: OwnedFd,
 }
 
-/// The kernel's `sigset_t` in bytes (_NSIG / 8): 128 signals on MIPS, 64 elsewhere.
-#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
-const KERNEL_SIGSET: libc::size_t = 16;
-#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
-const KERNEL_SIGSET: libc::size_t = 8;
+use super::sys::{self, KERNEL_SIGSET};
 
 fn handled_set() -> libc::sigset_t {
-    unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        set
-    }
+    sys::sigset(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
 }
 
 impl Signals {
@@ -44,8 +33,8 @@ impl Signals {
     pub fn install() -> io::Result<Signals> {
         let set = handled_set();
         unsafe {
-            // pthread_sigmask returns the error number; it does not set errno.
-            let err = libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+            // Like pthread_sigmask, this returns the error number.
+            let err = sys::sigprocmask(libc::SIG_BLOCK, &set);
             if err != 0 {
                 return Err(io::Error::from_raw_os_error(err));
             }

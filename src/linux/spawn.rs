@@ -467,22 +467,19 @@ unsafe fn child(
         };
         // Begin like a fresh process: the daemon blocks the signals it reads from a
         // signalfd and ignores SIGPIPE, and both would be inherited across exec.
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        // pthread_sigmask: what musl's sigprocmask calls, less its errno.
-        libc::pthread_sigmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        super::sys::sigprocmask(libc::SIG_SETMASK, &super::sys::sigset(&[]));
+        super::sys::set_disposition(libc::SIGPIPE, libc::SIG_DFL);
         // A daemon started with stdio closed may have been handed fds 0-2 for our pipes:
         // move them up first so that the dup2s below cannot overwrite one another.
         if report < 3 {
-            report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, 3);
+            report = super::sys::fcntl(report, libc::F_DUPFD_CLOEXEC, 3);
             if report < 0 {
                 libc::_exit(127);
             }
         }
         for fd in stdio.iter_mut() {
             if *fd < 3 {
-                *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+                *fd = super::sys::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
                 if *fd < 0 {
                     fail(report);
                 }

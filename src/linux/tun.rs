@@ -123,8 +123,7 @@ impl Tun {
         let _ = set_ipv6_conf(&self.name, "addr_gen_mode", b"1");
         set_ipv6_conf(&self.name, "disable_ipv6", b"0")?;
         let index = Control::open()?.index(&self.name)?;
-        let sock =
-            unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        let sock = super::sys::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if sock < 0 {
             return Err(io::Error::last_os_error());
         }
