@@ -155,13 +155,11 @@ impl SyslogLogger {
     }
 
     fn connect(&self) -> i32 {
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
+        let fd = super::sys::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
         if fd < 0 {
             return NO_FD;
         }
@@ -173,7 +171,7 @@ impl SyslogLogger {
             *d = *s as libc::c_char;
         }
         let ok = unsafe {
-            libc::connect(
+            super::sys::connect(
                 fd,
                 (&addr as *const libc::sockaddr_un).cast(),
                 core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
@@ -192,14 +190,8 @@ impl SyslogLogger {
 
     fn send(&self, line: &[u8]) -> bool {
         let fd = self.fd.load(Ordering::Acquire);
-        let sent = |fd: i32| unsafe {
-            fd != NO_FD
-                && libc::send(
-                    fd,
-                    line.as_ptr().cast(),
-                    line.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                ) >= 0
+        let sent = |fd: i32| {
+            fd != NO_FD && super::sys::send(fd, line, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) >= 0
         };
         if sent(fd) {
             return true;
