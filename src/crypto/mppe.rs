@@ -59,7 +59,7 @@ impl KeyLength {
 /// GetMasterKey: the first 16 bytes of SHA-1(PasswordHashHash || NT-Response || Magic1).
 pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> [u8; 16] {
     let digest = sha1(&[password_hash_hash, nt_response, MASTER_MAGIC]);
-    first_16(&digest)
+    first_16(&digest.0)
 }
 
 /// GetAsymmetricStartKey: the start key of one direction, `key_len` bytes (at most 16; the
@@ -73,7 +73,7 @@ pub fn asymmetric_start_key(
 ) -> [u8; 16] {
     let magic = if is_send == is_server { MAGIC3 } else { MAGIC2 };
     let digest = sha1(&[master, &SHS_PAD1, magic, &SHS_PAD2]);
-    let mut key = first_16(&digest);
+    let mut key = first_16(&digest.0);
     clear_tail(&mut key, key_len);
     key
 }
@@ -87,7 +87,7 @@ pub fn get_new_key_from_sha(
 ) -> [u8; 16] {
     let n = key_len.min(16);
     let digest = sha1(&[&start_key[..n], &SHS_PAD1, &session_key[..n], &SHS_PAD2]);
-    let mut key = first_16(&digest);
+    let mut key = first_16(&digest.0);
     clear_tail(&mut key, n);
     key
 }
