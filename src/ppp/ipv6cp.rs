@@ -136,6 +136,17 @@ impl Ipv6cp {
         non_zero(self.suggestion)
     }
 
+    /// The peer's identifier, or else the suggestion, as a word (`u64::from_ne_bytes`;
+    /// 0 for none).
+    pub fn reserved(&self) -> u64 {
+        let id = if self.peer != ZERO {
+            self.peer
+        } else {
+            self.suggestion
+        };
+        u64::from_ne_bytes(id)
+    }
+
     /// Before a packet is judged: the identifier to suggest (non-zero), and the one the
     /// packet asks for if another session already holds it.
     pub fn prepare(&mut self, suggestion: InterfaceId, taken: Option<InterfaceId>) {

@@ -35,8 +35,10 @@ pub struct LinkEnv<'a> {
     /// The client's public address (for chap-secrets' address column and logs).
     pub peer: Ipv4Addr,
     /// IPv6 Interface-Identifiers held by the sessions (this link's own included, as
-    /// [`Link::ipv6_reserved_id`] reported it): IPv6CP Naks a duplicate. `&[]` without IPv6.
-    pub ipv6_ids: &'a [Option<InterfaceId>],
+    /// [`Link::ipv6_reserved`] reported it) as words, 0 for none: IPv6CP Naks a duplicate.
+    /// `&[]` without IPv6. Words, not `Option<InterfaceId>` (9 bytes, alignment 1): each
+    /// compare of those took unaligned load pairs on MIPS.
+    pub ipv6_ids: &'a [u64],
 }
 
 /// What happened on the link, for the session.
@@ -244,10 +246,11 @@ impl Link {
     /// sessions, not ours) and whether the identifier the packet asks for is another
     /// session's.
     fn prepare_ipv6cp(&mut self, packet: &[u8], env: &mut LinkEnv) {
-        let own = self.ipv6_reserved_id();
+        let own = self.ipv6_reserved();
         let held_by_others = |id: InterfaceId| {
-            let holders = env.ipv6_ids.iter().filter(|&&h| h == Some(id)).count();
-            holders > usize::from(own == Some(id))
+            let id = u64::from_ne_bytes(id);
+            let holders = env.ipv6_ids.iter().filter(|&&h| h == id).count();
+            id != 0 && holders > usize::from(own == id)
         };
         let local = self.ipv6cp.protocol().local_id();
         let taken = ipv6cp::requested_id(packet).filter(|&id| held_by_others(id));
@@ -289,12 +292,18 @@ impl Link {
 
     /// The identifier this link holds for its peer, for [`LinkEnv::ipv6_ids`]: the one
     /// acknowledged, or else the one we suggest.
+    #[cfg(test)]
     pub fn ipv6_reserved_id(&self) -> Option<InterfaceId> {
+        let id = self.ipv6_reserved();
+        (id != 0).then(|| id.to_ne_bytes())
+    }
+
+    /// [`Link::ipv6_reserved_id`] as a word (`u64::from_ne_bytes`), 0 for none.
+    pub fn ipv6_reserved(&self) -> u64 {
         if !self.settings.ipv6.enabled || matches!(self.phase, Phase::Dead | Phase::Terminate) {
-            return None;
+            return 0;
         }
-        let ipv6cp = self.ipv6cp.protocol();
-        ipv6cp.peer_id().or(ipv6cp.suggestion())
+        self.ipv6cp.protocol().reserved()
     }
 
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
@@ -931,7 +940,7 @@ mod tests {
         /// Frames taken from the link but not looked at yet.
         pending: Vec<(u16, Vec<u8>)>,
         /// What the server says the sessions hold ([`LinkEnv::ipv6_ids`]).
-        ipv6_ids: Vec<Option<InterfaceId>>,
+        ipv6_ids: Vec<u64>,
     }
 
     impl Harness {
@@ -1595,7 +1604,7 @@ mod tests {
         };
         let mut h = Harness::new(settings, b"clientPass");
         // Another session holds TAKEN.
-        h.ipv6_ids = vec![None, Some(TAKEN)];
+        h.ipv6_ids = vec![0, u64::from_ne_bytes(TAKEN)];
         let frames = h.log_in();
         let protocols: Vec<u16> = frames.iter().map(|f| f.0).collect();
         assert_eq!(
