@@ -465,14 +465,18 @@ impl<'a> Server<'a> {
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
         let slot = match ip_packet.first().map(|b| b >> 4) {
             Some(6) => {
-                let Some(id) = ip_packet.get(24..40).and_then(ipv6cp::link_local_id) else {
+                // As words (0: none, which no session's peer is).
+                let Some(id) = ip_packet
+                    .get(24..40)
+                    .and_then(ipv6cp::link_local_id)
+                    .map(u64::from_ne_bytes)
+                    .filter(|&id| id != 0)
+                else {
                     return false;
                 };
-                self.table.slots().find(|&i| {
-                    self.table
-                        .get(i)
-                        .is_some_and(|s| s.link.ipv6_peer_id() == Some(id))
-                })
+                self.table
+                    .slots()
+                    .find(|&i| self.table.get(i).is_some_and(|s| s.link.ipv6_peer() == id))
             }
             _ => {
                 let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {

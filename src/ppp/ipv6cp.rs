@@ -136,6 +136,11 @@ impl Ipv6cp {
         non_zero(self.suggestion)
     }
 
+    /// [`Ipv6cp::peer_id`] as a word (`u64::from_ne_bytes`), 0 for none.
+    pub fn peer_word(&self) -> u64 {
+        u64::from_ne_bytes(self.peer)
+    }
+
     /// The peer's identifier, or else the suggestion, as a word (`u64::from_ne_bytes`;
     /// 0 for none).
     pub fn reserved(&self) -> u64 {

@@ -285,6 +285,16 @@ impl Link {
             .flatten()
     }
 
+    /// [`Link::ipv6_peer_id`] as a word (`u64::from_ne_bytes`), 0 for none: compared per
+    /// packet, an `Option<InterfaceId>` (9 bytes) took unaligned load pairs on MIPS.
+    pub fn ipv6_peer(&self) -> u64 {
+        if self.ipv6_up() {
+            self.ipv6cp.protocol().peer_word()
+        } else {
+            0
+        }
+    }
+
     /// Our Interface-Identifier (the same on every link when configured).
     pub fn ipv6_local_id(&self) -> InterfaceId {
         self.ipv6cp.protocol().local_id()
