@@ -106,8 +106,8 @@ pub fn change_key(start_key: &[u8; 16], session_key: &[u8; 16], len: KeyLength) 
     key
 }
 
-/// A 16-byte key, word-aligned: returned as a bare `[u8; 16]` (alignment 1), it was written
-/// and copied with unaligned load/store pairs on MIPS.
+/// A 16-byte key, word-aligned: returned or kept as a bare `[u8; 16]` (alignment 1), it was
+/// written and copied with unaligned load/store pairs on MIPS.
 #[derive(Clone, Copy)]
 #[repr(align(4))]
 pub struct Key(pub [u8; 16]);
@@ -190,36 +190,36 @@ pub enum DecryptError {
 #[derive(Clone)]
 #[repr(C, align(4))]
 struct KeyChain {
-    start: [u8; 16],
-    session: [u8; 16],
+    start: Key,
+    session: Key,
     len: KeyLength,
 }
 
 impl KeyChain {
     fn new(start_key: &[u8; 16], len: KeyLength) -> KeyChain {
-        let mut start = *start_key;
-        clear_tail(&mut start, len.bytes());
+        let mut start = Key(*start_key);
+        clear_tail(&mut start.0, len.bytes());
         KeyChain {
-            session: initial_session_key(&start, len).0,
+            session: initial_session_key(&start.0, len),
             start,
             len,
         }
     }
 
     fn change(&mut self) {
-        self.session = change_key(&self.start, &self.session, self.len).0;
+        self.session = change_key(&self.start.0, &self.session.0, self.len);
     }
 
     /// A fresh RC4 state on the current session key.
     fn cipher(&self) -> Rc4 {
-        rc4_with(&self.session[..self.len.bytes()])
+        rc4_with(&self.session.0[..self.len.bytes()])
     }
 }
 
 impl Drop for KeyChain {
     fn drop(&mut self) {
-        wipe(&mut self.start);
-        wipe(&mut self.session);
+        wipe(&mut self.start.0);
+        wipe(&mut self.session.0);
     }
 }
 
