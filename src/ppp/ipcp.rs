@@ -80,6 +80,10 @@ impl Ipcp {
         self.has_assigned = true;
     }
 
+    pub fn has_assigned(&self) -> bool {
+        self.has_assigned
+    }
+
     pub fn assigned_address(&self) -> Option<Ipv4Addr> {
         self.has_assigned
             .then(|| Ipv4Addr::from(self.assigned.to_ne_bytes()))

@@ -107,7 +107,6 @@ pub struct Link {
     up_reported: bool,
     /// The session gave the address; IPCP may open once CCP allows.
     ipcp_opened: bool,
-    peer_address: Option<Ipv4Addr>,
     /// Idle timer: when the link was last seen carrying IP, and whether IP was sent since.
     last_traffic: Instant,
     sent_traffic: bool,
@@ -139,7 +138,6 @@ impl Link {
             ccp_pending: false,
             up_reported: false,
             ipcp_opened: false,
-            peer_address: None,
             last_traffic: Instant::ZERO,
             sent_traffic: false,
             opened: false,
@@ -419,7 +417,7 @@ impl Link {
 
     /// The client's address (after [`LinkEvent::Authenticated`]); IPCP starts with it.
     pub fn set_peer_address(&mut self, addr: Ipv4Addr) {
-        self.peer_address = Some(addr);
+        // IPCP keeps it (the only copy: one here was 5 bytes at an odd offset).
         self.ipcp.protocol_mut().set_peer_address(addr);
     }
 
@@ -551,7 +549,7 @@ impl Link {
     }
 
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
-        self.peer_address
+        self.ipcp.protocol().assigned_address()
     }
 
     /// The MPPE mode in use (CCP opened and the keys installed); `None` when traffic is
@@ -620,7 +618,7 @@ impl Link {
 
     fn ipcp_ready(&self) -> bool {
         !self.ipcp_opened
-            && self.peer_address.is_some()
+            && self.ipcp.protocol().has_assigned()
             && matches!(self.phase, Phase::Network)
             && self.encryption_settled()
     }
