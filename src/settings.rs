@@ -145,7 +145,7 @@ pub struct Ipv6Policy {
 }
 
 /// Everything the PPP side of one session needs to know.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct PppSettings {
     /// Our name in CHAP Challenge and the second column of chap-secrets (`name`).
     pub name: String<MAX_NAME_LEN>,
@@ -168,6 +168,29 @@ pub struct PppSettings {
     /// pppd `debug`: log every control packet.
     pub debug: bool,
     pub ipv6: Ipv6Policy,
+}
+
+/// Out of line: derived, every copy (each new link, the daemon's settings) was inlined, and
+/// with the byte-aligned addresses and identifiers it took unaligned load/store pairs on MIPS.
+impl Clone for PppSettings {
+    #[inline(never)]
+    fn clone(&self) -> Self {
+        PppSettings {
+            name: self.name.clone(),
+            auth: self.auth,
+            mppe: self.mppe,
+            dns: self.dns,
+            wins: self.wins,
+            mru: self.mru,
+            mtu: self.mtu,
+            lcp_echo_interval: self.lcp_echo_interval,
+            lcp_echo_failure: self.lcp_echo_failure,
+            idle: self.idle,
+            maxconnect: self.maxconnect,
+            debug: self.debug,
+            ipv6: self.ipv6,
+        }
+    }
 }
 
 impl Default for PppSettings {
