@@ -364,8 +364,11 @@ pub struct Limits {
     pub session_timeout: u32,
 }
 
-/// How a chap-secrets entry constrains the client's address (the fourth column).
+/// How a chap-secrets entry constrains the client's address (the fourth column). A word
+/// tag (`repr(u32)`) puts the address of `Fixed` on a word boundary: after a one-byte tag
+/// it took unaligned load/store pairs on MIPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum AddressRule {
     /// `*` or empty: take the next address from `remoteip`.
     Pool,
