@@ -175,7 +175,8 @@ pub struct Server<'a> {
     pool_full: bool,
     /// The IPv6 Interface-Identifier each session slot holds for its client, so IPv6CP can
     /// keep them unique (kept beside the table: a session reads it while borrowed from it).
-    ipv6_ids: [Option<InterfaceId>; crate::limits::MAX_SESSIONS],
+    /// As words, 0 for none ([`LinkEnv::ipv6_ids`]).
+    ipv6_ids: [u64; crate::limits::MAX_SESSIONS],
     /// ICMP errors for senders on the network (packets too big for a client's tunnel).
     icmp: heapless::Deque<heapless::Vec<u8, FRAG_NEEDED_MAX_LEN>, ICMP_QUEUE>,
     /// A packet for a client being changed on its way: a fragment, or a SYN whose MSS is
@@ -264,7 +265,7 @@ impl<'a> Server<'a> {
             notices: heapless::Deque::new(),
             throttle: AuthThrottle::new(),
             pool_full: false,
-            ipv6_ids: [None; crate::limits::MAX_SESSIONS],
+            ipv6_ids: [0; crate::limits::MAX_SESSIONS],
             icmp: heapless::Deque::new(),
             scratch: [0; MAX_PPP_FRAME],
             msg_in: [0; msg::MAX_MESSAGE_LEN],
@@ -464,14 +465,18 @@ impl<'a> Server<'a> {
     pub fn send_to_client(&mut self, now: Instant, ip_packet: &[u8]) -> bool {
         let slot = match ip_packet.first().map(|b| b >> 4) {
             Some(6) => {
-                let Some(id) = ip_packet.get(24..40).and_then(ipv6cp::link_local_id) else {
+                // As words (0: none, which no session's peer is).
+                let Some(id) = ip_packet
+                    .get(24..40)
+                    .and_then(ipv6cp::link_local_id)
+                    .map(u64::from_ne_bytes)
+                    .filter(|&id| id != 0)
+                else {
                     return false;
                 };
-                self.table.slots().find(|&i| {
-                    self.table
-                        .get(i)
-                        .is_some_and(|s| s.link.ipv6_peer_id() == Some(id))
-                })
+                self.table
+                    .slots()
+                    .find(|&i| self.table.get(i).is_some_and(|s| s.link.ipv6_peer() == id))
             }
             _ => {
                 let Ok(packet) = Ipv4Packet::new_checked(ip_packet) else {
@@ -1055,7 +1060,7 @@ impl<'a> Server<'a> {
             };
             session.receive_gre(now, &repr, payload, &mut env, tunnel);
             if let Some(id) = self.ipv6_ids.get_mut(slot) {
-                *id = session.link.ipv6_reserved_id();
+                *id = session.link.ipv6_reserved();
             }
         }
         busy
@@ -1085,7 +1090,7 @@ impl<'a> Server<'a> {
                 };
                 session.handle_timeout(now, &mut env, tunnel);
                 if let Some(id) = self.ipv6_ids.get_mut(i) {
-                    *id = session.link.ipv6_reserved_id();
+                    *id = session.link.ipv6_reserved();
                 }
             }
             while let Some(event) = self.table.get_mut(i).and_then(|s| s.poll_event()) {
@@ -1239,7 +1244,7 @@ impl<'a> Server<'a> {
         let notice = SessionNotice::new(NoticeKind::Down, session, self.local_address(), now);
         self.table.remove(i);
         if let Some(id) = self.ipv6_ids.get_mut(i) {
-            *id = None;
+            *id = 0;
         }
         if reason != EndReason::ControlLost
             && self.conns.get(c).is_some_and(|s| s.control.is_some())

@@ -14,8 +14,10 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Longest secret or user name from chap-secrets (pppd's MAXSECRETLEN is 256).
 pub const MAX_SECRET_LEN: usize = 256;
 
-/// An inclusive range of IPv4 addresses, `first..=last`.
+/// An inclusive range of IPv4 addresses, `first..=last`. Word-aligned: with `Ipv4Addr`'s
+/// alignment 1, every read of a range took unaligned load pairs on MIPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(4))]
 pub struct AddressRange {
     pub first: Ipv4Addr,
     pub last: Ipv4Addr,
@@ -143,7 +145,7 @@ pub struct Ipv6Policy {
 }
 
 /// Everything the PPP side of one session needs to know.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct PppSettings {
     /// Our name in CHAP Challenge and the second column of chap-secrets (`name`).
     pub name: String<MAX_NAME_LEN>,
@@ -166,6 +168,29 @@ pub struct PppSettings {
     /// pppd `debug`: log every control packet.
     pub debug: bool,
     pub ipv6: Ipv6Policy,
+}
+
+/// Out of line: derived, every copy (each new link, the daemon's settings) was inlined, and
+/// with the byte-aligned addresses and identifiers it took unaligned load/store pairs on MIPS.
+impl Clone for PppSettings {
+    #[inline(never)]
+    fn clone(&self) -> Self {
+        PppSettings {
+            name: self.name.clone(),
+            auth: self.auth,
+            mppe: self.mppe,
+            dns: self.dns,
+            wins: self.wins,
+            mru: self.mru,
+            mtu: self.mtu,
+            lcp_echo_interval: self.lcp_echo_interval,
+            lcp_echo_failure: self.lcp_echo_failure,
+            idle: self.idle,
+            maxconnect: self.maxconnect,
+            debug: self.debug,
+            ipv6: self.ipv6,
+        }
+    }
 }
 
 impl Default for PppSettings {
@@ -339,8 +364,11 @@ pub struct Limits {
     pub session_timeout: u32,
 }
 
-/// How a chap-secrets entry constrains the client's address (the fourth column).
+/// How a chap-secrets entry constrains the client's address (the fourth column). A word
+/// tag (`repr(u32)`) puts the address of `Fixed` on a word boundary: after a one-byte tag
+/// it took unaligned load/store pairs on MIPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum AddressRule {
     /// `*` or empty: take the next address from `remoteip`.
     Pool,

@@ -94,41 +94,51 @@ pub enum Backend {
     Raw,
 }
 
-/// Daemon-side settings: what the protocol core does not need.
+/// Daemon-side settings: what the protocol core does not need. In this order (`repr(C)`):
+/// the words first, then the bytes placed so that the addresses after their `Option` tags
+/// are word-aligned (laid out freely they sat at odd offsets, and every use took unaligned
+/// load/store pairs on MIPS).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct DaemonConfig {
-    pub backend: Backend,
     /// `interface`: the raw backend's Ethernet interface, or the tun device name.
     pub interface: Option<String>,
+    /// `wan`: the interface towards the Internet.
+    pub wan: Option<String>,
+    /// `chap-secrets`: the secrets file.
+    pub chap_secrets: PathBuf,
+    /// pptpd `pidfile`.
+    pub pidfile: PathBuf,
+    /// The pppd options file that was read, if any.
+    pub options_file: Option<PathBuf>,
+    /// `control-socket`: where `smolpptpd status`/`kick` reach the daemon (None: off).
+    pub control_socket: Option<PathBuf>,
+    pub backend: Backend,
     /// `firewall on`: add the rules a PPTP server needs.
     pub firewall: bool,
     /// `forwarding on`: enable IPv4 forwarding.
     pub forwarding: bool,
-    /// `wan`: the interface towards the Internet.
-    pub wan: Option<String>,
-    /// `address`: the daemon's own address on the tun link.
-    pub address: Option<Ipv4Cidr>,
-    /// `chap-secrets`: the secrets file.
-    pub chap_secrets: PathBuf,
     /// pptpd `listen`: accept control connections on this address only.
     pub listen: Option<Ipv4Addr>,
-    /// pptpd `pidfile`.
-    pub pidfile: PathBuf,
     /// pptpd `debug`: debug logging of the PPTP side.
     pub debug: bool,
     /// pppd `proxyarp` from the options file.
     pub proxyarp: bool,
     /// pppd `chapms-strip-domain` from the options file (give it to [`ChapSecrets::new`]).
     pub chapms_strip_domain: bool,
-    /// The pppd options file that was read, if any.
-    pub options_file: Option<PathBuf>,
+    /// `address`: the daemon's own address on the tun link.
+    pub address: Option<Ipv4Cidr>,
     /// pptpd `logwtmp`: login/logout records in /var/log/wtmp.
     pub logwtmp: bool,
     /// pptpd `noipparam`: no client address as ipparam for ip-up/ip-down.
     pub noipparam: bool,
-    /// `control-socket`: where `smolpptpd status`/`kick` reach the daemon (None: off).
-    pub control_socket: Option<PathBuf>,
 }
+
+// The layout the order above is for.
+const _: () = {
+    assert!(core::mem::offset_of!(DaemonConfig, listen) % 4 == 3);
+    assert!(core::mem::offset_of!(DaemonConfig, address) % 4 == 3);
+};
 
 impl Default for DaemonConfig {
     fn default() -> Self {

@@ -19,11 +19,16 @@ pub(crate) fn wipe(buf: &mut [u8]) {
 /// every user (ChallengeHash, the authenticator response, the MPPE keys), and no hasher state
 /// moved by value between parts as `chain_update` does.
 #[inline(never)]
-pub(crate) fn sha1(parts: &[&[u8]]) -> [u8; 20] {
+pub(crate) fn sha1(parts: &[&[u8]]) -> Sha1Digest {
     use sha1::Digest;
     let mut hasher = sha1::Sha1::new();
     for part in parts {
         hasher.update(part);
     }
-    hasher.finalize().into()
+    Sha1Digest(hasher.finalize().into())
 }
+
+/// A SHA-1 digest, word-aligned: as a bare `[u8; 20]` (alignment 1) every copy out of it
+/// (the keys, the challenge hash) took unaligned load/store pairs on MIPS.
+#[repr(align(4))]
+pub(crate) struct Sha1Digest(pub [u8; 20]);

@@ -57,9 +57,9 @@ impl KeyLength {
 }
 
 /// GetMasterKey: the first 16 bytes of SHA-1(PasswordHashHash || NT-Response || Magic1).
-pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> [u8; 16] {
+pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> Key {
     let digest = sha1(&[password_hash_hash, nt_response, MASTER_MAGIC]);
-    first_16(&digest)
+    first_16(&digest.0)
 }
 
 /// GetAsymmetricStartKey: the start key of one direction, `key_len` bytes (at most 16; the
@@ -70,45 +70,47 @@ pub fn asymmetric_start_key(
     key_len: usize,
     is_send: bool,
     is_server: bool,
-) -> [u8; 16] {
+) -> Key {
     let magic = if is_send == is_server { MAGIC3 } else { MAGIC2 };
     let digest = sha1(&[master, &SHS_PAD1, magic, &SHS_PAD2]);
-    let mut key = first_16(&digest);
-    clear_tail(&mut key, key_len);
+    let mut key = first_16(&digest.0);
+    clear_tail(&mut key.0, key_len);
     key
 }
 
 /// GetNewKeyFromSHA: SHA-1(StartKey || SHSpad1 || SessionKey || SHSpad2) over the first
 /// `key_len` bytes of each key, truncated to `key_len` (at most 16; the rest is zero).
-pub fn get_new_key_from_sha(
-    start_key: &[u8; 16],
-    session_key: &[u8; 16],
-    key_len: usize,
-) -> [u8; 16] {
+pub fn get_new_key_from_sha(start_key: &[u8; 16], session_key: &[u8; 16], key_len: usize) -> Key {
     let n = key_len.min(16);
     let digest = sha1(&[&start_key[..n], &SHS_PAD1, &session_key[..n], &SHS_PAD2]);
-    let mut key = first_16(&digest);
-    clear_tail(&mut key, n);
+    let mut key = first_16(&digest.0);
+    clear_tail(&mut key.0, n);
     key
 }
 
 /// The session key before any key change: GetNewKeyFromSHA(start, start), reduced.
-pub fn initial_session_key(start_key: &[u8; 16], len: KeyLength) -> [u8; 16] {
+pub fn initial_session_key(start_key: &[u8; 16], len: KeyLength) -> Key {
     let mut key = get_new_key_from_sha(start_key, start_key, len.bytes());
-    len.reduce(&mut key);
+    len.reduce(&mut key.0);
     key
 }
 
 /// One key change (RFC 3078 §7.3, as Linux `mppe_rekey` does it): the interim key from SHA-1
 /// is encrypted with RC4 under itself, then reduced.
-pub fn change_key(start_key: &[u8; 16], session_key: &[u8; 16], len: KeyLength) -> [u8; 16] {
+pub fn change_key(start_key: &[u8; 16], session_key: &[u8; 16], len: KeyLength) -> Key {
     let n = len.bytes();
     let mut key = get_new_key_from_sha(start_key, session_key, n);
-    let mut rc4 = rc4_with(&key[..n]);
-    rc4.apply_keystream(&mut key[..n]);
-    len.reduce(&mut key);
+    let mut rc4 = rc4_with(&key.0[..n]);
+    rc4.apply_keystream(&mut key.0[..n]);
+    len.reduce(&mut key.0);
     key
 }
+
+/// A 16-byte key, word-aligned: returned or kept as a bare `[u8; 16]` (alignment 1), it was
+/// written and copied with unaligned load/store pairs on MIPS.
+#[derive(Clone, Copy)]
+#[repr(align(4))]
+pub struct Key(pub [u8; 16]);
 
 /// The MPPE start keys of one link, one per direction, 16 bytes (40/56-bit use the first 8,
 /// which are exactly the shorter start keys).
@@ -137,11 +139,11 @@ impl StartKeys {
         let mut hash_hash = hash_nt_password_hash(password_hash);
         let mut master = master_key(&hash_hash, nt_response);
         let keys = StartKeys {
-            send: asymmetric_start_key(&master, 16, true, is_server),
-            recv: asymmetric_start_key(&master, 16, false, is_server),
+            send: asymmetric_start_key(&master.0, 16, true, is_server).0,
+            recv: asymmetric_start_key(&master.0, 16, false, is_server).0,
         };
         wipe(&mut hash_hash);
-        wipe(&mut master);
+        wipe(&mut master.0);
         keys
     }
 }
@@ -188,36 +190,36 @@ pub enum DecryptError {
 #[derive(Clone)]
 #[repr(C, align(4))]
 struct KeyChain {
-    start: [u8; 16],
-    session: [u8; 16],
+    start: Key,
+    session: Key,
     len: KeyLength,
 }
 
 impl KeyChain {
     fn new(start_key: &[u8; 16], len: KeyLength) -> KeyChain {
-        let mut start = *start_key;
-        clear_tail(&mut start, len.bytes());
+        let mut start = Key(*start_key);
+        clear_tail(&mut start.0, len.bytes());
         KeyChain {
-            session: initial_session_key(&start, len),
+            session: initial_session_key(&start.0, len),
             start,
             len,
         }
     }
 
     fn change(&mut self) {
-        self.session = change_key(&self.start, &self.session, self.len);
+        self.session = change_key(&self.start.0, &self.session.0, self.len);
     }
 
     /// A fresh RC4 state on the current session key.
     fn cipher(&self) -> Rc4 {
-        rc4_with(&self.session[..self.len.bytes()])
+        rc4_with(&self.session.0[..self.len.bytes()])
     }
 }
 
 impl Drop for KeyChain {
     fn drop(&mut self) {
-        wipe(&mut self.start);
-        wipe(&mut self.session);
+        wipe(&mut self.start.0);
+        wipe(&mut self.session.0);
     }
 }
 
@@ -433,9 +435,9 @@ fn rc4_with(key: &[u8]) -> Rc4 {
     Rc4::new_from_slice(key).expect("MPPE keys are 8 or 16 bytes")
 }
 
-fn first_16(digest: &[u8]) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
+fn first_16(digest: &[u8]) -> Key {
+    let mut key = Key([0u8; 16]);
+    key.0.copy_from_slice(&digest[..16]);
     key
 }
 
@@ -494,34 +496,34 @@ mod tests {
     #[test]
     fn rfc3079_master_and_start_keys() {
         let hash_hash = hash_nt_password_hash(&nt_password_hash(b"clientPass"));
-        assert_eq!(master_key(&hash_hash, &NT_RESPONSE), MASTER);
+        assert_eq!(master_key(&hash_hash, &NT_RESPONSE).0, MASTER);
         assert_eq!(
-            asymmetric_start_key(&MASTER, 16, true, true),
+            asymmetric_start_key(&MASTER, 16, true, true).0,
             SERVER_SEND_START
         );
         assert_eq!(
-            asymmetric_start_key(&MASTER, 16, false, true),
+            asymmetric_start_key(&MASTER, 16, false, true).0,
             SERVER_RECV_START
         );
         // The client's directions are the server's swapped.
         assert_eq!(
-            asymmetric_start_key(&MASTER, 16, false, false),
+            asymmetric_start_key(&MASTER, 16, false, false).0,
             SERVER_SEND_START
         );
         assert_eq!(
-            asymmetric_start_key(&MASTER, 16, true, false),
+            asymmetric_start_key(&MASTER, 16, true, false).0,
             SERVER_RECV_START
         );
         assert_eq!(
-            asymmetric_start_key(&MASTER, 8, true, true),
+            asymmetric_start_key(&MASTER, 8, true, true).0,
             key16("8B 7C DC 14 9B 99 3A 1B")
         );
     }
 
     #[test]
     fn rfc3079_3_5_1_forty_bit() {
-        let start = asymmetric_start_key(&MASTER, 8, true, true);
-        let session = initial_session_key(&start, KeyLength::Bits40);
+        let start = asymmetric_start_key(&MASTER, 8, true, true).0;
+        let session = initial_session_key(&start, KeyLength::Bits40).0;
         assert_eq!(session, key16("D1 26 9E C4 9F A6 2E 3E"));
         assert_eq!(
             rc4(&session[..8], TEST_MESSAGE),
@@ -531,8 +533,8 @@ mod tests {
 
     #[test]
     fn rfc3079_3_5_2_fifty_six_bit_with_erratum() {
-        let start = asymmetric_start_key(&MASTER, 8, true, true);
-        let session = initial_session_key(&start, KeyLength::Bits56);
+        let start = asymmetric_start_key(&MASTER, 8, true, true).0;
+        let session = initial_session_key(&start, KeyLength::Bits56).0;
         assert_eq!(session, key16("D1 5C 00 C4 9F A6 2E 3E"));
         // The RFC prints a last octet of 58; B8 is the correct value (protocol.md §4.7).
         assert_eq!(
@@ -543,7 +545,7 @@ mod tests {
 
     #[test]
     fn rfc3079_3_5_3_one_twenty_eight_bit() {
-        let session = initial_session_key(&SERVER_SEND_START, KeyLength::Bits128);
+        let session = initial_session_key(&SERVER_SEND_START, KeyLength::Bits128).0;
         assert_eq!(
             session,
             key16("40 5C B2 24 7A 79 56 E6 E2 11 00 7A E2 7B 22 D4")
@@ -568,9 +570,9 @@ mod tests {
 
     /// K0..K3 of a key chain (protocol.md §4.8).
     fn chain(start: &[u8; 16], len: KeyLength) -> [[u8; 16]; 4] {
-        let mut k = [initial_session_key(start, len); 4];
+        let mut k = [initial_session_key(start, len).0; 4];
         for i in 1..4 {
-            k[i] = change_key(start, &k[i - 1], len);
+            k[i] = change_key(start, &k[i - 1], len).0;
         }
         k
     }
@@ -677,7 +679,7 @@ mod tests {
     #[test]
     fn fifty_six_bit_receive_key() {
         assert_eq!(
-            initial_session_key(&SERVER_RECV_START, KeyLength::Bits56),
+            initial_session_key(&SERVER_RECV_START, KeyLength::Bits56).0,
             key16("D1 6A 9B D2 AE 99 90 38")
         );
     }

@@ -66,7 +66,7 @@ pub fn challenge_hash(
 ) -> [u8; 8] {
     let digest = super::sha1(&[peer_challenge, auth_challenge, strip_domain(user_name)]);
     let mut challenge = [0u8; 8];
-    challenge.copy_from_slice(&digest[..8]);
+    challenge.copy_from_slice(&digest.0[..8]);
     challenge
 }
 
@@ -130,11 +130,11 @@ pub fn generate_authenticator_response(
     let password_hash_hash = hash_nt_password_hash(password_hash);
     let digest = super::sha1(&[&password_hash_hash, nt_response, MAGIC1]);
     let challenge = challenge_hash(peer_challenge, auth_challenge, user_name);
-    let digest = super::sha1(&[&digest, &challenge, MAGIC2]);
+    let digest = super::sha1(&[&digest.0, &challenge, MAGIC2]);
     let mut out = [0u8; 42];
     out[0] = b'S';
     out[1] = b'=';
-    hex_upper(&digest, &mut out[2..]);
+    hex_upper(&digest.0, &mut out[2..]);
     out
 }
 

@@ -69,12 +69,16 @@ enum State {
 /// byte-aligned, each copy of them took unaligned load/store pairs on MIPS.
 #[repr(C)]
 pub struct ChapAuthenticator {
-    challenge: [u8; 16],
     /// The fresh challenge for the `C=` field of a Failure, drawn with the first one so that
     /// `receive` needs no random source.
     failure_challenge: [u8; 16],
-    state: State,
     identifier: u8,
+    /// Puts the challenge proper (after its Value-Size byte) on a word boundary.
+    _align: [u8; 2],
+    /// The Challenge's Value field as sent: Value-Size (16), then the challenge (see
+    /// [`ChapAuthenticator::challenge`]); kept whole, it is sent without a copy.
+    challenge_value: [u8; 1 + MSCHAPV2_CHALLENGE_LEN],
+    state: State,
     name: Vec<u8, MAX_NAME_LEN>,
     /// The Success or Failure message sent, for duplicate Responses.
     verdict: Vec<u8, MAX_VERDICT_LEN>,
@@ -91,8 +95,9 @@ impl ChapAuthenticator {
         ChapAuthenticator {
             state: State::Idle,
             identifier: 0,
-            challenge: [0; 16],
             failure_challenge: [0; 16],
+            _align: [0; 2],
+            challenge_value: [MSCHAPV2_CHALLENGE_LEN as u8; 1 + MSCHAPV2_CHALLENGE_LEN],
             name: Vec::new(),
             verdict: Vec::new(),
         }
@@ -102,7 +107,7 @@ impl ChapAuthenticator {
     /// a Challenge carrying our `name` (cut at 64 bytes).
     pub fn start(&mut self, now: Instant, rng: &mut dyn Random, name: &[u8], outbox: &mut Outbox) {
         let previous = self.identifier;
-        rng.fill_bytes(&mut self.challenge);
+        rng.fill_bytes(&mut self.challenge_value[1..]);
         rng.fill_bytes(&mut self.failure_challenge);
         let mut id = [0u8; 1];
         rng.fill_bytes(&mut id);
@@ -220,7 +225,7 @@ impl ChapAuthenticator {
         let mut password_hash = nt_password_hash(&secret.password);
         wipe(&mut secret.password);
         let expected = generate_nt_response(
-            &self.challenge,
+            self.challenge(),
             response.peer_challenge(),
             user_name,
             &password_hash,
@@ -236,7 +241,7 @@ impl ChapAuthenticator {
                 &password_hash,
                 response.nt_response(),
                 response.peer_challenge(),
-                &self.challenge,
+                self.challenge(),
                 user_name,
             );
             self.verdict.clear();
@@ -298,15 +303,19 @@ impl ChapAuthenticator {
 
     /// Challenge: Value-Size 16, the challenge, our name (CHAP has the header of RFC 1661 §5).
     fn send_challenge(&self, outbox: &mut Outbox) {
-        let mut value = [MSCHAPV2_CHALLENGE_LEN as u8; 1 + MSCHAPV2_CHALLENGE_LEN];
-        value[1..].copy_from_slice(&self.challenge);
         outbox.push_packet(
             PROTOCOL,
             chap::code::CHALLENGE,
             self.identifier,
-            &value,
+            &self.challenge_value,
             &self.name,
         );
+    }
+
+    /// The challenge we sent.
+    fn challenge(&self) -> &[u8; MSCHAPV2_CHALLENGE_LEN] {
+        let [_, challenge @ ..] = &self.challenge_value;
+        challenge
     }
 
     /// Success or Failure (`code`) carrying the message.

@@ -567,10 +567,8 @@ impl Automaton {
     }
 
     fn receive(&mut self, cx: &mut Cx, packet: &[u8]) {
-        let Ok(view) = Packet::new_checked(packet) else {
-            return;
-        };
-        let Ok(repr) = Repr::parse(&view) else {
+        // `Repr::parse` checks the length as `Packet::new_checked` does: once is enough.
+        let Ok(repr) = Repr::parse(&Packet::new_unchecked(packet)) else {
             return;
         };
         // Initial and Starting: the lower layer is not up, nothing is legal.

@@ -22,43 +22,71 @@ pub mod option {
 }
 
 /// The IPCP hooks and the addresses being negotiated. Word-aligned with our address first
-/// (`repr(C)`): byte-aligned, its addresses took unaligned load/store pairs on MIPS.
+/// (`repr(C)`) and the others as words (`u32::from_ne_bytes(octets)`) with a flag each:
+/// byte-aligned (`Option<Ipv4Addr>` puts the address at an odd offset), they took unaligned
+/// load/store pairs on MIPS.
 #[repr(C, align(4))]
 pub struct Ipcp {
     local: Ipv4Addr,
-    /// The address the client must use (from chap-secrets or the pool).
-    assigned: Option<Ipv4Addr>,
-    dns: [Option<Ipv4Addr>; 2],
-    wins: [Option<Ipv4Addr>; 2],
+    /// The address the client must use (from chap-secrets or the pool), if `has_assigned`.
+    assigned: u32,
+    /// The client's address in its last acknowledged request, if `has_peer_address`.
+    peer_address: u32,
+    /// `ms-dns` / `ms-wins` in option order (129..=132: primary DNS, primary NBNS,
+    /// secondary DNS, secondary NBNS); bit `i` of `servers_set` says `servers[i]` is set.
+    servers: [u32; 4],
+    servers_set: u8,
+    has_assigned: bool,
+    has_peer_address: bool,
     request_address: bool,
     /// We already hinted the address to a client that did not ask (pppd does it once).
     hinted: bool,
     peer_sent_address: bool,
-    /// The client's address in its last acknowledged request.
-    peer_address: Option<Ipv4Addr>,
 }
 
 impl Ipcp {
     pub fn new(settings: &PppSettings, local: Ipv4Addr) -> Ipcp {
+        let configured = [
+            settings.dns[0],
+            settings.wins[0],
+            settings.dns[1],
+            settings.wins[1],
+        ];
+        let mut servers = [0; 4];
+        let mut servers_set = 0;
+        for (i, server) in configured.iter().enumerate() {
+            if let Some(a) = server {
+                servers[i] = u32::from_ne_bytes(a.octets());
+                servers_set |= 1 << i;
+            }
+        }
         Ipcp {
             local,
-            assigned: None,
-            dns: settings.dns,
-            wins: settings.wins,
+            assigned: 0,
+            peer_address: 0,
+            servers,
+            servers_set,
+            has_assigned: false,
+            has_peer_address: false,
             request_address: true,
             hinted: false,
             peer_sent_address: false,
-            peer_address: None,
         }
     }
 
     /// The address the client will be given (set before IPCP starts).
     pub fn set_peer_address(&mut self, address: Ipv4Addr) {
-        self.assigned = Some(address);
+        self.assigned = u32::from_ne_bytes(address.octets());
+        self.has_assigned = true;
+    }
+
+    pub fn has_assigned(&self) -> bool {
+        self.has_assigned
     }
 
     pub fn assigned_address(&self) -> Option<Ipv4Addr> {
-        self.assigned
+        self.has_assigned
+            .then(|| Ipv4Addr::from(self.assigned.to_ne_bytes()))
     }
 
     pub fn local_address(&self) -> Ipv4Addr {
@@ -67,21 +95,18 @@ impl Ipcp {
 
     /// The client's address as we acknowledged it.
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
-        self.peer_address
+        self.has_peer_address
+            .then(|| Ipv4Addr::from(self.peer_address.to_ne_bytes()))
     }
 
     /// Ack `value` if it is the configured address, Nak with it otherwise, Reject when
     /// nothing is configured ("if we do not have a DNS address then we cannot send it").
-    fn server_address(
-        configured: Option<Ipv4Addr>,
-        value: [u8; 4],
-        reject_if_disagree: bool,
-    ) -> Verdict {
+    fn server_address(configured: Option<u32>, value: u32, reject_if_disagree: bool) -> Verdict {
         match configured {
             None => Verdict::Reject,
-            Some(a) if a.octets() == value => Verdict::Ack,
+            Some(a) if a == value => Verdict::Ack,
             Some(_) if reject_if_disagree => Verdict::Reject,
-            Some(a) => Verdict::nak(&a.octets()),
+            Some(a) => Verdict::nak(&a.to_ne_bytes()),
         }
     }
 }
@@ -116,38 +141,42 @@ impl Protocol for Ipcp {
 
     fn peer_request_start(&mut self) {
         self.peer_sent_address = false;
-        self.peer_address = None;
+        self.has_peer_address = false;
     }
 
     fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict {
         let Ok(address) = <[u8; 4]>::try_from(value) else {
             return Verdict::Reject;
         };
+        let address = u32::from_ne_bytes(address);
         match ty {
             option::IP_ADDRESS => {
                 self.peer_sent_address = true;
-                let Some(assigned) = self.assigned else {
+                if !self.has_assigned {
                     return Verdict::Reject;
-                };
-                if assigned.octets() == address {
-                    self.peer_address = Some(assigned);
+                }
+                let assigned = self.assigned;
+                if assigned == address {
+                    self.peer_address = assigned;
+                    self.has_peer_address = true;
                     Verdict::Ack
                 } else {
-                    if address != [0; 4] {
+                    if address != 0 {
                         crate::debug!(
-                            "IPCP: peer asked for {}, Nak with its address {assigned}",
-                            Ipv4Addr::from(address)
+                            "IPCP: peer asked for {}, Nak with its address {}",
+                            Ipv4Addr::from(address.to_ne_bytes()),
+                            Ipv4Addr::from(assigned.to_ne_bytes())
                         );
                     }
                     // Never turned into a Reject: the client would have no address
                     // (Windows error 738).
-                    Verdict::nak(&assigned.octets())
+                    Verdict::nak(&assigned.to_ne_bytes())
                 }
             }
             option::PRIMARY_DNS..=option::SECONDARY_NBNS => {
                 // 129..=132: primary DNS, primary NBNS, secondary DNS, secondary NBNS.
-                let servers = [self.dns[0], self.wins[0], self.dns[1], self.wins[1]];
-                let server = servers[usize::from(ty - option::PRIMARY_DNS)];
+                let i = usize::from(ty - option::PRIMARY_DNS);
+                let server = (self.servers_set >> i & 1 != 0).then_some(self.servers[i]);
                 Self::server_address(server, address, reject_if_disagree)
             }
             // VJ compression, IP-Addresses and anything unknown.
@@ -159,9 +188,9 @@ impl Protocol for Ipcp {
         if self.peer_sent_address || self.hinted || reject_if_disagree {
             return;
         }
-        if let Some(assigned) = self.assigned {
+        if self.has_assigned {
             self.hinted = true;
-            let _ = writer.push(option::IP_ADDRESS, &assigned.octets());
+            let _ = writer.push(option::IP_ADDRESS, &self.assigned.to_ne_bytes());
         }
     }
 }

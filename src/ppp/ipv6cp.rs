@@ -78,23 +78,30 @@ pub fn random_id(rng: &mut dyn crate::rand::Random) -> InterfaceId {
     id
 }
 
-/// The IPv6CP hooks and the identifiers being negotiated. Word-aligned with our identifier
-/// first (`repr(C)`): compared and copied at every request, it took unaligned load/store pairs
-/// on MIPS.
+/// The IPv6CP hooks and the identifiers being negotiated. Word-aligned with the identifiers
+/// first (`repr(C)`), zero for none (never a valid one: see each): compared and copied at
+/// every request, byte-aligned (`Option<InterfaceId>` puts it at an odd offset) they took
+/// unaligned load/store pairs on MIPS.
 #[repr(C, align(4))]
 pub struct Ipv6cp {
     local: InterfaceId,
-    request_local: bool,
     /// What a peer with a zero or unusable identifier is told to use (chosen by the link:
-    /// unique among sessions, never ours).
-    suggestion: Option<InterfaceId>,
-    /// An identifier another session holds, from the request being judged.
-    taken: Option<InterfaceId>,
+    /// unique among sessions, never ours, never zero).
+    suggestion: InterfaceId,
+    /// An identifier another session holds, from the request being judged (only compared
+    /// with a non-zero one).
+    taken: InterfaceId,
+    /// The peer's identifier in its last acknowledged request (never zero).
+    peer: InterfaceId,
+    request_local: bool,
     /// We already hinted an identifier to a peer that sent none.
     hinted: bool,
     peer_sent_id: bool,
-    /// The peer's identifier in its last acknowledged request.
-    peer: Option<InterfaceId>,
+}
+
+/// `id`, unless it is zero (none).
+fn non_zero(id: InterfaceId) -> Option<InterfaceId> {
+    (id != ZERO).then_some(id)
 }
 
 impl Ipv6cp {
@@ -102,12 +109,12 @@ impl Ipv6cp {
     pub fn new(local: InterfaceId) -> Ipv6cp {
         Ipv6cp {
             local,
+            suggestion: ZERO,
+            taken: ZERO,
+            peer: ZERO,
             request_local: true,
-            suggestion: None,
-            taken: None,
             hinted: false,
             peer_sent_id: false,
-            peer: None,
         }
     }
 
@@ -122,25 +129,43 @@ impl Ipv6cp {
 
     /// The peer's identifier as we acknowledged it.
     pub fn peer_id(&self) -> Option<InterfaceId> {
-        self.peer
+        non_zero(self.peer)
     }
 
     pub fn suggestion(&self) -> Option<InterfaceId> {
-        self.suggestion
+        non_zero(self.suggestion)
     }
 
-    /// Before a packet is judged: the identifier to suggest, and the one the packet asks
-    /// for if another session already holds it.
+    /// [`Ipv6cp::peer_id`] as a word (`u64::from_ne_bytes`), 0 for none.
+    pub fn peer_word(&self) -> u64 {
+        u64::from_ne_bytes(self.peer)
+    }
+
+    /// The peer's identifier, or else the suggestion, as a word (`u64::from_ne_bytes`;
+    /// 0 for none).
+    pub fn reserved(&self) -> u64 {
+        let id = if self.peer != ZERO {
+            self.peer
+        } else {
+            self.suggestion
+        };
+        u64::from_ne_bytes(id)
+    }
+
+    /// Before a packet is judged: the identifier to suggest (non-zero), and the one the
+    /// packet asks for if another session already holds it.
     pub fn prepare(&mut self, suggestion: InterfaceId, taken: Option<InterfaceId>) {
-        self.suggestion = Some(suggestion);
-        self.taken = taken;
+        self.suggestion = suggestion;
+        self.taken = taken.unwrap_or(ZERO);
     }
 
     /// The suggestion as a Nak, unless it is no better than what the peer sent.
     fn suggest(&self, value: InterfaceId) -> Verdict {
-        match self.suggestion {
-            Some(s) if s != value && s != ZERO && s != self.local => Verdict::nak(&s),
-            _ => Verdict::Reject,
+        let s = self.suggestion;
+        if s != value && s != ZERO && s != self.local {
+            Verdict::nak(&s)
+        } else {
+            Verdict::Reject
         }
     }
 }
@@ -176,7 +201,7 @@ impl Protocol for Ipv6cp {
 
     fn peer_request_start(&mut self) {
         self.peer_sent_id = false;
-        self.peer = None;
+        self.peer = ZERO;
     }
 
     fn peer_option(&mut self, ty: u8, value: &[u8], reject_if_disagree: bool) -> Verdict {
@@ -187,8 +212,8 @@ impl Protocol for Ipv6cp {
             return Verdict::Reject;
         }
         self.peer_sent_id = true;
-        if id != ZERO && id != self.local && Some(id) != self.taken {
-            self.peer = Some(id);
+        if id != ZERO && id != self.local && id != self.taken {
+            self.peer = id;
             return Verdict::Ack;
         }
         if reject_if_disagree {
@@ -201,7 +226,8 @@ impl Protocol for Ipv6cp {
         if self.peer_sent_id || self.hinted || reject_if_disagree {
             return;
         }
-        if let Some(s) = self.suggestion.filter(|s| *s != ZERO && *s != self.local) {
+        let s = self.suggestion;
+        if s != ZERO && s != self.local {
             self.hinted = true;
             let _ = writer.push(option::INTERFACE_IDENTIFIER, &s);
         }
@@ -209,8 +235,8 @@ impl Protocol for Ipv6cp {
 
     fn this_layer_up(&mut self, _now: smoltcp::time::Instant) -> Result<(), &'static str> {
         crate::info!("local  LL address {}", LinkLocal(self.local));
-        if let Some(peer) = self.peer {
-            crate::info!("remote LL address {}", LinkLocal(peer));
+        if self.peer != ZERO {
+            crate::info!("remote LL address {}", LinkLocal(self.peer));
         }
         Ok(())
     }

@@ -35,8 +35,10 @@ pub struct LinkEnv<'a> {
     /// The client's public address (for chap-secrets' address column and logs).
     pub peer: Ipv4Addr,
     /// IPv6 Interface-Identifiers held by the sessions (this link's own included, as
-    /// [`Link::ipv6_reserved_id`] reported it): IPv6CP Naks a duplicate. `&[]` without IPv6.
-    pub ipv6_ids: &'a [Option<InterfaceId>],
+    /// [`Link::ipv6_reserved`] reported it) as words, 0 for none: IPv6CP Naks a duplicate.
+    /// `&[]` without IPv6. Words, not `Option<InterfaceId>` (9 bytes, alignment 1): each
+    /// compare of those took unaligned load pairs on MIPS.
+    pub ipv6_ids: &'a [u64],
 }
 
 /// What happened on the link, for the session.
@@ -105,7 +107,6 @@ pub struct Link {
     up_reported: bool,
     /// The session gave the address; IPCP may open once CCP allows.
     ipcp_opened: bool,
-    peer_address: Option<Ipv4Addr>,
     /// Idle timer: when the link was last seen carrying IP, and whether IP was sent since.
     last_traffic: Instant,
     sent_traffic: bool,
@@ -137,7 +138,6 @@ impl Link {
             ccp_pending: false,
             up_reported: false,
             ipcp_opened: false,
-            peer_address: None,
             last_traffic: Instant::ZERO,
             sent_traffic: false,
             opened: false,
@@ -244,10 +244,11 @@ impl Link {
     /// sessions, not ours) and whether the identifier the packet asks for is another
     /// session's.
     fn prepare_ipv6cp(&mut self, packet: &[u8], env: &mut LinkEnv) {
-        let own = self.ipv6_reserved_id();
+        let own = self.ipv6_reserved();
         let held_by_others = |id: InterfaceId| {
-            let holders = env.ipv6_ids.iter().filter(|&&h| h == Some(id)).count();
-            holders > usize::from(own == Some(id))
+            let id = u64::from_ne_bytes(id);
+            let holders = env.ipv6_ids.iter().filter(|&&h| h == id).count();
+            id != 0 && holders > usize::from(own == id)
         };
         let local = self.ipv6cp.protocol().local_id();
         let taken = ipv6cp::requested_id(packet).filter(|&id| held_by_others(id));
@@ -282,6 +283,16 @@ impl Link {
             .flatten()
     }
 
+    /// [`Link::ipv6_peer_id`] as a word (`u64::from_ne_bytes`), 0 for none: compared per
+    /// packet, an `Option<InterfaceId>` (9 bytes) took unaligned load pairs on MIPS.
+    pub fn ipv6_peer(&self) -> u64 {
+        if self.ipv6_up() {
+            self.ipv6cp.protocol().peer_word()
+        } else {
+            0
+        }
+    }
+
     /// Our Interface-Identifier (the same on every link when configured).
     pub fn ipv6_local_id(&self) -> InterfaceId {
         self.ipv6cp.protocol().local_id()
@@ -289,12 +300,18 @@ impl Link {
 
     /// The identifier this link holds for its peer, for [`LinkEnv::ipv6_ids`]: the one
     /// acknowledged, or else the one we suggest.
+    #[cfg(test)]
     pub fn ipv6_reserved_id(&self) -> Option<InterfaceId> {
+        let id = self.ipv6_reserved();
+        (id != 0).then(|| id.to_ne_bytes())
+    }
+
+    /// [`Link::ipv6_reserved_id`] as a word (`u64::from_ne_bytes`), 0 for none.
+    pub fn ipv6_reserved(&self) -> u64 {
         if !self.settings.ipv6.enabled || matches!(self.phase, Phase::Dead | Phase::Terminate) {
-            return None;
+            return 0;
         }
-        let ipv6cp = self.ipv6cp.protocol();
-        ipv6cp.peer_id().or(ipv6cp.suggestion())
+        self.ipv6cp.protocol().reserved()
     }
 
     /// Decrypt an MPPE packet (`data` = MPPE header + ciphertext) in place; the range of
@@ -400,7 +417,7 @@ impl Link {
 
     /// The client's address (after [`LinkEvent::Authenticated`]); IPCP starts with it.
     pub fn set_peer_address(&mut self, addr: Ipv4Addr) {
-        self.peer_address = Some(addr);
+        // IPCP keeps it (the only copy: one here was 5 bytes at an odd offset).
         self.ipcp.protocol_mut().set_peer_address(addr);
     }
 
@@ -532,7 +549,7 @@ impl Link {
     }
 
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
-        self.peer_address
+        self.ipcp.protocol().assigned_address()
     }
 
     /// The MPPE mode in use (CCP opened and the keys installed); `None` when traffic is
@@ -601,7 +618,7 @@ impl Link {
 
     fn ipcp_ready(&self) -> bool {
         !self.ipcp_opened
-            && self.peer_address.is_some()
+            && self.ipcp.protocol().has_assigned()
             && matches!(self.phase, Phase::Network)
             && self.encryption_settled()
     }
@@ -931,7 +948,7 @@ mod tests {
         /// Frames taken from the link but not looked at yet.
         pending: Vec<(u16, Vec<u8>)>,
         /// What the server says the sessions hold ([`LinkEnv::ipv6_ids`]).
-        ipv6_ids: Vec<Option<InterfaceId>>,
+        ipv6_ids: Vec<u64>,
     }
 
     impl Harness {
@@ -1595,7 +1612,7 @@ mod tests {
         };
         let mut h = Harness::new(settings, b"clientPass");
         // Another session holds TAKEN.
-        h.ipv6_ids = vec![None, Some(TAKEN)];
+        h.ipv6_ids = vec![0, u64::from_ne_bytes(TAKEN)];
         let frames = h.log_in();
         let protocols: Vec<u16> = frames.iter().map(|f| f.0).collect();
         assert_eq!(

@@ -203,7 +203,9 @@ impl ControlConnection {
         if self.state == State::Closed {
             return Output::NONE;
         }
-        let repr = match Packet::new_checked(message).and_then(|p| Repr::parse(&p)) {
+        // `Repr::parse` checks the message as `Packet::new_checked` does (same errors):
+        // checking it twice cost code for nothing.
+        let repr = match Repr::parse(&Packet::new_unchecked(message)) {
             Ok(repr) => repr,
             Err(e) => return self.close(CloseReason::BadMessage(e)),
         };

@@ -65,7 +65,10 @@ impl Counters {
 /// What the session does to IP packets besides carrying them: MSS clamping and the
 /// per-user rate limit of the client's uplink.
 struct Policy<'a> {
-    address: Option<Ipv4Addr>,
+    /// The client's tunnel address as a word (`u32::from_ne_bytes(octets)`): compared per
+    /// packet, an `Option<Ipv4Addr>` (address at an odd offset) took unaligned load pairs on
+    /// MIPS.
+    address: Option<u32>,
     mss_clamp: MssClamp,
     up: Option<&'a mut TokenBucket>,
 }
@@ -100,12 +103,13 @@ fn pass_up(
         Some(4) => {
             let source = ip
                 .get(12..16)
-                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
             ip.len() >= 20 && source.is_some() && source == address
         }
         Some(6) => {
             let source = ip.get(8..24).and_then(ipv6cp::link_local_id);
-            ip.len() >= 40 && source.is_some() && source == link.ipv6_peer_id()
+            let source = source.map_or(0, u64::from_ne_bytes);
+            ip.len() >= 40 && source != 0 && source == link.ipv6_peer()
         }
         _ => false,
     };
@@ -113,6 +117,7 @@ fn pass_up(
         counters.spoofed += 1;
         if counters.spoofed.is_power_of_two() {
             // The address as text, not `{:?}`: Option's Debug pulls in core's debug builders.
+            let address = address.map(|a| Ipv4Addr::from(a.to_ne_bytes()));
             let from: &dyn core::fmt::Display = match &address {
                 Some(a) => a,
                 None => &"a client without an address",
@@ -220,7 +225,7 @@ impl Session {
 
     fn policy(&mut self) -> (Policy<'_>, &mut Link, &mut Counters, &mut GreChannel) {
         let policy = Policy {
-            address: self.address,
+            address: self.address.map(|a| u32::from_ne_bytes(a.octets())),
             mss_clamp: self.mss_clamp,
             up: self.rate_up.as_mut(),
         };

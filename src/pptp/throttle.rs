@@ -24,7 +24,9 @@ pub const MAX_BLOCK: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Copy, Debug)]
 struct Record {
-    address: Ipv4Addr,
+    /// As a word (`u32::from_ne_bytes(octets)`): an `Ipv4Addr` (alignment 1) among the
+    /// one-byte fields took unaligned load pairs on MIPS at every compare.
+    address: u32,
     last_seen: Instant,
     /// Start of the current counting window and the failures in it.
     window_start: Instant,
@@ -47,6 +49,10 @@ impl Record {
             .is_none_or(|until| now >= until + MAX_BLOCK);
         window_over && backoff_over
     }
+}
+
+fn word(address: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(address.octets())
 }
 
 pub struct AuthThrottle {
@@ -78,7 +84,7 @@ impl AuthThrottle {
     pub fn record_failure(&mut self, address: Ipv4Addr, now: Instant) -> Option<Duration> {
         let slot = self.slot_for(address, now);
         let record = self.records[slot].get_or_insert(Record {
-            address,
+            address: word(address),
             last_seen: now,
             window_start: now,
             failures: 0,
@@ -132,6 +138,7 @@ impl AuthThrottle {
     }
 
     fn find(&self, address: Ipv4Addr) -> Option<&Record> {
+        let address = word(address);
         self.records.iter().flatten().find(|r| r.address == address)
     }
 
@@ -139,7 +146,7 @@ impl AuthThrottle {
         self.records
             .iter_mut()
             .flatten()
-            .find(|r| r.address == address)
+            .find(|r| r.address == word(address))
     }
 
     /// The slot holding `address`, or the one to (re)use for it: a free or stale slot, else
@@ -148,7 +155,7 @@ impl AuthThrottle {
         let records = &mut self.records;
         if let Some(i) = records
             .iter()
-            .position(|r| r.is_some_and(|r| r.address == address))
+            .position(|r| r.is_some_and(|r| r.address == word(address)))
         {
             return i;
         }
@@ -172,7 +179,10 @@ impl AuthThrottle {
         }
         let i = oldest.map_or(0, |(i, _)| i);
         if let Some(r) = records[i].take() {
-            crate::debug!("Auth throttle: table full, forgetting {}", r.address);
+            crate::debug!(
+                "Auth throttle: table full, forgetting {}",
+                Ipv4Addr::from(r.address.to_ne_bytes())
+            );
         }
         i
     }
