@@ -183,12 +183,15 @@ impl LoadedConfig {
 /// Sets `name` to the host name, as pppd does when the options file gives none: as much as
 /// fits, cut at a character boundary. Left alone if there is no host name.
 fn use_host_name(name: &mut heapless::String<MAX_NAME_LEN>) {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
+    // uname(2)'s node name is what gethostname(3) returns (musl's gethostname calls uname).
+    // SAFETY: all-zero is a valid utsname, and uname only writes into it.
+    let mut uts: libc::utsname = unsafe { core::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
         return;
     }
+    // SAFETY: c_char and u8 have the same size and alignment; the array is initialised.
+    let buf: &[u8] =
+        unsafe { core::slice::from_raw_parts(uts.nodename.as_ptr().cast(), uts.nodename.len()) };
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     let Ok(host) = core::str::from_utf8(&buf[..len]) else {
         return;
