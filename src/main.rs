@@ -271,7 +271,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
     unsafe {
         for fd in 0..3 {
             if sys::fcntl(fd, libc::F_GETFD, 0) == -1 {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                smolpptp::linux::sys::open(c"/dev/null".as_ptr(), libc::O_RDWR, 0);
             }
         }
     }
@@ -577,14 +577,14 @@ fn check(o: &Options) -> ExitCode {
 /// Detach like pptpd without `--fg`: fork, new session, stdio to /dev/null.
 fn daemonize() -> std::io::Result<()> {
     unsafe {
-        match libc::fork() {
+        match smolpptp::linux::sys::fork() {
             -1 => return Err(std::io::Error::last_os_error()),
             0 => {}
             _ => libc::_exit(0),
         }
         libc::setsid();
         let _ = libc::chdir(c"/".as_ptr());
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        let null = smolpptp::linux::sys::open(c"/dev/null".as_ptr(), libc::O_RDWR, 0);
         if null >= 0 {
             for fd in 0..3 {
                 libc::dup2(null, fd);

@@ -74,7 +74,7 @@ fn errno() -> i32 {
 /// Reads the whole file into `buf` without allocating.
 fn read_into(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usize, ReadError> {
     // SAFETY: `path` is NUL-terminated; the flags ask for nothing unusual.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { crate::linux::sys::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
     if fd < 0 {
         return Err(ReadError::Open(errno()));
     }

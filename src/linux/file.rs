@@ -47,7 +47,7 @@ pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     let path = c_path(path, &mut buf)?;
     loop {
         // SAFETY: `path` is NUL-terminated and outlives the call.
-        let fd = unsafe { libc::open(path, flags | libc::O_CLOEXEC, 0o666) };
+        let fd = unsafe { super::sys::open(path, flags | libc::O_CLOEXEC, 0o666) };
         if fd >= 0 {
             // SAFETY: the descriptor was just opened and is owned by nobody else.
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });

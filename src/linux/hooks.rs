@@ -156,7 +156,7 @@ impl HookRunner {
         let (ours, theirs) =
             unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
         // SAFETY: fork; the child only runs `serve` and exits.
-        match unsafe { libc::fork() } {
+        match unsafe { super::sys::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {
                 drop(ours);

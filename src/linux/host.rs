@@ -15,7 +15,7 @@ pub type Report<'a> = &'a mut dyn FnMut(bool, fmt::Arguments<'_>);
 /// Can we open /dev/net/tun (driver loaded, permission)?
 pub fn check_tun_device(report: Report) {
     let path = b"/dev/net/tun\0";
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let fd = unsafe { super::sys::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC, 0) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         return report(

@@ -401,7 +401,7 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let mut fds = Fds([-1; 7]);
     let f = &mut fds.0;
     // SAFETY: open with a NUL-terminated path; the fd is owned by `fds`.
-    f[0] = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    f[0] = unsafe { super::sys::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0) };
     if f[0] < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -418,7 +418,7 @@ pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Chil
     let stdio = [or_null(f[1]), null, or_null(f[4])];
     let (report_read, report_write) = (f[5], f[6]);
     // SAFETY: the child only makes async-signal-safe calls (see `child`).
-    let pid = unsafe { libc::fork() };
+    let pid = unsafe { super::sys::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -25,6 +25,45 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
     unsafe { libc::syscall(libc::SYS_fcntl, fd as c_long, cmd as c_long, arg as c_long) as c_int }
 }
 
+/// fork(2) for this single-threaded daemon: on musl its `_Fork`, which is `fork` without the
+/// pthread_atfork handlers (none are registered) and without the locks `fork` takes only when
+/// threads exist; the child's thread state is set up the same way. Plain `fork` links about
+/// 1.7 KB of musl's rwlock and timed-wait code for those locks.
+///
+/// # Safety
+/// As fork(2): in the child, only what is safe after a fork.
+pub unsafe fn fork() -> libc::pid_t {
+    #[cfg(target_env = "musl")]
+    {
+        unsafe extern "C" {
+            fn _Fork() -> libc::pid_t;
+        }
+        unsafe { _Fork() }
+    }
+    #[cfg(not(target_env = "musl"))]
+    unsafe {
+        libc::fork()
+    }
+}
+
+/// open(2) as openat(2) at the working directory, which every architecture has (aarch64 has
+/// no open), with O_LARGEFILE as musl adds it on 32-bit targets. musl's open also sets
+/// FD_CLOEXEC again for kernels before 2.6.23, which ignore O_CLOEXEC.
+///
+/// # Safety
+/// `path` is a NUL-terminated string.
+pub unsafe fn open(path: *const libc::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            path,
+            (flags | libc::O_LARGEFILE) as c_long,
+            mode as c_long,
+        ) as c_int
+    }
+}
+
 /// A signal set of signals below 32, as the kernel's `sigset_t` (the rest zero).
 pub fn sigset(signals: &[c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; an all-zero one is the empty set.

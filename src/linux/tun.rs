@@ -70,9 +70,10 @@ impl Tun {
         let created = !ctl.exists(&wanted);
         let path = b"/dev/net/tun\0";
         let fd = unsafe {
-            libc::open(
+            super::sys::open(
                 path.as_ptr().cast(),
                 libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                0,
             )
         };
         if fd < 0 {
