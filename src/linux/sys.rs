@@ -28,7 +28,8 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
 /// fork(2) for this single-threaded daemon: on musl its `_Fork`, which is `fork` without the
 /// pthread_atfork handlers (none are registered) and without the locks `fork` takes only when
 /// threads exist; the child's thread state is set up the same way. Plain `fork` links about
-/// 1.7 KB of musl's rwlock and timed-wait code for those locks.
+/// 1.7 KB of musl's rwlock and timed-wait code for those locks. `_Fork` is in musl since
+/// 1.2.3, the release Rust's musl targets need (OpenWrt 22.03 and later ship it).
 ///
 /// # Safety
 /// As fork(2): in the child, only what is safe after a fork.
