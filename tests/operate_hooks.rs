@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use smolpptp::linux::hooks::{HookConfig, HookEvent, HookRunner};
 
+/// The tests take turns. The daemon forks its runner while it is single-threaded; two tests
+/// forking runners at once from this harness's threads hand each runner a copy of the other
+/// test's end of its socket pair, so neither runner sees its end close and both wait out the
+/// 10 s timeout (seen once in CI).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn script(dir: &Path, name: &str, body: &str) {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -38,6 +48,7 @@ fn value<'a>(dump: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn runner_gives_scripts_pppd_arguments_environment_and_order() {
+    let _turn = one_at_a_time();
     let dir = std::env::temp_dir().join(format!("smolpptp-hooks-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -133,6 +144,7 @@ fn runner_gives_scripts_pppd_arguments_environment_and_order() {
 
 #[test]
 fn missing_scripts_are_skipped_and_sessions_run_in_parallel() {
+    let _turn = one_at_a_time();
     let dir = std::env::temp_dir().join(format!("smolpptp-hooks2-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
