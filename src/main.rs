@@ -97,27 +97,28 @@ const USAGE: &str = "usage: smolpptpd [-c FILE] [-o FILE] [-f|--fg] [-d|--debug]
 
 /// Every command's options in one struct (each command reads its own): one type to build,
 /// move and drop instead of one per kind of command.
+/// The paths and the kick target borrow the arguments (no copies).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Options {
+struct Options<'a> {
     /// None: /etc/pptpd.conf if it exists, else the embedded default.
-    conf: Option<PathBuf>,
-    option: Option<PathBuf>,
+    conf: Option<&'a str>,
+    option: Option<&'a str>,
     foreground: bool,
     debug: bool,
     /// `status` and `kick`: the daemon's control socket.
-    socket: Option<PathBuf>,
+    socket: Option<&'a str>,
     /// `status --json`.
     json: bool,
     /// kick: a user name, or a tunnel or client address.
-    target: Option<String>,
+    target: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Command {
-    Run(Options),
-    Check(Options),
-    Status(Options),
-    Kick(Options),
+enum Command<'a> {
+    Run(Options<'a>),
+    Check(Options<'a>),
+    Status(Options<'a>),
+    Kick(Options<'a>),
     Version,
     Help,
 }
@@ -157,7 +158,7 @@ const OPTIONS: [(&str, &str, u8, Opt); 8] = [
 /// and `--conf=FILE` like getopt_long does for pptpd; `status` and `kick` take theirs after
 /// the command word.
 #[inline(never)]
-fn parse_args(args: &[&str]) -> Result<Command, String> {
+fn parse_args<'a>(args: &[&'a str]) -> Result<Command<'a>, String> {
     let (mode, args) = match args.first().copied() {
         Some("status") => (STATUS, &args[1..]),
         Some("kick") => (KICK, &args[1..]),
@@ -186,7 +187,7 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
             Some(Opt::Socket) => &mut o.socket,
             Some(Opt::Option) => &mut o.option,
             None if mode == KICK && !arg.starts_with('-') && o.target.is_none() => {
-                o.target = Some(arg.to_string());
+                o.target = Some(arg);
                 continue;
             }
             Some(Opt::Json) if inline.is_none() => {
@@ -205,9 +206,8 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
             Some(Opt::Help) if inline.is_none() => return Ok(Command::Help),
             _ => return Err(format!("unknown option '{arg}'")),
         };
-        // Path::to_path_buf, which the binary has anyway, rather than PathBuf::from(&str).
         *flag = match inline.or_else(|| rest.next()) {
-            Some(v) if !v.is_empty() => Some(Path::new(v).to_path_buf()),
+            Some(v) if !v.is_empty() => Some(v),
             _ => {
                 return Err(format!(
                     "{name} needs {}",
@@ -330,36 +330,38 @@ fn command(args: &[&str]) -> ExitCode {
     }
 }
 
-/// The control socket: `-s`, else pptpd.conf's `control-socket`, else the default.
-fn control_socket_path(o: &Options) -> Result<PathBuf, String> {
-    if let Some(s) = &o.socket {
-        return Ok(s.clone());
-    }
-    let conf = o.conf.as_deref().unwrap_or(Path::new(DEFAULT_CONF));
-    if !file::exists(conf) {
-        return Ok(Path::new(control_socket::DEFAULT_PATH).to_path_buf());
-    }
-    let c = conf::load(conf, None).map_err(config_error)?;
-    c.daemon
-        .control_socket
-        .ok_or_else(|| format!("{}: control-socket is none", conf.display()))
-}
-
 /// `smolpptpd status` / `smolpptpd kick`.
 #[inline(never)]
 fn admin(o: &Options) -> ExitCode {
-    let path = match control_socket_path(o) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
+    // The control socket: `-s`, else pptpd.conf's `control-socket`, else the default. The
+    // path is borrowed (from the argument or the loaded configuration), never copied.
+    let loaded;
+    let path = match o.socket {
+        Some(s) => Path::new(s),
+        None => {
+            let conf = o.conf.unwrap_or(DEFAULT_CONF);
+            if !file::exists(Path::new(conf)) {
+                Path::new(control_socket::DEFAULT_PATH)
+            } else {
+                loaded = match conf::load(Path::new(conf), None) {
+                    Ok(c) => c,
+                    Err(e) => return fail(&e),
+                };
+                match &loaded.daemon.control_socket {
+                    Some(p) => p,
+                    None => return fail(&format_args!("{conf}: control-socket is none")),
+                }
+            }
+        }
     };
-    let request = match o.target.as_deref() {
+    let request = match o.target {
         None => Request::Status,
         Some(t) => match t.parse::<Ipv4Addr>() {
             Ok(a) => Request::Kick(Selector::Address(a)),
             Err(_) => Request::Kick(Selector::User(t)),
         },
     };
-    let reply = match control_socket::query(&path, request) {
+    let reply = match control_socket::query(path, request) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -369,7 +371,7 @@ fn admin(o: &Options) -> ExitCode {
         ReplyKind::Kick if reply.count == 0 => {
             return fail(&format_args!(
                 "no session matches {}",
-                o.target.as_deref().unwrap_or("")
+                o.target.unwrap_or("")
             ));
         }
         ReplyKind::Kick => println!("disconnecting {} session(s)", reply.count),
@@ -382,8 +384,8 @@ fn admin(o: &Options) -> ExitCode {
 /// given and /etc/pptpd.conf does not exist.
 #[inline(never)]
 fn load_config(o: &Options) -> Result<LoadedConfig, String> {
-    let path = match &o.conf {
-        Some(p) => p.as_path(),
+    let path = match o.conf {
+        Some(p) => Path::new(p),
         None if file::exists(Path::new(DEFAULT_CONF)) => Path::new(DEFAULT_CONF),
         None => {
             let mut c = conf::embedded_default();
@@ -399,7 +401,7 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
             return Ok(c);
         }
     };
-    conf::load(path, o.option.as_deref()).map_err(config_error)
+    conf::load(path, o.option.map(Path::new)).map_err(config_error)
 }
 
 /// What the configuration means on this host: devices, addresses, firewall mode.
@@ -902,14 +904,19 @@ fn serve(
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Command, String> {
+    fn parse<'a>(args: &[&'a str]) -> Result<Command<'a>, String> {
         parse_args(args)
     }
 
-    fn opts(conf: Option<&str>, option: Option<&str>, foreground: bool, debug: bool) -> Options {
+    fn opts<'a>(
+        conf: Option<&'a str>,
+        option: Option<&'a str>,
+        foreground: bool,
+        debug: bool,
+    ) -> Options<'a> {
         Options {
-            conf: conf.map(PathBuf::from),
-            option: option.map(PathBuf::from),
+            conf,
+            option,
             foreground,
             debug,
             ..Options::default()
@@ -960,10 +967,10 @@ mod tests {
 
     #[test]
     fn status_and_kick_arguments() {
-        let admin = |socket: Option<&str>, json, target: Option<&str>| Options {
-            socket: socket.map(PathBuf::from),
+        let admin = |socket: Option<&'static str>, json, target: Option<&'static str>| Options {
+            socket,
             json,
-            target: target.map(String::from),
+            target,
             ..Options::default()
         };
         assert_eq!(
@@ -990,7 +997,7 @@ mod tests {
         assert_eq!(
             parse(&["status", "-s/tmp/s", "--conf=/etc/p.conf"]),
             Ok(Command::Status(Options {
-                conf: Some(PathBuf::from("/etc/p.conf")),
+                conf: Some("/etc/p.conf"),
                 ..admin(Some("/tmp/s"), false, None)
             }))
         );
