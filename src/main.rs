@@ -35,7 +35,7 @@ use smoltcp::iface::SocketStorage;
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Size classes over mmap instead of musl's malloc (see the module for why).
 #[global_allocator]
@@ -611,12 +611,12 @@ fn failed(what: &str, name: &str, e: std::io::Error) -> String {
     format!("{what}{name}: {e}")
 }
 
-/// Removes the pid file at exit.
-struct PidFile(PathBuf);
+/// Removes the pid file at exit (the path is the configuration's, borrowed).
+struct PidFile<'a>(&'a Path);
 
-impl Drop for PidFile {
+impl Drop for PidFile<'_> {
     fn drop(&mut self) {
-        let _ = file::remove(&self.0);
+        let _ = file::remove(self.0);
     }
 }
 
@@ -635,8 +635,8 @@ fn run(o: &Options) -> Result<(), String> {
     let _pidfile = if o.foreground {
         None
     } else {
-        let path = config.daemon.pidfile.clone();
-        match file::write(&path, format!("{}\n", std::process::id()).as_bytes()) {
+        let path = config.daemon.pidfile.as_path();
+        match file::write(path, format!("{}\n", std::process::id()).as_bytes()) {
             Ok(()) => Some(PidFile(path)),
             Err(e) => {
                 smolpptp::warn!("pid file {}: {e}", path.display());
