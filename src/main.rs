@@ -611,6 +611,17 @@ fn failed(what: &str, name: &str, e: std::io::Error) -> String {
     format!("{what}{name}: {e}")
 }
 
+/// `?` for a start-up step, its error as [`failed`]'s text. A match rather than
+/// `map_err(..)?`, which moved each device (kilobytes) through two more `Result`s.
+macro_rules! step {
+    ($result:expr, $what:expr, $name:expr) => {
+        match $result {
+            Ok(v) => v,
+            Err(e) => return Err(failed($what, $name, e)),
+        }
+    };
+}
+
 /// Removes the pid file at exit (the path is the configuration's, borrowed).
 struct PidFile<'a>(&'a Path);
 
@@ -626,10 +637,10 @@ fn run(o: &Options) -> Result<(), String> {
     let mut config = load_config(o)?;
     let plan = Plan::new(&config)?;
     if !o.foreground {
-        daemonize().map_err(|e| failed("fork", "", e))?;
+        step!(daemonize(), "fork", "");
     }
     // Before anything else could start a thread: the mask is per thread.
-    let mut signals = Signals::install().map_err(|e| failed("signalfd", "", e))?;
+    let mut signals = step!(Signals::install(), "signalfd", "");
     syslog::init(o.foreground, o.debug || config.daemon.debug)
         .map_err(|e| format!("logger: {e}"))?;
     let _pidfile = if o.foreground {
@@ -684,29 +695,32 @@ fn run(o: &Options) -> Result<(), String> {
         None
     };
     let proxy_arp = if config.daemon.proxyarp {
-        Some(ProxyArp::new().map_err(|e| failed("proxyarp", "", e))?)
+        Some(step!(ProxyArp::new(), "proxyarp", ""))
     } else {
         None
     };
     let mut ops = Operations::new(control, hooks, wtmp, proxy_arp);
-    KernelRandom::try_fill(&mut [0u8; 16]).map_err(|e| failed("getrandom", "", e))?;
+    step!(KernelRandom::try_fill(&mut [0u8; 16]), "getrandom", "");
 
-    let tun = Tun::open(&TunConfig {
-        name: &plan.tun_name,
-        address: plan.tun_address,
-        peer: match plan.backend {
-            Backend::Tun => Some(plan.smoltcp),
-            Backend::Raw => None,
-        },
-        prefix_len: 32,
-        mtu: match plan.backend {
-            // PPTP from the WAN passes through it too.
-            Backend::Tun => limits::DEVICE_MTU as u16,
-            Backend::Raw => config.settings.ppp.mtu,
-        },
-        routes: &config.settings.remote,
-    })
-    .map_err(|e| failed("TUN ", &plan.tun_name, e))?;
+    let tun = step!(
+        Tun::open(&TunConfig {
+            name: &plan.tun_name,
+            address: plan.tun_address,
+            peer: match plan.backend {
+                Backend::Tun => Some(plan.smoltcp),
+                Backend::Raw => None,
+            },
+            prefix_len: 32,
+            mtu: match plan.backend {
+                // PPTP from the WAN passes through it too.
+                Backend::Tun => limits::DEVICE_MTU as u16,
+                Backend::Raw => config.settings.ppp.mtu,
+            },
+            routes: &config.settings.remote,
+        }),
+        "TUN ",
+        &plan.tun_name
+    );
     smolpptp::info!("Using interface {}", tun.name());
     let ipv6 = &mut config.settings.ppp.ipv6;
     if ipv6.enabled {
@@ -727,24 +741,25 @@ fn run(o: &Options) -> Result<(), String> {
         }
     }
     let packet = match &plan.raw_interface {
-        Some(name) => Some(
+        Some(name) => Some(step!(
             PacketDevice::open(&PacketConfig {
                 interface: name,
                 address: Some(plan.smoltcp),
                 prefix_len: config.daemon.address.map(|a| a.prefix_len()),
-            })
-            .map_err(|e| failed("packet socket on ", name, e))?,
-        ),
+            }),
+            "packet socket on ",
+            name
+        )),
         None => None,
     };
     let fw_config = plan.firewall(&config);
     let mut firewall_rules = if config.daemon.firewall {
-        Some(Firewall::install(&fw_config).map_err(|e| failed("firewall", "", e))?)
+        Some(step!(Firewall::install(&fw_config), "firewall", ""))
     } else {
         None
     };
     let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
-        Some(IpForward::enable().map_err(|e| failed("ip_forward", "", e))?)
+        Some(step!(IpForward::enable(), "ip_forward", ""))
     } else {
         None
     };
