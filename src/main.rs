@@ -31,6 +31,7 @@ use smolpptp::linux::wtmp::{self, Wtmp};
 use smolpptp::linux::{clock, interface};
 use smolpptp::linux::{host, sys, syslog};
 use smolpptp::server::{NetConfig, Selector, Server, Storage};
+use smolpptp::settings::Settings;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
@@ -631,6 +632,11 @@ impl Drop for PidFile<'_> {
     }
 }
 
+/// The daemon. Its steps with large locals (the TUN, the operator's side, the devices) are
+/// functions of their own: all in one, the frame held them all at once, and on ARM every
+/// access beyond 4 KiB from the stack pointer takes an extra instruction. MIPS reaches
+/// 32 KiB in one, so there the steps stay inlined (a call of their own costs and saves
+/// nothing).
 #[inline(never)]
 fn run(o: &Options) -> Result<(), String> {
     // Read the files before detaching, so errors reach the terminal.
@@ -659,7 +665,94 @@ fn run(o: &Options) -> Result<(), String> {
     for w in &config.warnings {
         smolpptp::warn!("{w}");
     }
-    // The operator's side, before any device is open: the hook runner is a fork of us.
+    let mut ops = Operations::default();
+    operations(&config, &plan, &mut ops)?;
+    step!(KernelRandom::try_fill(&mut [0u8; 16]), "getrandom", "");
+
+    let tun = open_tun(&plan, &mut config.settings)?;
+    let mut devices = devices(&tun, &plan, &config)?;
+    let fw_config = plan.firewall(&config);
+    let mut firewall_rules = if config.daemon.firewall {
+        Some(step!(Firewall::install(&fw_config), "firewall", ""))
+    } else {
+        None
+    };
+    let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
+        Some(step!(IpForward::enable(), "ip_forward", ""))
+    } else {
+        None
+    };
+    smolpptp::info!(
+        "MGR: Maximum of {} connections available",
+        config.settings.connections
+    );
+    let exit = serve(
+        &config,
+        &plan,
+        &mut devices,
+        &mut signals,
+        o,
+        firewall_rules.as_mut(),
+        &mut ops,
+    )
+    .map(|Exit::Terminated(_)| smolpptp::info!("Exit."));
+    // Drops in reverse order: devices (by hand: they were made before the firewall), firewall
+    // (and ip_forward), TUN, pid file.
+    drop(devices);
+    exit
+}
+
+/// The TUN, with IPv6 on it when configured. Apart from `run`, like [`devices`], to keep
+/// its frame small.
+#[cfg_attr(target_arch = "mips", inline(always))]
+#[cfg_attr(not(target_arch = "mips"), inline(never))]
+fn open_tun(plan: &Plan, settings: &mut Settings) -> Result<Tun, String> {
+    let tun = step!(
+        Tun::open(&TunConfig {
+            name: &plan.tun_name,
+            address: plan.tun_address,
+            peer: match plan.backend {
+                Backend::Tun => Some(plan.smoltcp),
+                Backend::Raw => None,
+            },
+            prefix_len: 32,
+            mtu: match plan.backend {
+                // PPTP from the WAN passes through it too.
+                Backend::Tun => limits::DEVICE_MTU as u16,
+                Backend::Raw => settings.ppp.mtu,
+            },
+            routes: &settings.remote,
+        }),
+        "TUN ",
+        &plan.tun_name
+    );
+    smolpptp::info!("Using interface {}", tun.name());
+    let ipv6 = &mut settings.ppp.ipv6;
+    if ipv6.enabled {
+        // One identifier for the TUN and every link; the server keeps it across reloads.
+        let id = *ipv6
+            .local_id
+            .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
+        match tun.enable_ipv6(id) {
+            Ok(()) => smolpptp::info!(
+                "IPv6 in the tunnel: {} is {}",
+                tun.name(),
+                smolpptp::ppp::ipv6cp::LinkLocal(id)
+            ),
+            Err(e) => smolpptp::warn!(
+                "IPv6 on {}: {e} (IPv6 to clients will not work)",
+                tun.name()
+            ),
+        }
+    }
+    Ok(tun)
+}
+
+/// The operator's side, before any device is open: the hook runner is a fork of us. Apart
+/// from `run`, like [`devices`], to keep its frame small.
+#[cfg_attr(target_arch = "mips", inline(always))]
+#[cfg_attr(not(target_arch = "mips"), inline(never))]
+fn operations(config: &LoadedConfig, plan: &Plan, ops: &mut Operations) -> Result<(), String> {
     let mut hook_config = HookConfig::etc_ppp(&plan.tun_name);
     hook_config.noipparam = config.daemon.noipparam;
     let hooks = match HookRunner::spawn(hook_config) {
@@ -699,47 +792,20 @@ fn run(o: &Options) -> Result<(), String> {
     } else {
         None
     };
-    let mut ops = Operations::new(control, hooks, wtmp, proxy_arp);
-    step!(KernelRandom::try_fill(&mut [0u8; 16]), "getrandom", "");
+    *ops = Operations::new(control, hooks, wtmp, proxy_arp);
+    Ok(())
+}
 
-    let tun = step!(
-        Tun::open(&TunConfig {
-            name: &plan.tun_name,
-            address: plan.tun_address,
-            peer: match plan.backend {
-                Backend::Tun => Some(plan.smoltcp),
-                Backend::Raw => None,
-            },
-            prefix_len: 32,
-            mtu: match plan.backend {
-                // PPTP from the WAN passes through it too.
-                Backend::Tun => limits::DEVICE_MTU as u16,
-                Backend::Raw => config.settings.ppp.mtu,
-            },
-            routes: &config.settings.remote,
-        }),
-        "TUN ",
-        &plan.tun_name
-    );
-    smolpptp::info!("Using interface {}", tun.name());
-    let ipv6 = &mut config.settings.ppp.ipv6;
-    if ipv6.enabled {
-        // One identifier for the TUN and every link; the server keeps it across reloads.
-        let id = *ipv6
-            .local_id
-            .get_or_insert_with(|| smolpptp::ppp::ipv6cp::random_id(&mut KernelRandom));
-        match tun.enable_ipv6(id) {
-            Ok(()) => smolpptp::info!(
-                "IPv6 in the tunnel: {} is {}",
-                tun.name(),
-                smolpptp::ppp::ipv6cp::LinkLocal(id)
-            ),
-            Err(e) => smolpptp::warn!(
-                "IPv6 on {}: {e} (IPv6 to clients will not work)",
-                tun.name()
-            ),
-        }
-    }
+/// The raw backend's packet socket, and the devices on the heap. Apart from `run`, whose
+/// stack frame would otherwise hold them (kilobytes of buffers) besides everything else and
+/// need longer offsets for all of it.
+#[cfg_attr(target_arch = "mips", inline(always))]
+#[cfg_attr(not(target_arch = "mips"), inline(never))]
+fn devices<'t>(
+    tun: &'t Tun,
+    plan: &Plan,
+    config: &LoadedConfig,
+) -> Result<Box<Devices<'t>>, String> {
     let packet = match &plan.raw_interface {
         Some(name) => Some(step!(
             PacketDevice::open(&PacketConfig {
@@ -752,44 +818,16 @@ fn run(o: &Options) -> Result<(), String> {
         )),
         None => None,
     };
-    let fw_config = plan.firewall(&config);
-    let mut firewall_rules = if config.daemon.firewall {
-        Some(step!(Firewall::install(&fw_config), "firewall", ""))
-    } else {
-        None
-    };
-    let _ip_forward = if !config.daemon.firewall && config.daemon.forwarding {
-        Some(step!(IpForward::enable(), "ip_forward", ""))
-    } else {
-        None
-    };
-    let mut devices = Box::new(Devices {
+    Ok(Box::new(Devices {
         tun: TunDevice::new(
-            &tun,
+            tun,
             match plan.backend {
                 Backend::Tun => Some(plan.smoltcp),
                 Backend::Raw => None,
             },
         ),
         packet,
-    });
-    smolpptp::info!(
-        "MGR: Maximum of {} connections available",
-        config.settings.connections
-    );
-    let exit = serve(
-        &config,
-        &plan,
-        &mut devices,
-        &mut signals,
-        o,
-        firewall_rules.as_mut(),
-        &mut ops,
-    )?;
-    let Exit::Terminated(_) = exit;
-    smolpptp::info!("Exit.");
-    // Drops in reverse order: devices, firewall (and ip_forward), TUN, pid file.
-    Ok(())
+    }))
 }
 
 /// The server's memory, allocated once at start-up and never freed (the process ends with it).
