@@ -324,7 +324,8 @@ pub fn run<S: Service>(
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
+            // EINTR is what `kind()` calls Interrupted, without its table of every errno.
+            if err.raw_os_error() != Some(libc::EINTR) {
                 return Err(err);
             }
         }
