@@ -372,7 +372,7 @@ fn ask(path: &Path, o: &Options) -> ExitCode {
     };
     let reply = match control_socket::query(path, request) {
         Ok(r) => r,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&smolpptp::linux::ErrorText(e)),
     };
     match reply.kind {
         ReplyKind::Status if o.json => print_text(&control_socket::render_json(&reply)),
@@ -456,10 +456,16 @@ impl Plan {
                 let smoltcp = match d.address.map(|a| a.address()).or(d.listen) {
                     Some(a) => a,
                     None => {
-                        let ifname = IfName::new(&name).map_err(|e| format!("{name}: {e}"))?;
+                        let ifname = IfName::new(&name)
+                            .map_err(|e| format!("{name}: {}", smolpptp::linux::ErrorText(e)))?;
                         Control::open()
                             .and_then(|c| c.address(&ifname))
-                            .map_err(|e| format!("address of {name}: {e} (set `address`)"))?
+                            .map_err(|e| {
+                                format!(
+                                    "address of {name}: {} (set `address`)",
+                                    smolpptp::linux::ErrorText(e)
+                                )
+                            })?
                     }
                 };
                 Ok(Plan {
@@ -626,7 +632,7 @@ fn config_error(e: conf::ConfigError) -> String {
 /// `<what><name>: <error>`, why a start-up step failed: one formatting site for them all.
 #[inline(never)]
 fn failed(what: &str, name: &str, e: std::io::Error) -> String {
-    format!("{what}{name}: {e}")
+    format!("{what}{name}: {}", smolpptp::linux::ErrorText(e))
 }
 
 /// `?` for a start-up step, its error as [`failed`]'s text. A match rather than
@@ -673,7 +679,11 @@ fn run(o: &Options) -> Result<(), String> {
         match file::write(path, format!("{}\n", std::process::id()).as_bytes()) {
             Ok(()) => Some(PidFile(path)),
             Err(e) => {
-                smolpptp::warn!("pid file {}: {e}", path.display());
+                smolpptp::warn!(
+                    "pid file {}: {}",
+                    path.display(),
+                    smolpptp::linux::ErrorText(e)
+                );
                 None
             }
         }
@@ -757,8 +767,9 @@ fn open_tun(plan: &Plan, settings: &mut Settings) -> Result<Tun, String> {
                 smolpptp::ppp::ipv6cp::LinkLocal(id)
             ),
             Err(e) => smolpptp::warn!(
-                "IPv6 on {}: {e} (IPv6 to clients will not work)",
-                tun.name()
+                "IPv6 on {}: {} (IPv6 to clients will not work)",
+                tun.name(),
+                smolpptp::linux::ErrorText(e)
             ),
         }
     }
@@ -775,7 +786,10 @@ fn operations(config: &LoadedConfig, plan: &Plan, ops: &mut Operations) -> Resul
     let hooks = match HookRunner::spawn(hook_config) {
         Ok(h) => Some(h),
         Err(e) => {
-            smolpptp::warn!("hook runner: {e}: ip-up/ip-down scripts will not run");
+            smolpptp::warn!(
+                "hook runner: {}: ip-up/ip-down scripts will not run",
+                smolpptp::linux::ErrorText(e)
+            );
             None
         }
     };
@@ -785,8 +799,9 @@ fn operations(config: &LoadedConfig, plan: &Plan, ops: &mut Operations) -> Resul
             Ok(c) => Some(c),
             Err(e) => {
                 smolpptp::warn!(
-                    "control socket {}: {e}: smolpptpd status/kick will not reach this daemon",
-                    path.display()
+                    "control socket {}: {}: smolpptpd status/kick will not reach this daemon",
+                    path.display(),
+                    smolpptp::linux::ErrorText(e)
                 );
                 None
             }
@@ -797,7 +812,11 @@ fn operations(config: &LoadedConfig, plan: &Plan, ops: &mut Operations) -> Resul
         match Wtmp::open(Path::new(wtmp::DEFAULT_PATH)) {
             Ok(w) => Some(w),
             Err(e) => {
-                smolpptp::warn!("logwtmp: {}: {e}: no wtmp records", wtmp::DEFAULT_PATH);
+                smolpptp::warn!(
+                    "logwtmp: {}: {}: no wtmp records",
+                    wtmp::DEFAULT_PATH,
+                    smolpptp::linux::ErrorText(e)
+                );
                 None
             }
         }
@@ -956,18 +975,22 @@ fn serve(
             Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
         }
         if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
-            smolpptp::error!("reload: routes for the new pool: {e}");
+            smolpptp::error!(
+                "reload: routes for the new pool: {}",
+                smolpptp::linux::ErrorText(e)
+            );
         }
         if let Some(fw) = firewall.as_deref_mut() {
             if let Err(e) = fw.update(&plan.firewall(&new)) {
-                smolpptp::error!("reload: firewall: {e}");
+                smolpptp::error!("reload: firewall: {}", smolpptp::linux::ErrorText(e));
             }
         }
         syslog::set_debug(o.debug || new.daemon.debug);
         running.server.reload(new.settings);
         smolpptp::info!("configuration reloaded");
     };
-    daemon::run(&mut *running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
+    daemon::run(&mut *running, devices, signals, &mut reload, ops)
+        .map_err(|e| format!("poll: {}", smolpptp::linux::ErrorText(e)))
 }
 
 #[cfg(test)]

@@ -156,7 +156,10 @@ impl ChapSecrets {
                 warnings,
                 &self.path,
                 None,
-                format_args!("Can't open chap secret file: {e}; every login fails until it exists"),
+                format_args!(
+                    "Can't open chap secret file: {}; every login fails until it exists",
+                    crate::linux::ErrorText(e)
+                ),
             ),
             Ok(st) => {
                 if st.st_mode & 0o077 != 0 {
@@ -213,7 +216,7 @@ impl Secrets for ChapSecrets {
                 crate::error!(
                     "{failed} {}: {}",
                     self.path.display(),
-                    std::io::Error::from_raw_os_error(e)
+                    crate::linux::ErrorText(std::io::Error::from_raw_os_error(e))
                 );
                 return None;
             }

@@ -217,7 +217,7 @@ pub fn load(
         ConfigError::at(
             pptpd_conf,
             None,
-            format_args!("Config file not readable: {e}"),
+            format_args!("Config file not readable: {}", crate::linux::ErrorText(e)),
         )
     })?;
     // Built here and filled in place: Settings is kilobytes, not to be moved around.

@@ -672,8 +672,12 @@ impl Parser {
                     return Err(option.err(format_args!("file {v}: includes nested too deeply")));
                 }
                 let included = PathBuf::from(&v);
-                let text = crate::linux::file::read(&included)
-                    .map_err(|e| option.err(format_args!("file {v}: cannot read: {e}")))?;
+                let text = crate::linux::file::read(&included).map_err(|e| {
+                    option.err(format_args!(
+                        "file {v}: cannot read: {}",
+                        crate::linux::ErrorText(e)
+                    ))
+                })?;
                 self.run(&included, &text, depth + 1)?;
             }
         }
@@ -805,7 +809,10 @@ pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
         ConfigError::at(
             path,
             None,
-            format_args!("PPP options file not readable: {e}"),
+            format_args!(
+                "PPP options file not readable: {}",
+                crate::linux::ErrorText(e)
+            ),
         )
     })?;
     parse(path, &text)

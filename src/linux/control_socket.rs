@@ -884,7 +884,11 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     connect(&fd, path).map_err(|e| {
         super::io_error(
             io::ErrorKind::Other,
-            format_args!("{}: {e} (is smolpptpd running?)", path.display()),
+            format_args!(
+                "{}: {} (is smolpptpd running?)",
+                path.display(),
+                super::ErrorText(e)
+            ),
         )
     })?;
     let timeout = libc::timeval {

@@ -171,7 +171,7 @@ impl Operations {
                 w.logout(&name)
             };
             if let Err(e) = written {
-                crate::warn!("wtmp: {e}");
+                crate::warn!("wtmp: {}", crate::linux::ErrorText(e));
             }
         }
         if let Some(hooks) = self.hooks.as_mut() {
@@ -195,7 +195,10 @@ fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
     let client = notice.address;
     if !up {
         if let Err(e) = p.remove(notice.call_id) {
-            crate::warn!("proxy ARP for {client}: removing: {e}");
+            crate::warn!(
+                "proxy ARP for {client}: removing: {}",
+                crate::linux::ErrorText(e)
+            );
         }
         return;
     }
@@ -204,7 +207,7 @@ fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
         Ok(None) => crate::warn!(
             "Cannot determine ethernet address for proxy ARP: no LAN subnet holds {client}"
         ),
-        Err(e) => crate::warn!("proxy ARP for {client}: {e}"),
+        Err(e) => crate::warn!("proxy ARP for {client}: {}", crate::linux::ErrorText(e)),
     }
 }
 

@@ -113,7 +113,10 @@ pub fn write_all(fd: libc::c_int, mut data: &[u8]) -> io::Result<()> {
             continue;
         }
         if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Err(super::io_error(
+                io::ErrorKind::WriteZero,
+                format_args!("write zero"),
+            ));
         }
         if let Some(e) = failed() {
             return Err(e);

@@ -294,7 +294,12 @@ fn run_nft(script: &str) -> io::Result<()> {
     let out = nft_args(&["-f", "-"])
         .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
         // Kind Other, not the cause's: only the text is used (see control_socket::query).
-        .map_err(|e| super::io_error(io::ErrorKind::Other, format_args!("nft: {e}")))?;
+        .map_err(|e| {
+            super::io_error(
+                io::ErrorKind::Other,
+                format_args!("nft: {}", super::ErrorText(e)),
+            )
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -336,7 +341,7 @@ impl Drop for IpForward {
     fn drop(&mut self) {
         if let Some(old) = self.restore.take() {
             if let Err(e) = super::file::write(Path::new(IP_FORWARD), old.as_bytes()) {
-                crate::warn!("restoring net.ipv4.ip_forward: {e}");
+                crate::warn!("restoring net.ipv4.ip_forward: {}", super::ErrorText(e));
             }
         }
     }
@@ -385,7 +390,7 @@ impl Drop for Firewall {
         if self.installed {
             self.installed = false;
             if let Err(e) = run_nft(concat!("delete table ip ", table!(), "\n")) {
-                crate::warn!("removing firewall table {TABLE}: {e}");
+                crate::warn!("removing firewall table {TABLE}: {}", super::ErrorText(e));
             }
         }
     }

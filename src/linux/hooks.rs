@@ -201,7 +201,7 @@ impl HookRunner {
                 "hook runner: {} for call {} not run: {}",
                 if event.up { "ip-up" } else { "ip-down" },
                 event.call_id,
-                io::Error::last_os_error()
+                super::ErrorText(io::Error::last_os_error())
             );
         }
     }
@@ -579,7 +579,7 @@ fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> 
     match started {
         Ok(child) => Some(child),
         Err(e) => {
-            crate::warn!("{}: {e}", path.display());
+            crate::warn!("{}: {}", path.display(), super::ErrorText(e));
             None
         }
     }

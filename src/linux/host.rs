@@ -20,7 +20,10 @@ pub fn check_tun_device(report: Report) {
         let e = std::io::Error::last_os_error();
         return report(
             false,
-            format_args!("/dev/net/tun: {e} (load the tun module: kmod-tun on OpenWrt)"),
+            format_args!(
+                "/dev/net/tun: {} (load the tun module: kmod-tun on OpenWrt)",
+                crate::linux::ErrorText(e)
+            ),
         );
     }
     unsafe { libc::close(fd) };
@@ -58,7 +61,10 @@ pub fn check_ip_forward(needed: bool, firewall_on: bool, report: Report) {
             };
             report(ok, format_args!("net.ipv4.ip_forward = {v}{note}"))
         }
-        Err(e) => report(!needed, format_args!("net.ipv4.ip_forward: {e}")),
+        Err(e) => report(
+            !needed,
+            format_args!("net.ipv4.ip_forward: {}", crate::linux::ErrorText(e)),
+        ),
     }
 }
 
@@ -70,7 +76,12 @@ pub fn check_interface(name: &str, need_ethernet: bool, report: Report) {
     };
     let ctl = match Control::open() {
         Ok(c) => c,
-        Err(e) => return report(false, format_args!("socket: {e}")),
+        Err(e) => {
+            return report(
+                false,
+                format_args!("socket: {}", crate::linux::ErrorText(e)),
+            )
+        }
     };
     if !ctl.exists(&ifname) {
         return report(false, format_args!("interface {name} does not exist"));
@@ -79,7 +90,10 @@ pub fn check_interface(name: &str, need_ethernet: bool, report: Report) {
         if let Err(e) = ctl.mac(&ifname) {
             return report(
                 false,
-                format_args!("interface {name}: {e} (raw backend needs Ethernet)"),
+                format_args!(
+                    "interface {name}: {} (raw backend needs Ethernet)",
+                    crate::linux::ErrorText(e)
+                ),
             );
         }
     }
@@ -97,7 +111,12 @@ pub fn check_interface(name: &str, need_ethernet: bool, report: Report) {
 pub fn check_proxyarp(remote: &AddressList, report: Report) {
     let p = match ProxyArp::new() {
         Ok(p) => p,
-        Err(e) => return report(false, format_args!("proxyarp: {e}")),
+        Err(e) => {
+            return report(
+                false,
+                format_args!("proxyarp: {}", crate::linux::ErrorText(e)),
+            )
+        }
     };
     let mut names: heapless::Vec<IfName, 4> = heapless::Vec::new();
     for r in &remote.ranges {
@@ -118,7 +137,12 @@ pub fn check_proxyarp(remote: &AddressList, report: Report) {
                         ),
                     )
                 }
-                Err(e) => return report(false, format_args!("proxyarp: {e}")),
+                Err(e) => {
+                    return report(
+                        false,
+                        format_args!("proxyarp: {}", crate::linux::ErrorText(e)),
+                    )
+                }
             }
         }
     }

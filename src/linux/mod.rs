@@ -43,6 +43,29 @@ pub fn io_error(kind: io::ErrorKind, message: fmt::Arguments<'_>) -> io::Error {
     io::Error::new(kind, Message(fmt::format(message)))
 }
 
+/// An `io::Error` as std prints it (`{e}`), without linking std's `Display` for it: that
+/// one also holds the texts of every `ErrorKind` ("permission denied", ...), 1 KB and more
+/// of the binary, for errors this daemon never makes. An OS error is its `strerror` text
+/// and `(os error N)`; an error made by [`io_error`] its message. The daemon makes no other
+/// kind (those would print nothing).
+pub struct ErrorText(pub io::Error);
+
+impl fmt::Display for ErrorText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        if let Some(code) = e.raw_os_error() {
+            // SAFETY: strerror returns a NUL-terminated text for any number, which stays
+            // valid (musl's are static; the daemon does not change its locale).
+            let text = unsafe { core::ffi::CStr::from_ptr(libc::strerror(code)) };
+            return write!(f, "{} (os error {code})", text.to_str().unwrap_or(""));
+        }
+        match e.get_ref() {
+            Some(inner) => fmt::Display::fmt(inner, f),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A value, or `text` in its place (padded like the value would be) when there is none.
 pub struct Or<T>(pub Option<T>, pub &'static str);
 
@@ -255,6 +278,48 @@ print(addr[0], data[9])
             "hello\n10.1.0.1 47\n",
             "client stderr: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::{io_error, ErrorText};
+    use std::io;
+
+    /// [`ErrorText`] prints every error the daemon makes as std's `Display` does.
+    #[test]
+    fn error_text_is_std_display() {
+        let mut errors: Vec<io::Error> = (-2..300).map(io::Error::from_raw_os_error).collect();
+        for (kind, text) in [
+            (io::ErrorKind::InvalidInput, "NUL in a path"),
+            (io::ErrorKind::WriteZero, "write zero"),
+            (io::ErrorKind::OutOfMemory, "out of memory"),
+            (io::ErrorKind::Other, "nft -f -: Error: syntax error"),
+            (io::ErrorKind::InvalidData, ""),
+            (
+                io::ErrorKind::Other,
+                "x: Permission denied (os error 13) (is it?)",
+            ),
+        ] {
+            errors.push(io_error(kind, format_args!("{text}")));
+        }
+        for e in errors {
+            let std = e.to_string();
+            assert_eq!(ErrorText(e).to_string(), std);
+            assert_eq!(
+                format!("<{:>90}>", ErrorText(io::Error::other(std.clone()))),
+                format!("<{:>90}>", io::Error::other(std))
+            );
+        }
+        // The two kinds the daemon used to make as kinds print as their std texts.
+        assert_eq!(
+            io::Error::from(io::ErrorKind::WriteZero).to_string(),
+            "write zero"
+        );
+        assert_eq!(
+            io::Error::from(io::ErrorKind::OutOfMemory).to_string(),
+            "out of memory"
         );
     }
 }

@@ -123,7 +123,10 @@ impl ProxyArp {
         if self.entries.push((call_id, client, lan.name)).is_err() {
             // More than the session table holds cannot happen; do not leave it behind.
             let _ = self.delete(client, &lan.name);
-            return Err(io::ErrorKind::OutOfMemory.into());
+            return Err(super::io_error(
+                io::ErrorKind::OutOfMemory,
+                format_args!("out of memory"),
+            ));
         }
         self.published += 1;
         Ok(Some(lan.name))

@@ -34,7 +34,7 @@ impl Random for KernelRandom {
         // Checked once at start-up (`try_fill` in main); a later failure is impossible on
         // a kernel that answered once, so an error here is a broken system, not input.
         if let Err(e) = Self::try_fill(buf) {
-            panic!("getrandom failed: {e}");
+            panic!("getrandom failed: {}", super::ErrorText(e));
         }
     }
 }

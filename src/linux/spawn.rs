@@ -327,7 +327,9 @@ fn resolve<'a>(program: &[u8], out: &'a mut [u8; PATH_BUF]) -> io::Result<&'a CS
     } else {
         search(program, out)?
     };
-    CStr::from_bytes_with_nul(&out[..=n]).map_err(|_| invalid("NUL in a path"))
+    // `join` ended it with a NUL, and none is inside: `program` has none (checked above), nor
+    // has a `PATH` entry (a C string). So this finds the NUL at `n`; never the empty string.
+    Ok(CStr::from_bytes_until_nul(&out[..=n]).unwrap_or_default())
 }
 
 const PATH_BUF: usize = libc::PATH_MAX as usize;
