@@ -841,26 +841,30 @@ fn serve(
     let mut rng = KernelRandom;
     let net = net_config(plan, devices);
     let now = clock::now();
-    // The packet socket in the raw backend, else the TUN: one device type for both.
-    let server = Server::new(
-        config.settings.clone(),
-        net,
-        storage(),
-        devices,
-        now,
-        &mut rng,
-    );
     // The whole poll loop (daemon::run, the server, smoltcp) is inlined into this function
     // and keeps its state in this stack frame. With the 28 KB server in it too, the frame
     // outgrew the 32 KiB a MIPS load or store reaches from the stack pointer, and every far
     // access took two extra instructions (about 9 KB of code on mipsel). So the server lives
     // on the heap: one allocation at start-up (x86, which addresses any frame offset
     // directly, pays about 0.5 KB for the pointer; one code path for every board is worth it).
-    let mut running = Box::new(Running {
-        server,
-        secrets,
-        rng,
-    });
+    // Allocated before the server is built, so it is built in place rather than on the stack
+    // and then copied over piece by piece.
+    let mut running = Box::write(
+        Box::new_uninit(),
+        Running {
+            server: Server::new(
+                config.settings.clone(),
+                net,
+                storage(),
+                // The packet socket in the raw backend, else the TUN: one device type for both.
+                devices,
+                now,
+                &mut rng,
+            ),
+            secrets,
+            rng,
+        },
+    );
     let tun = devices.tun.tun();
     let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
         let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
