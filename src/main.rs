@@ -826,6 +826,47 @@ fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
     }
 }
 
+/// SIGHUP: re-read the files and apply what can change while running. Out of line: the loop
+/// that calls it (inlined into `serve`) keeps a smaller stack frame.
+#[inline(never)]
+fn reload(
+    o: &Options,
+    plan: &Plan,
+    tun: &Tun,
+    firewall: Option<&mut Firewall>,
+    running: &mut Running<ChapSecrets, KernelRandom>,
+) {
+    let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
+        Ok(c) => c,
+        Err(e) => {
+            smolpptp::error!("reload failed, keeping the running configuration: {e}");
+            return;
+        }
+    };
+    let (new, new_plan) = new;
+    if new_plan != *plan {
+        smolpptp::warn!("reload: backend, interface or address changes need a restart; ignored");
+    }
+    for w in &new.warnings {
+        smolpptp::warn!("{w}");
+    }
+    match new.chap_secrets() {
+        Ok(s) => running.secrets = s,
+        Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
+    }
+    if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
+        smolpptp::error!("reload: routes for the new pool: {e}");
+    }
+    if let Some(fw) = firewall {
+        if let Err(e) = fw.update(&plan.firewall(&new)) {
+            smolpptp::error!("reload: firewall: {e}");
+        }
+    }
+    syslog::set_debug(o.debug || new.daemon.debug);
+    running.server.reload(new.settings);
+    smolpptp::info!("configuration reloaded");
+}
+
 /// Build the protocol server and run the loop until a terminating signal.
 #[inline(never)]
 fn serve(
@@ -867,37 +908,7 @@ fn serve(
     );
     let tun = devices.tun.tun();
     let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
-        let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
-            Ok(c) => c,
-            Err(e) => {
-                smolpptp::error!("reload failed, keeping the running configuration: {e}");
-                return;
-            }
-        };
-        let (new, new_plan) = new;
-        if new_plan != *plan {
-            smolpptp::warn!(
-                "reload: backend, interface or address changes need a restart; ignored"
-            );
-        }
-        for w in &new.warnings {
-            smolpptp::warn!("{w}");
-        }
-        match new.chap_secrets() {
-            Ok(s) => running.secrets = s,
-            Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
-        }
-        if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
-            smolpptp::error!("reload: routes for the new pool: {e}");
-        }
-        if let Some(fw) = firewall.as_deref_mut() {
-            if let Err(e) = fw.update(&plan.firewall(&new)) {
-                smolpptp::error!("reload: firewall: {e}");
-            }
-        }
-        syslog::set_debug(o.debug || new.daemon.debug);
-        running.server.reload(new.settings);
-        smolpptp::info!("configuration reloaded");
+        reload(o, plan, tun, firewall.as_deref_mut(), running)
     };
     daemon::run(&mut *running, devices, signals, &mut reload, ops).map_err(|e| format!("poll: {e}"))
 }
