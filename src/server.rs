@@ -1186,6 +1186,7 @@ impl<'a> Server<'a> {
     /// The per-user limits for the session in slot `i`, just authenticated: single-session
     /// (end the user's older sessions, or this one), then rate limit, idle and session
     /// timeout. False if this session is being closed.
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     fn apply_user_limits(&mut self, now: Instant, i: usize) -> bool {
         let Some(session) = self.table.get(i) else {
             return false;
