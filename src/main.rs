@@ -917,6 +917,50 @@ fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
     }
 }
 
+/// SIGHUP: re-read the files and apply what can change while running. Out of line: the loop
+/// that calls it (inlined into `serve`) keeps a smaller stack frame.
+#[inline(never)]
+fn reload(
+    o: &Options,
+    plan: &Plan,
+    tun: &Tun,
+    firewall: Option<&mut Firewall>,
+    running: &mut Running<ChapSecrets, KernelRandom>,
+) {
+    let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
+        Ok(c) => c,
+        Err(e) => {
+            smolpptp::error!("reload failed, keeping the running configuration: {e}");
+            return;
+        }
+    };
+    let (new, new_plan) = new;
+    if new_plan != *plan {
+        smolpptp::warn!("reload: backend, interface or address changes need a restart; ignored");
+    }
+    for w in &new.warnings {
+        smolpptp::warn!("{w}");
+    }
+    match new.chap_secrets() {
+        Ok(s) => running.secrets = s,
+        Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
+    }
+    if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
+        smolpptp::error!(
+            "reload: routes for the new pool: {}",
+            smolpptp::linux::ErrorText(e)
+        );
+    }
+    if let Some(fw) = firewall {
+        if let Err(e) = fw.update(&plan.firewall(&new)) {
+            smolpptp::error!("reload: firewall: {}", smolpptp::linux::ErrorText(e));
+        }
+    }
+    syslog::set_debug(o.debug || new.daemon.debug);
+    running.server.reload(new.settings);
+    smolpptp::info!("configuration reloaded");
+}
+
 /// Build the protocol server and run the loop until a terminating signal.
 #[inline(never)]
 fn serve(
@@ -932,62 +976,33 @@ fn serve(
     let mut rng = KernelRandom;
     let net = net_config(plan, devices);
     let now = clock::now();
-    // The packet socket in the raw backend, else the TUN: one device type for both.
-    let server = Server::new(
-        config.settings.clone(),
-        net,
-        storage(),
-        devices,
-        now,
-        &mut rng,
-    );
     // The whole poll loop (daemon::run, the server, smoltcp) is inlined into this function
     // and keeps its state in this stack frame. With the 28 KB server in it too, the frame
     // outgrew the 32 KiB a MIPS load or store reaches from the stack pointer, and every far
     // access took two extra instructions (about 9 KB of code on mipsel). So the server lives
     // on the heap: one allocation at start-up (x86, which addresses any frame offset
     // directly, pays about 0.5 KB for the pointer; one code path for every board is worth it).
-    let mut running = Box::new(Running {
-        server,
-        secrets,
-        rng,
-    });
+    // Allocated before the server is built, so it is built in place rather than on the stack
+    // and then copied over piece by piece.
+    let mut running = Box::write(
+        Box::new_uninit(),
+        Running {
+            server: Server::new(
+                config.settings.clone(),
+                net,
+                storage(),
+                // The packet socket in the raw backend, else the TUN: one device type for both.
+                devices,
+                now,
+                &mut rng,
+            ),
+            secrets,
+            rng,
+        },
+    );
     let tun = devices.tun.tun();
     let mut reload = |running: &mut Running<ChapSecrets, KernelRandom>| {
-        let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
-            Ok(c) => c,
-            Err(e) => {
-                smolpptp::error!("reload failed, keeping the running configuration: {e}");
-                return;
-            }
-        };
-        let (new, new_plan) = new;
-        if new_plan != *plan {
-            smolpptp::warn!(
-                "reload: backend, interface or address changes need a restart; ignored"
-            );
-        }
-        for w in &new.warnings {
-            smolpptp::warn!("{w}");
-        }
-        match new.chap_secrets() {
-            Ok(s) => running.secrets = s,
-            Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
-        }
-        if let Err(e) = Control::open().and_then(|c| tun.set_routes(&c, &new.settings.remote)) {
-            smolpptp::error!(
-                "reload: routes for the new pool: {}",
-                smolpptp::linux::ErrorText(e)
-            );
-        }
-        if let Some(fw) = firewall.as_deref_mut() {
-            if let Err(e) = fw.update(&plan.firewall(&new)) {
-                smolpptp::error!("reload: firewall: {}", smolpptp::linux::ErrorText(e));
-            }
-        }
-        syslog::set_debug(o.debug || new.daemon.debug);
-        running.server.reload(new.settings);
-        smolpptp::info!("configuration reloaded");
+        reload(o, plan, tun, firewall.as_deref_mut(), running)
     };
     daemon::run(&mut *running, devices, signals, &mut reload, ops)
         .map_err(|e| format!("poll: {}", smolpptp::linux::ErrorText(e)))

@@ -87,6 +87,9 @@ impl Device for Devices<'_> {
     where
         Self: 'a;
 
+    // Out of line on ARM and x86, which makes `Server::ingress` and `poll_egress` smaller
+    // (-100 B on armv7, -192 B on i586); not on MIPS, where it grows them (+64 B on mipsel).
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     fn receive(&mut self, now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         match self.packet.as_mut() {
             Some(packet) => packet.receive(now),
@@ -94,6 +97,7 @@ impl Device for Devices<'_> {
         }
     }
 
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     fn transmit(&mut self, now: Instant) -> Option<TxToken<'_>> {
         match self.packet.as_mut() {
             Some(packet) => packet.transmit(now),
