@@ -793,6 +793,7 @@ impl ControlSocket {
     /// Accept new clients, answer every request that has arrived (`answer` fills the reply
     /// buffer), and drop clients that waited too long. Returns true if a request was
     /// answered (the caller should poll the server again: a kick queues packets).
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     pub fn service(
         &mut self,
         now: Instant,

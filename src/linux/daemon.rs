@@ -145,6 +145,7 @@ impl Operations {
 
     /// A session came up or ended: wtmp record and ip-up/ip-down, like pppd at IPCP up and
     /// down.
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     pub fn account(&mut self, notice: &SessionNotice) {
         match notice.kind {
             NoticeKind::Up => {
@@ -191,6 +192,7 @@ impl Operations {
 }
 
 /// Publish or withdraw the client's address on its LAN, with pppd's log lines.
+#[cfg_attr(not(target_arch = "mips"), inline(never))]
 fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
     let client = notice.address;
     if !up {
