@@ -186,8 +186,46 @@ impl MessageType {
 }
 
 impl core::fmt::Display for MessageType {
+    /// [`MessageType::name`], written from parts the names share ("-Request", "-Reply",
+    /// "Start-Control-Connection-", ...): one short string and a byte table instead of
+    /// fifteen strings and their pointers.
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-        f.write_str(self.name())
+        const PARTS: &str = concat!(
+            "Start-Control-Connection-", // 0
+            "Stop-Control-Connection-",  // 25
+            "Echo-",                     // 49
+            "Outgoing-Call-",            // 54
+            "Incoming-Call-",            // 68
+            "Call-Clear-",               // 82
+            "Call-Disconnect-Notify",    // 93
+            "WAN-Error-Notify",          // 115
+            "Set-Link-Info",             // 131
+            "Request",                   // 144
+            "Reply",                     // 151
+            "Connected",                 // 156
+        );
+        /// Per type: the byte range in `PARTS` of the first part, then of the second.
+        const NAMES: [[u8; 4]; 15] = [
+            [0, 25, 144, 151],
+            [0, 25, 151, 156],
+            [25, 49, 144, 151],
+            [25, 49, 151, 156],
+            [49, 54, 144, 151],
+            [49, 54, 151, 156],
+            [54, 68, 144, 151],
+            [54, 68, 151, 156],
+            [68, 82, 144, 151],
+            [68, 82, 151, 156],
+            [68, 82, 156, 165],
+            [82, 93, 144, 151],
+            [93, 115, 0, 0],
+            [115, 131, 0, 0],
+            [131, 144, 0, 0],
+        ];
+        let [a, b, c, d] = NAMES[*self as usize - 1];
+        let part = |from: u8, to: u8| PARTS.get(usize::from(from)..usize::from(to)).unwrap_or("");
+        f.write_str(part(a, b))?;
+        f.write_str(part(c, d))
     }
 }
 
@@ -1423,6 +1461,16 @@ mod tests {
         let mut h = header(16, 5);
         h[7] = 0;
         assert_eq!(frame_len(&h), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn display_is_the_name() {
+        for value in 1..=15 {
+            let kind = MessageType::from_u16(value).unwrap();
+            let mut text: heapless::String<40> = heapless::String::new();
+            core::fmt::write(&mut text, format_args!("{kind}")).unwrap();
+            assert_eq!(text, kind.name());
+        }
     }
 
     #[test]
