@@ -1340,6 +1340,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn close_reasons_read_as_before() {
+        let text = |r: CloseReason| format!("{r}");
+        assert_eq!(
+            text(CloseReason::BadMessage(wire::Error::Malformed)),
+            "bad control message (malformed)"
+        );
+        assert_eq!(
+            text(CloseReason::PeerStopped(3)),
+            "Stop-Control-Connection-Request from peer (reason 3)"
+        );
+        assert_eq!(
+            text(CloseReason::PeerStopped(255)),
+            "Stop-Control-Connection-Request from peer (reason 255)"
+        );
+        assert_eq!(
+            text(CloseReason::UnsupportedVersion(0x200)),
+            "unsupported PPTP protocol version 0x0200"
+        );
+    }
+
     fn call_reply_repr(peer_call_id: u16) -> Repr<'static> {
         Repr::OutgoingCallReply {
             call_id: 0,
