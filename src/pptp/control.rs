@@ -225,14 +225,14 @@ impl ControlConnection {
                 send(reply, MessageType::EchoReply, |m| {
                     m.set_u32_at(12, identifier);
                     m.set_u8_at(16, reply_result::OK);
-                    m.set_u8_at(17, error_code::NONE);
+                    // Error Code (17): error_code::NONE, 0 as zeroed.
                 })
             }
             MessageType::StopControlConnectionRequest => {
                 let reason = packet.u8_at(12);
                 let out = send(reply, MessageType::StopControlConnectionReply, |m| {
                     m.set_u8_at(12, reply_result::OK);
-                    m.set_u8_at(13, error_code::NONE);
+                    // Error Code (13): error_code::NONE, 0 as zeroed.
                 });
                 self.state = State::Closed;
                 Output {
@@ -308,14 +308,40 @@ impl ControlConnection {
                 start_result::ALREADY_EXISTS
             }
         };
+        // Offsets 12..28 are the same in every reply but for the Result Code: one copy.
+        const MAX_CHANNELS: u16 = if MAX_SESSIONS > u16::MAX as usize {
+            u16::MAX
+        } else {
+            MAX_SESSIONS as u16
+        };
+        const FIXED: [u8; 16] = {
+            let version = pptp::PROTOCOL_VERSION.to_be_bytes();
+            let framing = (pptp::framing::ASYNC | pptp::framing::SYNC).to_be_bytes();
+            let bearer = (pptp::bearer::ANALOG | pptp::bearer::DIGITAL).to_be_bytes();
+            let channels = MAX_CHANNELS.to_be_bytes();
+            let firmware = FIRMWARE_REVISION.to_be_bytes();
+            [
+                version[0],
+                version[1],
+                0, // Result Code (14)
+                error_code::NONE,
+                framing[0],
+                framing[1],
+                framing[2],
+                framing[3],
+                bearer[0],
+                bearer[1],
+                bearer[2],
+                bearer[3],
+                channels[0],
+                channels[1],
+                firmware[0],
+                firmware[1],
+            ]
+        };
         let out = send(reply, MessageType::StartControlConnectionReply, |m| {
-            m.set_u16_at(12, pptp::PROTOCOL_VERSION);
+            m.set_str_at(12, FIXED.len(), &FIXED);
             m.set_u8_at(14, result);
-            m.set_u8_at(15, error_code::NONE);
-            m.set_u32_at(16, pptp::framing::ASYNC | pptp::framing::SYNC);
-            m.set_u32_at(20, pptp::bearer::ANALOG | pptp::bearer::DIGITAL);
-            m.set_u16_at(24, u16::try_from(MAX_SESSIONS).unwrap_or(u16::MAX));
-            m.set_u16_at(26, FIRMWARE_REVISION);
             m.set_str_at(28, NAME_LEN, HOST_NAME);
             m.set_str_at(92, NAME_LEN, VENDOR);
         });
