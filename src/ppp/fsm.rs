@@ -678,9 +678,12 @@ impl Automaton {
         if reply_code == code::CONFIGURE_NAK {
             self.naks_sent = self.naks_sent.saturating_add(1);
             if self.naks_sent == MAX_FAILURE {
-                crate::debug!(
-                    "{}: Max-Failure ({MAX_FAILURE} Configure-Naks) reached, rejecting from now on",
-                    cx.p.name()
+                // The 5 in the text is MAX_FAILURE (checked below): no number to format.
+                const _: () = assert!(MAX_FAILURE == 5);
+                log_named(
+                    Level::Debug,
+                    cx.p,
+                    "Max-Failure (5 Configure-Naks) reached, rejecting from now on",
                 );
             }
         } else if reply_code == code::CONFIGURE_ACK {

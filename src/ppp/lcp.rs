@@ -403,17 +403,17 @@ struct Hex<'a>(&'a [u8]);
 
 impl core::fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("[")?;
+        use core::fmt::Write;
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (i, &b) in self.0.iter().enumerate() {
-            let text = [
-                b',',
-                b' ',
-                DIGITS[usize::from(b >> 4)],
-                DIGITS[usize::from(b & 0xF)],
-            ];
-            let text = if i == 0 { &text[2..] } else { &text[..] };
-            f.write_str(core::str::from_utf8(text).unwrap_or_default())?;
+        let mut separator = "[";
+        for &b in self.0 {
+            f.write_str(separator)?;
+            separator = ", ";
+            f.write_char(char::from(DIGITS[usize::from(b >> 4)]))?;
+            f.write_char(char::from(DIGITS[usize::from(b & 0xF)]))?;
+        }
+        if self.0.is_empty() {
+            f.write_str(separator)?;
         }
         f.write_str("]")
     }

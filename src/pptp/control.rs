@@ -15,7 +15,7 @@ use crate::limits::MAX_SESSIONS;
 use crate::wire;
 use crate::wire::pptp::{
     self, disconnect_result, error_code, outgoing_result, reply_result, start_result, stop_reason,
-    Packet, Repr,
+    MessageType, Packet, NAME_LEN, STATISTICS_LEN,
 };
 use smoltcp::time::{Duration, Instant};
 
@@ -203,95 +203,85 @@ impl ControlConnection {
         if self.state == State::Closed {
             return Output::NONE;
         }
-        // `Repr::parse` checks the message as `Packet::new_checked` does (same errors):
-        // checking it twice cost code for nothing.
-        let repr = match Repr::parse(&Packet::new_unchecked(message)) {
-            Ok(repr) => repr,
+        // The checks of `Repr::parse` (and its errors), then only the fields acted on, read
+        // at their offsets (RFC 2637 §2; as `Repr::parse` reads them): parsing every field of
+        // all 15 messages cost code for the few the server uses.
+        let packet = Packet::new_unchecked(message);
+        let kind = match packet.check() {
+            Ok(kind) => kind,
             Err(e) => return self.close(CloseReason::BadMessage(e)),
         };
         // Any message is a sign of life and answers our Echo-Request (pptpd resets on any).
         self.last_received = now;
         self.echo_sent_at = None;
-        crate::debug!("CTRL: received {}", repr.message_type());
+        crate::debug!("CTRL: received {}", kind);
 
-        match repr {
-            Repr::StartControlConnectionRequest {
-                protocol_version, ..
-            } => self.start_request(protocol_version, reply),
-            Repr::EchoRequest { identifier } => send(
-                reply,
-                &Repr::EchoReply {
-                    identifier,
-                    result_code: reply_result::OK,
-                    error_code: error_code::NONE,
-                },
-            ),
-            Repr::StopControlConnectionRequest { reason } => {
-                let out = send(
-                    reply,
-                    &Repr::StopControlConnectionReply {
-                        result_code: reply_result::OK,
-                        error_code: error_code::NONE,
-                    },
-                );
+        match kind {
+            MessageType::StartControlConnectionRequest => {
+                self.start_request(packet.u16_at(12), reply)
+            }
+            MessageType::EchoRequest => {
+                let identifier = packet.u32_at(12);
+                send(reply, MessageType::EchoReply, |m| {
+                    m.set_u32_at(12, identifier);
+                    m.set_u8_at(16, reply_result::OK);
+                    // Error Code (17): error_code::NONE, 0 as zeroed.
+                })
+            }
+            MessageType::StopControlConnectionRequest => {
+                let reason = packet.u8_at(12);
+                let out = send(reply, MessageType::StopControlConnectionReply, |m| {
+                    m.set_u8_at(12, reply_result::OK);
+                    // Error Code (13): error_code::NONE, 0 as zeroed.
+                });
                 self.state = State::Closed;
                 Output {
                     event: Some(ControlEvent::Closed(CloseReason::PeerStopped(reason))),
                     ..out
                 }
             }
-            Repr::StopControlConnectionReply { .. } if self.state == State::WaitStopReply => {
+            MessageType::StopControlConnectionReply if self.state == State::WaitStopReply => {
                 self.close(CloseReason::Stopped)
             }
-            Repr::OutgoingCallRequest { call_id, .. } if self.state == State::Idle => {
+            MessageType::OutgoingCallRequest if self.state == State::Idle => {
                 crate::debug!("CTRL: Outgoing-Call-Request before Start-Control-Connection");
-                send(
-                    reply,
-                    &call_reply(
+                let peer_call_id = packet.u16_at(12);
+                send(reply, MessageType::OutgoingCallReply, |m| {
+                    call_reply(
+                        m,
                         0,
-                        call_id,
-                        outgoing_result::GENERAL_ERROR,
-                        error_code::NOT_CONNECTED,
-                    ),
-                )
-            }
-            Repr::OutgoingCallRequest {
-                call_id,
-                call_serial,
-                minimum_bps,
-                maximum_bps,
-                bearer_type,
-                framing_type,
-                recv_window,
-                processing_delay,
-                ..
-            } if self.state == State::Established => {
-                Output::event(ControlEvent::OutgoingCall(OutgoingCall {
-                    peer_call_id: call_id,
-                    serial: call_serial,
-                    min_bps: minimum_bps,
-                    max_bps: maximum_bps,
-                    window: recv_window,
-                    processing_delay,
-                    bearer_type,
-                    framing_type,
-                }))
-            }
-            Repr::CallClearRequest { call_id } if self.state == State::Established => {
-                Output::event(ControlEvent::CallClear {
-                    peer_call_id: call_id,
+                        peer_call_id,
+                        (outgoing_result::GENERAL_ERROR, error_code::NOT_CONNECTED),
+                        0,
+                        0,
+                    )
                 })
             }
-            Repr::SetLinkInfo {
-                peer_call_id,
-                send_accm,
-                recv_accm,
-            } if self.state == State::Established => {
+            MessageType::OutgoingCallRequest if self.state == State::Established => {
+                Output::event(ControlEvent::OutgoingCall(OutgoingCall {
+                    peer_call_id: packet.u16_at(12),
+                    serial: packet.u16_at(14),
+                    min_bps: packet.u32_at(16),
+                    max_bps: packet.u32_at(20),
+                    window: packet.u16_at(32),
+                    processing_delay: packet.u16_at(34),
+                    bearer_type: packet.u32_at(24),
+                    framing_type: packet.u32_at(28),
+                }))
+            }
+            MessageType::CallClearRequest if self.state == State::Established => {
+                Output::event(ControlEvent::CallClear {
+                    peer_call_id: packet.u16_at(12),
+                })
+            }
+            MessageType::SetLinkInfo if self.state == State::Established => {
+                let send_accm = packet.u32_at(16);
+                let recv_accm = packet.u32_at(20);
                 if send_accm != u32::MAX || recv_accm != u32::MAX {
                     crate::debug!("CTRL: Ignored a SET LINK INFO packet with real ACCMs!");
                 }
                 Output::event(ControlEvent::SetLinkInfo {
-                    call_id: peer_call_id,
+                    call_id: packet.u16_at(12),
                     send_accm,
                     recv_accm,
                 })
@@ -301,11 +291,7 @@ impl ControlConnection {
             // requests we never sent, and call messages outside Established, are ignored
             // rather than fatal, as pptpd does.
             other => {
-                crate::debug!(
-                    "CTRL: ignored {} in state {:?}",
-                    other.message_type(),
-                    self.state
-                );
+                crate::debug!("CTRL: ignored {} in state {:?}", other, self.state);
                 Output::NONE
             }
         }
@@ -322,20 +308,43 @@ impl ControlConnection {
                 start_result::ALREADY_EXISTS
             }
         };
-        let out = send(
-            reply,
-            &Repr::StartControlConnectionReply {
-                protocol_version: pptp::PROTOCOL_VERSION,
-                result_code: result,
-                error_code: error_code::NONE,
-                framing_capabilities: pptp::framing::ASYNC | pptp::framing::SYNC,
-                bearer_capabilities: pptp::bearer::ANALOG | pptp::bearer::DIGITAL,
-                maximum_channels: u16::try_from(MAX_SESSIONS).unwrap_or(u16::MAX),
-                firmware_revision: FIRMWARE_REVISION,
-                host_name: HOST_NAME,
-                vendor: VENDOR,
-            },
-        );
+        // Offsets 12..28 are the same in every reply but for the Result Code: one copy.
+        const MAX_CHANNELS: u16 = if MAX_SESSIONS > u16::MAX as usize {
+            u16::MAX
+        } else {
+            MAX_SESSIONS as u16
+        };
+        const FIXED: [u8; 16] = {
+            let version = pptp::PROTOCOL_VERSION.to_be_bytes();
+            let framing = (pptp::framing::ASYNC | pptp::framing::SYNC).to_be_bytes();
+            let bearer = (pptp::bearer::ANALOG | pptp::bearer::DIGITAL).to_be_bytes();
+            let channels = MAX_CHANNELS.to_be_bytes();
+            let firmware = FIRMWARE_REVISION.to_be_bytes();
+            [
+                version[0],
+                version[1],
+                0, // Result Code (14)
+                error_code::NONE,
+                framing[0],
+                framing[1],
+                framing[2],
+                framing[3],
+                bearer[0],
+                bearer[1],
+                bearer[2],
+                bearer[3],
+                channels[0],
+                channels[1],
+                firmware[0],
+                firmware[1],
+            ]
+        };
+        let out = send(reply, MessageType::StartControlConnectionReply, |m| {
+            m.set_str_at(12, FIXED.len(), &FIXED);
+            m.set_u8_at(14, result);
+            m.set_str_at(28, NAME_LEN, HOST_NAME);
+            m.set_str_at(92, NAME_LEN, VENDOR);
+        });
         match result {
             start_result::SUCCESS => {
                 self.state = State::Established;
@@ -385,7 +394,9 @@ impl ControlConnection {
                     self.next_echo_id = identifier.wrapping_add(1);
                     self.echo_sent_at = Some(now);
                     crate::debug!("CTRL: sending Echo-Request {identifier}");
-                    send(out, &Repr::EchoRequest { identifier })
+                    send(out, MessageType::EchoRequest, |m| {
+                        m.set_u32_at(12, identifier)
+                    })
                 }
                 _ => Output::NONE,
             },
@@ -403,12 +414,9 @@ impl ControlConnection {
             State::Established => {
                 self.state = State::WaitStopReply;
                 self.deadline = now + STOP_TIMEOUT;
-                send(
-                    out,
-                    &Repr::StopControlConnectionRequest {
-                        reason: stop_reason::NONE,
-                    },
-                )
+                send(out, MessageType::StopControlConnectionRequest, |m| {
+                    m.set_u8_at(12, stop_reason::NONE)
+                })
             }
             State::WaitStopReply | State::Closed => Output::NONE,
         }
@@ -420,59 +428,73 @@ impl ControlConnection {
     }
 }
 
-/// Emit `repr` into `buf` as the reply. A buffer too small for it is a caller bug; the
-/// reply is dropped (logged) rather than panicking.
-fn send(buf: &mut [u8], repr: &Repr) -> Output {
-    match repr.emit_into(buf) {
-        Ok(len) => Output {
-            reply_len: len,
-            event: None,
-        },
+/// Write a `kind` message into `buf` as the reply, `fields` filling its body (the message
+/// is zeroed and its header written first; offsets as in RFC 2637 §2 and [`pptp::Repr`]). A
+/// buffer too small for it is a caller bug; the reply is dropped (logged) rather than
+/// panicking.
+fn send(buf: &mut [u8], kind: MessageType, fields: impl FnOnce(&mut Packet<&mut [u8]>)) -> Output {
+    match start_reply(buf, kind) {
+        Some(mut message) => {
+            fields(&mut message);
+            Output {
+                reply_len: kind.message_len(),
+                event: None,
+            }
+        }
+        None => Output::NONE,
+    }
+}
+
+/// [`pptp::emit_message`] for [`send`], logging a buffer too small. Out of line: one copy
+/// for every reply.
+#[inline(never)]
+fn start_reply(buf: &mut [u8], kind: MessageType) -> Option<Packet<&mut [u8]>> {
+    let len = buf.len();
+    match pptp::emit_message(buf, kind) {
+        Ok(message) => Some(message),
         Err(_) => {
-            crate::error!(
-                "CTRL: {}-byte buffer too small for {}",
-                buf.len(),
-                repr.message_type()
-            );
-            Output::NONE
+            crate::error!("CTRL: {}-byte buffer too small for {}", len, kind);
+            None
         }
     }
 }
 
-fn call_reply(call_id: u16, peer_call_id: u16, result: u8, error: u8) -> Repr<'static> {
-    Repr::OutgoingCallReply {
-        call_id,
-        peer_call_id,
-        result_code: result,
-        error_code: error,
-        cause_code: 0,
-        connect_speed: 0,
-        recv_window: 0,
-        processing_delay: 0,
-        physical_channel_id: 0,
-    }
+/// The fields of an Outgoing-Call-Reply (RFC 2637 §2.8) after the header; Cause Code,
+/// Processing Delay and Physical Channel ID stay 0.
+fn call_reply(
+    m: &mut Packet<&mut [u8]>,
+    call_id: u16,
+    peer_call_id: u16,
+    (result, error): (u8, u8),
+    connect_speed: u32,
+    recv_window: u16,
+) {
+    m.set_u16_at(12, call_id);
+    m.set_u16_at(14, peer_call_id);
+    m.set_u8_at(16, result);
+    m.set_u8_at(17, error);
+    m.set_u32_at(20, connect_speed);
+    m.set_u16_at(24, recv_window);
 }
 
 /// Outgoing-Call-Reply "Connected" (32 bytes into `out`): our Call ID `call_id` (the one
 /// the client will put in its GRE packets), the client's echoed, connect speed = the
 /// client's maximum, window = the client's (or 64), as pptpd and accel-ppp answer.
 pub fn accept_call(call_id: u16, call: &OutgoingCall, out: &mut [u8]) -> wire::Result<usize> {
-    Repr::OutgoingCallReply {
+    let kind = MessageType::OutgoingCallReply;
+    call_reply(
+        &mut pptp::emit_message(out, kind)?,
         call_id,
-        peer_call_id: call.peer_call_id,
-        result_code: outgoing_result::CONNECTED,
-        error_code: error_code::NONE,
-        cause_code: 0,
-        connect_speed: call.max_bps,
-        recv_window: if call.window == 0 {
+        call.peer_call_id,
+        (outgoing_result::CONNECTED, error_code::NONE),
+        call.max_bps,
+        if call.window == 0 {
             DEFAULT_WINDOW
         } else {
             call.window
         },
-        processing_delay: 0,
-        physical_channel_id: 0,
-    }
-    .emit_into(out)
+    );
+    Ok(kind.message_len())
 }
 
 /// Why a call is refused (RFC 2637 §2.8, §2.16).
@@ -490,7 +512,16 @@ pub fn refuse_call(peer_call_id: u16, refusal: CallRefusal, out: &mut [u8]) -> w
         CallRefusal::NoResource => (outgoing_result::GENERAL_ERROR, error_code::NO_RESOURCE),
         CallRefusal::DoNotAccept => (outgoing_result::DO_NOT_ACCEPT, error_code::NONE),
     };
-    call_reply(0, peer_call_id, result, error).emit_into(out)
+    let kind = MessageType::OutgoingCallReply;
+    call_reply(
+        &mut pptp::emit_message(out, kind)?,
+        0,
+        peer_call_id,
+        (result, error),
+        0,
+        0,
+    );
+    Ok(kind.message_len())
 }
 
 /// Result Code of Call-Disconnect-Notify (RFC 2637 §2.13).
@@ -520,21 +551,21 @@ pub fn call_disconnect_notify(
         DisconnectResult::AdminShutdown => (disconnect_result::ADMIN_SHUTDOWN, error_code::NONE),
         DisconnectResult::Request => (disconnect_result::REQUEST, error_code::NONE),
     };
-    Repr::CallDisconnectNotify {
-        call_id,
-        result_code,
-        error_code: error,
-        cause_code: 0,
-        call_statistics: statistics,
-    }
-    .emit_into(out)
+    let kind = MessageType::CallDisconnectNotify;
+    let mut m = pptp::emit_message(out, kind)?;
+    m.set_u16_at(12, call_id);
+    m.set_u8_at(14, result_code);
+    m.set_u8_at(15, error);
+    // Cause Code (16) and Reserved1 (18) stay 0.
+    m.set_str_at(20, STATISTICS_LEN, statistics);
+    Ok(kind.message_len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rand::{Random, XorShift};
-    use crate::wire::pptp::{MessageType, MAX_MESSAGE_LEN};
+    use crate::wire::pptp::{Repr, MAX_MESSAGE_LEN};
 
     fn at(secs: i64) -> Instant {
         Instant::from_secs(secs)
@@ -1108,6 +1139,265 @@ mod tests {
                 assert!(p.message_type() != Some(MessageType::OutgoingCallRequest));
             }
             let _ = conn.poll(at(now), &mut reply);
+        }
+    }
+
+    /// The server reads and writes messages field by field at their offsets rather than
+    /// through `Repr`: on random messages, what `handle` takes from a message is what
+    /// `Repr::parse` reads, and every reply is byte for byte what `Repr::emit_into` writes.
+    #[test]
+    fn field_access_matches_repr() {
+        let mut rng = XorShift(0xC0DE_1723);
+        let mut statistics = [0u8; 200];
+        for _ in 0..3000 {
+            let (a, b, c, d) = (
+                rng.next_u32(),
+                rng.next_u32(),
+                rng.next_u32(),
+                rng.next_u32(),
+            );
+            let (a16, b16) = (a as u16, b as u16);
+            // Requests in, with random fields: the event carries the parsed values.
+            let mut conn = established(at(0));
+            let mut reply = [0u8; MAX_MESSAGE_LEN];
+            let request = Repr::OutgoingCallRequest {
+                call_id: a16,
+                call_serial: b16,
+                minimum_bps: c,
+                maximum_bps: d,
+                bearer_type: a,
+                framing_type: b,
+                recv_window: (c >> 16) as u16,
+                processing_delay: (d >> 16) as u16,
+                phone_number: b"123",
+                subaddress: b"",
+            };
+            let (out, _) = feed(&mut conn, at(1), &request, &mut reply);
+            assert_eq!(
+                out.event,
+                Some(ControlEvent::OutgoingCall(OutgoingCall {
+                    peer_call_id: a16,
+                    serial: b16,
+                    min_bps: c,
+                    max_bps: d,
+                    window: (c >> 16) as u16,
+                    processing_delay: (d >> 16) as u16,
+                    bearer_type: a,
+                    framing_type: b,
+                }))
+            );
+            let sli = Repr::SetLinkInfo {
+                peer_call_id: a16,
+                send_accm: c,
+                recv_accm: d,
+            };
+            let (out, _) = feed(&mut conn, at(1), &sli, &mut reply);
+            assert_eq!(
+                out.event,
+                Some(ControlEvent::SetLinkInfo {
+                    call_id: a16,
+                    send_accm: c,
+                    recv_accm: d,
+                })
+            );
+            let (out, _) = feed(
+                &mut conn,
+                at(1),
+                &Repr::CallClearRequest { call_id: b16 },
+                &mut reply,
+            );
+            assert_eq!(
+                out.event,
+                Some(ControlEvent::CallClear { peer_call_id: b16 })
+            );
+            let echo = Repr::EchoRequest { identifier: d };
+            let (_, parsed) = feed(&mut conn, at(1), &echo, &mut reply);
+            let expected = Repr::EchoReply {
+                identifier: d,
+                result_code: reply_result::OK,
+                error_code: error_code::NONE,
+            };
+            assert_eq!(parsed, Some(expected));
+            assert_eq!(reply[..20], msg(&expected).0[..20]);
+            // Replies out: the bytes Repr writes.
+            let call = OutgoingCall {
+                peer_call_id: a16,
+                serial: 0,
+                min_bps: 0,
+                max_bps: c,
+                window: if d & 1 == 0 { 0 } else { b16 },
+                processing_delay: 0,
+                bearer_type: 0,
+                framing_type: 0,
+            };
+            let mut out = [0xAAu8; MAX_MESSAGE_LEN];
+            assert_eq!(accept_call(b16, &call, &mut out), Ok(32));
+            let expected = Repr::OutgoingCallReply {
+                call_id: b16,
+                peer_call_id: a16,
+                result_code: outgoing_result::CONNECTED,
+                error_code: error_code::NONE,
+                cause_code: 0,
+                connect_speed: c,
+                recv_window: if call.window == 0 {
+                    DEFAULT_WINDOW
+                } else {
+                    b16
+                },
+                processing_delay: 0,
+                physical_channel_id: 0,
+            };
+            assert_eq!(out[..32], msg(&expected).0[..32]);
+            let refusal = if d & 2 == 0 {
+                CallRefusal::NoResource
+            } else {
+                CallRefusal::DoNotAccept
+            };
+            assert_eq!(refuse_call(a16, refusal, &mut out), Ok(32));
+            let (result_code, error) = match refusal {
+                CallRefusal::NoResource => {
+                    (outgoing_result::GENERAL_ERROR, error_code::NO_RESOURCE)
+                }
+                CallRefusal::DoNotAccept => (outgoing_result::DO_NOT_ACCEPT, error_code::NONE),
+            };
+            let expected = Repr::OutgoingCallReply {
+                call_id: 0,
+                peer_call_id: a16,
+                result_code,
+                error_code: error,
+                cause_code: 0,
+                connect_speed: 0,
+                recv_window: 0,
+                processing_delay: 0,
+                physical_channel_id: 0,
+            };
+            assert_eq!(out[..32], msg(&expected).0[..32]);
+            let n = (c as usize) % statistics.len();
+            rng.fill_bytes(&mut statistics[..n]);
+            let result = match d % 4 {
+                0 => DisconnectResult::LostCarrier,
+                1 => DisconnectResult::GeneralError(b as u8),
+                2 => DisconnectResult::AdminShutdown,
+                _ => DisconnectResult::Request,
+            };
+            assert_eq!(
+                call_disconnect_notify(a16, result, &statistics[..n], &mut out),
+                Ok(148)
+            );
+            let (result_code, error) = match result {
+                DisconnectResult::LostCarrier => (disconnect_result::LOST_CARRIER, 0),
+                DisconnectResult::GeneralError(e) => (disconnect_result::GENERAL_ERROR, e),
+                DisconnectResult::AdminShutdown => (disconnect_result::ADMIN_SHUTDOWN, 0),
+                DisconnectResult::Request => (disconnect_result::REQUEST, 0),
+            };
+            let expected = Repr::CallDisconnectNotify {
+                call_id: a16,
+                result_code,
+                error_code: error,
+                cause_code: 0,
+                call_statistics: &statistics[..n],
+            };
+            assert_eq!(out[..148], msg(&expected).0[..148]);
+            // The connection's own replies and requests.
+            let mut conn = ControlConnection::new(at(0), Duration::from_secs(10));
+            let version = if a & 1 == 0 {
+                pptp::PROTOCOL_VERSION
+            } else {
+                a16
+            };
+            let (m, len) = msg(&sccrq(version));
+            let o = conn.handle(at(0), &m[..len], &mut out);
+            let expected = Repr::StartControlConnectionReply {
+                protocol_version: pptp::PROTOCOL_VERSION,
+                result_code: if version == pptp::PROTOCOL_VERSION {
+                    start_result::SUCCESS
+                } else {
+                    start_result::BAD_VERSION
+                },
+                error_code: error_code::NONE,
+                framing_capabilities: 3,
+                bearer_capabilities: 3,
+                maximum_channels: u16::try_from(MAX_SESSIONS).unwrap_or(u16::MAX),
+                firmware_revision: FIRMWARE_REVISION,
+                host_name: HOST_NAME,
+                vendor: VENDOR,
+            };
+            assert_eq!(o.reply(&out), &msg(&expected).0[..156]);
+        }
+        let mut conn = ControlConnection::new(at(0), Duration::from_secs(10));
+        let mut out = [0u8; MAX_MESSAGE_LEN];
+        let o = conn.handle(at(0), &msg(&ocrq(9)).0[..168], &mut out);
+        assert_eq!(o.reply(&out), &msg(&call_reply_repr(9)).0[..32]);
+        let mut conn = established(at(0));
+        let o = conn.poll(at(61), &mut out);
+        let expected = Repr::EchoRequest { identifier: 1 };
+        assert_eq!(o.reply(&out), &msg(&expected).0[..16]);
+        let o = conn.begin_stop(at(62), &mut out);
+        let expected = Repr::StopControlConnectionRequest { reason: 1 };
+        assert_eq!(o.reply(&out), &msg(&expected).0[..16]);
+        let mut conn = established(at(0));
+        let (m, len) = msg(&Repr::StopControlConnectionRequest { reason: 3 });
+        let o = conn.handle(at(1), &m[..len], &mut out);
+        let expected = Repr::StopControlConnectionReply {
+            result_code: 1,
+            error_code: 0,
+        };
+        assert_eq!(o.reply(&out), &msg(&expected).0[..16]);
+        // A buffer too small for the reply: nothing sent, as before.
+        let mut conn = established(at(0));
+        let (m, len) = msg(&Repr::EchoRequest { identifier: 5 });
+        assert_eq!(conn.handle(at(1), &m[..len], &mut out[..19]).reply_len, 0);
+        assert_eq!(
+            accept_call(
+                1,
+                &OutgoingCall {
+                    peer_call_id: 1,
+                    serial: 0,
+                    min_bps: 0,
+                    max_bps: 0,
+                    window: 0,
+                    processing_delay: 0,
+                    bearer_type: 0,
+                    framing_type: 0,
+                },
+                &mut out[..31]
+            ),
+            Err(wire::Error::Exhausted)
+        );
+    }
+
+    #[test]
+    fn close_reasons_read_as_before() {
+        let text = |r: CloseReason| format!("{r}");
+        assert_eq!(
+            text(CloseReason::BadMessage(wire::Error::Malformed)),
+            "bad control message (malformed)"
+        );
+        assert_eq!(
+            text(CloseReason::PeerStopped(3)),
+            "Stop-Control-Connection-Request from peer (reason 3)"
+        );
+        assert_eq!(
+            text(CloseReason::PeerStopped(255)),
+            "Stop-Control-Connection-Request from peer (reason 255)"
+        );
+        assert_eq!(
+            text(CloseReason::UnsupportedVersion(0x200)),
+            "unsupported PPTP protocol version 0x0200"
+        );
+    }
+
+    fn call_reply_repr(peer_call_id: u16) -> Repr<'static> {
+        Repr::OutgoingCallReply {
+            call_id: 0,
+            peer_call_id,
+            result_code: outgoing_result::GENERAL_ERROR,
+            error_code: error_code::NOT_CONNECTED,
+            cause_code: 0,
+            connect_speed: 0,
+            recv_window: 0,
+            processing_delay: 0,
+            physical_channel_id: 0,
         }
     }
 }

@@ -23,9 +23,9 @@ pub const PROTOCOL_VERSION: u16 = 0x0100;
 pub const CONTROL_MESSAGE: u16 = 1;
 
 /// Size of the NUL-padded host name, vendor, phone number, subaddress fields.
-const NAME_LEN: usize = 64;
+pub const NAME_LEN: usize = 64;
 /// Size of the NUL-padded Call Statistics field of Call-Disconnect-Notify.
-const STATISTICS_LEN: usize = 128;
+pub const STATISTICS_LEN: usize = 128;
 
 /// Result Code of Start-Control-Connection-Reply (RFC 2637 §2.2).
 pub mod start_result {
@@ -186,8 +186,46 @@ impl MessageType {
 }
 
 impl core::fmt::Display for MessageType {
+    /// [`MessageType::name`], written from parts the names share ("-Request", "-Reply",
+    /// "Start-Control-Connection-", ...): one short string and a byte table instead of
+    /// fifteen strings and their pointers.
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-        f.write_str(self.name())
+        const PARTS: &str = concat!(
+            "Start-Control-Connection-", // 0
+            "Stop-Control-Connection-",  // 25
+            "Echo-",                     // 49
+            "Outgoing-Call-",            // 54
+            "Incoming-Call-",            // 68
+            "Call-Clear-",               // 82
+            "Call-Disconnect-Notify",    // 93
+            "WAN-Error-Notify",          // 115
+            "Set-Link-Info",             // 131
+            "Request",                   // 144
+            "Reply",                     // 151
+            "Connected",                 // 156
+        );
+        /// Per type: the byte range in `PARTS` of the first part, then of the second.
+        const NAMES: [[u8; 4]; 15] = [
+            [0, 25, 144, 151],
+            [0, 25, 151, 156],
+            [25, 49, 144, 151],
+            [25, 49, 151, 156],
+            [49, 54, 144, 151],
+            [49, 54, 151, 156],
+            [54, 68, 144, 151],
+            [54, 68, 151, 156],
+            [68, 82, 144, 151],
+            [68, 82, 151, 156],
+            [68, 82, 156, 165],
+            [82, 93, 144, 151],
+            [93, 115, 0, 0],
+            [115, 131, 0, 0],
+            [131, 144, 0, 0],
+        ];
+        let [a, b, c, d] = NAMES[*self as usize - 1];
+        let part = |from: u8, to: u8| PARTS.get(usize::from(from)..usize::from(to)).unwrap_or("");
+        f.write_str(part(a, b))?;
+        f.write_str(part(c, d))
     }
 }
 
@@ -382,7 +420,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
-    fn check(&self) -> Result<()> {
+    /// [`Packet::new_checked`]'s checks on a wrapped buffer; the message type when they pass.
+    pub fn check(&self) -> Result<MessageType> {
         let buf = self.buffer.as_ref();
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);
@@ -403,7 +442,22 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if len != kind.message_len() {
             return Err(Error::Malformed);
         }
-        Ok(())
+        Ok(kind)
+    }
+
+    /// The byte at offset `off` of the message (0 past the end), as [`Repr::parse`] reads it.
+    pub fn u8_at(&self, off: usize) -> u8 {
+        get_u8(self.buffer.as_ref(), off)
+    }
+
+    /// The big-endian 16-bit field at offset `off` (0 past the end).
+    pub fn u16_at(&self, off: usize) -> u16 {
+        get_u16(self.buffer.as_ref(), off)
+    }
+
+    /// The big-endian 32-bit field at offset `off` (0 past the end).
+    pub fn u32_at(&self, off: usize) -> u32 {
+        get_u32(self.buffer.as_ref(), off)
     }
 
     pub fn into_inner(self) -> T {
@@ -453,6 +507,45 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         set_u16(buf, field::CONTROL_TYPE, kind as u16);
         set_u16(buf, field::RESERVED0, 0);
     }
+}
+
+impl Packet<&mut [u8]> {
+    /// Write the byte `value` at offset `off` (nothing past the end).
+    #[inline(never)]
+    pub fn set_u8_at(&mut self, off: usize, value: u8) {
+        set_bytes(self.buffer, off, &[value]);
+    }
+
+    /// Write the big-endian 16-bit `value` at offset `off` (nothing past the end).
+    #[inline(never)]
+    pub fn set_u16_at(&mut self, off: usize, value: u16) {
+        set_u16(self.buffer, off, value);
+    }
+
+    /// Write the big-endian 32-bit `value` at offset `off` (nothing past the end).
+    #[inline(never)]
+    pub fn set_u32_at(&mut self, off: usize, value: u32) {
+        set_u32(self.buffer, off, value);
+    }
+
+    /// `value` into the `len`-byte string field at `off` (truncated if longer; the rest of
+    /// the field stays as [`emit_message`] zeroed it).
+    #[inline(never)]
+    pub fn set_str_at(&mut self, off: usize, len: usize, value: &[u8]) {
+        set_bytes(self.buffer, off, &value[..value.len().min(len)]);
+    }
+}
+
+/// Start a `kind` message in the front of `buf` for writing field by field at the offsets
+/// of RFC 2637 §2 (what [`Repr::emit_into`] writes, without building a [`Repr`]): the
+/// message zeroed, its header written. `Err(Exhausted)` if `buf` is too short.
+#[inline(never)]
+pub fn emit_message(buf: &mut [u8], kind: MessageType) -> Result<Packet<&mut [u8]>> {
+    let out = buf.get_mut(..kind.message_len()).ok_or(Error::Exhausted)?;
+    out.fill(0);
+    let mut packet = Packet::new_unchecked(out);
+    packet.emit_header(kind);
+    Ok(packet)
 }
 
 /// A parsed control message. String fields are trimmed at the first NUL; reserved fields
@@ -575,9 +668,8 @@ pub enum Repr<'a> {
 impl<'a> Repr<'a> {
     /// Parse a checked packet (see [`Packet::new_checked`]).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check()?;
+        let kind = packet.check()?;
         let b: &'a [u8] = packet.buffer.as_ref();
-        let kind = packet.message_type().ok_or(Error::Unsupported)?;
         let mut r = Reader::body(b);
         // Fields in the order they lie in the message (struct fields are evaluated in the
         // order written); the offset of each is in the comment.
@@ -1369,6 +1461,16 @@ mod tests {
         let mut h = header(16, 5);
         h[7] = 0;
         assert_eq!(frame_len(&h), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn display_is_the_name() {
+        for value in 1..=15 {
+            let kind = MessageType::from_u16(value).unwrap();
+            let mut text: heapless::String<40> = heapless::String::new();
+            core::fmt::write(&mut text, format_args!("{kind}")).unwrap();
+            assert_eq!(text, kind.name());
+        }
     }
 
     #[test]
