@@ -213,27 +213,47 @@ pub fn load(
     pptpd_conf: &Path,
     options_override: Option<&Path>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let text = crate::linux::file::read(pptpd_conf).map_err(|e| {
-        ConfigError::at(
-            pptpd_conf,
-            None,
-            format_args!("Config file not readable: {}", crate::linux::ErrorText(e)),
-        )
-    })?;
+    let text = read_file(pptpd_conf, "Config file")?;
     // Built here and filled in place: Settings is kilobytes, not to be moved around.
     let mut loaded = LoadedConfig {
         settings: Settings::default(),
         daemon: DaemonConfig::default(),
         warnings: Vec::new(),
     };
+    // On an error `loaded` is dropped here, by one call, not field by field at every `?`.
+    load_into(&mut loaded, pptpd_conf, &text, options_override)?;
+    Ok(loaded)
+}
+
+/// A whole configuration file; `what` names it in the error (pptpd: "Config file not
+/// readable", "PPP options file not readable").
+#[inline(never)]
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    crate::linux::file::read(path).map_err(|e| {
+        ConfigError::at(
+            path,
+            None,
+            format_args!("{what} not readable: {}", crate::linux::ErrorText(e)),
+        )
+    })
+}
+
+/// [`load`] into `loaded` (defaults), given pptpd.conf's text.
+#[inline(never)]
+fn load_into(
+    loaded: &mut LoadedConfig,
+    pptpd_conf: &Path,
+    text: &[u8],
+    options_override: Option<&Path>,
+) -> Result<(), ConfigError> {
     let LoadedConfig {
         settings,
         daemon,
         warnings,
-    } = &mut loaded;
+    } = loaded;
     let option = pptpd_conf::parse_into(
         pptpd_conf,
-        &text,
+        text,
         &mut address_spec::resolve_host,
         settings,
         daemon,
@@ -279,9 +299,7 @@ pub fn load(
     daemon.options_file = options_path;
 
     let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
-    secrets.check_into(warnings)?;
-
-    Ok(loaded)
+    secrets.check_into(warnings)
 }
 
 /// First address of the embedded default's pool; documentation-safe only in the sense of

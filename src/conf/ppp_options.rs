@@ -339,6 +339,9 @@ struct Current<'o, 'text> {
     path: &'o Path,
     line: u32,
     name: &'o str,
+    /// The value word, decoded by [`Self::value`]: one string for the whole file, dropped
+    /// once instead of on every error path of [`Parser::apply`].
+    value: &'o mut String,
 }
 
 // Helpers shared by every option instead of repeated per match arm.
@@ -357,17 +360,22 @@ impl Current<'_, '_> {
         }
     }
 
+    /// Reads the value word into `self.value` (invalid UTF-8 replaced).
     #[inline(never)]
-    fn value(&mut self) -> Result<String, ConfigError> {
+    fn value(&mut self) -> Result<(), ConfigError> {
         let len = self.raw_value()?;
-        Ok(String::from_utf8_lossy(&self.buf[..len]).into_owned())
+        self.value.clear();
+        self.value
+            .push_str(&String::from_utf8_lossy(&self.buf[..len]));
+        Ok(())
     }
 
     /// A number value, the way pppd reads it ([`parse_number`]).
     #[inline(never)]
     fn number(&mut self) -> Result<u32, ConfigError> {
-        let v = self.value()?;
-        parse_number(&v).ok_or_else(|| {
+        self.value()?;
+        let v = &**self.value;
+        parse_number(v).ok_or_else(|| {
             self.err(format_args!(
                 "option '{}': '{v}' is not a number",
                 self.name
@@ -377,7 +385,8 @@ impl Current<'_, '_> {
 
     #[inline(never)]
     fn address(&mut self) -> Result<Ipv4Addr, ConfigError> {
-        let v = self.value()?;
+        self.value()?;
+        let v = &**self.value;
         v.parse().map_err(|_| {
             self.err(format_args!(
                 "option '{}': '{v}' is not an IPv4 address",
@@ -513,6 +522,7 @@ impl Parser {
     fn run(&mut self, path: &Path, text: &[u8], depth: usize) -> Result<(), ConfigError> {
         let mut words = Words::new(text);
         let mut buf = [0u8; MAX_WORD_LEN];
+        let mut value = String::new();
         while let Some(word) = words.next_word(&mut buf) {
             let name = String::from_utf8_lossy(&buf[..word.len]).into_owned();
             let mut option = Current {
@@ -521,6 +531,7 @@ impl Parser {
                 path,
                 line: word.line,
                 name: &name,
+                value: &mut value,
             };
             self.apply(&mut option, depth)?;
         }
@@ -590,8 +601,9 @@ impl Parser {
             Action::MppeStateful => self.mppe.stateful = Stateful::Allow,
             Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
             Action::OpenwrtMppe => {
-                let list = option.value()?;
-                self.openwrt_mppe(option, &list)?;
+                option.value()?;
+                let list = &**option.value;
+                self.openwrt_mppe(option, list)?;
             }
             Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
             Action::MsDns => self.dns.push(option.address()?),
@@ -629,7 +641,8 @@ impl Parser {
             Action::Ipv6On => self.ppp.ipv6.enabled = true,
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 // Either side may be left out.
                 let (local, remote) = v.split_once(',').unwrap_or((&v, ""));
                 let ipv6 = &mut self.ppp.ipv6;
@@ -660,18 +673,20 @@ impl Parser {
             Action::ProxyArp => self.proxyarp = true,
             Action::NoProxyArp => self.proxyarp = false,
             Action::Plugin => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 return Err(option.err(format_args!(
                     "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
                      from chap-secrets only)"
                 )));
             }
             Action::File => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(option.err(format_args!("file {v}: includes nested too deeply")));
                 }
-                let included = PathBuf::from(&v);
+                let included = PathBuf::from(v);
                 let text = crate::linux::file::read(&included).map_err(|e| {
                     option.err(format_args!(
                         "file {v}: cannot read: {}",
@@ -805,16 +820,7 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
 
 /// Reads and parses an options file (pptpd: "PPP options file %s not readable").
 pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
-    let text = crate::linux::file::read(path).map_err(|e| {
-        ConfigError::at(
-            path,
-            None,
-            format_args!(
-                "PPP options file not readable: {}",
-                crate::linux::ErrorText(e)
-            ),
-        )
-    })?;
+    let text = super::read_file(path, "PPP options file")?;
     parse(path, &text)
 }
 

@@ -469,28 +469,26 @@ pub(super) fn parse_into(
     }
     settings.connections = connections;
 
-    if let Some(l) = get(Keyword::Delegate) {
-        warn(
-            warnings,
-            l,
-            format_args!(
-                "delegate is not supported: addresses come from localip/remoteip (and per-user \
-                 addresses in chap-secrets); ignored"
-            ),
-        );
+    // Accepted and ignored with a warning: one call for the three.
+    for (keyword, why) in [
+        (
+            Keyword::Delegate,
+            ": addresses come from localip/remoteip (and per-user addresses in chap-secrets); \
+             ignored",
+        ),
+        (Keyword::Bcrelay, " (no broadcast relay): ignored"),
+        (Keyword::Vrf, ": ignored"),
+    ] {
+        if let Some(l) = get(keyword) {
+            warn(
+                warnings,
+                l,
+                format_args!("{} is not supported{why}", keyword.name()),
+            );
+        }
     }
     daemon.logwtmp = get(Keyword::Logwtmp).is_some();
     daemon.noipparam = get(Keyword::Noipparam).is_some();
-    if let Some(l) = get(Keyword::Bcrelay) {
-        warn(
-            warnings,
-            l,
-            format_args!("bcrelay is not supported (no broadcast relay): ignored"),
-        );
-    }
-    if let Some(l) = get(Keyword::Vrf) {
-        warn(warnings, l, format_args!("vrf is not supported: ignored"));
-    }
     daemon.debug = get(Keyword::Debug).is_some();
     if let Some(l) = get(Keyword::Listen) {
         let a = address_spec::inet_addr(l.value)
