@@ -644,7 +644,7 @@ impl Parser {
                 option.value()?;
                 let v = &**option.value;
                 // Either side may be left out.
-                let (local, remote) = v.split_once(',').unwrap_or((&v, ""));
+                let (local, remote) = v.split_once(',').unwrap_or((v, ""));
                 let ipv6 = &mut self.ppp.ipv6;
                 for (which, s, id) in [
                     ("local", local, &mut ipv6.local_id),
