@@ -30,6 +30,15 @@
 //! so that an existing pptpd.conf changes no routing on the system; the sample config and the
 //! [`embedded_default`] turn it on.
 
+/// Names as one string, separated by single spaces (`names!("lock", "nolock")` is
+/// `"lock nolock"`), searched with [`find_name`]: a table of `&str` costs 8 bytes of pointer
+/// and length per name on a 32-bit board, a space costs one.
+macro_rules! names {
+    ($first:literal $(, $name:literal)* $(,)?) => {
+        concat!($first $(, " ", $name)*)
+    };
+}
+
 pub mod address_spec;
 pub mod chap_secrets;
 pub mod error;
@@ -78,6 +87,12 @@ impl<'a> Iterator for SplitOn<'a> {
             }
         })
     }
+}
+
+/// The position of `word` in `names` (see [`names!`]); an empty word is in no list.
+#[inline(never)]
+pub(crate) fn find_name(names: &str, word: &str) -> Option<usize> {
+    split_on(names, ' ').position(|n| n == word)
 }
 
 /// pptpd's default configuration file.

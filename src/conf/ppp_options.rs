@@ -31,7 +31,7 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Options taking no value that change nothing for a PPTP server (serial-line, client-side,
 /// compression we never offer, authenticate-ourselves refusals).
-const HARMLESS_FLAGS: &[&str] = &[
+const HARMLESS_FLAGS: &str = names!(
     "lock",
     "nolock",
     "nobsdcomp",
@@ -83,10 +83,10 @@ const HARMLESS_FLAGS: &[&str] = &[
     "-mschap",
     "-eap",
     "auth",
-];
+);
 
 /// Options taking one value that change nothing for us.
-const HARMLESS_WITH_VALUE: &[&str] = &[
+const HARMLESS_WITH_VALUE: &str = names!(
     "asyncmap",
     "logfd",
     "ipparam",
@@ -118,26 +118,29 @@ const HARMLESS_WITH_VALUE: &[&str] = &[
     "ipv6cp-max-configure",
     "ipv6cp-max-terminate",
     "ipv6cp-max-failure",
-];
+);
 
 /// Accepted with a warning: the user asked for something we do not do, but running without
-/// it is safe. (option, explanation)
-const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
-    ("logfile", true, "smolpptpd logs to syslog only"),
-    (
-        "remotename",
-        true,
-        "chap-secrets is searched for the name the client sends",
-    ),
-    ("ifname", true, "the tunnel interface is set in pptpd.conf"),
-    (
-        "lcp-echo-adaptive",
-        false,
-        "LCP echoes are sent at every interval",
-    ),
-    ("mppc", false, "MPPC compression is not supported"),
-    ("multilink", false, "multilink is not supported"),
-    ("mp", false, "multilink is not supported"),
+/// it is safe. The first [`IGNORED_TAKING_VALUE`] take a value; [`IGNORED_WHY`] explains.
+const IGNORED_WITH_WARNING: &str = names!(
+    "logfile",
+    "remotename",
+    "ifname",
+    "lcp-echo-adaptive",
+    "mppc",
+    "multilink",
+    "mp",
+);
+const IGNORED_TAKING_VALUE: usize = 3;
+/// The explanations, in [`IGNORED_WITH_WARNING`] order.
+const IGNORED_WHY: [&str; 7] = [
+    "smolpptpd logs to syslog only",
+    "chap-secrets is searched for the name the client sends",
+    "the tunnel interface is set in pptpd.conf",
+    "LCP echoes are sent at every interval",
+    "MPPC compression is not supported",
+    "multilink is not supported",
+    "multilink is not supported",
 ];
 
 /// What an option with its own handling does (see [`Parser::apply`]).
@@ -178,82 +181,117 @@ enum Action {
     File,
 }
 
-/// The options with their own handling, by name: one table searched by one loop is smaller
+/// The options with their own handling, by name: one list searched by one loop is smaller
 /// than a match on strings, which compiles to a comparison call per name.
-const OPTIONS: [(&str, Action); 52] = [
-    ("name", Action::Name),
-    ("noauth", Action::NoAuth),
-    ("require-mschap-v2", Action::RequireMschapV2),
-    ("+mschap-v2", Action::RequireMschapV2),
-    ("refuse-mschap-v2", Action::RefuseMschapV2),
-    ("-mschap-v2", Action::RefuseMschapV2),
-    ("require-pap", Action::OtherAuth),
-    ("require-chap", Action::OtherAuth),
-    ("require-mschap", Action::OtherAuth),
-    ("require-eap", Action::OtherAuth),
-    ("+pap", Action::OtherAuth),
-    ("+chap", Action::OtherAuth),
-    ("+mschap", Action::OtherAuth),
-    ("+eap", Action::OtherAuth),
-    ("require-mppe", Action::RequireMppe),
-    ("+mppe", Action::RequireMppe),
-    ("require-mppe-40", Action::RequireMppe40),
-    ("+mppe-40", Action::RequireMppe40),
-    ("require-mppe-128", Action::RequireMppe128),
-    ("+mppe-128", Action::RequireMppe128),
-    ("nomppe", Action::NoMppe),
-    ("-mppe", Action::NoMppe),
-    ("nomppe-40", Action::NoMppe40),
-    ("-mppe-40", Action::NoMppe40),
-    ("nomppe-56", Action::NoMppe56),
-    ("-mppe-56", Action::NoMppe56),
-    ("nomppe-128", Action::NoMppe128),
-    ("-mppe-128", Action::NoMppe128),
-    ("mppe-stateful", Action::MppeStateful),
-    ("nomppe-stateful", Action::NoMppeStateful),
-    ("mppe", Action::OpenwrtMppe),
-    ("noccp", Action::NoCcp),
-    ("-ccp", Action::NoCcp),
-    ("ms-dns", Action::MsDns),
-    ("ms-wins", Action::MsWins),
-    ("mtu", Action::Mtu),
-    ("mru", Action::Mru),
-    ("lcp-echo-interval", Action::LcpEchoInterval),
-    ("lcp-echo-failure", Action::LcpEchoFailure),
-    ("idle", Action::Idle),
-    ("+ipv6", Action::Ipv6On),
-    ("noipv6", Action::Ipv6Off),
-    ("-ipv6", Action::Ipv6Off),
-    ("ipv6", Action::Ipv6Ids),
-    ("maxconnect", Action::MaxConnect),
-    ("debug", Action::Debug),
-    ("-d", Action::Debug),
-    ("chapms-strip-domain", Action::StripDomain),
-    ("proxyarp", Action::ProxyArp),
-    ("noproxyarp", Action::NoProxyArp),
-    ("plugin", Action::Plugin),
-    ("file", Action::File),
+const OPTION_NAMES: &str = names!(
+    "name",
+    "noauth",
+    "require-mschap-v2",
+    "+mschap-v2",
+    "refuse-mschap-v2",
+    "-mschap-v2",
+    "require-pap",
+    "require-chap",
+    "require-mschap",
+    "require-eap",
+    "+pap",
+    "+chap",
+    "+mschap",
+    "+eap",
+    "require-mppe",
+    "+mppe",
+    "require-mppe-40",
+    "+mppe-40",
+    "require-mppe-128",
+    "+mppe-128",
+    "nomppe",
+    "-mppe",
+    "nomppe-40",
+    "-mppe-40",
+    "nomppe-56",
+    "-mppe-56",
+    "nomppe-128",
+    "-mppe-128",
+    "mppe-stateful",
+    "nomppe-stateful",
+    "mppe",
+    "noccp",
+    "-ccp",
+    "ms-dns",
+    "ms-wins",
+    "mtu",
+    "mru",
+    "lcp-echo-interval",
+    "lcp-echo-failure",
+    "idle",
+    "+ipv6",
+    "noipv6",
+    "-ipv6",
+    "ipv6",
+    "maxconnect",
+    "debug",
+    "-d",
+    "chapms-strip-domain",
+    "proxyarp",
+    "noproxyarp",
+    "plugin",
+    "file",
+);
+/// The actions of [`OPTION_NAMES`], in its order.
+const OPTION_ACTIONS: [Action; 52] = [
+    Action::Name,
+    Action::NoAuth,
+    Action::RequireMschapV2,
+    Action::RequireMschapV2,
+    Action::RefuseMschapV2,
+    Action::RefuseMschapV2,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::RequireMppe,
+    Action::RequireMppe,
+    Action::RequireMppe40,
+    Action::RequireMppe40,
+    Action::RequireMppe128,
+    Action::RequireMppe128,
+    Action::NoMppe,
+    Action::NoMppe,
+    Action::NoMppe40,
+    Action::NoMppe40,
+    Action::NoMppe56,
+    Action::NoMppe56,
+    Action::NoMppe128,
+    Action::NoMppe128,
+    Action::MppeStateful,
+    Action::NoMppeStateful,
+    Action::OpenwrtMppe,
+    Action::NoCcp,
+    Action::NoCcp,
+    Action::MsDns,
+    Action::MsWins,
+    Action::Mtu,
+    Action::Mru,
+    Action::LcpEchoInterval,
+    Action::LcpEchoFailure,
+    Action::Idle,
+    Action::Ipv6On,
+    Action::Ipv6Off,
+    Action::Ipv6Off,
+    Action::Ipv6Ids,
+    Action::MaxConnect,
+    Action::Debug,
+    Action::Debug,
+    Action::StripDomain,
+    Action::ProxyArp,
+    Action::NoProxyArp,
+    Action::Plugin,
+    Action::File,
 ];
-
-/// [`OPTIONS`]' names and actions as two arrays: no padding after each one-byte action.
-const OPTION_NAMES: [&str; OPTIONS.len()] = {
-    let mut names = [""; OPTIONS.len()];
-    let mut i = 0;
-    while i < OPTIONS.len() {
-        names[i] = OPTIONS[i].0;
-        i += 1;
-    }
-    names
-};
-const OPTION_ACTIONS: [Action; OPTIONS.len()] = {
-    let mut actions = [Action::Name; OPTIONS.len()];
-    let mut i = 0;
-    while i < OPTIONS.len() {
-        actions[i] = OPTIONS[i].1;
-        i += 1;
-    }
-    actions
-};
 
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,14 +581,14 @@ impl Parser {
     #[inline(never)]
     fn apply(&mut self, option: &mut Current, depth: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        if HARMLESS_FLAGS.contains(&o) {
+        if super::find_name(HARMLESS_FLAGS, o).is_some() {
             return Ok(());
         }
-        if HARMLESS_WITH_VALUE.contains(&o) {
+        if super::find_name(HARMLESS_WITH_VALUE, o).is_some() {
             option.raw_value()?;
             return Ok(());
         }
-        let Some(index) = OPTION_NAMES.iter().position(|n| *n == o) else {
+        let Some(index) = super::find_name(OPTION_NAMES, o) else {
             return self.other(option);
         };
         let action = OPTION_ACTIONS[index];
@@ -703,9 +741,9 @@ impl Parser {
     /// address pair, or unknown.
     fn other(&mut self, option: &mut Current) -> Result<(), ConfigError> {
         let o = option.name;
-        if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
-        {
-            if takes_value {
+        if let Some(i) = super::find_name(IGNORED_WITH_WARNING, o) {
+            let why = IGNORED_WHY[i];
+            if i < IGNORED_TAKING_VALUE {
                 option.raw_value()?;
             }
             self.warn(option, format_args!("{o} ignored: {why}"));
@@ -828,6 +866,30 @@ pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
 mod tests {
     use super::*;
     use crate::rand::{Random, XorShift};
+
+    #[test]
+    fn name_lists_match_their_tables() {
+        let names = |list| super::super::split_on(list, ' ').collect::<Vec<_>>();
+        assert_eq!(names(OPTION_NAMES).len(), OPTION_ACTIONS.len());
+        assert_eq!(names(IGNORED_WITH_WARNING).len(), IGNORED_WHY.len());
+        assert_eq!(names(HARMLESS_FLAGS).len(), 51);
+        assert_eq!(names(HARMLESS_WITH_VALUE).len(), 31);
+        for list in [
+            OPTION_NAMES,
+            IGNORED_WITH_WARNING,
+            HARMLESS_FLAGS,
+            HARMLESS_WITH_VALUE,
+        ] {
+            assert!(names(list)
+                .iter()
+                .all(|n| !n.is_empty() && !n.contains(' ')));
+            assert_eq!(super::super::find_name(list, ""), None);
+        }
+        assert_eq!(super::super::find_name(OPTION_NAMES, "name"), Some(0));
+        assert_eq!(super::super::find_name(OPTION_NAMES, "file"), Some(51));
+        assert_eq!(super::super::find_name(OPTION_NAMES, "fil"), None);
+        assert_eq!(super::super::find_name(OPTION_NAMES, "name noauth"), None);
+    }
 
     fn opts(text: &str) -> Result<PppOptions, ConfigError> {
         parse(Path::new("/etc/ppp/options.pptpd"), text.as_bytes())

@@ -77,7 +77,7 @@ enum Keyword {
 }
 
 /// The keywords' names, in [`Keyword`] order.
-const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
+const KEYWORDS: &str = names!(
     // pptpd
     "option",
     "debug",
@@ -110,11 +110,15 @@ const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
     "rate-limit",
     "user-limit",
     "control-socket",
-];
+);
+
+const KEYWORD_COUNT: usize = Keyword::ControlSocket as usize + 1;
 
 impl Keyword {
     fn name(self) -> &'static str {
-        KEYWORDS[self as usize]
+        super::split_on(KEYWORDS, ' ')
+            .nth(self as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -277,7 +281,7 @@ pub(super) fn parse_into(
 ) -> Result<Option<(PathBuf, u32)>, ConfigError> {
     let lossy = String::from_utf8_lossy(text);
     // The line of each keyword, by its number.
-    let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
+    let mut found: [Option<Line>; KEYWORD_COUNT] = [None; KEYWORD_COUNT];
     // `user-limit` may appear once per user.
     let mut user_lines: Vec<Line> = Vec::new();
     for (index, raw) in super::split_on(&lossy, '\n').enumerate() {
@@ -320,7 +324,7 @@ pub(super) fn parse_into(
         if keyword.is_empty() {
             continue;
         }
-        let Some(index) = KEYWORDS.iter().position(|k| *k == keyword) else {
+        let Some(index) = super::find_name(KEYWORDS, keyword) else {
             ConfigWarning::push(
                 warnings,
                 path,
@@ -674,6 +678,12 @@ mod tests {
         ] {
             assert_eq!(keyword.name(), name);
         }
+    }
+
+    #[test]
+    fn keyword_list_has_every_keyword() {
+        assert_eq!(super::super::split_on(KEYWORDS, ' ').count(), KEYWORD_COUNT);
+        assert_eq!(Keyword::ControlSocket.name(), "control-socket");
     }
 
     #[test]
