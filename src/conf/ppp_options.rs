@@ -774,12 +774,11 @@ impl Parser {
             optional: true,
             stateful: Stateful::Allow,
         };
-        const SUBS: [&str; 5] = ["required", "stateless", "no40", "no56", "no128"];
+        const SUBS: &str = names!("required", "stateless", "no40", "no56", "no128");
         for sub in super::split_on(list, ',') {
             let sub = sub.to_ascii_lowercase();
             // The first one `sub` is a prefix of.
-            match SUBS
-                .iter()
+            match super::split_on(SUBS, ' ')
                 .position(|full| !sub.is_empty() && full.starts_with(sub.as_str()))
             {
                 Some(0) => m.optional = false,

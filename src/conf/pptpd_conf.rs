@@ -169,14 +169,12 @@ fn valid_ifname(name: &str) -> bool {
 }
 
 fn on_off(value: &str) -> Option<bool> {
-    // Lists, not a match: their search is shared code, a match compares name by name.
-    if ["on", "yes", "true", "1"].contains(&value) {
-        Some(true)
-    } else if ["off", "no", "false", "0"].contains(&value) {
-        Some(false)
-    } else {
-        None
-    }
+    // One list, not a match: its search is shared code, a match compares name by name.
+    super::find_name(
+        names!("on", "yes", "true", "1", "off", "no", "false", "0"),
+        value,
+    )
+    .map(|i| i < 4)
 }
 
 /// `a.b.c.d/n`, or a bare address meaning /32.
@@ -518,10 +516,10 @@ pub(super) fn parse_into(
     };
 
     if let Some(l) = get(Keyword::Backend) {
-        daemon.backend = match l.value {
-            "tun" => Backend::Tun,
-            "raw" => Backend::Raw,
-            _ => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
+        daemon.backend = match super::find_name(names!("tun", "raw"), l.value) {
+            Some(0) => Backend::Tun,
+            Some(_) => Backend::Raw,
+            None => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
         };
     }
     for (keyword, field) in [
