@@ -31,117 +31,129 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Options taking no value that change nothing for a PPTP server (serial-line, client-side,
 /// compression we never offer, authenticate-ourselves refusals).
-const HARMLESS_FLAGS: &str = names!(
-    "lock",
-    "nolock",
-    "nobsdcomp",
-    "nodeflate",
-    "nopredictor1",
-    "novj",
-    "novjccomp",
-    "nopcomp",
-    "noaccomp",
-    "nodefaultroute",
-    "defaultroute",
-    "noreplacedefaultroute",
-    "nologfd",
-    "noipx",
-    "default-asyncmap",
-    "hide-password",
-    "show-password",
-    "crtscts",
-    "nocrtscts",
-    "cdtrcts",
-    "nocdtrcts",
-    "modem",
-    "local",
-    "dump",
-    "noipdefault",
-    "usepeerdns",
-    "persist",
-    "nopersist",
-    "nodetach",
-    "updetach",
-    "ktune",
-    "noktune",
-    "passive",
-    "silent",
-    "ipcp-accept-local",
-    "ipcp-accept-remote",
-    "ipv6cp-accept-local",
-    "ipv6cp-accept-remote",
-    "nomultilink",
-    "nomp",
-    "noendpoint",
-    "nomppc",
-    "refuse-pap",
-    "refuse-chap",
-    "refuse-mschap",
-    "refuse-eap",
-    "-pap",
-    "-chap",
-    "-mschap",
-    "-eap",
-    "auth",
-);
+macro_rules! harmless_flags {
+    () => {
+        names!(
+            "lock",
+            "nolock",
+            "nobsdcomp",
+            "nodeflate",
+            "nopredictor1",
+            "novj",
+            "novjccomp",
+            "nopcomp",
+            "noaccomp",
+            "nodefaultroute",
+            "defaultroute",
+            "noreplacedefaultroute",
+            "nologfd",
+            "noipx",
+            "default-asyncmap",
+            "hide-password",
+            "show-password",
+            "crtscts",
+            "nocrtscts",
+            "cdtrcts",
+            "nocdtrcts",
+            "modem",
+            "local",
+            "dump",
+            "noipdefault",
+            "usepeerdns",
+            "persist",
+            "nopersist",
+            "nodetach",
+            "updetach",
+            "ktune",
+            "noktune",
+            "passive",
+            "silent",
+            "ipcp-accept-local",
+            "ipcp-accept-remote",
+            "ipv6cp-accept-local",
+            "ipv6cp-accept-remote",
+            "nomultilink",
+            "nomp",
+            "noendpoint",
+            "nomppc",
+            "refuse-pap",
+            "refuse-chap",
+            "refuse-mschap",
+            "refuse-eap",
+            "-pap",
+            "-chap",
+            "-mschap",
+            "-eap",
+            "auth",
+        )
+    };
+}
 
 /// Options taking one value that change nothing for us.
-const HARMLESS_WITH_VALUE: &str = names!(
-    "asyncmap",
-    "logfd",
-    "ipparam",
-    "remotenumber",
-    "domain",
-    "maxfail",
-    "holdoff",
-    "connect-delay",
-    "kdebug",
-    "linkname",
-    "unit",
-    "netmask",
-    "escape",
-    "lcp-restart",
-    "lcp-max-terminate",
-    "lcp-max-configure",
-    "lcp-max-failure",
-    "ipcp-restart",
-    "ipcp-max-terminate",
-    "ipcp-max-configure",
-    "ipcp-max-failure",
-    "chap-restart",
-    "chap-max-challenge",
-    "chap-interval",
-    "pap-restart",
-    "pap-max-authreq",
-    "pap-timeout",
-    "ipv6cp-restart",
-    "ipv6cp-max-configure",
-    "ipv6cp-max-terminate",
-    "ipv6cp-max-failure",
-);
+macro_rules! harmless_with_value {
+    () => {
+        names!(
+            "asyncmap",
+            "logfd",
+            "ipparam",
+            "remotenumber",
+            "domain",
+            "maxfail",
+            "holdoff",
+            "connect-delay",
+            "kdebug",
+            "linkname",
+            "unit",
+            "netmask",
+            "escape",
+            "lcp-restart",
+            "lcp-max-terminate",
+            "lcp-max-configure",
+            "lcp-max-failure",
+            "ipcp-restart",
+            "ipcp-max-terminate",
+            "ipcp-max-configure",
+            "ipcp-max-failure",
+            "chap-restart",
+            "chap-max-challenge",
+            "chap-interval",
+            "pap-restart",
+            "pap-max-authreq",
+            "pap-timeout",
+            "ipv6cp-restart",
+            "ipv6cp-max-configure",
+            "ipv6cp-max-terminate",
+            "ipv6cp-max-failure",
+        )
+    };
+}
 
 /// Accepted with a warning: the user asked for something we do not do, but running without
 /// it is safe. The first [`IGNORED_TAKING_VALUE`] take a value; [`IGNORED_WHY`] explains.
-const IGNORED_WITH_WARNING: &str = names!(
-    "logfile",
-    "remotename",
-    "ifname",
-    "lcp-echo-adaptive",
-    "mppc",
-    "multilink",
-    "mp",
-);
+macro_rules! ignored_with_warning {
+    () => {
+        names!(
+            "logfile",
+            "remotename",
+            "ifname",
+            "lcp-echo-adaptive",
+            "mppc",
+            "multilink",
+            "mp",
+        )
+    };
+}
 const IGNORED_TAKING_VALUE: usize = 3;
-/// The explanations, in [`IGNORED_WITH_WARNING`] order.
-const IGNORED_WHY: [&str; 7] = [
-    "smolpptpd logs to syslog only",
-    "chap-secrets is searched for the name the client sends",
-    "the tunnel interface is set in pptpd.conf",
-    "LCP echoes are sent at every interval",
-    "MPPC compression is not supported",
+/// The explanations, in `ignored_with_warning!` order, separated by `|`.
+const IGNORED_WHY: &str = concat!(
+    "smolpptpd logs to syslog only|",
+    "chap-secrets is searched for the name the client sends|",
+    "the tunnel interface is set in pptpd.conf|",
+    "LCP echoes are sent at every interval|",
+    "MPPC compression is not supported|",
+    "multilink is not supported|",
     "multilink is not supported",
-    "multilink is not supported",
-];
+);
 
 /// What an option with its own handling does (see [`Parser::apply`]).
 #[derive(Clone, Copy)]
@@ -183,61 +195,65 @@ enum Action {
 
 /// The options with their own handling, by name: one list searched by one loop is smaller
 /// than a match on strings, which compiles to a comparison call per name.
-const OPTION_NAMES: &str = names!(
-    "name",
-    "noauth",
-    "require-mschap-v2",
-    "+mschap-v2",
-    "refuse-mschap-v2",
-    "-mschap-v2",
-    "require-pap",
-    "require-chap",
-    "require-mschap",
-    "require-eap",
-    "+pap",
-    "+chap",
-    "+mschap",
-    "+eap",
-    "require-mppe",
-    "+mppe",
-    "require-mppe-40",
-    "+mppe-40",
-    "require-mppe-128",
-    "+mppe-128",
-    "nomppe",
-    "-mppe",
-    "nomppe-40",
-    "-mppe-40",
-    "nomppe-56",
-    "-mppe-56",
-    "nomppe-128",
-    "-mppe-128",
-    "mppe-stateful",
-    "nomppe-stateful",
-    "mppe",
-    "noccp",
-    "-ccp",
-    "ms-dns",
-    "ms-wins",
-    "mtu",
-    "mru",
-    "lcp-echo-interval",
-    "lcp-echo-failure",
-    "idle",
-    "+ipv6",
-    "noipv6",
-    "-ipv6",
-    "ipv6",
-    "maxconnect",
-    "debug",
-    "-d",
-    "chapms-strip-domain",
-    "proxyarp",
-    "noproxyarp",
-    "plugin",
-    "file",
-);
-/// The actions of [`OPTION_NAMES`], in its order.
+macro_rules! option_names {
+    () => {
+        names!(
+            "name",
+            "noauth",
+            "require-mschap-v2",
+            "+mschap-v2",
+            "refuse-mschap-v2",
+            "-mschap-v2",
+            "require-pap",
+            "require-chap",
+            "require-mschap",
+            "require-eap",
+            "+pap",
+            "+chap",
+            "+mschap",
+            "+eap",
+            "require-mppe",
+            "+mppe",
+            "require-mppe-40",
+            "+mppe-40",
+            "require-mppe-128",
+            "+mppe-128",
+            "nomppe",
+            "-mppe",
+            "nomppe-40",
+            "-mppe-40",
+            "nomppe-56",
+            "-mppe-56",
+            "nomppe-128",
+            "-mppe-128",
+            "mppe-stateful",
+            "nomppe-stateful",
+            "mppe",
+            "noccp",
+            "-ccp",
+            "ms-dns",
+            "ms-wins",
+            "mtu",
+            "mru",
+            "lcp-echo-interval",
+            "lcp-echo-failure",
+            "idle",
+            "+ipv6",
+            "noipv6",
+            "-ipv6",
+            "ipv6",
+            "maxconnect",
+            "debug",
+            "-d",
+            "chapms-strip-domain",
+            "proxyarp",
+            "noproxyarp",
+            "plugin",
+            "file",
+        )
+    };
+}
+/// The actions of `option_names!`, in its order.
 const OPTION_ACTIONS: [Action; 52] = [
     Action::Name,
     Action::NoAuth,
@@ -292,6 +308,47 @@ const OPTION_ACTIONS: [Action; 52] = [
     Action::Plugin,
     Action::File,
 ];
+
+/// The number of names in a `names!` list.
+const fn count_names(names: &str) -> usize {
+    count_separated(names, b' ')
+}
+
+/// The number of `sep`-separated pieces of `list`.
+const fn count_separated(list: &str, sep: u8) -> usize {
+    let b = list.as_bytes();
+    let (mut n, mut i) = (1, 0);
+    while i < b.len() {
+        if b[i] == sep {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Every option name [`Parser::apply`] knows, as one list searched once: the harmless flags,
+/// the harmless options with a value, the options with their own handling and the ignored
+/// ones, each up to its `*_END` index (the first of equal names wins, as when the lists were
+/// searched one after the other).
+const ALL_OPTIONS: &str = concat!(
+    harmless_flags!(),
+    " ",
+    harmless_with_value!(),
+    " ",
+    option_names!(),
+    " ",
+    ignored_with_warning!()
+);
+const FLAGS_END: usize = count_names(harmless_flags!());
+const WITH_VALUE_END: usize = FLAGS_END + count_names(harmless_with_value!());
+const ACTIONS_END: usize = WITH_VALUE_END + OPTION_ACTIONS.len();
+const IGNORED_END: usize = ACTIONS_END + count_names(ignored_with_warning!());
+const _: () = {
+    assert!(count_names(option_names!()) == OPTION_ACTIONS.len());
+    assert!(count_names(ALL_OPTIONS) == IGNORED_END);
+    assert!(count_separated(IGNORED_WHY, b'|') == IGNORED_END - ACTIONS_END);
+};
 
 /// What the options file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -581,17 +638,18 @@ impl Parser {
     #[inline(never)]
     fn apply(&mut self, option: &mut Current, depth: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        if super::find_name(HARMLESS_FLAGS, o).is_some() {
+        let index = super::find_name(ALL_OPTIONS, o).unwrap_or(IGNORED_END);
+        if index < FLAGS_END {
             return Ok(());
         }
-        if super::find_name(HARMLESS_WITH_VALUE, o).is_some() {
+        if index < WITH_VALUE_END {
             option.raw_value()?;
             return Ok(());
         }
-        let Some(index) = super::find_name(OPTION_NAMES, o) else {
-            return self.other(option);
-        };
-        let action = OPTION_ACTIONS[index];
+        if index >= ACTIONS_END {
+            return self.other(option, index - ACTIONS_END);
+        }
+        let action = OPTION_ACTIONS[index - WITH_VALUE_END];
         match action {
             Action::Name => {
                 let len = option.raw_value()?;
@@ -739,11 +797,11 @@ impl Parser {
 
     /// An option without its own handling: ignored with a warning, a tty speed or device, an
     /// address pair, or unknown.
-    fn other(&mut self, option: &mut Current) -> Result<(), ConfigError> {
+    /// `ignored`: its index in `ignored_with_warning!`, or past its end.
+    fn other(&mut self, option: &mut Current, ignored: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        if let Some(i) = super::find_name(IGNORED_WITH_WARNING, o) {
-            let why = IGNORED_WHY[i];
-            if i < IGNORED_TAKING_VALUE {
+        if let Some(why) = super::split_on(IGNORED_WHY, '|').nth(ignored) {
+            if ignored < IGNORED_TAKING_VALUE {
                 option.raw_value()?;
             }
             self.warn(option, format_args!("{o} ignored: {why}"));
@@ -869,25 +927,92 @@ mod tests {
     #[test]
     fn name_lists_match_their_tables() {
         let names = |list| super::super::split_on(list, ' ').collect::<Vec<_>>();
-        assert_eq!(names(OPTION_NAMES).len(), OPTION_ACTIONS.len());
-        assert_eq!(names(IGNORED_WITH_WARNING).len(), IGNORED_WHY.len());
-        assert_eq!(names(HARMLESS_FLAGS).len(), 51);
-        assert_eq!(names(HARMLESS_WITH_VALUE).len(), 31);
-        for list in [
-            OPTION_NAMES,
-            IGNORED_WITH_WARNING,
-            HARMLESS_FLAGS,
-            HARMLESS_WITH_VALUE,
-        ] {
-            assert!(names(list)
-                .iter()
-                .all(|n| !n.is_empty() && !n.contains(' ')));
-            assert_eq!(super::super::find_name(list, ""), None);
+        let find = |o| super::super::find_name(ALL_OPTIONS, o);
+        assert_eq!(names(option_names!()).len(), OPTION_ACTIONS.len());
+        assert_eq!(names(harmless_flags!()).len(), 51);
+        assert_eq!(names(harmless_with_value!()).len(), 31);
+        assert_eq!(names(ignored_with_warning!()).len(), 7);
+        assert_eq!(IGNORED_WHY.split('|').count(), 7);
+        assert_eq!(names(ALL_OPTIONS).len(), IGNORED_END);
+        assert!(names(ALL_OPTIONS)
+            .iter()
+            .all(|n| !n.is_empty() && !n.contains(' ')));
+        // Each section where it belongs.
+        assert_eq!(find("lock"), Some(0));
+        assert_eq!(find("auth"), Some(FLAGS_END - 1));
+        assert_eq!(find("asyncmap"), Some(FLAGS_END));
+        assert_eq!(find("ipv6cp-max-failure"), Some(WITH_VALUE_END - 1));
+        assert_eq!(find("name"), Some(WITH_VALUE_END));
+        assert_eq!(find("file"), Some(ACTIONS_END - 1));
+        assert_eq!(find("logfile"), Some(ACTIONS_END));
+        assert_eq!(find("mp"), Some(IGNORED_END - 1));
+        assert_eq!(find(""), None);
+        assert_eq!(find("fil"), None);
+        assert_eq!(find("name noauth"), None);
+    }
+
+    #[test]
+    fn option_names_have_their_actions() {
+        // The table the two lists were made from.
+        const OPTIONS: [(&str, Action); 52] = [
+            ("name", Action::Name),
+            ("noauth", Action::NoAuth),
+            ("require-mschap-v2", Action::RequireMschapV2),
+            ("+mschap-v2", Action::RequireMschapV2),
+            ("refuse-mschap-v2", Action::RefuseMschapV2),
+            ("-mschap-v2", Action::RefuseMschapV2),
+            ("require-pap", Action::OtherAuth),
+            ("require-chap", Action::OtherAuth),
+            ("require-mschap", Action::OtherAuth),
+            ("require-eap", Action::OtherAuth),
+            ("+pap", Action::OtherAuth),
+            ("+chap", Action::OtherAuth),
+            ("+mschap", Action::OtherAuth),
+            ("+eap", Action::OtherAuth),
+            ("require-mppe", Action::RequireMppe),
+            ("+mppe", Action::RequireMppe),
+            ("require-mppe-40", Action::RequireMppe40),
+            ("+mppe-40", Action::RequireMppe40),
+            ("require-mppe-128", Action::RequireMppe128),
+            ("+mppe-128", Action::RequireMppe128),
+            ("nomppe", Action::NoMppe),
+            ("-mppe", Action::NoMppe),
+            ("nomppe-40", Action::NoMppe40),
+            ("-mppe-40", Action::NoMppe40),
+            ("nomppe-56", Action::NoMppe56),
+            ("-mppe-56", Action::NoMppe56),
+            ("nomppe-128", Action::NoMppe128),
+            ("-mppe-128", Action::NoMppe128),
+            ("mppe-stateful", Action::MppeStateful),
+            ("nomppe-stateful", Action::NoMppeStateful),
+            ("mppe", Action::OpenwrtMppe),
+            ("noccp", Action::NoCcp),
+            ("-ccp", Action::NoCcp),
+            ("ms-dns", Action::MsDns),
+            ("ms-wins", Action::MsWins),
+            ("mtu", Action::Mtu),
+            ("mru", Action::Mru),
+            ("lcp-echo-interval", Action::LcpEchoInterval),
+            ("lcp-echo-failure", Action::LcpEchoFailure),
+            ("idle", Action::Idle),
+            ("+ipv6", Action::Ipv6On),
+            ("noipv6", Action::Ipv6Off),
+            ("-ipv6", Action::Ipv6Off),
+            ("ipv6", Action::Ipv6Ids),
+            ("maxconnect", Action::MaxConnect),
+            ("debug", Action::Debug),
+            ("-d", Action::Debug),
+            ("chapms-strip-domain", Action::StripDomain),
+            ("proxyarp", Action::ProxyArp),
+            ("noproxyarp", Action::NoProxyArp),
+            ("plugin", Action::Plugin),
+            ("file", Action::File),
+        ];
+        for (i, (name, action)) in OPTIONS.iter().enumerate() {
+            let index = super::super::find_name(ALL_OPTIONS, name).unwrap();
+            assert_eq!(index, WITH_VALUE_END + i, "{name}");
+            assert_eq!(OPTION_ACTIONS[i] as u8, *action as u8, "{name}");
         }
-        assert_eq!(super::super::find_name(OPTION_NAMES, "name"), Some(0));
-        assert_eq!(super::super::find_name(OPTION_NAMES, "file"), Some(51));
-        assert_eq!(super::super::find_name(OPTION_NAMES, "fil"), None);
-        assert_eq!(super::super::find_name(OPTION_NAMES, "name noauth"), None);
     }
 
     fn opts(text: &str) -> Result<PppOptions, ConfigError> {
