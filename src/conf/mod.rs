@@ -280,11 +280,10 @@ fn load_into(
         .or_else(|| option.map(|(p, _)| p));
     match &options_path {
         Some(path) => {
-            let mut options = ppp_options::parse_file(path)?;
-            settings.ppp = options.ppp;
+            // settings.ppp is at its defaults: pptpd.conf does not touch it.
+            let options = ppp_options::parse_file_into(path, &mut settings.ppp, warnings)?;
             daemon.proxyarp = options.proxyarp;
             daemon.chapms_strip_domain = options.chapms_strip_domain;
-            warnings.append(&mut options.warnings);
             if !options.name_given {
                 // pppd's default name is the host name; chap-secrets' second column must
                 // match it (or be `*`).

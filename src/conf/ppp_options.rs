@@ -414,8 +414,18 @@ impl MppeOptions {
     }
 }
 
-struct Parser {
-    ppp: PppSettings,
+/// What the options file says besides the PPP settings (see [`parse_into`]).
+#[derive(Clone, Copy)]
+pub(super) struct Flags {
+    pub proxyarp: bool,
+    pub chapms_strip_domain: bool,
+    pub name_given: bool,
+}
+
+/// Parses into the caller's settings and warnings: the settings are not moved around.
+struct Parser<'s> {
+    ppp: &'s mut PppSettings,
+    warnings: &'s mut Vec<ConfigWarning>,
     mppe: MppeOptions,
     /// Where `noccp` was given.
     noccp: Option<(PathBuf, u32)>,
@@ -424,7 +434,6 @@ struct Parser {
     name_given: bool,
     dns: Vec<Ipv4Addr>,
     wins: Vec<Ipv4Addr>,
-    warnings: Vec<ConfigWarning>,
 }
 
 /// The option being applied: where it is (for messages) and the words after it.
@@ -599,10 +608,11 @@ fn last_two(values: &[Ipv4Addr]) -> [Option<Ipv4Addr>; 2] {
     }
 }
 
-impl Parser {
-    fn new() -> Parser {
+impl<'s> Parser<'s> {
+    fn new(ppp: &'s mut PppSettings, warnings: &'s mut Vec<ConfigWarning>) -> Parser<'s> {
         Parser {
-            ppp: PppSettings::default(),
+            ppp,
+            warnings,
             mppe: MppeOptions::default(),
             noccp: None,
             proxyarp: false,
@@ -610,7 +620,6 @@ impl Parser {
             name_given: false,
             dns: Vec::new(),
             wins: Vec::new(),
-            warnings: Vec::new(),
         }
     }
 
@@ -857,10 +866,10 @@ impl Parser {
     }
 
     fn warn(&mut self, option: &Current, msg: fmt::Arguments<'_>) {
-        ConfigWarning::push(&mut self.warnings, option.path, Some(option.line), msg);
+        ConfigWarning::push(self.warnings, option.path, Some(option.line), msg);
     }
 
-    fn finish(mut self, path: &Path) -> Result<PppOptions, ConfigError> {
+    fn finish(self, path: &Path) -> Result<Flags, ConfigError> {
         self.ppp.mppe = self.mppe.policy();
         self.ppp.dns = last_two(&self.dns);
         self.ppp.wins = last_two(&self.wins);
@@ -883,40 +892,62 @@ impl Parser {
         let m = self.ppp.mppe;
         if !(m.allow_40 || m.allow_56 || m.allow_128) {
             ConfigWarning::push(
-                &mut self.warnings,
+                self.warnings,
                 path,
                 None,
                 format_args!("MPPE is off: tunnel traffic will not be encrypted"),
             );
         } else if !m.required {
             ConfigWarning::push(
-                &mut self.warnings,
+                self.warnings,
                 path,
                 None,
                 format_args!("MPPE is optional: clients that do not ask for it run unencrypted"),
             );
         }
-        Ok(PppOptions {
-            ppp: self.ppp,
+        Ok(Flags {
             proxyarp: self.proxyarp,
             chapms_strip_domain: self.strip_domain,
             name_given: self.name_given,
-            warnings: self.warnings,
         })
     }
 }
 
 /// Parses options-file text (`path` is for messages; `file` includes are read from disk).
 pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
-    let mut parser = Parser::new();
+    let mut ppp = PppSettings::default();
+    let mut warnings = Vec::new();
+    let flags = parse_into(path, text, &mut ppp, &mut warnings)?;
+    Ok(PppOptions {
+        ppp,
+        proxyarp: flags.proxyarp,
+        chapms_strip_domain: flags.chapms_strip_domain,
+        name_given: flags.name_given,
+        warnings,
+    })
+}
+
+/// [`parse`] into `ppp` (at its defaults), adding to `warnings`.
+pub(super) fn parse_into(
+    path: &Path,
+    text: &[u8],
+    ppp: &mut PppSettings,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Flags, ConfigError> {
+    let mut parser = Parser::new(ppp, warnings);
     parser.run(path, text, 0)?;
     parser.finish(path)
 }
 
-/// Reads and parses an options file (pptpd: "PPP options file %s not readable").
-pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
+/// Reads and parses an options file (pptpd: "PPP options file %s not readable") into `ppp`
+/// (at its defaults), adding to `warnings`.
+pub(super) fn parse_file_into(
+    path: &Path,
+    ppp: &mut PppSettings,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Flags, ConfigError> {
     let text = super::read_file(path, "PPP options file")?;
-    parse(path, &text)
+    parse_into(path, &text, ppp, warnings)
 }
 
 #[cfg(test)]
