@@ -204,8 +204,12 @@ fn located(path: &Path, l: &Line, message: String) -> ConfigError {
 
 /// `"{keyword} must be {expected}, not '{value}'"` at the line (see [`user_limits::must_be`]).
 #[inline(never)]
-fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError {
-    located(path, l, user_limits::must_be(keyword, expected, l.value))
+fn must_be(path: &Path, l: &Line, keyword: Keyword, expected: &str) -> ConfigError {
+    located(
+        path,
+        l,
+        user_limits::must_be(keyword.name(), expected, l.value),
+    )
 }
 
 /// An [`address_spec`] error, located.
@@ -394,15 +398,15 @@ pub(super) fn parse_into(
             return Err(must_be(
                 path,
                 l,
-                "max-per-source",
+                Keyword::MaxPerSource,
                 "a number (0 = no limit)",
             ));
         }
         settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(l) = get(Keyword::AuthThrottle) {
-        settings.auth_throttle =
-            on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
+        settings.auth_throttle = on_off(l.value)
+            .ok_or_else(|| must_be(path, l, Keyword::AuthThrottle, "'on' or 'off'"))?;
     }
 
     parse_user_limits(settings, path, &get, &user_lines, &err)?;
@@ -519,7 +523,7 @@ pub(super) fn parse_into(
         daemon.backend = match super::find_name(names!("tun", "raw"), l.value) {
             Some(0) => Backend::Tun,
             Some(_) => Backend::Raw,
-            None => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
+            None => return Err(must_be(path, l, Keyword::Backend, "'tun' or 'raw'")),
         };
     }
     for (keyword, field) in [
@@ -541,8 +545,7 @@ pub(super) fn parse_into(
         (Keyword::Forwarding, &mut daemon.forwarding),
     ] {
         if let Some(l) = get(keyword) {
-            *field =
-                on_off(l.value).ok_or_else(|| must_be(path, l, keyword.name(), "'on' or 'off'"))?;
+            *field = on_off(l.value).ok_or_else(|| must_be(path, l, keyword, "'on' or 'off'"))?;
         }
     }
     if let Some(l) = get(Keyword::Address) {
@@ -550,7 +553,7 @@ pub(super) fn parse_into(
             must_be(
                 path,
                 l,
-                "address",
+                Keyword::Address,
                 "an IPv4 address/prefix such as 10.0.0.1/24",
             )
         })?);
@@ -596,7 +599,8 @@ fn parse_user_limits<'a>(
     }
     if let Some(l) = get(Keyword::SessionTimeout) {
         global.session_timeout = Some(
-            user_limits::seconds("session-timeout", l.value).map_err(|m| located(path, l, m))?,
+            user_limits::seconds(Keyword::SessionTimeout.name(), l.value)
+                .map_err(|m| located(path, l, m))?,
         );
     }
     if let Some(l) = get(Keyword::RateLimit) {
