@@ -666,7 +666,10 @@ impl<'s> Parser<'s> {
                     .map_err(|_| option.err(format_args!("name is not valid UTF-8")))?;
                 self.ppp.name.clear();
                 self.ppp.name.push_str(name).map_err(|_| {
-                    option.err(format_args!("name is longer than {MAX_NAME_LEN} bytes"))
+                    // The numbers in this file's messages are written out: a constant
+                    // argument is code at the call.
+                    const _: () = assert!(MAX_NAME_LEN == 64);
+                    option.err(format_args!("name is longer than 64 bytes"))
                 })?;
                 self.name_given = true;
             }
@@ -716,11 +719,13 @@ impl<'s> Parser<'s> {
             Action::Mtu | Action::Mru => {
                 let n = option.number()?;
                 if !matches!(n, MIN_MRU..=MAX_MRU) {
-                    return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
+                    const _: () = assert!(MIN_MRU == 128 && MAX_MRU == 16384);
+                    return Err(option.err(format_args!("{o} {n} is outside 128..16384")));
                 }
                 let mut n = n as u16;
                 if n > MAX_USEFUL_MRU {
-                    self.warn(option, format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
+                    const _: () = assert!(MAX_USEFUL_MRU == 1500);
+                    self.warn(option, format_args!("{o} {n} lowered to 1500"));
                     n = MAX_USEFUL_MRU;
                 }
                 if matches!(action, Action::Mtu) {

@@ -34,6 +34,8 @@ pub const PPTPD_DEFAULT_LOCALIP: &str = "192.168.0.1-100";
 pub const PPTPD_DEFAULT_REMOTEIP: &str = "192.168.1.1-100";
 /// pptpd's `MAX_CONFIG_STRING_SIZE` (512) less the newline and NUL of its `fgets`.
 const MAX_LINE_LEN: usize = 510;
+// The messages write these numbers out.
+const _: () = assert!(MAX_LINE_LEN == 510 && MAX_USER_LIMITS == 32);
 
 /// Every keyword this parser reads; anything else is ignored with a warning. A keyword's
 /// number indexes [`KEYWORDS`] (its name) and the lines found for it.
@@ -296,7 +298,8 @@ pub(super) fn parse_into(
                 warnings,
                 path,
                 Some(line),
-                format_args!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
+                // The number written out: a constant argument is code at the call.
+                format_args!("line longer than 510 bytes ignored (as pptpd does)"),
             );
             continue;
         }
@@ -617,12 +620,9 @@ fn parse_user_limits<'a>(
                 format_args!("a second user-limit line for '{name}'"),
             ));
         }
-        users.push(user).map_err(|_| {
-            err(
-                l,
-                format_args!("more than {MAX_USER_LIMITS} user-limit lines"),
-            )
-        })?;
+        users
+            .push(user)
+            .map_err(|_| err(l, format_args!("more than 32 user-limit lines")))?;
     }
     Ok(())
 }

@@ -121,7 +121,9 @@ pub fn user_limit_into(
         return Err("user-limit needs a user name first, then key=value settings".into());
     };
     user.push_str(name)
-        .map_err(|_| format!("user-limit: user name longer than {MAX_NAME_LEN}"))?;
+        .map_err(|_| String::from("user-limit: user name longer than 64"))?;
+    // The number written out above: a constant argument is code at the call.
+    const _: () = assert!(MAX_NAME_LEN == 64);
     for word in words {
         // A bad word's message, (before, quoted, after): both from one format site.
         let (before, quoted, after) = match word.split_once('=') {
