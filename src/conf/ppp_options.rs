@@ -478,25 +478,24 @@ impl Current<'_, '_> {
     #[inline(never)]
     fn number(&mut self) -> Result<u32, ConfigError> {
         self.value()?;
-        let v = &**self.value;
-        parse_number(v).ok_or_else(|| {
-            self.err(format_args!(
-                "option '{}': '{v}' is not a number",
-                self.name
-            ))
-        })
+        parse_number(self.value).ok_or_else(|| self.not_a("a number"))
     }
 
     #[inline(never)]
     fn address(&mut self) -> Result<Ipv4Addr, ConfigError> {
         self.value()?;
-        let v = &**self.value;
-        v.parse().map_err(|_| {
-            self.err(format_args!(
-                "option '{}': '{v}' is not an IPv4 address",
-                self.name
-            ))
-        })
+        self.value
+            .parse()
+            .map_err(|_| self.not_a("an IPv4 address"))
+    }
+
+    /// The value read is not `what`: the error of both, from one format site.
+    #[inline(never)]
+    fn not_a(&self, what: &str) -> ConfigError {
+        self.err(format_args!(
+            "option '{}': '{}' is not {what}",
+            self.name, self.value
+        ))
     }
 }
 
@@ -985,6 +984,18 @@ mod tests {
         assert_eq!(find(""), None);
         assert_eq!(find("fil"), None);
         assert_eq!(find("name noauth"), None);
+    }
+
+    #[test]
+    fn bad_value_messages() {
+        assert_eq!(
+            opts("mtu 12x").unwrap_err().to_string(),
+            "/etc/ppp/options.pptpd:1: option 'mtu': '12x' is not a number"
+        );
+        assert_eq!(
+            opts("ms-dns 1.2.3").unwrap_err().to_string(),
+            "/etc/ppp/options.pptpd:1: option 'ms-dns': '1.2.3' is not an IPv4 address"
+        );
     }
 
     #[test]
