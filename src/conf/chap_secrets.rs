@@ -327,7 +327,9 @@ fn secret_bytes(word: &[u8]) -> HVec<u8, MAX_SECRET_LEN> {
     let mut secret = HVec::new();
     let n = word.len().min(MAX_SECRET_LEN);
     if n < word.len() {
-        crate::error!("Secret is too long: cut to {MAX_SECRET_LEN} bytes");
+        // The number written out: a constant argument is code at the call.
+        const _: () = assert!(MAX_SECRET_LEN == 256);
+        crate::error!("Secret is too long: cut to 256 bytes");
     }
     // Cannot fail: n <= capacity.
     let _ = secret.extend_from_slice(&word[..n]);

@@ -30,6 +30,15 @@
 //! so that an existing pptpd.conf changes no routing on the system; the sample config and the
 //! [`embedded_default`] turn it on.
 
+/// Names as one string, separated by single spaces (`names!("lock", "nolock")` is
+/// `"lock nolock"`), searched with [`find_name`]: a table of `&str` costs 8 bytes of pointer
+/// and length per name on a 32-bit board, a space costs one.
+macro_rules! names {
+    ($first:literal $(, $name:literal)* $(,)?) => {
+        concat!($first $(, " ", $name)*)
+    };
+}
+
 pub mod address_spec;
 pub mod chap_secrets;
 pub mod error;
@@ -78,6 +87,12 @@ impl<'a> Iterator for SplitOn<'a> {
             }
         })
     }
+}
+
+/// The position of `word` in `names` (see [`names!`]); an empty word is in no list.
+#[inline(never)]
+pub(crate) fn find_name(names: &str, word: &str) -> Option<usize> {
+    split_on(names, ' ').position(|n| n == word)
 }
 
 /// pptpd's default configuration file.
@@ -213,27 +228,47 @@ pub fn load(
     pptpd_conf: &Path,
     options_override: Option<&Path>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let text = crate::linux::file::read(pptpd_conf).map_err(|e| {
-        ConfigError::at(
-            pptpd_conf,
-            None,
-            format_args!("Config file not readable: {}", crate::linux::ErrorText(e)),
-        )
-    })?;
+    let text = read_file(pptpd_conf, "Config file")?;
     // Built here and filled in place: Settings is kilobytes, not to be moved around.
     let mut loaded = LoadedConfig {
         settings: Settings::default(),
         daemon: DaemonConfig::default(),
         warnings: Vec::new(),
     };
+    // On an error `loaded` is dropped here, by one call, not field by field at every `?`.
+    load_into(&mut loaded, pptpd_conf, &text, options_override)?;
+    Ok(loaded)
+}
+
+/// A whole configuration file; `what` names it in the error (pptpd: "Config file not
+/// readable", "PPP options file not readable").
+#[inline(never)]
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    crate::linux::file::read(path).map_err(|e| {
+        ConfigError::at(
+            path,
+            None,
+            format_args!("{what} not readable: {}", crate::linux::ErrorText(e)),
+        )
+    })
+}
+
+/// [`load`] into `loaded` (defaults), given pptpd.conf's text.
+#[inline(never)]
+fn load_into(
+    loaded: &mut LoadedConfig,
+    pptpd_conf: &Path,
+    text: &[u8],
+    options_override: Option<&Path>,
+) -> Result<(), ConfigError> {
     let LoadedConfig {
         settings,
         daemon,
         warnings,
-    } = &mut loaded;
+    } = loaded;
     let option = pptpd_conf::parse_into(
         pptpd_conf,
-        &text,
+        text,
         &mut address_spec::resolve_host,
         settings,
         daemon,
@@ -245,11 +280,10 @@ pub fn load(
         .or_else(|| option.map(|(p, _)| p));
     match &options_path {
         Some(path) => {
-            let mut options = ppp_options::parse_file(path)?;
-            settings.ppp = options.ppp;
+            // settings.ppp is at its defaults: pptpd.conf does not touch it.
+            let options = ppp_options::parse_file_into(path, &mut settings.ppp, warnings)?;
             daemon.proxyarp = options.proxyarp;
             daemon.chapms_strip_domain = options.chapms_strip_domain;
-            warnings.append(&mut options.warnings);
             if !options.name_given {
                 // pppd's default name is the host name; chap-secrets' second column must
                 // match it (or be `*`).
@@ -279,9 +313,7 @@ pub fn load(
     daemon.options_file = options_path;
 
     let mut secrets = ChapSecrets::new(&daemon.chap_secrets, daemon.chapms_strip_domain)?;
-    secrets.check_into(warnings)?;
-
-    Ok(loaded)
+    secrets.check_into(warnings)
 }
 
 /// First address of the embedded default's pool; documentation-safe only in the sense of

@@ -31,114 +31,129 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Options taking no value that change nothing for a PPTP server (serial-line, client-side,
 /// compression we never offer, authenticate-ourselves refusals).
-const HARMLESS_FLAGS: &[&str] = &[
-    "lock",
-    "nolock",
-    "nobsdcomp",
-    "nodeflate",
-    "nopredictor1",
-    "novj",
-    "novjccomp",
-    "nopcomp",
-    "noaccomp",
-    "nodefaultroute",
-    "defaultroute",
-    "noreplacedefaultroute",
-    "nologfd",
-    "noipx",
-    "default-asyncmap",
-    "hide-password",
-    "show-password",
-    "crtscts",
-    "nocrtscts",
-    "cdtrcts",
-    "nocdtrcts",
-    "modem",
-    "local",
-    "dump",
-    "noipdefault",
-    "usepeerdns",
-    "persist",
-    "nopersist",
-    "nodetach",
-    "updetach",
-    "ktune",
-    "noktune",
-    "passive",
-    "silent",
-    "ipcp-accept-local",
-    "ipcp-accept-remote",
-    "ipv6cp-accept-local",
-    "ipv6cp-accept-remote",
-    "nomultilink",
-    "nomp",
-    "noendpoint",
-    "nomppc",
-    "refuse-pap",
-    "refuse-chap",
-    "refuse-mschap",
-    "refuse-eap",
-    "-pap",
-    "-chap",
-    "-mschap",
-    "-eap",
-    "auth",
-];
+macro_rules! harmless_flags {
+    () => {
+        names!(
+            "lock",
+            "nolock",
+            "nobsdcomp",
+            "nodeflate",
+            "nopredictor1",
+            "novj",
+            "novjccomp",
+            "nopcomp",
+            "noaccomp",
+            "nodefaultroute",
+            "defaultroute",
+            "noreplacedefaultroute",
+            "nologfd",
+            "noipx",
+            "default-asyncmap",
+            "hide-password",
+            "show-password",
+            "crtscts",
+            "nocrtscts",
+            "cdtrcts",
+            "nocdtrcts",
+            "modem",
+            "local",
+            "dump",
+            "noipdefault",
+            "usepeerdns",
+            "persist",
+            "nopersist",
+            "nodetach",
+            "updetach",
+            "ktune",
+            "noktune",
+            "passive",
+            "silent",
+            "ipcp-accept-local",
+            "ipcp-accept-remote",
+            "ipv6cp-accept-local",
+            "ipv6cp-accept-remote",
+            "nomultilink",
+            "nomp",
+            "noendpoint",
+            "nomppc",
+            "refuse-pap",
+            "refuse-chap",
+            "refuse-mschap",
+            "refuse-eap",
+            "-pap",
+            "-chap",
+            "-mschap",
+            "-eap",
+            "auth",
+        )
+    };
+}
 
 /// Options taking one value that change nothing for us.
-const HARMLESS_WITH_VALUE: &[&str] = &[
-    "asyncmap",
-    "logfd",
-    "ipparam",
-    "remotenumber",
-    "domain",
-    "maxfail",
-    "holdoff",
-    "connect-delay",
-    "kdebug",
-    "linkname",
-    "unit",
-    "netmask",
-    "escape",
-    "lcp-restart",
-    "lcp-max-terminate",
-    "lcp-max-configure",
-    "lcp-max-failure",
-    "ipcp-restart",
-    "ipcp-max-terminate",
-    "ipcp-max-configure",
-    "ipcp-max-failure",
-    "chap-restart",
-    "chap-max-challenge",
-    "chap-interval",
-    "pap-restart",
-    "pap-max-authreq",
-    "pap-timeout",
-    "ipv6cp-restart",
-    "ipv6cp-max-configure",
-    "ipv6cp-max-terminate",
-    "ipv6cp-max-failure",
-];
+macro_rules! harmless_with_value {
+    () => {
+        names!(
+            "asyncmap",
+            "logfd",
+            "ipparam",
+            "remotenumber",
+            "domain",
+            "maxfail",
+            "holdoff",
+            "connect-delay",
+            "kdebug",
+            "linkname",
+            "unit",
+            "netmask",
+            "escape",
+            "lcp-restart",
+            "lcp-max-terminate",
+            "lcp-max-configure",
+            "lcp-max-failure",
+            "ipcp-restart",
+            "ipcp-max-terminate",
+            "ipcp-max-configure",
+            "ipcp-max-failure",
+            "chap-restart",
+            "chap-max-challenge",
+            "chap-interval",
+            "pap-restart",
+            "pap-max-authreq",
+            "pap-timeout",
+            "ipv6cp-restart",
+            "ipv6cp-max-configure",
+            "ipv6cp-max-terminate",
+            "ipv6cp-max-failure",
+        )
+    };
+}
 
 /// Accepted with a warning: the user asked for something we do not do, but running without
-/// it is safe. (option, explanation)
-const IGNORED_WITH_WARNING: &[(&str, bool, &str)] = &[
-    ("logfile", true, "smolpptpd logs to syslog only"),
-    (
-        "remotename",
-        true,
-        "chap-secrets is searched for the name the client sends",
-    ),
-    ("ifname", true, "the tunnel interface is set in pptpd.conf"),
-    (
-        "lcp-echo-adaptive",
-        false,
-        "LCP echoes are sent at every interval",
-    ),
-    ("mppc", false, "MPPC compression is not supported"),
-    ("multilink", false, "multilink is not supported"),
-    ("mp", false, "multilink is not supported"),
-];
+/// it is safe. The first [`IGNORED_TAKING_VALUE`] take a value; [`IGNORED_WHY`] explains.
+macro_rules! ignored_with_warning {
+    () => {
+        names!(
+            "logfile",
+            "remotename",
+            "ifname",
+            "lcp-echo-adaptive",
+            "mppc",
+            "multilink",
+            "mp",
+        )
+    };
+}
+const IGNORED_TAKING_VALUE: usize = 3;
+/// The explanations, in `ignored_with_warning!` order, separated by `|`.
+const IGNORED_WHY: &str = concat!(
+    "smolpptpd logs to syslog only|",
+    "chap-secrets is searched for the name the client sends|",
+    "the tunnel interface is set in pptpd.conf|",
+    "LCP echoes are sent at every interval|",
+    "MPPC compression is not supported|",
+    "multilink is not supported|",
+    "multilink is not supported",
+);
 
 /// What an option with its own handling does (see [`Parser::apply`]).
 #[derive(Clone, Copy)]
@@ -178,81 +193,161 @@ enum Action {
     File,
 }
 
-/// The options with their own handling, by name: one table searched by one loop is smaller
+/// The options with their own handling, by name: one list searched by one loop is smaller
 /// than a match on strings, which compiles to a comparison call per name.
-const OPTIONS: [(&str, Action); 52] = [
-    ("name", Action::Name),
-    ("noauth", Action::NoAuth),
-    ("require-mschap-v2", Action::RequireMschapV2),
-    ("+mschap-v2", Action::RequireMschapV2),
-    ("refuse-mschap-v2", Action::RefuseMschapV2),
-    ("-mschap-v2", Action::RefuseMschapV2),
-    ("require-pap", Action::OtherAuth),
-    ("require-chap", Action::OtherAuth),
-    ("require-mschap", Action::OtherAuth),
-    ("require-eap", Action::OtherAuth),
-    ("+pap", Action::OtherAuth),
-    ("+chap", Action::OtherAuth),
-    ("+mschap", Action::OtherAuth),
-    ("+eap", Action::OtherAuth),
-    ("require-mppe", Action::RequireMppe),
-    ("+mppe", Action::RequireMppe),
-    ("require-mppe-40", Action::RequireMppe40),
-    ("+mppe-40", Action::RequireMppe40),
-    ("require-mppe-128", Action::RequireMppe128),
-    ("+mppe-128", Action::RequireMppe128),
-    ("nomppe", Action::NoMppe),
-    ("-mppe", Action::NoMppe),
-    ("nomppe-40", Action::NoMppe40),
-    ("-mppe-40", Action::NoMppe40),
-    ("nomppe-56", Action::NoMppe56),
-    ("-mppe-56", Action::NoMppe56),
-    ("nomppe-128", Action::NoMppe128),
-    ("-mppe-128", Action::NoMppe128),
-    ("mppe-stateful", Action::MppeStateful),
-    ("nomppe-stateful", Action::NoMppeStateful),
-    ("mppe", Action::OpenwrtMppe),
-    ("noccp", Action::NoCcp),
-    ("-ccp", Action::NoCcp),
-    ("ms-dns", Action::MsDns),
-    ("ms-wins", Action::MsWins),
-    ("mtu", Action::Mtu),
-    ("mru", Action::Mru),
-    ("lcp-echo-interval", Action::LcpEchoInterval),
-    ("lcp-echo-failure", Action::LcpEchoFailure),
-    ("idle", Action::Idle),
-    ("+ipv6", Action::Ipv6On),
-    ("noipv6", Action::Ipv6Off),
-    ("-ipv6", Action::Ipv6Off),
-    ("ipv6", Action::Ipv6Ids),
-    ("maxconnect", Action::MaxConnect),
-    ("debug", Action::Debug),
-    ("-d", Action::Debug),
-    ("chapms-strip-domain", Action::StripDomain),
-    ("proxyarp", Action::ProxyArp),
-    ("noproxyarp", Action::NoProxyArp),
-    ("plugin", Action::Plugin),
-    ("file", Action::File),
+macro_rules! option_names {
+    () => {
+        names!(
+            "name",
+            "noauth",
+            "require-mschap-v2",
+            "+mschap-v2",
+            "refuse-mschap-v2",
+            "-mschap-v2",
+            "require-pap",
+            "require-chap",
+            "require-mschap",
+            "require-eap",
+            "+pap",
+            "+chap",
+            "+mschap",
+            "+eap",
+            "require-mppe",
+            "+mppe",
+            "require-mppe-40",
+            "+mppe-40",
+            "require-mppe-128",
+            "+mppe-128",
+            "nomppe",
+            "-mppe",
+            "nomppe-40",
+            "-mppe-40",
+            "nomppe-56",
+            "-mppe-56",
+            "nomppe-128",
+            "-mppe-128",
+            "mppe-stateful",
+            "nomppe-stateful",
+            "mppe",
+            "noccp",
+            "-ccp",
+            "ms-dns",
+            "ms-wins",
+            "mtu",
+            "mru",
+            "lcp-echo-interval",
+            "lcp-echo-failure",
+            "idle",
+            "+ipv6",
+            "noipv6",
+            "-ipv6",
+            "ipv6",
+            "maxconnect",
+            "debug",
+            "-d",
+            "chapms-strip-domain",
+            "proxyarp",
+            "noproxyarp",
+            "plugin",
+            "file",
+        )
+    };
+}
+/// The actions of `option_names!`, in its order.
+const OPTION_ACTIONS: [Action; 52] = [
+    Action::Name,
+    Action::NoAuth,
+    Action::RequireMschapV2,
+    Action::RequireMschapV2,
+    Action::RefuseMschapV2,
+    Action::RefuseMschapV2,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::OtherAuth,
+    Action::RequireMppe,
+    Action::RequireMppe,
+    Action::RequireMppe40,
+    Action::RequireMppe40,
+    Action::RequireMppe128,
+    Action::RequireMppe128,
+    Action::NoMppe,
+    Action::NoMppe,
+    Action::NoMppe40,
+    Action::NoMppe40,
+    Action::NoMppe56,
+    Action::NoMppe56,
+    Action::NoMppe128,
+    Action::NoMppe128,
+    Action::MppeStateful,
+    Action::NoMppeStateful,
+    Action::OpenwrtMppe,
+    Action::NoCcp,
+    Action::NoCcp,
+    Action::MsDns,
+    Action::MsWins,
+    Action::Mtu,
+    Action::Mru,
+    Action::LcpEchoInterval,
+    Action::LcpEchoFailure,
+    Action::Idle,
+    Action::Ipv6On,
+    Action::Ipv6Off,
+    Action::Ipv6Off,
+    Action::Ipv6Ids,
+    Action::MaxConnect,
+    Action::Debug,
+    Action::Debug,
+    Action::StripDomain,
+    Action::ProxyArp,
+    Action::NoProxyArp,
+    Action::Plugin,
+    Action::File,
 ];
 
-/// [`OPTIONS`]' names and actions as two arrays: no padding after each one-byte action.
-const OPTION_NAMES: [&str; OPTIONS.len()] = {
-    let mut names = [""; OPTIONS.len()];
-    let mut i = 0;
-    while i < OPTIONS.len() {
-        names[i] = OPTIONS[i].0;
+/// The number of names in a `names!` list.
+const fn count_names(names: &str) -> usize {
+    count_separated(names, b' ')
+}
+
+/// The number of `sep`-separated pieces of `list`.
+const fn count_separated(list: &str, sep: u8) -> usize {
+    let b = list.as_bytes();
+    let (mut n, mut i) = (1, 0);
+    while i < b.len() {
+        if b[i] == sep {
+            n += 1;
+        }
         i += 1;
     }
-    names
-};
-const OPTION_ACTIONS: [Action; OPTIONS.len()] = {
-    let mut actions = [Action::Name; OPTIONS.len()];
-    let mut i = 0;
-    while i < OPTIONS.len() {
-        actions[i] = OPTIONS[i].1;
-        i += 1;
-    }
-    actions
+    n
+}
+
+/// Every option name [`Parser::apply`] knows, as one list searched once: the harmless flags,
+/// the harmless options with a value, the options with their own handling and the ignored
+/// ones, each up to its `*_END` index (the first of equal names wins, as when the lists were
+/// searched one after the other).
+const ALL_OPTIONS: &str = concat!(
+    harmless_flags!(),
+    " ",
+    harmless_with_value!(),
+    " ",
+    option_names!(),
+    " ",
+    ignored_with_warning!()
+);
+const FLAGS_END: usize = count_names(harmless_flags!());
+const WITH_VALUE_END: usize = FLAGS_END + count_names(harmless_with_value!());
+const ACTIONS_END: usize = WITH_VALUE_END + OPTION_ACTIONS.len();
+const IGNORED_END: usize = ACTIONS_END + count_names(ignored_with_warning!());
+const _: () = {
+    assert!(count_names(option_names!()) == OPTION_ACTIONS.len());
+    assert!(count_names(ALL_OPTIONS) == IGNORED_END);
+    assert!(count_separated(IGNORED_WHY, b'|') == IGNORED_END - ACTIONS_END);
 };
 
 /// What the options file says.
@@ -319,8 +414,18 @@ impl MppeOptions {
     }
 }
 
-struct Parser {
-    ppp: PppSettings,
+/// What the options file says besides the PPP settings (see [`parse_into`]).
+#[derive(Clone, Copy)]
+pub(super) struct Flags {
+    pub proxyarp: bool,
+    pub chapms_strip_domain: bool,
+    pub name_given: bool,
+}
+
+/// Parses into the caller's settings and warnings: the settings are not moved around.
+struct Parser<'s> {
+    ppp: &'s mut PppSettings,
+    warnings: &'s mut Vec<ConfigWarning>,
     mppe: MppeOptions,
     /// Where `noccp` was given.
     noccp: Option<(PathBuf, u32)>,
@@ -329,7 +434,6 @@ struct Parser {
     name_given: bool,
     dns: Vec<Ipv4Addr>,
     wins: Vec<Ipv4Addr>,
-    warnings: Vec<ConfigWarning>,
 }
 
 /// The option being applied: where it is (for messages) and the words after it.
@@ -339,6 +443,9 @@ struct Current<'o, 'text> {
     path: &'o Path,
     line: u32,
     name: &'o str,
+    /// The value word, decoded by [`Self::value`]: one string for the whole file, dropped
+    /// once instead of on every error path of [`Parser::apply`].
+    value: &'o mut String,
 }
 
 // Helpers shared by every option instead of repeated per match arm.
@@ -357,33 +464,38 @@ impl Current<'_, '_> {
         }
     }
 
+    /// Reads the value word into `self.value` (invalid UTF-8 replaced).
     #[inline(never)]
-    fn value(&mut self) -> Result<String, ConfigError> {
+    fn value(&mut self) -> Result<(), ConfigError> {
         let len = self.raw_value()?;
-        Ok(String::from_utf8_lossy(&self.buf[..len]).into_owned())
+        self.value.clear();
+        self.value
+            .push_str(&String::from_utf8_lossy(&self.buf[..len]));
+        Ok(())
     }
 
     /// A number value, the way pppd reads it ([`parse_number`]).
     #[inline(never)]
     fn number(&mut self) -> Result<u32, ConfigError> {
-        let v = self.value()?;
-        parse_number(&v).ok_or_else(|| {
-            self.err(format_args!(
-                "option '{}': '{v}' is not a number",
-                self.name
-            ))
-        })
+        self.value()?;
+        parse_number(self.value).ok_or_else(|| self.not_a("a number"))
     }
 
     #[inline(never)]
     fn address(&mut self) -> Result<Ipv4Addr, ConfigError> {
-        let v = self.value()?;
-        v.parse().map_err(|_| {
-            self.err(format_args!(
-                "option '{}': '{v}' is not an IPv4 address",
-                self.name
-            ))
-        })
+        self.value()?;
+        self.value
+            .parse()
+            .map_err(|_| self.not_a("an IPv4 address"))
+    }
+
+    /// The value read is not `what`: the error of both, from one format site.
+    #[inline(never)]
+    fn not_a(&self, what: &str) -> ConfigError {
+        self.err(format_args!(
+            "option '{}': '{}' is not {what}",
+            self.name, self.value
+        ))
     }
 }
 
@@ -495,10 +607,11 @@ fn last_two(values: &[Ipv4Addr]) -> [Option<Ipv4Addr>; 2] {
     }
 }
 
-impl Parser {
-    fn new() -> Parser {
+impl<'s> Parser<'s> {
+    fn new(ppp: &'s mut PppSettings, warnings: &'s mut Vec<ConfigWarning>) -> Parser<'s> {
         Parser {
-            ppp: PppSettings::default(),
+            ppp,
+            warnings,
             mppe: MppeOptions::default(),
             noccp: None,
             proxyarp: false,
@@ -506,13 +619,13 @@ impl Parser {
             name_given: false,
             dns: Vec::new(),
             wins: Vec::new(),
-            warnings: Vec::new(),
         }
     }
 
     fn run(&mut self, path: &Path, text: &[u8], depth: usize) -> Result<(), ConfigError> {
         let mut words = Words::new(text);
         let mut buf = [0u8; MAX_WORD_LEN];
+        let mut value = String::new();
         while let Some(word) = words.next_word(&mut buf) {
             let name = String::from_utf8_lossy(&buf[..word.len]).into_owned();
             let mut option = Current {
@@ -521,6 +634,7 @@ impl Parser {
                 path,
                 line: word.line,
                 name: &name,
+                value: &mut value,
             };
             self.apply(&mut option, depth)?;
         }
@@ -532,17 +646,18 @@ impl Parser {
     #[inline(never)]
     fn apply(&mut self, option: &mut Current, depth: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        if HARMLESS_FLAGS.contains(&o) {
+        let index = super::find_name(ALL_OPTIONS, o).unwrap_or(IGNORED_END);
+        if index < FLAGS_END {
             return Ok(());
         }
-        if HARMLESS_WITH_VALUE.contains(&o) {
+        if index < WITH_VALUE_END {
             option.raw_value()?;
             return Ok(());
         }
-        let Some(index) = OPTION_NAMES.iter().position(|n| *n == o) else {
-            return self.other(option);
-        };
-        let action = OPTION_ACTIONS[index];
+        if index >= ACTIONS_END {
+            return self.other(option, index - ACTIONS_END);
+        }
+        let action = OPTION_ACTIONS[index - WITH_VALUE_END];
         match action {
             Action::Name => {
                 let len = option.raw_value()?;
@@ -550,7 +665,10 @@ impl Parser {
                     .map_err(|_| option.err(format_args!("name is not valid UTF-8")))?;
                 self.ppp.name.clear();
                 self.ppp.name.push_str(name).map_err(|_| {
-                    option.err(format_args!("name is longer than {MAX_NAME_LEN} bytes"))
+                    // The numbers in this file's messages are written out: a constant
+                    // argument is code at the call.
+                    const _: () = assert!(MAX_NAME_LEN == 64);
+                    option.err(format_args!("name is longer than 64 bytes"))
                 })?;
                 self.name_given = true;
             }
@@ -590,8 +708,9 @@ impl Parser {
             Action::MppeStateful => self.mppe.stateful = Stateful::Allow,
             Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
             Action::OpenwrtMppe => {
-                let list = option.value()?;
-                self.openwrt_mppe(option, &list)?;
+                option.value()?;
+                let list = &**option.value;
+                self.openwrt_mppe(option, list)?;
             }
             Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
             Action::MsDns => self.dns.push(option.address()?),
@@ -599,11 +718,13 @@ impl Parser {
             Action::Mtu | Action::Mru => {
                 let n = option.number()?;
                 if !matches!(n, MIN_MRU..=MAX_MRU) {
-                    return Err(option.err(format_args!("{o} {n} is outside {MIN_MRU}..{MAX_MRU}")));
+                    const _: () = assert!(MIN_MRU == 128 && MAX_MRU == 16384);
+                    return Err(option.err(format_args!("{o} {n} is outside 128..16384")));
                 }
                 let mut n = n as u16;
                 if n > MAX_USEFUL_MRU {
-                    self.warn(option, format_args!("{o} {n} lowered to {MAX_USEFUL_MRU}"));
+                    const _: () = assert!(MAX_USEFUL_MRU == 1500);
+                    self.warn(option, format_args!("{o} {n} lowered to 1500"));
                     n = MAX_USEFUL_MRU;
                 }
                 if matches!(action, Action::Mtu) {
@@ -629,9 +750,10 @@ impl Parser {
             Action::Ipv6On => self.ppp.ipv6.enabled = true,
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 // Either side may be left out.
-                let (local, remote) = v.split_once(',').unwrap_or((&v, ""));
+                let (local, remote) = v.split_once(',').unwrap_or((v, ""));
                 let ipv6 = &mut self.ppp.ipv6;
                 for (which, s, id) in [
                     ("local", local, &mut ipv6.local_id),
@@ -660,18 +782,20 @@ impl Parser {
             Action::ProxyArp => self.proxyarp = true,
             Action::NoProxyArp => self.proxyarp = false,
             Action::Plugin => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 return Err(option.err(format_args!(
                     "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
                      from chap-secrets only)"
                 )));
             }
             Action::File => {
-                let v = option.value()?;
+                option.value()?;
+                let v = &**option.value;
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(option.err(format_args!("file {v}: includes nested too deeply")));
                 }
-                let included = PathBuf::from(&v);
+                let included = PathBuf::from(v);
                 let text = crate::linux::file::read(&included).map_err(|e| {
                     option.err(format_args!(
                         "file {v}: cannot read: {}",
@@ -686,11 +810,11 @@ impl Parser {
 
     /// An option without its own handling: ignored with a warning, a tty speed or device, an
     /// address pair, or unknown.
-    fn other(&mut self, option: &mut Current) -> Result<(), ConfigError> {
+    /// `ignored`: its index in `ignored_with_warning!`, or past its end.
+    fn other(&mut self, option: &mut Current, ignored: usize) -> Result<(), ConfigError> {
         let o = option.name;
-        if let Some(&(_, takes_value, why)) = IGNORED_WITH_WARNING.iter().find(|(n, _, _)| *n == o)
-        {
-            if takes_value {
+        if let Some(why) = super::split_on(IGNORED_WHY, '|').nth(ignored) {
+            if ignored < IGNORED_TAKING_VALUE {
                 option.raw_value()?;
             }
             self.warn(option, format_args!("{o} ignored: {why}"));
@@ -721,12 +845,11 @@ impl Parser {
             optional: true,
             stateful: Stateful::Allow,
         };
-        const SUBS: [&str; 5] = ["required", "stateless", "no40", "no56", "no128"];
+        const SUBS: &str = names!("required", "stateless", "no40", "no56", "no128");
         for sub in super::split_on(list, ',') {
             let sub = sub.to_ascii_lowercase();
             // The first one `sub` is a prefix of.
-            match SUBS
-                .iter()
+            match super::split_on(SUBS, ' ')
                 .position(|full| !sub.is_empty() && full.starts_with(sub.as_str()))
             {
                 Some(0) => m.optional = false,
@@ -747,10 +870,10 @@ impl Parser {
     }
 
     fn warn(&mut self, option: &Current, msg: fmt::Arguments<'_>) {
-        ConfigWarning::push(&mut self.warnings, option.path, Some(option.line), msg);
+        ConfigWarning::push(self.warnings, option.path, Some(option.line), msg);
     }
 
-    fn finish(mut self, path: &Path) -> Result<PppOptions, ConfigError> {
+    fn finish(self, path: &Path) -> Result<Flags, ConfigError> {
         self.ppp.mppe = self.mppe.policy();
         self.ppp.dns = last_two(&self.dns);
         self.ppp.wins = last_two(&self.wins);
@@ -773,55 +896,171 @@ impl Parser {
         let m = self.ppp.mppe;
         if !(m.allow_40 || m.allow_56 || m.allow_128) {
             ConfigWarning::push(
-                &mut self.warnings,
+                self.warnings,
                 path,
                 None,
                 format_args!("MPPE is off: tunnel traffic will not be encrypted"),
             );
         } else if !m.required {
             ConfigWarning::push(
-                &mut self.warnings,
+                self.warnings,
                 path,
                 None,
                 format_args!("MPPE is optional: clients that do not ask for it run unencrypted"),
             );
         }
-        Ok(PppOptions {
-            ppp: self.ppp,
+        Ok(Flags {
             proxyarp: self.proxyarp,
             chapms_strip_domain: self.strip_domain,
             name_given: self.name_given,
-            warnings: self.warnings,
         })
     }
 }
 
 /// Parses options-file text (`path` is for messages; `file` includes are read from disk).
 pub fn parse(path: &Path, text: &[u8]) -> Result<PppOptions, ConfigError> {
-    let mut parser = Parser::new();
+    let mut ppp = PppSettings::default();
+    let mut warnings = Vec::new();
+    let flags = parse_into(path, text, &mut ppp, &mut warnings)?;
+    Ok(PppOptions {
+        ppp,
+        proxyarp: flags.proxyarp,
+        chapms_strip_domain: flags.chapms_strip_domain,
+        name_given: flags.name_given,
+        warnings,
+    })
+}
+
+/// [`parse`] into `ppp` (at its defaults), adding to `warnings`.
+pub(super) fn parse_into(
+    path: &Path,
+    text: &[u8],
+    ppp: &mut PppSettings,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Flags, ConfigError> {
+    let mut parser = Parser::new(ppp, warnings);
     parser.run(path, text, 0)?;
     parser.finish(path)
 }
 
-/// Reads and parses an options file (pptpd: "PPP options file %s not readable").
-pub fn parse_file(path: &Path) -> Result<PppOptions, ConfigError> {
-    let text = crate::linux::file::read(path).map_err(|e| {
-        ConfigError::at(
-            path,
-            None,
-            format_args!(
-                "PPP options file not readable: {}",
-                crate::linux::ErrorText(e)
-            ),
-        )
-    })?;
-    parse(path, &text)
+/// Reads and parses an options file (pptpd: "PPP options file %s not readable") into `ppp`
+/// (at its defaults), adding to `warnings`.
+pub(super) fn parse_file_into(
+    path: &Path,
+    ppp: &mut PppSettings,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Flags, ConfigError> {
+    let text = super::read_file(path, "PPP options file")?;
+    parse_into(path, &text, ppp, warnings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rand::{Random, XorShift};
+
+    #[test]
+    fn name_lists_match_their_tables() {
+        let names = |list| super::super::split_on(list, ' ').collect::<Vec<_>>();
+        let find = |o| super::super::find_name(ALL_OPTIONS, o);
+        assert_eq!(names(option_names!()).len(), OPTION_ACTIONS.len());
+        assert_eq!(names(harmless_flags!()).len(), 51);
+        assert_eq!(names(harmless_with_value!()).len(), 31);
+        assert_eq!(names(ignored_with_warning!()).len(), 7);
+        assert_eq!(IGNORED_WHY.split('|').count(), 7);
+        assert_eq!(names(ALL_OPTIONS).len(), IGNORED_END);
+        assert!(names(ALL_OPTIONS)
+            .iter()
+            .all(|n| !n.is_empty() && !n.contains(' ')));
+        // Each section where it belongs.
+        assert_eq!(find("lock"), Some(0));
+        assert_eq!(find("auth"), Some(FLAGS_END - 1));
+        assert_eq!(find("asyncmap"), Some(FLAGS_END));
+        assert_eq!(find("ipv6cp-max-failure"), Some(WITH_VALUE_END - 1));
+        assert_eq!(find("name"), Some(WITH_VALUE_END));
+        assert_eq!(find("file"), Some(ACTIONS_END - 1));
+        assert_eq!(find("logfile"), Some(ACTIONS_END));
+        assert_eq!(find("mp"), Some(IGNORED_END - 1));
+        assert_eq!(find(""), None);
+        assert_eq!(find("fil"), None);
+        assert_eq!(find("name noauth"), None);
+    }
+
+    #[test]
+    fn bad_value_messages() {
+        assert_eq!(
+            opts("mtu 12x").unwrap_err().to_string(),
+            "/etc/ppp/options.pptpd:1: option 'mtu': '12x' is not a number"
+        );
+        assert_eq!(
+            opts("ms-dns 1.2.3").unwrap_err().to_string(),
+            "/etc/ppp/options.pptpd:1: option 'ms-dns': '1.2.3' is not an IPv4 address"
+        );
+    }
+
+    #[test]
+    fn option_names_have_their_actions() {
+        // The table the two lists were made from.
+        const OPTIONS: [(&str, Action); 52] = [
+            ("name", Action::Name),
+            ("noauth", Action::NoAuth),
+            ("require-mschap-v2", Action::RequireMschapV2),
+            ("+mschap-v2", Action::RequireMschapV2),
+            ("refuse-mschap-v2", Action::RefuseMschapV2),
+            ("-mschap-v2", Action::RefuseMschapV2),
+            ("require-pap", Action::OtherAuth),
+            ("require-chap", Action::OtherAuth),
+            ("require-mschap", Action::OtherAuth),
+            ("require-eap", Action::OtherAuth),
+            ("+pap", Action::OtherAuth),
+            ("+chap", Action::OtherAuth),
+            ("+mschap", Action::OtherAuth),
+            ("+eap", Action::OtherAuth),
+            ("require-mppe", Action::RequireMppe),
+            ("+mppe", Action::RequireMppe),
+            ("require-mppe-40", Action::RequireMppe40),
+            ("+mppe-40", Action::RequireMppe40),
+            ("require-mppe-128", Action::RequireMppe128),
+            ("+mppe-128", Action::RequireMppe128),
+            ("nomppe", Action::NoMppe),
+            ("-mppe", Action::NoMppe),
+            ("nomppe-40", Action::NoMppe40),
+            ("-mppe-40", Action::NoMppe40),
+            ("nomppe-56", Action::NoMppe56),
+            ("-mppe-56", Action::NoMppe56),
+            ("nomppe-128", Action::NoMppe128),
+            ("-mppe-128", Action::NoMppe128),
+            ("mppe-stateful", Action::MppeStateful),
+            ("nomppe-stateful", Action::NoMppeStateful),
+            ("mppe", Action::OpenwrtMppe),
+            ("noccp", Action::NoCcp),
+            ("-ccp", Action::NoCcp),
+            ("ms-dns", Action::MsDns),
+            ("ms-wins", Action::MsWins),
+            ("mtu", Action::Mtu),
+            ("mru", Action::Mru),
+            ("lcp-echo-interval", Action::LcpEchoInterval),
+            ("lcp-echo-failure", Action::LcpEchoFailure),
+            ("idle", Action::Idle),
+            ("+ipv6", Action::Ipv6On),
+            ("noipv6", Action::Ipv6Off),
+            ("-ipv6", Action::Ipv6Off),
+            ("ipv6", Action::Ipv6Ids),
+            ("maxconnect", Action::MaxConnect),
+            ("debug", Action::Debug),
+            ("-d", Action::Debug),
+            ("chapms-strip-domain", Action::StripDomain),
+            ("proxyarp", Action::ProxyArp),
+            ("noproxyarp", Action::NoProxyArp),
+            ("plugin", Action::Plugin),
+            ("file", Action::File),
+        ];
+        for (i, (name, action)) in OPTIONS.iter().enumerate() {
+            let index = super::super::find_name(ALL_OPTIONS, name).unwrap();
+            assert_eq!(index, WITH_VALUE_END + i, "{name}");
+            assert_eq!(OPTION_ACTIONS[i] as u8, *action as u8, "{name}");
+        }
+    }
 
     fn opts(text: &str) -> Result<PppOptions, ConfigError> {
         parse(Path::new("/etc/ppp/options.pptpd"), text.as_bytes())

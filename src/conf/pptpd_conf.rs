@@ -34,6 +34,8 @@ pub const PPTPD_DEFAULT_LOCALIP: &str = "192.168.0.1-100";
 pub const PPTPD_DEFAULT_REMOTEIP: &str = "192.168.1.1-100";
 /// pptpd's `MAX_CONFIG_STRING_SIZE` (512) less the newline and NUL of its `fgets`.
 const MAX_LINE_LEN: usize = 510;
+// The messages write these numbers out.
+const _: () = assert!(MAX_LINE_LEN == 510 && MAX_USER_LIMITS == 32);
 
 /// Every keyword this parser reads; anything else is ignored with a warning. A keyword's
 /// number indexes [`KEYWORDS`] (its name) and the lines found for it.
@@ -77,7 +79,7 @@ enum Keyword {
 }
 
 /// The keywords' names, in [`Keyword`] order.
-const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
+const KEYWORDS: &str = names!(
     // pptpd
     "option",
     "debug",
@@ -110,11 +112,15 @@ const KEYWORDS: [&str; Keyword::ControlSocket as usize + 1] = [
     "rate-limit",
     "user-limit",
     "control-socket",
-];
+);
+
+const KEYWORD_COUNT: usize = Keyword::ControlSocket as usize + 1;
 
 impl Keyword {
     fn name(self) -> &'static str {
-        KEYWORDS[self as usize]
+        super::split_on(KEYWORDS, ' ')
+            .nth(self as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -165,14 +171,12 @@ fn valid_ifname(name: &str) -> bool {
 }
 
 fn on_off(value: &str) -> Option<bool> {
-    // Lists, not a match: their search is shared code, a match compares name by name.
-    if ["on", "yes", "true", "1"].contains(&value) {
-        Some(true)
-    } else if ["off", "no", "false", "0"].contains(&value) {
-        Some(false)
-    } else {
-        None
-    }
+    // One list, not a match: its search is shared code, a match compares name by name.
+    super::find_name(
+        names!("on", "yes", "true", "1", "off", "no", "false", "0"),
+        value,
+    )
+    .map(|i| i < 4)
 }
 
 /// `a.b.c.d/n`, or a bare address meaning /32.
@@ -202,8 +206,12 @@ fn located(path: &Path, l: &Line, message: String) -> ConfigError {
 
 /// `"{keyword} must be {expected}, not '{value}'"` at the line (see [`user_limits::must_be`]).
 #[inline(never)]
-fn must_be(path: &Path, l: &Line, keyword: &str, expected: &str) -> ConfigError {
-    located(path, l, user_limits::must_be(keyword, expected, l.value))
+fn must_be(path: &Path, l: &Line, keyword: Keyword, expected: &str) -> ConfigError {
+    located(
+        path,
+        l,
+        user_limits::must_be(keyword.name(), expected, l.value),
+    )
 }
 
 /// An [`address_spec`] error, located.
@@ -277,7 +285,7 @@ pub(super) fn parse_into(
 ) -> Result<Option<(PathBuf, u32)>, ConfigError> {
     let lossy = String::from_utf8_lossy(text);
     // The line of each keyword, by its number.
-    let mut found: [Option<Line>; KEYWORDS.len()] = [None; KEYWORDS.len()];
+    let mut found: [Option<Line>; KEYWORD_COUNT] = [None; KEYWORD_COUNT];
     // `user-limit` may appear once per user.
     let mut user_lines: Vec<Line> = Vec::new();
     for (index, raw) in super::split_on(&lossy, '\n').enumerate() {
@@ -290,7 +298,8 @@ pub(super) fn parse_into(
                 warnings,
                 path,
                 Some(line),
-                format_args!("line longer than {MAX_LINE_LEN} bytes ignored (as pptpd does)"),
+                // The number written out: a constant argument is code at the call.
+                format_args!("line longer than 510 bytes ignored (as pptpd does)"),
             );
             continue;
         }
@@ -320,7 +329,7 @@ pub(super) fn parse_into(
         if keyword.is_empty() {
             continue;
         }
-        let Some(index) = KEYWORDS.iter().position(|k| *k == keyword) else {
+        let Some(index) = super::find_name(KEYWORDS, keyword) else {
             ConfigWarning::push(
                 warnings,
                 path,
@@ -392,15 +401,15 @@ pub(super) fn parse_into(
             return Err(must_be(
                 path,
                 l,
-                "max-per-source",
+                Keyword::MaxPerSource,
                 "a number (0 = no limit)",
             ));
         }
         settings.max_per_source = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(l) = get(Keyword::AuthThrottle) {
-        settings.auth_throttle =
-            on_off(l.value).ok_or_else(|| must_be(path, l, "auth-throttle", "'on' or 'off'"))?;
+        settings.auth_throttle = on_off(l.value)
+            .ok_or_else(|| must_be(path, l, Keyword::AuthThrottle, "'on' or 'off'"))?;
     }
 
     parse_user_limits(settings, path, &get, &user_lines, &err)?;
@@ -469,28 +478,26 @@ pub(super) fn parse_into(
     }
     settings.connections = connections;
 
-    if let Some(l) = get(Keyword::Delegate) {
-        warn(
-            warnings,
-            l,
-            format_args!(
-                "delegate is not supported: addresses come from localip/remoteip (and per-user \
-                 addresses in chap-secrets); ignored"
-            ),
-        );
+    // Accepted and ignored with a warning: one call for the three.
+    for (keyword, why) in [
+        (
+            Keyword::Delegate,
+            ": addresses come from localip/remoteip (and per-user addresses in chap-secrets); \
+             ignored",
+        ),
+        (Keyword::Bcrelay, " (no broadcast relay): ignored"),
+        (Keyword::Vrf, ": ignored"),
+    ] {
+        if let Some(l) = get(keyword) {
+            warn(
+                warnings,
+                l,
+                format_args!("{} is not supported{why}", keyword.name()),
+            );
+        }
     }
     daemon.logwtmp = get(Keyword::Logwtmp).is_some();
     daemon.noipparam = get(Keyword::Noipparam).is_some();
-    if let Some(l) = get(Keyword::Bcrelay) {
-        warn(
-            warnings,
-            l,
-            format_args!("bcrelay is not supported (no broadcast relay): ignored"),
-        );
-    }
-    if let Some(l) = get(Keyword::Vrf) {
-        warn(warnings, l, format_args!("vrf is not supported: ignored"));
-    }
     daemon.debug = get(Keyword::Debug).is_some();
     if let Some(l) = get(Keyword::Listen) {
         let a = address_spec::inet_addr(l.value)
@@ -516,10 +523,10 @@ pub(super) fn parse_into(
     };
 
     if let Some(l) = get(Keyword::Backend) {
-        daemon.backend = match l.value {
-            "tun" => Backend::Tun,
-            "raw" => Backend::Raw,
-            _ => return Err(must_be(path, l, "backend", "'tun' or 'raw'")),
+        daemon.backend = match super::find_name(names!("tun", "raw"), l.value) {
+            Some(0) => Backend::Tun,
+            Some(_) => Backend::Raw,
+            None => return Err(must_be(path, l, Keyword::Backend, "'tun' or 'raw'")),
         };
     }
     for (keyword, field) in [
@@ -541,8 +548,7 @@ pub(super) fn parse_into(
         (Keyword::Forwarding, &mut daemon.forwarding),
     ] {
         if let Some(l) = get(keyword) {
-            *field =
-                on_off(l.value).ok_or_else(|| must_be(path, l, keyword.name(), "'on' or 'off'"))?;
+            *field = on_off(l.value).ok_or_else(|| must_be(path, l, keyword, "'on' or 'off'"))?;
         }
     }
     if let Some(l) = get(Keyword::Address) {
@@ -550,7 +556,7 @@ pub(super) fn parse_into(
             must_be(
                 path,
                 l,
-                "address",
+                Keyword::Address,
                 "an IPv4 address/prefix such as 10.0.0.1/24",
             )
         })?);
@@ -596,7 +602,8 @@ fn parse_user_limits<'a>(
     }
     if let Some(l) = get(Keyword::SessionTimeout) {
         global.session_timeout = Some(
-            user_limits::seconds("session-timeout", l.value).map_err(|m| located(path, l, m))?,
+            user_limits::seconds(Keyword::SessionTimeout.name(), l.value)
+                .map_err(|m| located(path, l, m))?,
         );
     }
     if let Some(l) = get(Keyword::RateLimit) {
@@ -613,12 +620,9 @@ fn parse_user_limits<'a>(
                 format_args!("a second user-limit line for '{name}'"),
             ));
         }
-        users.push(user).map_err(|_| {
-            err(
-                l,
-                format_args!("more than {MAX_USER_LIMITS} user-limit lines"),
-            )
-        })?;
+        users
+            .push(user)
+            .map_err(|_| err(l, format_args!("more than 32 user-limit lines")))?;
     }
     Ok(())
 }
@@ -676,6 +680,12 @@ mod tests {
         ] {
             assert_eq!(keyword.name(), name);
         }
+    }
+
+    #[test]
+    fn keyword_list_has_every_keyword() {
+        assert_eq!(super::super::split_on(KEYWORDS, ' ').count(), KEYWORD_COUNT);
+        assert_eq!(Keyword::ControlSocket.name(), "control-socket");
     }
 
     #[test]

@@ -129,14 +129,15 @@ impl<'a> Words<'a> {
         let mut truncated = false;
         let mut quoted: Option<u8> = None;
         while let Some(ch) = c {
-            if escape {
+            // The byte to store, and whether the character after it was already read.
+            let (value, got) = if escape {
                 escape = false;
                 if ch == b'\n' {
                     c = self.getc();
                     continue;
                 }
                 // `got`: the escape already read the character after itself.
-                let (value, got) = match ch {
+                match ch {
                     b'a' => (0x07, false),
                     b'b' => (0x08, false),
                     b'f' => (0x0c, false),
@@ -176,34 +177,34 @@ impl<'a> Words<'a> {
                         (value as u8, true)
                     }
                     other => (other, false),
-                };
-                push(out, &mut len, &mut truncated, value);
-                if !got {
-                    c = self.getc();
                 }
-                continue;
-            }
-            if ch == b'\\' {
-                escape = true;
-                c = self.getc();
-                continue;
-            }
-            if let Some(q) = quoted {
-                if ch == q {
-                    quoted = None;
+            } else {
+                if ch == b'\\' {
+                    escape = true;
                     c = self.getc();
                     continue;
                 }
-            } else if ch == b'"' || ch == b'\'' {
-                quoted = Some(ch);
+                if let Some(q) = quoted {
+                    if ch == q {
+                        quoted = None;
+                        c = self.getc();
+                        continue;
+                    }
+                } else if ch == b'"' || ch == b'\'' {
+                    quoted = Some(ch);
+                    c = self.getc();
+                    continue;
+                } else if is_space(ch) || ch == b'#' {
+                    self.ungetc();
+                    break;
+                }
+                (ch, false)
+            };
+            // One store for both (a byte past what pppd keeps marks the word cut).
+            push(out, &mut len, &mut truncated, value);
+            if !got {
                 c = self.getc();
-                continue;
-            } else if is_space(ch) || ch == b'#' {
-                self.ungetc();
-                break;
             }
-            push(out, &mut len, &mut truncated, ch);
-            c = self.getc();
         }
 
         if c.is_none() && len == 0 {

@@ -16,15 +16,10 @@ use crate::settings::{MssClamp, Rate, SingleSession, UserLimit, MAX_NAME_LEN};
 use crate::wire::tcp_mss::IPV4_TCP_HEADERS;
 
 pub fn single_session(value: &str) -> Result<SingleSession, String> {
-    const NAMES: [(&str, SingleSession); 5] = [
-        ("off", SingleSession::Allow),
-        ("no", SingleSession::Allow),
-        ("allow", SingleSession::Allow),
-        ("replace", SingleSession::Replace),
-        ("deny", SingleSession::Deny),
-    ];
-    match NAMES.iter().find(|(name, _)| *name == value) {
-        Some(&(_, policy)) => Ok(policy),
+    match super::find_name(names!("off", "no", "allow", "replace", "deny"), value) {
+        Some(0..=2) => Ok(SingleSession::Allow),
+        Some(3) => Ok(SingleSession::Replace),
+        Some(_) => Ok(SingleSession::Deny),
         None => Err(must_be("single-session", "off, replace or deny", value)),
     }
 }
@@ -45,15 +40,17 @@ pub fn seconds(keyword: &str, value: &str) -> Result<u32, String> {
 
 /// One rate: `512kbit`, `2m`, `100000` (kbit/s) ... in bits per second.
 fn bits_per_sec(value: &str) -> Option<u32> {
-    const UNITS: [(&str, u32); 8] = [
-        ("", 1_000),
-        ("k", 1_000),
-        ("kbit", 1_000),
-        ("m", 1_000_000),
-        ("mbit", 1_000_000),
-        ("g", 1_000_000_000),
-        ("gbit", 1_000_000_000),
-        ("bit", 1),
+    // The units (the first is none) and their scales.
+    const UNITS: &str = names!("", "k", "kbit", "m", "mbit", "g", "gbit", "bit");
+    const SCALES: [u32; 8] = [
+        1_000,
+        1_000,
+        1_000,
+        1_000_000,
+        1_000_000,
+        1_000_000_000,
+        1_000_000_000,
+        1,
     ];
     let value = value.trim();
     // Bytes, not chars (digits are ASCII): the char iterator stays out of the binary.
@@ -64,8 +61,8 @@ fn bits_per_sec(value: &str) -> Option<u32> {
     let (digits, unit) = value.split_at(split);
     // More than u32::MAX bits per second is too fast whatever the unit.
     let n: u32 = digits.parse().ok()?;
-    let (_, scale) = UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit))?;
-    n.checked_mul(*scale).filter(|&bps| bps >= 8)
+    let unit = super::split_on(UNITS, ' ').position(|u| u.eq_ignore_ascii_case(unit))?;
+    n.checked_mul(SCALES[unit]).filter(|&bps| bps >= 8)
 }
 
 /// `off`, `RATE` (both directions) or `DOWN/UP`.
@@ -89,12 +86,12 @@ const MAX_MSS: u32 = 1500 - IPV4_TCP_HEADERS as u32;
 const _: () = assert!(MAX_MSS == 1460);
 
 pub fn mss_clamp(value: &str) -> Result<MssClamp, String> {
-    match value {
-        "off" | "no" => Ok(MssClamp::Off),
-        "auto" | "on" | "yes" => Ok(MssClamp::Auto),
+    match super::find_name(names!("off", "no", "auto", "on", "yes"), value) {
+        Some(0 | 1) => Ok(MssClamp::Off),
+        Some(_) => Ok(MssClamp::Auto),
         // u32 like the other numbers here (one parser in the binary); the range check
         // rejects what u16 would not hold.
-        n => match n.parse::<u32>() {
+        None => match value.parse::<u32>() {
             Ok(mss @ 88..=MAX_MSS) => Ok(MssClamp::Fixed(mss as u16)),
             _ => Err(must_be(
                 "mss-clamp",
@@ -118,18 +115,20 @@ pub fn user_limit_into(
     value: &str,
     (user, limit): &mut (heapless::String<MAX_NAME_LEN>, UserLimit),
 ) -> Result<(), String> {
-    const KEYS: [&str; 4] = ["single-session", "rate", "idle", "session-timeout"];
+    const KEYS: &str = names!("single-session", "rate", "idle", "session-timeout");
     let mut words = value.split_ascii_whitespace();
     let Some(name) = words.next().filter(|n| !n.contains('=')) else {
         return Err("user-limit needs a user name first, then key=value settings".into());
     };
     user.push_str(name)
-        .map_err(|_| format!("user-limit: user name longer than {MAX_NAME_LEN}"))?;
+        .map_err(|_| String::from("user-limit: user name longer than 64"))?;
+    // The number written out above: a constant argument is code at the call.
+    const _: () = assert!(MAX_NAME_LEN == 64);
     for word in words {
         // A bad word's message, (before, quoted, after): both from one format site.
         let (before, quoted, after) = match word.split_once('=') {
             None => ("", word, " is not key=value"),
-            Some((key, v)) => match KEYS.iter().position(|k| *k == key) {
+            Some((key, v)) => match super::find_name(KEYS, key) {
                 Some(0) => {
                     limit.single_session = Some(single_session(v)?);
                     continue;
@@ -145,7 +144,7 @@ pub fn user_limit_into(
                     } else {
                         &mut limit.session_timeout
                     };
-                    *field = Some(seconds(KEYS[k], v)?);
+                    *field = Some(seconds(key, v)?);
                     continue;
                 }
                 None => (
