@@ -258,15 +258,22 @@ impl ControlConnection {
                 })
             }
             MessageType::OutgoingCallRequest if self.state == State::Established => {
+                // Fields 12..36 as one array (`check` held the message to its 168 bytes, so
+                // the `else` never runs): one bounds check instead of eight.
+                let Some(Ok::<&[u8; 24], _>(f)) = message.get(12..36).map(TryInto::try_into) else {
+                    return Output::NONE;
+                };
+                let u16_at = |o: usize| u16::from_be_bytes([f[o], f[o + 1]]);
+                let u32_at = |o: usize| u32::from_be_bytes([f[o], f[o + 1], f[o + 2], f[o + 3]]);
                 Output::event(ControlEvent::OutgoingCall(OutgoingCall {
-                    peer_call_id: packet.u16_at(12),
-                    serial: packet.u16_at(14),
-                    min_bps: packet.u32_at(16),
-                    max_bps: packet.u32_at(20),
-                    window: packet.u16_at(32),
-                    processing_delay: packet.u16_at(34),
-                    bearer_type: packet.u32_at(24),
-                    framing_type: packet.u32_at(28),
+                    peer_call_id: u16_at(0),
+                    serial: u16_at(2),
+                    min_bps: u32_at(4),
+                    max_bps: u32_at(8),
+                    window: u16_at(20),
+                    processing_delay: u16_at(22),
+                    bearer_type: u32_at(12),
+                    framing_type: u32_at(16),
                 }))
             }
             MessageType::CallClearRequest if self.state == State::Established => {
