@@ -152,37 +152,34 @@ impl AuthThrottle {
     /// The slot holding `address`, or the one to (re)use for it: a free or stale slot, else
     /// the least recently seen unblocked address, else the least recently seen of all.
     fn slot_for(&mut self, address: Ipv4Addr, now: Instant) -> usize {
-        let records = &mut self.records;
-        if let Some(i) = records
-            .iter()
-            .position(|r| r.is_some_and(|r| r.address == word(address)))
-        {
-            return i;
-        }
-        if let Some(i) = records
-            .iter()
-            .position(|r| r.is_none_or(|r| r.is_stale(now)))
-        {
-            records[i] = None;
-            return i;
-        }
-        // One pass, ordered by (blocked, last seen): unblocked addresses first; on a tie the
-        // first slot wins.
-        let mut oldest: Option<(usize, (bool, Instant))> = None;
-        for (i, r) in records.iter().enumerate() {
-            if let Some(r) = r {
-                let key = (r.is_blocked(now), r.last_seen);
-                if oldest.is_none_or(|(_, k)| key < k) {
-                    oldest = Some((i, key));
+        // One pass: the address's own slot wins wherever it is; else the first free or
+        // stale slot; else the oldest by (blocked, last seen): unblocked addresses first, on
+        // a tie the first slot (every slot is then held, so slot 0 starts the search).
+        let address = word(address);
+        let mut free = None;
+        let mut oldest = (0, (true, Instant::from_micros_const(i64::MAX)));
+        for (i, r) in self.records.iter().enumerate() {
+            match r {
+                Some(r) if r.address == address => return i,
+                Some(r) if !r.is_stale(now) => {
+                    let key = (r.is_blocked(now), r.last_seen);
+                    if key < oldest.1 {
+                        oldest = (i, key);
+                    }
+                }
+                _ => {
+                    free = free.or(Some(i));
                 }
             }
         }
-        let i = oldest.map_or(0, |(i, _)| i);
-        if let Some(r) = records[i].take() {
-            crate::debug!(
-                "Auth throttle: table full, forgetting {}",
-                Ipv4Addr::from(r.address.to_ne_bytes())
-            );
+        let i = free.unwrap_or(oldest.0);
+        if let Some(r) = self.records[i].take() {
+            if free.is_none() {
+                crate::debug!(
+                    "Auth throttle: table full, forgetting {}",
+                    Ipv4Addr::from(r.address.to_ne_bytes())
+                );
+            }
         }
         i
     }
