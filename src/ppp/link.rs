@@ -119,6 +119,9 @@ pub struct Link {
 }
 
 impl Link {
+    // Out of line: inlined into the server's start_call its field setup cost more
+    // (-192 B armv7, -52 B i586, 0 B mipsel measured).
+    #[inline(never)]
     pub fn new(settings: &PppSettings, local: Ipv4Addr) -> Link {
         Link {
             settings: settings.clone(),
