@@ -425,6 +425,9 @@ struct Automaton {
 }
 
 impl Automaton {
+    // Out of line: Link::new builds four, each inlined copy was a zeroing on the stack, a
+    // copy into place and the stores of the fields.
+    #[inline(never)]
     fn new(number: u16) -> Self {
         Automaton {
             number,
