@@ -151,6 +151,8 @@ impl AuthThrottle {
 
     /// The slot holding `address`, or the one to (re)use for it: a free or stale slot, else
     /// the least recently seen unblocked address, else the least recently seen of all.
+    // Out of line on ARM and x86 (-24 B armv7, -12 B i586); inlined on MIPS (+48 B there).
+    #[cfg_attr(not(target_arch = "mips"), inline(never))]
     fn slot_for(&mut self, address: Ipv4Addr, now: Instant) -> usize {
         // One pass: the address's own slot wins wherever it is; else the first free or
         // stale slot; else the oldest by (blocked, last seen): unblocked addresses first, on
