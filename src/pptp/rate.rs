@@ -23,6 +23,8 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket for `bits_per_sec` (at least 8 bit/s).
+    // Out of line: the session's limits build two (its 64-bit divisions once, not twice).
+    #[inline(never)]
     pub fn new(now: Instant, bits_per_sec: u32) -> Self {
         let bytes_per_sec = (u64::from(bits_per_sec) / 8).max(1);
         let burst = (bytes_per_sec * BURST_TIME.total_micros() / MICROS).max(MIN_BURST);
