@@ -842,19 +842,7 @@ fn devices<'t>(
     plan: &Plan,
     config: &LoadedConfig,
 ) -> Result<Box<Devices<'t>>, String> {
-    let packet = match &plan.raw_interface {
-        Some(name) => Some(step!(
-            PacketDevice::open(&PacketConfig {
-                interface: name,
-                address: Some(plan.smoltcp),
-                prefix_len: config.daemon.address.map(|a| a.prefix_len()),
-            }),
-            "packet socket on ",
-            name
-        )),
-        None => None,
-    };
-    Ok(Box::new(Devices {
+    let mut devices = Box::new(Devices {
         tun: TunDevice::new(
             tun,
             match plan.backend {
@@ -862,8 +850,23 @@ fn devices<'t>(
                 Backend::Raw => None,
             },
         ),
-        packet,
-    }))
+        packet: None,
+    });
+    if let Some(name) = &plan.raw_interface {
+        step!(
+            PacketDevice::open_in(
+                &mut devices.packet,
+                &PacketConfig {
+                    interface: name,
+                    address: Some(plan.smoltcp),
+                    prefix_len: config.daemon.address.map(|a| a.prefix_len()),
+                }
+            ),
+            "packet socket on ",
+            name
+        );
+    }
+    Ok(devices)
 }
 
 /// The server's memory, allocated once at start-up and never freed (the process ends with it).
