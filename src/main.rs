@@ -514,7 +514,7 @@ fn check(o: &Options) -> ExitCode {
 
 /// `error: <why>`: `check` found the configuration unusable.
 fn fatal(e: &str) -> ExitCode {
-    println!("error: {e}");
+    finding("error", format_args!("{e}"));
     ExitCode::FAILURE
 }
 
@@ -525,7 +525,7 @@ fn fatal(e: &str) -> ExitCode {
 fn check_config(config: &LoadedConfig) -> ExitCode {
     let mut errors = 0;
     for w in &config.warnings {
-        println!("warning: {w}");
+        finding("warning", format_args!("{w}"));
     }
     let plan = match Plan::new(config) {
         Ok(p) => p,
@@ -535,7 +535,7 @@ fn check_config(config: &LoadedConfig) -> ExitCode {
     let fw = plan.firewall(config);
     // Each finding printed as it comes (the checks print nothing themselves): no list.
     let mut report = |ok: bool, m: fmt::Arguments<'_>| {
-        println!("{}: {m}", if ok { "ok" } else { "error" });
+        finding(if ok { "ok" } else { "error" }, m);
         errors += usize::from(!ok);
     };
     host::check_tun_device(&mut report);
@@ -554,7 +554,7 @@ fn check_config(config: &LoadedConfig) -> ExitCode {
     if d.proxyarp {
         // Not a failure: the sessions work, only LAN hosts cannot reach some clients.
         host::check_proxyarp(&config.settings.remote, &mut |ok, m| {
-            println!("{}: {m}", if ok { "ok" } else { "warning" })
+            finding(if ok { "ok" } else { "warning" }, m)
         });
     }
     println!(
@@ -598,6 +598,12 @@ fn check_config(config: &LoadedConfig) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `<label>: <what>`, one line of `check`'s findings: one formatting site for them all.
+#[inline(never)]
+fn finding(label: &str, m: fmt::Arguments<'_>) {
+    println!("{label}: {m}");
 }
 
 /// Detach like pptpd without `--fg`: fork, new session, stdio to /dev/null.
