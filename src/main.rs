@@ -936,14 +936,18 @@ fn reload(
     firewall: Option<&mut Firewall>,
     running: &mut Running<ChapSecrets, KernelRandom>,
 ) {
-    let new = match load_config(o).and_then(|c| Plan::new(&c).map(|p| (c, p))) {
-        Ok(c) => c,
-        Err(e) => {
-            smolpptp::error!("reload failed, keeping the running configuration: {e}");
-            return;
-        }
+    // Not `and_then`: that moved the configuration (kilobytes) through one more `Result`.
+    let (new, new_plan) = 'new: {
+        let e = match load_config(o) {
+            Ok(c) => match Plan::new(&c) {
+                Ok(p) => break 'new (c, p),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        smolpptp::error!("reload failed, keeping the running configuration: {e}");
+        return;
     };
-    let (new, new_plan) = new;
     if new_plan != *plan {
         smolpptp::warn!("reload: backend, interface or address changes need a restart; ignored");
     }
