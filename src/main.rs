@@ -406,7 +406,7 @@ fn load_config(o: &Options) -> Result<LoadedConfig, String> {
             );
             // conf::load checks the secrets file; the built-in configuration needs it too.
             let mut secrets = c.chap_secrets().map_err(config_error)?;
-            c.warnings.extend(secrets.check().map_err(config_error)?);
+            secrets.check_into(&mut c.warnings).map_err(config_error)?;
             return Ok(c);
         }
     };
