@@ -695,9 +695,7 @@ fn run(o: &Options) -> Result<(), String> {
         }
     };
     smolpptp::info!("MGR: Manager process started");
-    for w in &config.warnings {
-        smolpptp::warn!("{w}");
-    }
+    log_warnings(&config.warnings);
     let mut ops = Operations::default();
     operations(&config, &plan, &mut ops)?;
     step!(KernelRandom::try_fill(&mut [0u8; 16]), "getrandom", "");
@@ -926,6 +924,16 @@ fn net_config(plan: &Plan, devices: &Devices) -> NetConfig {
     }
 }
 
+/// The configuration's warnings to the log, at start-up and on reload: one loop for both on
+/// ARM (-72 B); inlined elsewhere, where out of line it costs 12 B on i586 and 48 B on mipsel.
+#[cfg_attr(target_arch = "arm", inline(never))]
+#[cfg_attr(not(target_arch = "arm"), inline(always))]
+fn log_warnings(warnings: &[conf::ConfigWarning]) {
+    for w in warnings {
+        smolpptp::warn!("{w}");
+    }
+}
+
 /// SIGHUP: re-read the files and apply what can change while running. Out of line: the loop
 /// that calls it (inlined into `serve`) keeps a smaller stack frame.
 #[inline(never)]
@@ -951,9 +959,7 @@ fn reload(
     if new_plan != *plan {
         smolpptp::warn!("reload: backend, interface or address changes need a restart; ignored");
     }
-    for w in &new.warnings {
-        smolpptp::warn!("{w}");
-    }
+    log_warnings(&new.warnings);
     match new.chap_secrets() {
         Ok(s) => running.secrets = s,
         Err(e) => smolpptp::error!("reload: {e}; keeping the old secrets file"),
