@@ -175,10 +175,12 @@ impl Tun {
         let mut result = Ok(());
         for r in &routes.ranges {
             for_each_prefix(r.first, r.last, |net, len| {
-                if !add {
-                    let _ = ctl.delete_route(&self.name, net, len);
-                } else if result.is_ok() {
-                    result = ctl.add_route(&self.name, net, len);
+                // One call site for both: `result` only records an add's error.
+                if result.is_ok() {
+                    let r = ctl.route(add, &self.name, net, len);
+                    if add {
+                        result = r;
+                    }
                 }
             });
         }
