@@ -151,7 +151,7 @@ impl ChapSecrets {
 
     /// [`Self::check`], adding to `warnings` (no second list to move over).
     pub fn check_into(&mut self, warnings: &mut Vec<ConfigWarning>) -> Result<(), ConfigError> {
-        match crate::linux::file::stat(&self.path) {
+        match crate::linux::file::stat_c(self.c_path.as_ptr()) {
             Err(e) => ConfigWarning::push(
                 warnings,
                 &self.path,
@@ -172,9 +172,6 @@ impl ChapSecrets {
                         ),
                     );
                 }
-                if let Ok(text) = crate::linux::file::read(&self.path) {
-                    lint(&self.path, &text, warnings);
-                }
                 // u64: a size is never negative, and i64's formatter is not in the binary.
                 let size = st.st_size as u64;
                 if size > self.file.len() as u64 {
@@ -187,6 +184,12 @@ impl ChapSecrets {
                             self.file.len()
                         ),
                     ));
+                }
+                // Linted in the lookup buffer (scratch between lookups), through the C path
+                // already held: no Vec and no second C string. After the size check: on an
+                // error the caller drops the warnings anyway.
+                if let Ok(len) = read_into(&self.c_path, &mut self.file) {
+                    lint(&self.path, &self.file[..len], warnings);
                 }
             }
         }

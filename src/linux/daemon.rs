@@ -195,22 +195,27 @@ impl Operations {
 #[cfg_attr(not(target_arch = "mips"), inline(never))]
 fn proxy_arp(p: &mut ProxyArp, up: bool, notice: &SessionNotice) {
     let client = notice.address;
-    if !up {
-        if let Err(e) = p.remove(notice.call_id) {
-            crate::warn!(
-                "proxy ARP for {client}: removing: {}",
-                crate::linux::ErrorText(e)
-            );
+    // One warning site for both failures ("removing: " names the second).
+    let (what, e) = if !up {
+        match p.remove(notice.call_id) {
+            Ok(()) => return,
+            Err(e) => ("removing: ", e),
         }
-        return;
-    }
-    match p.add(notice.call_id, client) {
-        Ok(Some(lan)) => crate::info!("found interface {lan} for proxy arp"),
-        Ok(None) => crate::warn!(
-            "Cannot determine ethernet address for proxy ARP: no LAN subnet holds {client}"
-        ),
-        Err(e) => crate::warn!("proxy ARP for {client}: {}", crate::linux::ErrorText(e)),
-    }
+    } else {
+        match p.add(notice.call_id, client) {
+            Ok(Some(lan)) => return crate::info!("found interface {lan} for proxy arp"),
+            Ok(None) => {
+                return crate::warn!(
+                    "Cannot determine ethernet address for proxy ARP: no LAN subnet holds {client}"
+                )
+            }
+            Err(e) => ("", e),
+        }
+    };
+    crate::warn!(
+        "proxy ARP for {client}: {what}{}",
+        crate::linux::ErrorText(e)
+    );
 }
 
 /// Why the loop returned.

@@ -241,7 +241,15 @@ impl Control {
         Ok(mac)
     }
 
-    fn route(&self, add: bool, dev: &IfName, dst: Ipv4Addr, prefix_len: u8) -> io::Result<()> {
+    /// Add or delete the route `dst/prefix_len dev <dev>`; adding one that exists already is
+    /// not an error.
+    pub(crate) fn route(
+        &self,
+        add: bool,
+        dev: &IfName,
+        dst: Ipv4Addr,
+        prefix_len: u8,
+    ) -> io::Result<()> {
         let mut flags = libc::RTF_UP;
         if prefix_len == 32 {
             flags |= libc::RTF_HOST;
@@ -266,15 +274,16 @@ impl Control {
         } else {
             libc::SIOCDELRT
         };
-        self.ioctl(request, &mut rt)
+        match self.ioctl(request, &mut rt) {
+            // Deleting never fails with EEXIST.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
     }
 
     /// A route `dst/prefix_len dev <dev>`; an identical existing route is not an error.
     pub fn add_route(&self, dev: &IfName, dst: Ipv4Addr, prefix_len: u8) -> io::Result<()> {
-        match self.route(true, dev, dst, prefix_len) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            r => r,
-        }
+        self.route(true, dev, dst, prefix_len)
     }
 
     pub fn delete_route(&self, dev: &IfName, dst: Ipv4Addr, prefix_len: u8) -> io::Result<()> {

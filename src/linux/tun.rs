@@ -98,12 +98,15 @@ impl Tun {
         // link-local chatter to read and drop.
         let _ = set_ipv6_conf(&tun.name, "disable_ipv6", b"1");
         ctl.set_address(&tun.name, config.address)?;
-        match config.peer {
-            Some(peer) => {
-                ctl.set_netmask(&tun.name, 32)?;
-                ctl.set_peer(&tun.name, peer)?;
-            }
-            None => ctl.set_netmask(&tun.name, config.prefix_len)?,
+        // A point-to-point address (a peer) is a /32; one call site for both cases.
+        let prefix_len = if config.peer.is_some() {
+            32
+        } else {
+            config.prefix_len
+        };
+        ctl.set_netmask(&tun.name, prefix_len)?;
+        if let Some(peer) = config.peer {
+            ctl.set_peer(&tun.name, peer)?;
         }
         ctl.set_mtu(&tun.name, config.mtu.min(DEVICE_MTU as u16))?;
         ctl.set_up(&tun.name, true)?;
@@ -172,10 +175,12 @@ impl Tun {
         let mut result = Ok(());
         for r in &routes.ranges {
             for_each_prefix(r.first, r.last, |net, len| {
-                if !add {
-                    let _ = ctl.delete_route(&self.name, net, len);
-                } else if result.is_ok() {
-                    result = ctl.add_route(&self.name, net, len);
+                // One call site for both: `result` only records an add's error.
+                if result.is_ok() {
+                    let r = ctl.route(add, &self.name, net, len);
+                    if add {
+                        result = r;
+                    }
                 }
             });
         }
