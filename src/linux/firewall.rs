@@ -274,25 +274,22 @@ pub fn iptables_commands(c: &FirewallConfig) -> String {
     s
 }
 
-/// `nft` with these arguments.
-fn nft_args(args: &[&str]) -> io::Result<CStrings> {
+/// Run `nft` with these arguments (see [`spawn::run`]).
+fn nft(args: &[&str], input: Option<&[u8]>, capture: bool) -> io::Result<spawn::Output> {
     let mut argv = CStrings::new();
     for a in ["nft"].iter().chain(args) {
         argv.push(a.as_bytes())?;
     }
-    Ok(argv)
+    spawn::run(b"nft", &argv, input, capture)
 }
 
 /// Is `nft` on the PATH and able to talk to the kernel?
 pub fn nft_available() -> bool {
-    nft_args(&["list", "tables"])
-        .and_then(|argv| spawn::run(b"nft", &argv, None, false))
-        .is_ok_and(|out| out.status.success())
+    nft(&["list", "tables"], None, false).is_ok_and(|out| out.status.success())
 }
 
 fn run_nft(script: &str) -> io::Result<()> {
-    let out = nft_args(&["-f", "-"])
-        .and_then(|argv| spawn::run(b"nft", &argv, Some(script.as_bytes()), true))
+    let out = nft(&["-f", "-"], Some(script.as_bytes()), true)
         // Kind Other, not the cause's: only the text is used (see control_socket::query).
         .map_err(|e| {
             super::io_error(
