@@ -910,12 +910,13 @@ pub fn query(path: &Path, request: Request) -> io::Result<Reply> {
     request
         .encode(&mut buf)
         .map_err(|e| protocol_error(io::ErrorKind::InvalidInput, e))?;
-    if sys::send(fd.as_raw_fd(), &buf, libc::MSG_NOSIGNAL) < 0 {
-        return Err(io::Error::last_os_error());
-    }
     // Room for a daemon built with more sessions than this binary, so its reply is not cut.
     let mut reply = vec![0u8; MAX_REPLY_LEN.max(1 << 20)];
-    let n = sys::recv(fd.as_raw_fd(), &mut reply, 0);
+    // One error site for the send and the receive (the first to fail sets errno).
+    let mut n = -1;
+    if sys::send(fd.as_raw_fd(), &buf, libc::MSG_NOSIGNAL) >= 0 {
+        n = sys::recv(fd.as_raw_fd(), &mut reply, 0);
+    }
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
