@@ -397,7 +397,13 @@ fn search(program: &[u8], out: &mut [u8; PATH_BUF]) -> io::Result<usize> {
 /// comes back as this call's error.
 pub fn spawn(program: &[u8], args: &CStrings, opts: &Options) -> io::Result<Child> {
     let mut path_buf = [0u8; PATH_BUF];
-    let path = resolve(program, &mut path_buf)?;
+    start(resolve(program, &mut path_buf)?, args, opts)
+}
+
+/// [`spawn`] once the program's path is known. Out of line: in one frame with the path's
+/// 4 KiB, the locals sat beyond the reach of ARM's short stack offsets.
+#[inline(never)]
+fn start(path: &CStr, args: &CStrings, opts: &Options) -> io::Result<Child> {
     let argv = args.pointers();
     let envp = opts.env.map(CStrings::pointers);
     let mut fds = Fds([-1; 7]);
