@@ -539,7 +539,10 @@ pub fn script_args(
     Ok(())
 }
 
-/// Start one script; None when it does not exist or could not start.
+/// Start one script; None when it does not exist or could not start. Out of line on ARM:
+/// its two argument lists (4 KiB) in the runner's frame put the loop's locals beyond ARM's
+/// short stack offsets (out of line on MIPS it cost 80 B).
+#[cfg_attr(target_arch = "arm", inline(never))]
 fn run(config: &HookConfig, script: Script, event: &HookEvent) -> Option<Child> {
     let path = match script {
         Script::PreUp => &config.ip_pre_up,
