@@ -172,7 +172,6 @@ enum Action {
     NoMppe128,
     MppeStateful,
     NoMppeStateful,
-    OpenwrtMppe,
     NoCcp,
     MsDns,
     MsWins,
@@ -183,12 +182,14 @@ enum Action {
     Idle,
     Ipv6On,
     Ipv6Off,
-    Ipv6Ids,
     MaxConnect,
     Debug,
     StripDomain,
     ProxyArp,
     NoProxyArp,
+    // Those taking a string value, last: read before the match, by one call.
+    OpenwrtMppe,
+    Ipv6Ids,
     Plugin,
     File,
 }
@@ -658,6 +659,9 @@ impl<'s> Parser<'s> {
             return self.other(option, index - ACTIONS_END);
         }
         let action = OPTION_ACTIONS[index - WITH_VALUE_END];
+        if action as u8 >= Action::OpenwrtMppe as u8 {
+            option.value()?;
+        }
         match action {
             Action::Name => {
                 let len = option.raw_value()?;
@@ -708,13 +712,20 @@ impl<'s> Parser<'s> {
             Action::MppeStateful => self.mppe.stateful = Stateful::Allow,
             Action::NoMppeStateful => self.mppe.stateful = Stateful::Refuse,
             Action::OpenwrtMppe => {
-                option.value()?;
                 let list = &**option.value;
                 self.openwrt_mppe(option, list)?;
             }
             Action::NoCcp => self.noccp = Some((option.path.to_path_buf(), option.line)),
-            Action::MsDns => self.dns.push(option.address()?),
-            Action::MsWins => self.wins.push(option.address()?),
+            Action::MsDns | Action::MsWins => {
+                // One push for the two (one inlined grow check).
+                let a = option.address()?;
+                if matches!(action, Action::MsDns) {
+                    &mut self.dns
+                } else {
+                    &mut self.wins
+                }
+                .push(a)
+            }
             Action::Mtu | Action::Mru => {
                 let n = option.number()?;
                 if !matches!(n, MIN_MRU..=MAX_MRU) {
@@ -750,7 +761,6 @@ impl<'s> Parser<'s> {
             Action::Ipv6On => self.ppp.ipv6.enabled = true,
             Action::Ipv6Off => self.ppp.ipv6.enabled = false,
             Action::Ipv6Ids => {
-                option.value()?;
                 let v = &**option.value;
                 // Either side may be left out.
                 let (local, remote) = v.split_once(',').unwrap_or((v, ""));
@@ -782,7 +792,6 @@ impl<'s> Parser<'s> {
             Action::ProxyArp => self.proxyarp = true,
             Action::NoProxyArp => self.proxyarp = false,
             Action::Plugin => {
-                option.value()?;
                 let v = &**option.value;
                 return Err(option.err(format_args!(
                     "plugin {v}: pppd plugins are not supported (smolpptp authenticates \
@@ -790,7 +799,6 @@ impl<'s> Parser<'s> {
                 )));
             }
             Action::File => {
-                option.value()?;
                 let v = &**option.value;
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(option.err(format_args!("file {v}: includes nested too deeply")));
