@@ -25,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # First match wins: (row, pattern on the demangled symbol name).
 FEATURES = [
     ("daemon loop (server, PPP, smoltcp inlined)", r"^smolpptpd::serve$|smolpptp::linux::(daemon|device)::"),
-    ("start-up, arguments, version", r"^<?smolpptpd::(run|parse_args|print_version|command|main|daemonize|storage|net_config|load_config|fail|write_out|Plan)|^main$"),
-    ("status and kick (client and server side)", r"^smolpptpd::admin|smolpptp::linux::control_socket"),
+    ("start-up, arguments, version", r"^<?smolpptpd::(run|parse_args|print_version|command|main|daemonize|storage|net_config|load_config|fail|write_out|Plan|open_tun|devices|operations|reload|log_warnings|config_error|failed|PidFile|print_text|write_line)|^main$"),
+    ("status and kick (client and server side)", r"^smolpptpd::(admin|ask)|smolpptp::linux::control_socket"),
     ("check command", r"^smolpptpd::check|smolpptp::linux::host::"),
     ("config parsers (pptpd.conf, options, chap-secrets)", r"smolpptp::conf::"),
     ("settings (limits per user, pools)", r"smolpptp::settings"),
